@@ -1,0 +1,236 @@
+"""Hone's records. PostgreSQL is the source of truth; every object belongs to a team."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner"
+        MEMBER = "member"
+        VIEWER = "viewer"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team")]
+
+    @property
+    def can_launch(self) -> bool:
+        return self.role in (self.Role.OWNER, self.Role.MEMBER)
+
+
+class Dataset(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=200)
+    filename = models.CharField(max_length=255, help_text="The name of the file as uploaded.")
+    location = models.CharField(max_length=500, help_text="Content-addressed path under storage.")
+    sha256 = models.CharField(max_length=64)
+    bytes = models.BigIntegerField()
+    format = models.CharField(max_length=10)
+    task = models.CharField(max_length=20)
+    row_count = models.IntegerField()
+    report = models.JSONField(default=dict, help_text="The validation report.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelAsset(models.Model):
+    """A model users can start from. Built-in models (team is null) are shared by every team."""
+
+    class Source(models.TextChoices):
+        BUILTIN = "builtin", "built-in"
+        LOCAL = "local", "local path"
+        HUB = "hub", "hub id"
+        JOB = "job", "job output"
+
+    class Task(models.TextChoices):
+        CAUSAL_LM = "causal-lm", "text generation"
+        CLASSIFICATION = "sequence-classification", "classification"
+
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="models")
+    name = models.CharField(max_length=200)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    path = models.CharField(max_length=500, blank=True)
+    hub_id = models.CharField(max_length=200, blank=True)
+    task = models.CharField(max_length=30, choices=Task.choices)
+    architecture = models.CharField(max_length=100, blank=True)
+    parameter_count = models.BigIntegerField(null=True, blank=True)
+    description = models.TextField(blank=True)
+    produced_by = models.ForeignKey("Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(source="builtin") | Q(team__isnull=False), name="only_builtin_models_are_shared"
+            ),
+            models.CheckConstraint(
+                condition=~Q(path="") | ~Q(hub_id=""), name="model_has_path_or_hub_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Job(models.Model):
+    class Kind(models.TextChoices):
+        TRAIN = "train"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        STARTING = "starting"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.STARTING, Status.RUNNING)
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TRAIN)
+    method = models.CharField(max_length=30, default="lora")
+    base_model = models.ForeignKey(ModelAsset, on_delete=models.PROTECT, related_name="jobs")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="jobs")
+    params = models.JSONField(default=dict, help_text="Method and training parameters as validated.")
+    spec = models.JSONField(default=dict, blank=True, help_text="The spec of the latest attempt.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    step = models.IntegerField(default=0)
+    total_steps = models.IntegerField(default=0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    attempt_count = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["team", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.name}"
+
+    @property
+    def progress(self) -> float:
+        if self.status == self.Status.SUCCEEDED:
+            return 1.0
+        return min(self.step / self.total_steps, 1.0) if self.total_steps else 0.0
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class Attempt(models.Model):
+    class Status(models.TextChoices):
+        STARTING = "starting"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        PREEMPTED = "preempted"
+        CANCELLED = "cancelled"
+
+    LIVE = (Status.STARTING, Status.RUNNING)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.STARTING, db_index=True)
+    executor = models.CharField(max_length=20)
+    external_id = models.CharField(max_length=200, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    token_hash = models.CharField(max_length=64, blank=True, help_text="sha256 of the events token.")
+    events_offset = models.BigIntegerField(default=0, help_text="Bytes of the trainer's stdout ingested.")
+    resumed_from = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "number"], name="one_attempt_per_number"),
+            # Never two live attempts for one job, whatever races happen above.
+            models.UniqueConstraint(
+                fields=["job"], condition=Q(status__in=["starting", "running"]), name="one_live_attempt_per_job"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} attempt {self.number}"
+
+
+class Event(models.Model):
+    """Every event a trainer sent, once: (attempt, seq) makes ingest idempotent."""
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="events")
+    seq = models.IntegerField()
+    kind = models.CharField(max_length=20)
+    time = models.DateTimeField()
+    payload = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["attempt", "seq"]
+        constraints = [models.UniqueConstraint(fields=["attempt", "seq"], name="one_event_per_seq")]
+        indexes = [models.Index(fields=["attempt", "kind", "seq"])]
+
+
+class MetricPoint(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="metrics")
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="metrics")
+    name = models.CharField(max_length=100, help_text="split/name, e.g. train/loss, eval/loss.")
+    step = models.IntegerField()
+    value = models.FloatField()
+
+    class Meta:
+        ordering = ["job", "name", "step"]
+        constraints = [models.UniqueConstraint(fields=["job", "name", "step"], name="one_point_per_step")]
+
+
+class Artifact(models.Model):
+    class Kind(models.TextChoices):
+        ADAPTER = "adapter"
+        MODEL = "model"
+        CHECKPOINT = "checkpoint"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="artifacts")
+    attempt = models.ForeignKey(Attempt, null=True, on_delete=models.SET_NULL, related_name="artifacts")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    location = models.CharField(max_length=500, help_text="Path under storage.")
+    bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "name"]
+        constraints = [models.UniqueConstraint(fields=["job", "name"], name="one_artifact_per_name")]

@@ -1,0 +1,127 @@
+"""The job spec: the versioned JSON document the platform hands to a trainer.
+
+The Django side imports these models to build and validate specs before anything
+is queued; the trainer validates again on start. Nothing here imports Django.
+Secrets never appear in a spec: the events token reaches the trainer through the
+``HONE_EVENTS_TOKEN`` environment variable.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SPEC_VERSION = 1
+EVENTS_TOKEN_ENV = "HONE_EVENTS_TOKEN"
+
+DataFormat = Literal["jsonl", "json", "csv", "parquet"]
+DataTask = Literal["text", "instruction", "chat", "preference", "classification"]
+
+
+class SpecError(ValueError):
+    """A spec that must not run: names every offending field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelRef(_Strict):
+    """A base model: a local directory in Hugging Face format, or a hub id."""
+
+    name: str = Field(min_length=1, max_length=200)
+    path: str | None = None
+    hub_id: str | None = None
+    revision: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> ModelRef:
+        if (self.path is None) == (self.hub_id is None):
+            raise ValueError("give exactly one of 'path' or 'hub_id'")
+        return self
+
+
+class DatasetRef(_Strict):
+    path: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    format: DataFormat
+    task: DataTask
+    eval_path: str | None = None
+
+
+class LoraParams(_Strict):
+    r: int = Field(8, ge=1, le=256, description="Rank of the low-rank update.")
+    alpha: int = Field(16, ge=1, le=1024, description="Scaling numerator; scale = alpha / r.")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="Module names to adapt, or every linear layer."
+    )
+
+
+class TrainingParams(_Strict):
+    learning_rate: float = Field(2e-4, gt=0.0, le=1.0)
+    epochs: float = Field(3.0, gt=0.0, le=100.0)
+    batch_size: int = Field(8, ge=1, le=1024)
+    gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
+    max_seq_length: int = Field(512, ge=16, le=32768)
+    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0)
+    eval_fraction: float = Field(0.1, gt=0.0, le=0.5, description="Held-out share when the dataset has no eval split.")
+    evals_per_run: int = Field(5, ge=1, le=1000, description="How many times to evaluate over the run.")
+    checkpoints_per_run: int = Field(2, ge=0, le=1000)
+    seed: int = Field(42, ge=0)
+
+
+class EventsSink(_Strict):
+    """Where events go besides stdout. ``url`` is the attempt's ingest endpoint."""
+
+    url: str | None = Field(None, pattern=r"^https?://")
+
+
+class TrainSpec(_Strict):
+    version: Literal[1] = SPEC_VERSION
+    kind: Literal["train"] = "train"
+    job_id: int = Field(ge=1)
+    attempt: int = Field(ge=1)
+    base_model: ModelRef
+    dataset: DatasetRef
+    method: Literal["lora"] = "lora"
+    lora: LoraParams = LoraParams()
+    training: TrainingParams = TrainingParams()
+    output_dir: str = Field(min_length=1)
+    resume_from: str | None = None
+    events: EventsSink = EventsSink()
+
+
+JobSpec = TrainSpec
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per problem, each naming the dotted field path."""
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "spec"
+        lines.append(f"{where}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def parse_spec(data: dict) -> JobSpec:
+    try:
+        return TrainSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"invalid job spec: {describe_errors(exc)}") from exc
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SpecError(f"spec file not found: {path}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpecError(f"spec file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"spec file {path} must hold a JSON object")
+    return parse_spec(data)

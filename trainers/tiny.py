@@ -1,0 +1,123 @@
+"""Pico models and toy data, built in code, for tests and the demo.
+
+Nothing here downloads: the tokenizer is trained on the fly and the model weights are random.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+# Roles on their own lines; an assistant turn ends with eos so the model learns to stop, and the
+# generation prompt is exactly the text before an assistant turn's content (the trainer relies on it).
+TINY_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}<|assistant|>\n{{ message['content'] }}{{ eos_token }}"
+    "{% else %}<|{{ message['role'] }}|>\n{{ message['content'] }}\n{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+SPECIAL_TOKENS = ["<pad>", "<s>", "</s>"]
+
+_WORDS = [
+    "apple", "river", "stone", "cloud", "garden", "pencil", "window", "tiger", "silver", "lemon",
+    "candle", "forest", "rocket", "butter", "planet", "mirror", "violin", "castle", "meadow", "pepper",
+]
+# Made-up countries so the answers can only come from training, never from a pretrained prior.
+_CAPITALS = {
+    "Valdoria": "Mirelle", "Ostrana": "Kephir", "Quenland": "Taviro", "Brisca": "Olumen",
+    "Zentara": "Parvik", "Lumeria": "Sorrel", "Dravonia": "Ekkart", "Pellucia": "Numa",
+}
+
+
+def _instruction_row(rng: random.Random) -> dict:
+    """One toy task; each kind is a fixed rule the tiny model can pick up in a few hundred steps."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        word = rng.choice(_WORDS)
+        return {"instruction": "Reverse the word.", "input": word, "output": word[::-1]}
+    if kind == 1:
+        a, b = rng.randrange(10), rng.randrange(10)
+        return {"instruction": f"Add {a} and {b}.", "input": "", "output": str(a + b)}
+    if kind == 2:
+        country = rng.choice(sorted(_CAPITALS))
+        return {"instruction": f"What is the capital of {country}?", "input": "", "output": _CAPITALS[country]}
+    word = rng.choice(_WORDS)
+    return {"instruction": "Write the word in capital letters.", "input": word, "output": word.upper()}
+
+
+def demo_instruction_rows(n: int = 200, seed: int = 0) -> list[dict]:
+    """A learnable toy instruction dataset: rows with ``instruction``, ``input`` and ``output``."""
+    rng = random.Random(seed)
+    return [_instruction_row(rng) for _ in range(n)]
+
+
+def default_corpus() -> list[str]:
+    """Simple English instruction/response text to train the tiny tokenizer on."""
+    lines = []
+    for row in demo_instruction_rows(400, seed=1):
+        lines.append(f"<|user|>\n{row['instruction']}\n{row['input']}\n<|assistant|>\n{row['output']}")
+    lines += [f"The {a} is near the {b}." for a in _WORDS for b in _WORDS[:5]]
+    return lines
+
+
+def _train_tokenizer(corpus: list[str], vocab_size: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
+    # Plain text gets bos like Llama; chat text carries bos through the template instead.
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", tokenizer.token_to_id("<s>"))]
+    )
+    return tokenizer
+
+
+def build_tiny_llama(
+    out_dir: Path,
+    *,
+    corpus: list[str] | None = None,
+    vocab_size: int = 512,
+    hidden_size: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    seed: int = 0,
+) -> Path:
+    """Write a random tiny Llama-style causal LM and its trained BPE tokenizer to ``out_dir``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    out_dir = Path(out_dir)
+    backend = _train_tokenizer(corpus or default_corpus(), vocab_size)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token=None
+    )
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
