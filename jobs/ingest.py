@@ -112,7 +112,7 @@ def _artifact(attempt: Attempt, p: dict) -> None:
     try:
         location = storage.relative(p["location"])
         values = {
-            "kind": str(p["kind"]),
+            "kind": str(p["artifact_kind"]),
             "location": location,
             "bytes": int(p["bytes"]),
             "sha256": str(p["sha256"]),

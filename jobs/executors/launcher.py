@@ -32,16 +32,25 @@ def describe_exit(returncode: int) -> tuple[int, str]:
 
 
 def main(run_dir: Path, command: list[str]) -> int:
-    with (run_dir / "events.jsonl").open("ab") as out, (run_dir / "trainer.log").open("ab") as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=run_dir)
+    received: list[int] = []
+    proc: subprocess.Popen | None = None
 
     def forward(signum: int, _frame: object) -> None:
-        if proc.poll() is None:
+        received.append(signum)
+        if proc is not None and proc.poll() is None:
             proc.send_signal(signum)
 
+    # Installed before the trainer starts, so a cancel that arrives early is not lost.
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    returncode = proc.wait()
+    if received:
+        returncode = 128 + received[0]
+    else:
+        with (run_dir / "events.jsonl").open("ab") as out, (run_dir / "trainer.log").open("ab") as err:
+            proc = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=run_dir)
+        if received and proc.poll() is None:
+            proc.send_signal(received[0])  # arrived while it was being started
+        returncode = proc.wait()
     exit_code, reason = describe_exit(returncode)
     record = {"exit_code": exit_code, "reason": reason, "finished_at": time.time()}
     _write_atomic(run_dir / "exit.json", json.dumps(record))

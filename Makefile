@@ -1,0 +1,40 @@
+# The two commands: `make run` (install and start Hone embedded) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+# Tests use the real PostgreSQL and Redis on this machine (see README, Testing).
+TEST_DATABASE_URL ?= postgres://root@127.0.0.1:5432/hone
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned: the CPU build; other requirements then find it satisfied.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+run: install
+	$(BIN)/python manage.py serve
+
+test: install
+	scripts/install-browser
+	DATABASE_URL=$(TEST_DATABASE_URL) HONE_TEST_REDIS_URL=$(TEST_REDIS_URL) HONE_VAR=$(CURDIR)/var/test \
+		HF_HUB_OFFLINE=1 $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	DATABASE_URL=$(TEST_DATABASE_URL) HONE_VAR=$(CURDIR)/var/bench HF_HUB_OFFLINE=1 \
+		$(BIN)/python bench/dispatch_latency.py
+
+clean:
+	rm -rf var/test var/bench

@@ -1,0 +1,102 @@
+"""Run all of Hone on this machine: web server, Celery worker and beat. Ctrl-C stops them all.
+
+Before starting, it migrates the database, collects static files and seeds the demo.
+Running trainers are asked to checkpoint and stop on shutdown; the next start resumes them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from jobs.management.commands.seed_demo import DEMO_USER, demo_password
+
+STOP_TIMEOUT_SECONDS = 15
+
+
+class Command(BaseCommand):
+    help = "Serve Hone with gunicorn, a Celery worker and Celery beat until interrupted."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HONE_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("HONE_PORT", "8000")))
+        parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument("--no-demo", action="store_true", help="Do not create the demo account and assets.")
+
+    def handle(self, *args: object, host: str, port: int, web_workers: int, no_demo: bool, **_: object) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        if not no_demo:
+            call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+        url = f"http://{host}:{port}/"
+        env = {**os.environ, "HONE_INGEST_URL": os.environ.get("HONE_INGEST_URL") or url.rstrip("/")}
+        children = self.start_children(host, port, web_workers, env)
+        self.stdout.write(self.style.SUCCESS(f"Hone is running at {url}"))
+        if not no_demo:
+            self.stdout.write(f"Log in as: {DEMO_USER} / {demo_password()}")
+        self.stdout.write("Press Ctrl-C to stop.")
+        sys.stdout.flush()
+        code = self.supervise(children)
+        self.stop(children)
+        self.checkpoint_running_trainers()
+        sys.exit(code)
+
+    def start_children(self, host: str, port: int, web_workers: int, env: dict) -> dict[str, subprocess.Popen]:
+        py = sys.executable
+        commands = {
+            "web": [py, "-m", "gunicorn", "hone.wsgi", "--bind", f"{host}:{port}", "--workers", str(web_workers),
+                    "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "10"],
+            "worker": [py, "-m", "celery", "-A", "hone", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+            "beat": [py, "-m", "celery", "-A", "hone", "beat", "--loglevel", "INFO",
+                     "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+        }
+        # Own process groups: a terminal's Ctrl-C reaches only us, and we stop them in order.
+        return {name: subprocess.Popen(cmd, env=env, start_new_session=True) for name, cmd in commands.items()}
+
+    def supervise(self, children: dict[str, subprocess.Popen]) -> int:
+        stopping = {"signal": None}
+
+        def on_signal(signum: int, _frame: object) -> None:
+            stopping["signal"] = signum
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        while stopping["signal"] is None:
+            for name, proc in children.items():
+                if proc.poll() is not None:
+                    self.stderr.write(f"{name} exited with code {proc.returncode}; stopping Hone")
+                    return 1
+            time.sleep(0.5)
+        self.stdout.write("Stopping Hone…")
+        return 0
+
+    def stop(self, children: dict[str, subprocess.Popen]) -> None:
+        for proc in children.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for name, proc in children.items():
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                self.stderr.write(f"{name} did not stop in time; killing it")
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def checkpoint_running_trainers(self) -> None:
+        from jobs.executors import registry
+        from jobs.models import Attempt
+
+        if settings.HONE_EXECUTOR != "local":
+            return
+        executor = registry.current()
+        for attempt in Attempt.objects.filter(status__in=Attempt.LIVE):
+            executor.cancel(attempt.job_id, attempt.number)  # SIGTERM: checkpoint, exit 143, resume next start
+        self.stdout.write("Hone stopped.")
