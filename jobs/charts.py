@@ -106,30 +106,28 @@ class _Frame:
         return self.bottom - (value - low) / (high - low) * (self.bottom - self.top)
 
 
+def _rule(x1: float, y1: float, x2: float, y2: float, extra: str = "") -> str:
+    return f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="currentColor"{extra}/>'
+
+
 def _axes(frame: _Frame) -> list[str]:
+    left, right, top, bottom = frame.left, frame.right, frame.top, frame.bottom
     parts = [
-        f'<g class="chart-axes" font-size="11" fill="currentColor">'
-        f'<line x1="{frame.left}" y1="{frame.bottom}" x2="{frame.right}" y2="{frame.bottom}" stroke="currentColor"/>'
-        f'<line x1="{frame.left}" y1="{frame.top}" x2="{frame.left}" y2="{frame.bottom}" stroke="currentColor"/>'
+        '<g class="chart-axes" font-size="11" fill="currentColor">',
+        _rule(left, bottom, right, bottom),
+        _rule(left, top, left, bottom),
     ]
     for tick in nice_ticks(*frame.ys):
         y = frame.y(tick)
-        parts.append(
-            f'<line x1="{frame.left}" y1="{y:.1f}" x2="{frame.right}" y2="{y:.1f}" stroke="currentColor" '
-            f'stroke-opacity="0.15"/>'
-            f'<text x="{frame.left - 6}" y="{y + 4:.1f}" text-anchor="end">{_value_label(tick)}</text>'
-        )
+        parts.append(_rule(left, y, right, y, ' stroke-opacity="0.15"'))
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_value_label(tick)}</text>')
     for tick in nice_ticks(*frame.xs):
         if tick != int(tick):
             continue  # steps are whole numbers
         x = frame.x(tick)
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{frame.bottom}" x2="{x:.1f}" y2="{frame.bottom + 4}" stroke="currentColor"/>'
-            f'<text x="{x:.1f}" y="{frame.bottom + 16}" text-anchor="middle">{_step_label(tick)}</text>'
-        )
-    parts.append(
-        f'<text x="{frame.right}" y="{frame.bottom + 28}" text-anchor="end" fill-opacity="0.7">step</text></g>'
-    )
+        parts.append(_rule(x, bottom, x, bottom + 4))
+        parts.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{_step_label(tick)}</text>')
+    parts.append(f'<text x="{right}" y="{bottom + 28}" text-anchor="end" fill-opacity="0.7">step</text></g>')
     return parts
 
 

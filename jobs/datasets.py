@@ -47,9 +47,8 @@ def create_dataset(*, team: Team, user, name: str, upload) -> Dataset:
         raise DatasetRejected(str(exc)) from None
     if not report.ok:
         storage.discard(tmp)
-        raise DatasetRejected(
-            f"{filename}: {report.error_count} row(s) have problems; nothing was stored", report
-        )
+        bad_rows = report.stats.get("invalid_rows", report.error_count)
+        raise DatasetRejected(f"{filename}: {bad_rows} row(s) have problems; nothing was stored", report)
     location = storage.commit_dataset(tmp, sha256, suffix)
     with transaction.atomic():
         return Dataset.objects.create(

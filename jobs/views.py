@@ -224,7 +224,8 @@ def attempt_timeline(job: Job) -> list:
 def dataset_list(request: HttpRequest) -> HttpResponse:
     membership = current_membership(request)
     datasets = membership.team.datasets.select_related("created_by")
-    return render(request, "jobs/dataset_list.html", {"datasets": datasets, "can_launch": membership.can_launch})
+    context = {"datasets": datasets, "can_launch": membership.can_launch}
+    return render(request, "jobs/dataset_list.html", context)
 
 
 @login_required
@@ -246,7 +247,8 @@ def dataset_create(request: HttpRequest) -> HttpResponse:
                 form.add_error("file", str(exc))
                 report = exc.report
             else:
-                messages.success(request, f"“{dataset.name}” is checked and stored: {dataset.row_count:,} rows.")
+                stored = f"“{dataset.name}” is checked and stored: {dataset.row_count:,} rows."
+                messages.success(request, stored)
                 return redirect("jobs:dataset_detail", pk=dataset.pk)
     context = {"form": form, "report": report, "can_launch": membership.can_launch}
     return render(request, "jobs/dataset_form.html", context)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from jobs.executors.base import Observation, Submission
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # A run directory without a pid this long after creation never started.
 START_TIMEOUT_SECONDS = 60
 
@@ -41,7 +42,8 @@ class LocalExecutor:
         (run_dir / "spec.json").write_text(json.dumps(submission.spec, indent=2), encoding="utf-8")
         command = [self.python, "-m", "trainers", "run", str(run_dir / "spec.json")]
         launcher = [sys.executable, "-m", "jobs.executors.launcher", str(run_dir), "--", *command]
-        env = {**os.environ, **submission.env, "PYTHONUNBUFFERED": "1"}
+        pythonpath = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, **submission.env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath}
         with (run_dir / "launcher.log").open("ab") as log:
             proc = subprocess.Popen(
                 launcher,
@@ -49,7 +51,7 @@ class LocalExecutor:
                 stdout=log,
                 stderr=log,
                 env=env,
-                cwd=Path(__file__).resolve().parents[2],
+                cwd=PROJECT_ROOT,
                 start_new_session=True,  # its own process group: cancel signals the whole tree
                 close_fds=True,
             )

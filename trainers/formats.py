@@ -1,0 +1,372 @@
+"""Reading the files users upload: tell the format, then stream their records.
+
+A record is one would-be row and where the user finds it. JSON Lines and CSV count lines; in
+CSV the header is line 1 and a quoted cell that spans several physical lines still makes one
+line, as a spreadsheet shows it. JSON arrays and Parquet count rows from 1. A problem that
+spoils the whole file raises DataError; a record that cannot be parsed is yielded with its
+error, so that validation goes on past it and can list every bad line at once.
+
+Nothing here imports Django: the upload view and the trainer subprocess both use it.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+FORMATS = ("jsonl", "json", "csv", "parquet")
+UNITS = {"jsonl": "line", "csv": "line", "json": "row", "parquet": "row"}
+EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+SAVE_AS = "save it as .jsonl, .json, .csv or .parquet"
+_EXCEL = f"Excel workbooks cannot be read; in Excel choose File > Save As > 'CSV UTF-8', or {SAVE_AS}"
+_PACKED = f"compressed files cannot be read; unpack it and upload the data file ({SAVE_AS})"
+UNSUPPORTED = {".xlsx": _EXCEL, ".xls": _EXCEL, ".zip": _PACKED, ".gz": _PACKED}
+BOM = b"\xef\xbb\xbf"
+PARQUET_MAGIC = b"PAR1"
+SNIFF_BYTES = 64 * 1024
+PARQUET_BATCH_ROWS = 1024
+EXAMPLE_ROW = '{"text": "..."}'
+CSV_DELIMITERS = (",", "\t", ";")  # on a tie, the first wins
+FORMULA_STARTS = ("=", "+", "-", "@")
+CSV_FIELD_LIMIT = 64 * 1024 * 1024  # the csv module's default (128 KiB) is too small for long documents
+
+
+class DataError(ValueError):
+    """A problem with a whole file, or the first bad row when loading for training.
+
+    ``str(e)`` is a full sentence naming the file, the line or row, and the field, e.g.
+    "train.jsonl, line 7: invalid JSON (Expecting ',' delimiter at column 15)".
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str,
+        line: int | None = None,
+        field: str | None = None,
+        unit: str = "line",
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.field = field
+        self.unit = unit
+        where = location(unit, line, field)
+        super().__init__(f"{file}, {where}: {message}" if where else f"{file}: {message}")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One would-be row: the parsed object, or why it could not be parsed."""
+
+    number: int
+    value: dict | None
+    error: str | None = None
+
+
+class _NotUtf8(Exception):
+    def __init__(self, line: int, offset: int, byte: int) -> None:
+        super().__init__(line, offset, byte)
+        self.line, self.offset, self.byte = line, offset, byte
+
+
+def location(unit: str, line: int | None, field: str | None) -> str:
+    """'line 7, field 'output'', 'row 3', "field 'text'" or '' when there is nothing to name."""
+    parts = [] if line is None else [f"{unit} {line}"]
+    if field is not None:
+        parts.append(f"field '{field}'")
+    return ", ".join(parts)
+
+
+def describe_value(value: object) -> str:
+    """A value as a user would name it: 'a number (42)', 'null', 'a list'."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"true/false ({json.dumps(value)})"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"text ({value[:40]!r})"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a value of type {type(value).__name__}"
+
+
+def detect_format(path: Path, filename: str | None = None) -> str:
+    """The file's format: from the name's extension, else from its first bytes."""
+    name = filename or path.name
+    suffix = Path(name).suffix.lower()
+    if suffix in UNSUPPORTED:
+        raise DataError(UNSUPPORTED[suffix], file=name)
+    if path.stat().st_size == 0:
+        raise DataError("the file is empty", file=name)
+    if suffix in EXTENSIONS:
+        return EXTENSIONS[suffix]
+    with path.open("rb") as fh:
+        return _sniff_format(fh.read(SNIFF_BYTES), name)
+
+
+def _sniff_format(head: bytes, name: str) -> str:
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet"
+    if head.startswith((b"PK\x03\x04", b"\x1f\x8b")) or b"\x00" in head:
+        raise DataError(f"could not tell the format of this file; {SAVE_AS}", file=name)
+    # The sample may end inside a multi-byte character; real encoding errors surface when reading.
+    text = head.removeprefix(BOM).decode("utf-8", errors="replace").lstrip()
+    if not text:
+        raise DataError("the file has only blank lines", file=name)
+    if text.startswith("["):
+        return "json"
+    if text.startswith("{"):
+        return "jsonl" if _is_json_object(text.split("\n", 1)[0]) else "json"
+    return "csv"
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def read_records(path: Path, format: str, filename: str | None = None) -> Iterator[Record]:
+    """Stream the records of a file in a known format; DataError for file-level problems."""
+    name = filename or path.name
+    if format not in READERS:
+        raise DataError(f"unknown format '{format}'; expected one of {', '.join(FORMATS)}", file=name)
+    if path.stat().st_size == 0:
+        raise DataError("the file is empty", file=name)
+    return READERS[format](path, name)
+
+
+def _utf8_error(exc: _NotUtf8, name: str, line: int) -> DataError:
+    if exc.offset == 0 and exc.byte in (0xFE, 0xFF):
+        return DataError("the file is saved as UTF-16; save it as UTF-8 instead", file=name, line=line)
+    message = (
+        f"the file is not UTF-8 text (byte 0x{exc.byte:02X} at byte offset {exc.offset}); "
+        "save it with UTF-8 encoding (in Excel: 'CSV UTF-8')"
+    )
+    return DataError(message, file=name, line=line)
+
+
+def _decoded_lines(fh: BinaryIO) -> Iterator[str]:
+    """The file's lines as text, line endings kept; a leading UTF-8 BOM is dropped."""
+    offset = 0
+    for number, raw in enumerate(fh, start=1):
+        if number == 1 and raw.startswith(BOM):
+            raw, offset = raw[len(BOM) :], len(BOM)
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _NotUtf8(number, offset + exc.start, raw[exc.start]) from None
+        offset += len(raw)
+
+
+def _nonempty(records: Iterable[Record], name: str, message: str) -> Iterator[Record]:
+    seen = False
+    for record in records:
+        seen = True
+        yield record
+    if not seen:
+        raise DataError(message, file=name)
+
+
+def _jsonl_records(path: Path, name: str) -> Iterator[Record]:
+    return _nonempty(_jsonl_lines(path, name), name, "the file has only blank lines, no JSON rows")
+
+
+def _jsonl_lines(path: Path, name: str) -> Iterator[Record]:
+    with path.open("rb") as fh:
+        try:
+            for number, text in enumerate(_decoded_lines(fh), start=1):
+                if text.strip():
+                    yield _parse_json_line(number, text)
+        except _NotUtf8 as exc:
+            raise _utf8_error(exc, name, exc.line) from None
+
+
+def _parse_json_line(number: int, text: str) -> Record:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Record(number, None, f"invalid JSON ({exc.msg} at column {exc.colno})")
+    if not isinstance(value, dict):
+        return Record(number, None, f"expected a JSON object like {EXAMPLE_ROW}, got {describe_value(value)}")
+    return Record(number, value)
+
+
+def _json_records(path: Path, name: str) -> Iterator[Record]:
+    items = _top_level_rows(_load_json(path, name), name)
+    records = (
+        Record(number, item)
+        if isinstance(item, dict)
+        else Record(number, None, f"expected an object like {EXAMPLE_ROW}, got {describe_value(item)}")
+        for number, item in enumerate(items, start=1)
+    )
+    return _nonempty(records, name, "the JSON array is empty; it holds no rows")
+
+
+def _load_json(path: Path, name: str) -> object:
+    data = path.read_bytes()
+    skip = len(BOM) if data.startswith(BOM) else 0
+    try:
+        text = data[skip:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = skip + exc.start
+        bad = _NotUtf8(data.count(b"\n", 0, offset) + 1, offset, data[offset])
+        raise _utf8_error(bad, name, bad.line) from None
+    if not text.strip():
+        raise DataError("the file has only blank lines", file=name)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        hint = ""
+        if exc.msg == "Extra data":
+            hint = "; the file holds more than one JSON value: if it has one object per line, name it .jsonl"
+        message = f"invalid JSON ({exc.msg} at column {exc.colno}){hint}"
+        raise DataError(message, file=name, line=exc.lineno) from None
+
+
+def _top_level_rows(value: object, name: str) -> list:
+    """The list of rows: the array itself, or the one list inside an object like {"data": [...]}."""
+    if isinstance(value, list):
+        return value
+    expected = 'the top level must be an array of objects, like [{"text": "..."}, ...]'
+    if not isinstance(value, dict):
+        raise DataError(f"{expected}; found {describe_value(value)}", file=name)
+    lists = [key for key, item in value.items() if isinstance(item, list)]
+    if lists in (["messages"], ["conversations"]):
+        raise DataError(
+            f"the file holds a single conversation; put conversations in an array, "
+            f'like [{{"{lists[0]}": [...]}}, ...], or one per line in a .jsonl file',
+            file=name,
+        )
+    if len(lists) == 1:
+        return value[lists[0]]
+    found = ", ".join(f"'{key}'" for key in (lists or list(value))[:10]) or "no keys"
+    what = "several lists" if lists else "no list of rows"
+    message = f"{expected}, or an object with one list of rows; found an object with {what} ({found})"
+    raise DataError(message, file=name)
+
+
+def _csv_records(path: Path, name: str) -> Iterator[Record]:
+    """Rows as {column: cell}; blank lines are skipped but keep their line numbers."""
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    header: list[str] | None = None
+    seen = False
+    with path.open("rb") as fh:
+        for number, cells in _csv_rows(fh, name):
+            if not any(cell.strip() for cell in cells):
+                continue
+            if header is None:
+                header = _csv_header(cells, name, number)
+                continue
+            seen = True
+            yield _csv_record(number, header, cells)
+    if header is None:
+        raise DataError("the file has only blank lines", file=name)
+    if not seen:
+        raise DataError("the file has a header row but no data rows", file=name)
+
+
+def _csv_rows(fh: BinaryIO, name: str) -> Iterator[tuple[int, list[str]]]:
+    lines = _decoded_lines(fh)
+    number = 0
+    try:
+        first = next(lines, "")
+        # Tab- and semicolon-separated files share the "csv" format; the header tells the separator.
+        delimiter = max(CSV_DELIMITERS, key=first.count)
+        reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter, strict=True)
+        for number, cells in enumerate(reader, start=1):
+            yield number, cells
+    except _NotUtf8 as exc:
+        raise _utf8_error(exc, name, number + 1) from None
+    except csv.Error as exc:
+        raise DataError(_csv_problem(exc), file=name, line=number + 1) from None
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "unexpected end of data" in str(exc):
+        return "a quoted cell starting here is never closed; check for a stray '\"'"
+    return f"the CSV is malformed ({exc}); a cell containing quotes must be quoted, with quotes doubled"
+
+
+def _csv_header(cells: list[str], name: str, number: int) -> list[str]:
+    names = [cell.strip() for cell in cells]
+    repeated = [column for column in names if column and names.count(column) > 1]
+    if repeated:
+        raise DataError(
+            f"the header names column '{repeated[0]}' more than once; give each column its own name",
+            file=name,
+            line=number,
+        )
+    return names
+
+
+def formula_like(cell: object) -> bool:
+    """A cell a spreadsheet may run as a formula: starts with = + - @ and is not just a number like -1."""
+    if not isinstance(cell, str) or not cell.startswith(FORMULA_STARTS):
+        return False
+    try:
+        float(cell)
+    except ValueError:
+        return True
+    return False
+
+
+def _csv_record(number: int, header: list[str], cells: list[str]) -> Record:
+    extra = cells[len(header) :]
+    if len(cells) < len(header) or any(cell.strip() for cell in extra):
+        return Record(
+            number,
+            None,
+            f"has {len(cells)} cells but the header has {len(header)} columns; "
+            "a cell containing a comma must be quoted",
+        )
+    # Columns without a header name (e.g. a spreadsheet's index column) carry no field.
+    return Record(number, {column: cell for column, cell in zip(header, cells, strict=False) if column})
+
+
+def _parquet_records(path: Path, name: str) -> Iterator[Record]:
+    return _nonempty(_parquet_rows(path, name), name, "the Parquet file has no rows")
+
+
+def _parquet_rows(path: Path, name: str) -> Iterator[Record]:
+    import pyarrow as pa  # imported here so that callers reading other formats do not pay for it
+    import pyarrow.parquet as pq
+
+    number = 0
+    try:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            for row in batch.to_pylist():
+                number += 1
+                yield Record(number, row)
+    except (pa.ArrowException, OSError) as exc:
+        line = number + 1 if number else None
+        message = f"could not read the file as Parquet ({exc})"
+        raise DataError(message, file=name, line=line, unit="row") from None
+
+
+READERS = {
+    "jsonl": _jsonl_records,
+    "json": _json_records,
+    "csv": _csv_records,
+    "parquet": _parquet_records,
+}
