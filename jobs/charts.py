@@ -20,6 +20,8 @@ MAX_POINTS = 300
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies.
 COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9")
 DASHES = ("", "6 3", "2 3", "8 3 2 3")
+# Heckbert's "nice numbers": a raw tick step rounds to 1, 2, 5 or 10 times a power of ten.
+NICE_STEPS = ((1.5, 1), (3, 2), (7, 5), (math.inf, 10))
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 16, 34, 30
 
 
@@ -62,7 +64,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
         return [low]
     raw = (high - low) / max(count - 1, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    step = next(m for limit, m in NICE_STEPS if raw / magnitude < limit) * magnitude
     first = math.ceil(low / step - 1e-9) * step
     ticks = []
     value = first
@@ -73,6 +75,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def _value_label(value: float) -> str:
+    if 0 < abs(value) < 1e-3:
+        return f"{value:.1e}"  # learning rates: 2.0e-04 rather than 0.0002 beside 5e-05
     return f"{value:.3g}"
 
 

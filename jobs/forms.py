@@ -77,7 +77,7 @@ def spec_field(model: type[BaseModel], name: str) -> forms.Field:
         required=False,
         initial=info.default,
         help_text=" ".join(part for part in help_parts if part),
-        widget=forms.NumberInput(attrs=attrs),
+        widget=forms.NumberInput(attrs=attrs | {"placeholder": _number(info.default)}),
     )
 
 

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from jobs import downloads, services
 from jobs.charts import line_chart
 from jobs.datasets import DatasetRejected, create_dataset
-from jobs.forms import DatasetUploadForm, JobForm, visible_models
+from jobs.forms import PARAM_GROUPS, DatasetUploadForm, JobForm, visible_models
 from jobs.models import Artifact, Dataset, Event, Job, MetricPoint
 from jobs.teams import current_membership, require_launch
 
@@ -124,6 +124,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     membership, job = _team_job(request, pk)
     context = {
         **live_context(job),
+        "params": [(PARAM_GROUPS.get(group, (group,))[0], values) for group, values in job.params.items()],
         "artifacts": job.artifacts.all(),
         "can_cancel": membership.can_launch and job.is_active,
     }

@@ -58,7 +58,7 @@ def celery_worker(django_db_setup, django_db_blocker, broker_url, worker_storage
                             start_new_session=True)
     _wait_for_ready(proc, logs / "worker.log")
     yield proc
-    os.killpg(proc.pid, signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:

@@ -80,7 +80,7 @@ class Command(BaseCommand):
     def stop(self, children: dict[str, subprocess.Popen]) -> None:
         for proc in children.values():
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)  # the parent stops its own children in order
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
         for name, proc in children.items():
             try:
