@@ -57,16 +57,30 @@ def fixtures():
     model_dir = Path(os.environ["HONE_VAR"]) / "tiny-llama"
     if not model_dir.exists():
         build_tiny_llama(model_dir)
-    model, _ = ModelAsset.objects.get_or_create(name="bench-tiny", source="builtin", path=str(model_dir),
-                                                defaults={"task": "causal-lm"})
+    model, _ = ModelAsset.objects.get_or_create(
+        name="bench-tiny", source="builtin", path=str(model_dir), defaults={"task": "causal-lm"}
+    )
     rows = "".join(json.dumps(r) + "\n" for r in demo_instruction_rows(200)).encode()
     dataset = create_dataset(team=team, user=user, name="bench", upload=SimpleUploadedFile("b.jsonl", rows))
     return team, user, model, dataset
 
 
 def start_worker(log_path: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "celery", "-A", "hone", "worker", "-B", "--concurrency", "2", "--loglevel", "INFO",
-           "--schedule", str(Path(os.environ["HONE_VAR"]) / "beat")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "hone",
+        "worker",
+        "-B",
+        "--concurrency",
+        "2",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        str(Path(os.environ["HONE_VAR"]) / "beat"),
+    ]
     log = log_path.open("wb")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
@@ -86,8 +100,9 @@ def hone_once(team, user, model, dataset) -> float:
     from jobs import services
     from jobs.models import Attempt, Job
 
-    job = services.create_training_job(team=team, user=user, name="bench", base_model=model, dataset=dataset,
-                                       params=LONG_RUN)
+    job = services.create_training_job(
+        team=team, user=user, name="bench", base_model=model, dataset=dataset, params=LONG_RUN
+    )
     deadline = time.monotonic() + 120
     while True:
         attempt = Attempt.objects.filter(job=job).first()
@@ -109,17 +124,31 @@ def baseline_once(dataset, model, workdir: Path) -> float:
     from jobs import storage
     from trainers.spec import parse_spec
 
-    spec = parse_spec({
-        "job_id": 1, "attempt": 1, "base_model": {"name": model.name, "path": model.path},
-        "dataset": {"path": str(storage.resolve(dataset.location)), "sha256": dataset.sha256,
-                    "format": dataset.format, "task": dataset.task},
-        **LONG_RUN, "output_dir": str(workdir / "out"),
-    })
+    spec = parse_spec(
+        {
+            "job_id": 1,
+            "attempt": 1,
+            "base_model": {"name": model.name, "path": model.path},
+            "dataset": {
+                "path": str(storage.resolve(dataset.location)),
+                "sha256": dataset.sha256,
+                "format": dataset.format,
+                "task": dataset.task,
+            },
+            **LONG_RUN,
+            "output_dir": str(workdir / "out"),
+        }
+    )
     spec_file = workdir / "spec.json"
     spec_file.write_text(spec.model_dump_json())
     spawned = datetime.now(UTC)
-    proc = subprocess.Popen([sys.executable, "-m", "trainers", "run", str(spec_file)], cwd=workdir,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainers", "run", str(spec_file)],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     for line in proc.stdout:
         event = json.loads(line)
         if event["kind"] == "started":

@@ -37,7 +37,16 @@ class AttemptInline(admin.TabularInline):
     model = Attempt
     extra = 0
     can_delete = False
-    fields = ["number", "status", "executor", "external_id", "exit_code", "reason", "started_at", "finished_at"]
+    fields = [
+        "number",
+        "status",
+        "executor",
+        "external_id",
+        "exit_code",
+        "reason",
+        "started_at",
+        "finished_at",
+    ]
     readonly_fields = fields
 
 
@@ -47,8 +56,17 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ["status", "kind", "team"]
     search_fields = ["name", "id"]
     # Status moves only through the lifecycle services (conditional updates).
-    readonly_fields = ["status", "spec", "step", "total_steps", "eta_seconds", "attempt_count", "started_at",
-                       "finished_at", "error"]
+    readonly_fields = [
+        "status",
+        "spec",
+        "step",
+        "total_steps",
+        "eta_seconds",
+        "attempt_count",
+        "started_at",
+        "finished_at",
+        "error",
+    ]
     inlines = [AttemptInline]
 
 

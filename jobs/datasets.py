@@ -33,7 +33,9 @@ def create_dataset(*, team: Team, user, name: str, upload) -> Dataset:
     suffix = Path(filename).suffix.lower()
     if suffix not in ALLOWED_SUFFIXES:
         allowed = ", ".join(sorted(ALLOWED_SUFFIXES))
-        raise DatasetRejected(f"{filename}: files of type '{suffix or 'none'}' are not supported; use {allowed}")
+        raise DatasetRejected(
+            f"{filename}: files of type '{suffix or 'none'}' are not supported; use {allowed}"
+        )
     try:
         tmp, sha256, size = storage.spool_upload(
             upload.chunks(), max_bytes=settings.HONE_MAX_UPLOAD_BYTES, suffix=suffix

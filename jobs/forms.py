@@ -142,6 +142,8 @@ class DatasetUploadForm(forms.Form):
         suffixes = sorted(ALLOWED_SUFFIXES)
         limit_mb = settings.HONE_MAX_UPLOAD_BYTES // (1024 * 1024)
         self.fields["file"].widget.attrs["accept"] = ",".join(suffixes)
-        self.fields["file"].help_text = (
+        self.fields[
+            "file"
+        ].help_text = (
             f"{', '.join(suffixes)}; up to {limit_mb} MB. Every row is checked before anything is stored."
         )

@@ -8,6 +8,7 @@ delivered twice, or by both paths, changes nothing the second time.
 from __future__ import annotations
 
 import logging
+
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -67,7 +68,10 @@ def _apply(attempt: Attempt, events: list[Event]) -> None:
     if metrics:
         # A resumed attempt re-logs the steps after its checkpoint: the newest value wins.
         MetricPoint.objects.bulk_create(
-            metrics, update_conflicts=True, unique_fields=["job", "name", "step"], update_fields=["value", "attempt"]
+            metrics,
+            update_conflicts=True,
+            unique_fields=["job", "name", "step"],
+            update_fields=["value", "attempt"],
         )
     for event in events:
         if event.kind == "started":

@@ -87,9 +87,7 @@ class ModelAsset(models.Model):
             models.CheckConstraint(
                 condition=Q(source="builtin") | Q(team__isnull=False), name="only_builtin_models_are_shared"
             ),
-            models.CheckConstraint(
-                condition=~Q(path="") | ~Q(hub_id=""), name="model_has_path_or_hub_id"
-            ),
+            models.CheckConstraint(condition=~Q(path="") | ~Q(hub_id=""), name="model_has_path_or_hub_id"),
         ]
 
     def __str__(self) -> str:
@@ -181,7 +179,9 @@ class Attempt(models.Model):
             models.UniqueConstraint(fields=["job", "number"], name="one_attempt_per_number"),
             # Never two live attempts for one job, whatever races happen above.
             models.UniqueConstraint(
-                fields=["job"], condition=Q(status__in=["starting", "running"]), name="one_live_attempt_per_job"
+                fields=["job"],
+                condition=Q(status__in=["starting", "running"]),
+                name="one_live_attempt_per_job",
             ),
         ]
 

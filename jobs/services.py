@@ -88,7 +88,9 @@ def build_spec(job: Job, attempt_number: int, resume_from: Path | None) -> dict:
         **job.params,
         "output_dir": str(output_dir(job)),
         "resume_from": str(resume_from) if resume_from else None,
-        "events": {"url": f"{ingest_url}/api/v1/attempts/{job.pk}/{attempt_number}/events" if ingest_url else None},
+        "events": {
+            "url": f"{ingest_url}/api/v1/attempts/{job.pk}/{attempt_number}/events" if ingest_url else None
+        },
     }
     return parse_spec(spec).model_dump(mode="json")
 
@@ -176,7 +178,9 @@ def reconcile() -> None:
             reconcile_attempt(attempt)
         except Exception:
             log.exception("reconciling %s failed; will retry next cycle", attempt)
-    for job_id in Job.objects.filter(status=Job.Status.QUEUED).order_by("created_at").values_list("pk", flat=True):
+    for job_id in (
+        Job.objects.filter(status=Job.Status.QUEUED).order_by("created_at").values_list("pk", flat=True)
+    ):
         if dispatch(job_id) is None and live_attempt_count() >= settings.HONE_LOCAL_SLOTS:
             break
 
@@ -253,7 +257,9 @@ def finish_attempt(attempt: Attempt, seen: Observation) -> None:
 def _advance_job(job: Job, attempt: Attempt, status: str, code: int | None, reason: str) -> None:
     live = Job.objects.filter(pk=job.pk, status__in=(Job.Status.STARTING, Job.Status.RUNNING))
     if status == Attempt.Status.SUCCEEDED:
-        live.update(status=Job.Status.SUCCEEDED, finished_at=timezone.now(), eta_seconds=None, step=F("total_steps"))
+        live.update(
+            status=Job.Status.SUCCEEDED, finished_at=timezone.now(), eta_seconds=None, step=F("total_steps")
+        )
         return
     if status == Attempt.Status.CANCELLED:
         return

@@ -35,6 +35,16 @@ def relative(path: str | Path) -> str:
     return str(resolved.relative_to(root().resolve()))
 
 
+def human_bytes(n: float) -> str:
+    if n < 1024:
+        return f"{int(n)} bytes"
+    for unit in ("KB", "MB", "GB"):
+        n /= 1024
+        if n < 1024 or unit == "GB":
+            break
+    return f"{n:.1f} {unit}".replace(".0 ", " ")
+
+
 def spool_upload(chunks, *, max_bytes: int, suffix: str = "") -> tuple[Path, str, int]:
     """Stream an upload to a temporary file under storage, hashing as it goes.
 
@@ -51,7 +61,7 @@ def spool_upload(chunks, *, max_bytes: int, suffix: str = "") -> tuple[Path, str
             for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
-                    raise UploadTooLarge(f"the file is larger than the {max_bytes // (1024 * 1024)} MB limit")
+                    raise UploadTooLarge(f"the file is larger than the {human_bytes(max_bytes)} limit")
                 digest.update(chunk)
                 out.write(chunk)
     except BaseException:

@@ -21,6 +21,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _test_settings(settings) -> None:
+    # Pages render without `collectstatic`; fast hashing keeps user fixtures cheap.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _storage(settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every test gets its own storage root."""
     path = tmp_path_factory.mktemp("storage")
@@ -82,7 +92,11 @@ def tiny_model(db, tiny_model_dir):
     from jobs.models import ModelAsset
 
     return ModelAsset.objects.create(
-        name="tiny-llama", source="builtin", path=str(tiny_model_dir), task="causal-lm", architecture="LlamaForCausalLM"
+        name="tiny-llama",
+        source="builtin",
+        path=str(tiny_model_dir),
+        task="causal-lm",
+        architecture="LlamaForCausalLM",
     )
 
 

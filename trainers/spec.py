@@ -62,17 +62,32 @@ class LoraParams(_Strict):
 
 
 class TrainingParams(_Strict):
-    learning_rate: float = Field(2e-4, gt=0.0, le=1.0)
-    epochs: float = Field(3.0, gt=0.0, le=100.0)
-    batch_size: int = Field(8, ge=1, le=1024)
-    gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
-    max_seq_length: int = Field(512, ge=16, le=32768)
-    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
-    weight_decay: float = Field(0.0, ge=0.0, le=1.0)
-    eval_fraction: float = Field(0.1, gt=0.0, le=0.5, description="Held-out share when the dataset has no eval split.")
+    learning_rate: float = Field(
+        2e-4, gt=0.0, le=1.0, description="How big each update is; LoRA usually works well from 1e-4 to 3e-4."
+    )
+    epochs: float = Field(3.0, gt=0.0, le=100.0, description="Passes over the training data.")
+    batch_size: int = Field(8, ge=1, le=1024, description="Examples per step; lower it if memory runs out.")
+    gradient_accumulation_steps: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="Steps whose gradients add up before one update (a larger effective batch).",
+    )
+    max_seq_length: int = Field(
+        512, ge=16, le=32768, description="Longest example in tokens; longer ones are cut at the end."
+    )
+    warmup_ratio: float = Field(
+        0.03, ge=0.0, lt=1.0, description="Share of steps to ramp the learning rate up."
+    )
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0, description="Pull towards small weights.")
+    eval_fraction: float = Field(
+        0.1, gt=0.0, le=0.5, description="Held-out share when the dataset has no eval split."
+    )
     evals_per_run: int = Field(5, ge=1, le=1000, description="How many times to evaluate over the run.")
-    checkpoints_per_run: int = Field(2, ge=0, le=1000)
-    seed: int = Field(42, ge=0)
+    checkpoints_per_run: int = Field(
+        2, ge=0, le=1000, description="Checkpoints saved over the run; a resumed job restarts from the last."
+    )
+    seed: int = Field(42, ge=0, description="Makes the data split and initialisation repeatable.")
 
 
 class EventsSink(_Strict):

@@ -7,6 +7,7 @@ adopts the first process instead of starting a second one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -85,13 +86,15 @@ class LocalExecutor:
         pid = self._pid(run_dir)
         if pid is None or not self._alive(pid, run_dir):
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL if force else signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         if force:
             # The supervisor died with its trainer; record the end it could not.
-            record = {"exit_code": 137, "reason": "killed after the cancel grace period", "finished_at": time.time()}
+            record = {
+                "exit_code": 137,
+                "reason": "killed after the cancel grace period",
+                "finished_at": time.time(),
+            }
             (run_dir / "exit.json").write_text(json.dumps(record), encoding="utf-8")
 
     def read_logs(self, job_id: int, attempt_number: int, *, tail_bytes: int = 16384) -> str:

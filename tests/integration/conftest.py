@@ -28,7 +28,9 @@ def _database_url() -> str:
 def broker_url() -> str:
     url = os.environ.get("CELERY_BROKER_URL", "")
     if not url.startswith("redis://"):
-        raise pytest.UsageError("integration tests need CELERY_BROKER_URL=redis://…; run them with `make test`")
+        raise pytest.UsageError(
+            "integration tests need CELERY_BROKER_URL=redis://…; run them with `make test`"
+        )
     redis.Redis.from_url(url).flushdb()
     return url
 
@@ -51,11 +53,25 @@ def celery_worker(django_db_setup, django_db_blocker, broker_url, worker_storage
         "HONE_INGEST_URL": "",
         "HF_HUB_OFFLINE": "1",
     }
-    command = [sys.executable, "-m", "celery", "-A", "hone", "worker", "-B", "--loglevel", "INFO",
-               "--concurrency", "2", "--schedule", str(logs / "beat-schedule")]
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "hone",
+        "worker",
+        "-B",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        "2",
+        "--schedule",
+        str(logs / "beat-schedule"),
+    ]
     log_file = (logs / "worker.log").open("wb")
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
     _wait_for_ready(proc, logs / "worker.log")
     yield proc
     proc.send_signal(signal.SIGTERM)

@@ -26,8 +26,9 @@ LONG = {"lora": {"r": 8}, "training": {"epochs": 100, "batch_size": 4, "checkpoi
 def start(team, user, model, rows, params, **job_fields) -> Job:
     upload = SimpleUploadedFile("train.jsonl", jsonl_bytes(rows))
     dataset = create_dataset(team=team, user=user, name="toy", upload=upload)
-    job = services.create_training_job(team=team, user=user, name="toy run", base_model=model,
-                                       dataset=dataset, params=params)
+    job = services.create_training_job(
+        team=team, user=user, name="toy run", base_model=model, dataset=dataset, params=params
+    )
     if job_fields:
         Job.objects.filter(pk=job.pk).update(**job_fields)
     return job
@@ -70,7 +71,9 @@ def test_cancel_kills_the_trainer_and_ends_cancelled(live, team, member, tiny_mo
     wait_for(lambda: status_of(job) == "running" and job.step > 0, timeout=120, what="training to start")
     pid = trainer_pid(job, 1)
     assert services.cancel(job)
-    wait_for(lambda: Attempt.objects.get(job=job).status == "cancelled", timeout=60, what="the attempt to end")
+    wait_for(
+        lambda: Attempt.objects.get(job=job).status == "cancelled", timeout=60, what="the attempt to end"
+    )
     assert status_of(job) == "cancelled"
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
 

@@ -19,19 +19,31 @@ def attempt(team, member, tiny_model, dataset):
         team=team, created_by=member, name="j", base_model=tiny_model, dataset=dataset, status="running"
     )
     return Attempt.objects.create(
-        job=job, number=1, executor="local", status="running", token_hash=hashlib.sha256(TOKEN.encode()).hexdigest()
+        job=job,
+        number=1,
+        executor="local",
+        status="running",
+        token_hash=hashlib.sha256(TOKEN.encode()).hexdigest(),
     )
 
 
 def post(client, attempt, events, token=TOKEN):
     url = reverse("ingest_events", args=[attempt.job_id, attempt.number])
-    return client.post(url, {"events": events}, content_type="application/json",
-                       headers={"Authorization": f"Bearer {token}"})
+    return client.post(
+        url, {"events": events}, content_type="application/json", headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def metric(seq: int, step: int, value: float) -> dict:
-    return {"seq": seq, "kind": "metric", "time": "2026-11-22T10:00:00+00:00", "name": "loss", "step": step,
-            "value": value, "split": "train"}
+    return {
+        "seq": seq,
+        "kind": "metric",
+        "time": "2026-11-22T10:00:00+00:00",
+        "name": "loss",
+        "step": step,
+        "value": value,
+        "split": "train",
+    }
 
 
 def test_it_stores_events_and_metrics(client, attempt):
@@ -61,8 +73,13 @@ def test_it_refuses_a_wrong_token(client, attempt):
 
 
 def test_another_attempts_token_does_not_work(client, attempt):
-    other = Attempt.objects.create(job=attempt.job, number=2, executor="local", status="failed",
-                                   token_hash=hashlib.sha256(b"other").hexdigest())
+    other = Attempt.objects.create(
+        job=attempt.job,
+        number=2,
+        executor="local",
+        status="failed",
+        token_hash=hashlib.sha256(b"other").hexdigest(),
+    )
     assert post(client, other, [metric(1, 1, 2.0)], token=TOKEN).status_code == 401
 
 
@@ -83,8 +100,15 @@ def test_malformed_events_get_a_400_naming_the_event(client, attempt, events, wh
 
 
 def test_an_artifact_outside_storage_is_refused(client, attempt):
-    event = {"seq": 1, "kind": "artifact", "name": "adapter", "artifact_kind": "adapter",
-             "location": "/etc", "bytes": 1, "sha256": "0" * 64}
+    event = {
+        "seq": 1,
+        "kind": "artifact",
+        "name": "adapter",
+        "artifact_kind": "adapter",
+        "location": "/etc",
+        "bytes": 1,
+        "sha256": "0" * 64,
+    }
     post(client, attempt, [event])
     assert not attempt.job.artifacts.exists()
 

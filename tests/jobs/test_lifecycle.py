@@ -146,8 +146,9 @@ def test_a_vanished_process_fails_the_attempt(job):
     assert "disappeared" in attempt.reason
 
 
-def test_one_slot_keeps_the_second_job_queued(job, team, member, tiny_model, dataset, monkeypatch,
-                                              django_capture_on_commit_callbacks):
+def test_one_slot_keeps_the_second_job_queued(
+    job, team, member, tiny_model, dataset, monkeypatch, django_capture_on_commit_callbacks
+):
     monkeypatch.setenv("FAKE_TRAINER_SLEEP", "30")
     with django_capture_on_commit_callbacks():
         other = services.create_training_job(

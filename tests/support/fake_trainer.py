@@ -28,7 +28,9 @@ def emit(event_kind: str, **fields: object) -> None:
 def main() -> int:
     spec = json.loads(Path(sys.argv[-1]).read_text())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    emit("started", total_steps=4, epochs=1, trainable_params=10, total_params=100, device="cpu", model="fake")
+    emit(
+        "started", total_steps=4, epochs=1, trainable_params=10, total_params=100, device="cpu", model="fake"
+    )
     for step in range(1, 5):
         emit("progress", step=step, total=4, epoch=step / 4, eta_seconds=4 - step, samples_per_second=1.0)
         emit("metric", name="loss", step=step, value=2.0 / step, split="train")
@@ -44,8 +46,14 @@ def main() -> int:
     weights = adapter / "adapter_model.safetensors"
     weights.write_bytes(b"fake weights")
     emit("metric", name="loss", step=4, value=0.4, split="eval")
-    emit("artifact", name="adapter", artifact_kind="adapter", location=str(adapter), bytes=12,
-         sha256=hashlib.sha256(b"fake weights").hexdigest())
+    emit(
+        "artifact",
+        name="adapter",
+        artifact_kind="adapter",
+        location=str(adapter),
+        bytes=12,
+        sha256=hashlib.sha256(b"fake weights").hexdigest(),
+    )
     emit("finished", status="succeeded", error=None)
     return 0
 

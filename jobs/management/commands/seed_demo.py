@@ -34,8 +34,12 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         with transaction.atomic():
             team, user = self.demo_account()
-        self.register_model("tiny-llama (demo)", self.tiny_llama_dir(), "A 2-layer Llama-style LM for trying Hone.")
-        self.register_model("all-MiniLM-L6-v2", self.minilm_dir(), "Pretrained sentence encoder (22M parameters).")
+        self.register_model(
+            "tiny-llama (demo)", self.tiny_llama_dir(), "A 2-layer Llama-style LM for trying Hone."
+        )
+        self.register_model(
+            "all-MiniLM-L6-v2", self.minilm_dir(), "Pretrained sentence encoder (22M parameters)."
+        )
         self.demo_dataset(team, user)
         self.stdout.write(f"demo login: {DEMO_USER} / {demo_password()}")
 

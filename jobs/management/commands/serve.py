@@ -28,9 +28,13 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HONE_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("HONE_PORT", "8000")))
         parser.add_argument("--web-workers", type=int, default=2)
-        parser.add_argument("--no-demo", action="store_true", help="Do not create the demo account and assets.")
+        parser.add_argument(
+            "--no-demo", action="store_true", help="Do not create the demo account and assets."
+        )
 
-    def handle(self, *args: object, host: str, port: int, web_workers: int, no_demo: bool, **_: object) -> None:
+    def handle(
+        self, *args: object, host: str, port: int, web_workers: int, no_demo: bool, **_: object
+    ) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         if not no_demo:
@@ -48,17 +52,56 @@ class Command(BaseCommand):
         self.checkpoint_running_trainers()
         sys.exit(code)
 
-    def start_children(self, host: str, port: int, web_workers: int, env: dict) -> dict[str, subprocess.Popen]:
+    def start_children(
+        self, host: str, port: int, web_workers: int, env: dict
+    ) -> dict[str, subprocess.Popen]:
         py = sys.executable
         commands = {
-            "web": [py, "-m", "gunicorn", "hone.wsgi", "--bind", f"{host}:{port}", "--workers", str(web_workers),
-                    "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "10"],
-            "worker": [py, "-m", "celery", "-A", "hone", "worker", "--loglevel", "INFO", "--concurrency", "2"],
-            "beat": [py, "-m", "celery", "-A", "hone", "beat", "--loglevel", "INFO",
-                     "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+            "web": [
+                py,
+                "-m",
+                "gunicorn",
+                "hone.wsgi",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                str(web_workers),
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+                "--graceful-timeout",
+                "10",
+            ],
+            "worker": [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "hone",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+            ],
+            "beat": [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "hone",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                settings.CELERY_BEAT_SCHEDULE_FILENAME,
+            ],
         }
         # Own process groups: a terminal's Ctrl-C reaches only us, and we stop them in order.
-        return {name: subprocess.Popen(cmd, env=env, start_new_session=True) for name, cmd in commands.items()}
+        return {
+            name: subprocess.Popen(cmd, env=env, start_new_session=True) for name, cmd in commands.items()
+        }
 
     def supervise(self, children: dict[str, subprocess.Popen]) -> int:
         stopping = {"signal": None}
@@ -98,5 +141,7 @@ class Command(BaseCommand):
             return
         executor = registry.current()
         for attempt in Attempt.objects.filter(status__in=Attempt.LIVE):
-            executor.cancel(attempt.job_id, attempt.number)  # SIGTERM: checkpoint, exit 143, resume next start
+            executor.cancel(
+                attempt.job_id, attempt.number
+            )  # SIGTERM: checkpoint, exit 143, resume next start
         self.stdout.write("Hone stopped.")

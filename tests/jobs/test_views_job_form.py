@@ -1,0 +1,162 @@
+"""The new-job form: fields from trainers.spec, validation next to each field, team scoping."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from jobs.datasets import create_dataset
+from jobs.forms import PARAM_GROUPS
+from jobs.models import Job, ModelAsset
+from tests.conftest import jsonl_bytes
+from trainers.spec import LoraParams, TrainingParams
+
+
+@pytest.fixture
+def theirs(other_team, outsider, demo_rows):
+    upload = SimpleUploadedFile("theirs.jsonl", jsonl_bytes(demo_rows))
+    return create_dataset(team=other_team, user=outsider, name="globex data", upload=upload)
+
+
+def form_data(model_id: int, dataset_id: int, **overrides) -> dict:
+    data = {
+        "name": "my run",
+        "base_model": model_id,
+        "dataset": dataset_id,
+        "r": 16,
+        "alpha": 32,
+        "dropout": 0.1,
+        "learning_rate": 1e-4,
+        "epochs": 2,
+        "batch_size": 4,
+        "max_seq_length": 256,
+    }
+    return data | overrides
+
+
+def input_tag(body: str, name: str) -> str:
+    found = re.search(rf'<input[^>]*name="{name}"[^>]*>', body)
+    assert found, f"no input named {name}"
+    return found.group(0)
+
+
+def test_job_form_shows_defaults_bounds_and_help_from_the_spec(client, member, tiny_model, dataset):
+    client.force_login(member)
+    body = client.get("/jobs/new/").content.decode()
+    for _title, model, names in PARAM_GROUPS.values():
+        for name in names:
+            field = model.model_fields[name]
+            assert f'value="{field.default}"' in input_tag(body, name)
+            if field.description:
+                assert field.description in body
+    assert 'min="1"' in input_tag(body, "r") and 'max="256"' in input_tag(body, "r")
+    assert "At least 1 and at most 256. Default 8." in body
+    assert "More than 0 and at most 1. Default 0.0002." in body
+    assert f'<option value="{tiny_model.pk}">' in body
+    assert f'<option value="{dataset.pk}">' in body
+    assert "Start training" in body
+
+
+def test_it_creates_a_job_and_redirects_to_its_page(
+    client, member, team, tiny_model, dataset, django_capture_on_commit_callbacks
+):
+    client.force_login(member)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post("/jobs/new/", form_data(tiny_model.pk, dataset.pk))
+    job = Job.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/jobs/{job.pk}/"
+    assert (job.team, job.created_by, job.name, job.status) == (team, member, "my run", "queued")
+    assert job.params == {
+        "lora": LoraParams(r=16, alpha=32, dropout=0.1).model_dump(),
+        "training": TrainingParams(
+            learning_rate=1e-4, epochs=2, batch_size=4, max_seq_length=256
+        ).model_dump(),
+    }
+    assert len(callbacks) == 1  # dispatch waits for the commit; nothing ran here
+
+
+def test_blank_settings_take_the_spec_defaults_and_a_name_is_made_up(
+    client, member, tiny_model, dataset, django_capture_on_commit_callbacks
+):
+    client.force_login(member)
+    blank = {name: "" for _t, _m, names in PARAM_GROUPS.values() for name in names}
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/jobs/new/", form_data(tiny_model.pk, dataset.pk, name="", **blank))
+    job = Job.objects.get()
+    assert job.params == {"lora": LoraParams().model_dump(), "training": TrainingParams().model_dump()}
+    assert job.name == f"{tiny_model.name} on {dataset.name}"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("r", 0, "greater than or equal to 1"),
+        ("learning_rate", 5, "less than or equal to 1"),
+        ("dropout", 1, "less than 1"),
+        ("max_seq_length", 8, "greater than or equal to 16"),
+        ("batch_size", "many", "Enter a whole number"),
+    ],
+)
+def test_it_shows_a_bad_setting_next_to_its_field(client, member, tiny_model, dataset, field, value, message):
+    client.force_login(member)
+    response = client.post("/jobs/new/", form_data(tiny_model.pk, dataset.pk, **{field: value}))
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == [field]
+    assert message in response.context["form"].errors[field][0]
+    body = response.content.decode()
+    assert re.search(rf'<ul class="errorlist" id="id_{field}_error"><li>[^<]*{message}', body)
+    assert not Job.objects.exists()
+
+
+def test_it_rejects_other_teams_dataset(client, member, tiny_model, theirs):
+    client.force_login(member)
+    response = client.post("/jobs/new/", form_data(tiny_model.pk, theirs.pk))
+    assert response.status_code == 200
+    assert "dataset" in response.context["form"].errors
+    assert not Job.objects.exists()
+
+
+def other_teams_model(other_team) -> int:
+    return ModelAsset.objects.create(
+        name="theirs", source="local", path="/m", team=other_team, task="causal-lm"
+    ).pk
+
+
+def builtin_classifier(other_team) -> int:
+    return ModelAsset.objects.create(
+        name="cls", source="builtin", path="/m", task="sequence-classification"
+    ).pk
+
+
+def unknown_model(other_team) -> int:
+    return 999_999
+
+
+@pytest.mark.parametrize("make_model", [other_teams_model, builtin_classifier, unknown_model])
+def test_it_rejects_a_model_the_team_cannot_train(client, member, other_team, dataset, make_model):
+    client.force_login(member)
+    response = client.post("/jobs/new/", form_data(make_model(other_team), dataset.pk))
+    assert response.status_code == 200
+    assert "base_model" in response.context["form"].errors
+    assert not Job.objects.exists()
+
+
+def test_viewer_sees_no_launch_button_and_cannot_post(client, viewer, tiny_model, dataset):
+    client.force_login(viewer)
+    assert "Start training" not in client.get("/jobs/new/").content.decode()
+    assert client.post("/jobs/new/", form_data(tiny_model.pk, dataset.pk)).status_code == 403
+    assert not Job.objects.exists()
+
+
+def test_it_preselects_the_dataset_from_the_query(client, member, tiny_model, dataset):
+    client.force_login(member)
+    body = client.get(f"/jobs/new/?dataset={dataset.pk}").content.decode()
+    assert f'<option value="{dataset.pk}" selected>' in body
+
+
+def test_it_says_to_upload_a_dataset_first(client, member, tiny_model):
+    client.force_login(member)
+    assert "No datasets yet — upload one" in client.get("/jobs/new/").content.decode()

@@ -1,0 +1,339 @@
+"""Job pages: the list, the job page with its live fragment, cancel, artifact downloads."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+from django.utils import timezone
+
+from jobs import storage
+from jobs.models import Artifact, Attempt, Event, Job, MetricPoint
+from trainers.spec import LoraParams, TrainingParams
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+POLL = 'hx-trigger="every 2s"'
+
+
+@pytest.fixture
+def job(team, member, tiny_model, dataset) -> Job:
+    return Job.objects.create(
+        team=team,
+        created_by=member,
+        name="support bot",
+        base_model=tiny_model,
+        dataset=dataset,
+        status=Job.Status.RUNNING,
+        step=30,
+        total_steps=100,
+        eta_seconds=125,
+        params={"lora": LoraParams().model_dump(), "training": TrainingParams().model_dump()},
+    )
+
+
+def attempt_for(job: Job, number: int = 1, **fields) -> Attempt:
+    return Attempt.objects.create(
+        job=job, number=number, executor="local", **({"status": "running"} | fields)
+    )
+
+
+def add_events(attempt: Attempt, kind: str, payloads: list[dict], first_seq: int = 1) -> None:
+    now = timezone.now()
+    Event.objects.bulk_create(
+        Event(attempt=attempt, seq=first_seq + i, kind=kind, time=now, payload=p)
+        for i, p in enumerate(payloads)
+    )
+
+
+# --- the list --------------------------------------------------------------------
+
+
+def test_job_list_shows_status_progress_eta_and_inputs(client, member, job):
+    client.force_login(member)
+    body = client.get("/jobs/").content.decode()
+    assert f'href="/jobs/{job.pk}/"' in body
+    assert '<span class="badge badge-running">running</span>' in body
+    assert '<progress value="0.3" max="1"' in body
+    assert "30%" in body
+    assert "2 min 5 s" in body
+    assert job.base_model.name in body and job.dataset.name in body
+
+
+def test_job_list_polls_only_while_a_job_is_active(client, member, job):
+    client.force_login(member)
+    assert POLL in client.get("/").content.decode()
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
+    assert POLL not in client.get("/").content.decode()
+
+
+def test_htmx_poll_gets_just_the_table(client, member, job):
+    client.force_login(member)
+    response = client.get("/jobs/?status=running", **HTMX)
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="job-table"')
+    assert "<html" not in body
+    assert 'hx-get="/jobs/?status=running"' in body
+    assert "HX-Request" in response["Vary"]
+
+
+def test_job_list_filters_by_status(client, member, job):
+    Job.objects.create(
+        team=job.team, name="broken one", base_model=job.base_model, dataset=job.dataset, status="failed"
+    )
+    client.force_login(member)
+    body = client.get("/jobs/?status=failed").content.decode()
+    assert "broken one" in body and "support bot" not in body
+    body = client.get("/jobs/?status=active").content.decode()
+    assert "support bot" in body and "broken one" not in body
+
+
+def test_job_list_hides_other_teams_jobs(client, outsider, job):
+    client.force_login(outsider)
+    body = client.get("/").content.decode()
+    assert "support bot" not in body
+    assert "No jobs yet" in body
+
+
+# --- the job page and its live fragment ---------------------------------------------
+
+
+def test_job_page_shows_progress_eta_and_a_loss_chart(client, member, job):
+    attempt = attempt_for(job)
+    MetricPoint.objects.bulk_create(
+        [
+            MetricPoint(job=job, attempt=attempt, name="train/loss", step=s, value=3 - s / 50)
+            for s in range(1, 31)
+        ]
+        + [
+            MetricPoint(job=job, attempt=attempt, name="eval/loss", step=s, value=2.9 - s / 60)
+            for s in (10, 20, 30)
+        ]
+        + [
+            MetricPoint(job=job, attempt=attempt, name="train/learning_rate", step=s, value=2e-4)
+            for s in (1, 30)
+        ]
+    )
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert '<progress value="30" max="100"' in body
+    assert "step 30 of 100" in body
+    assert "about 2 min 5 s left" in body
+    assert body.count("<svg") == 2
+    assert "train/loss" in body and "eval/loss" in body
+    assert 'aria-label="Learning rate.' in body
+    assert "Cancel job" in body
+
+
+def test_job_page_without_metrics_says_the_chart_is_coming(client, member, job):
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "<svg" not in body
+    assert "The loss chart appears once training reports its first steps." in body
+
+
+def test_job_page_shows_the_last_50_log_lines_newest_last(client, member, job):
+    first = attempt_for(job, 1, status="preempted", exit_code=143)
+    second = attempt_for(job, 2)
+    add_events(first, "log", [{"level": "info", "message": f"msg-{i:03}"} for i in range(30)])
+    add_events(second, "log", [{"level": "warning", "message": f"msg-{i:03}"} for i in range(30, 60)])
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/live/").content.decode()
+    assert "msg-009" not in body
+    shown = re.findall(r"msg-\d{3}", body)
+    assert shown == [f"msg-{i:03}" for i in range(10, 60)]
+
+
+def test_job_page_shows_the_latest_samples(client, member, job):
+    attempt = attempt_for(job)
+    add_events(
+        attempt,
+        "sample",
+        [
+            {"step": 10, "prompt": "Say hi", "output": "early answer"},
+            {"step": 20, "prompt": "Say hi", "output": "later answer"},
+            {"step": 20, "prompt": "Say bye", "output": "goodbye"},
+        ],
+    )
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/live/").content.decode()
+    assert "later answer" in body and "goodbye" in body
+    assert "early answer" not in body
+
+
+def test_job_page_shows_the_attempt_timeline(client, member, job):
+    attempt_for(
+        job, 1, status="preempted", exit_code=143, reason="preempted; will resume from the last checkpoint"
+    )
+    attempt_for(job, 2, resumed_from=str(storage.root() / "runs/x/output/checkpoints/checkpoint-40"))
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert '<span class="badge badge-preempted">preempted</span>' in body
+    assert ">143<" in body
+    assert "preempted; will resume from the last checkpoint" in body
+    assert "resumed from checkpoint-40" in body
+
+
+def test_failed_job_shows_its_error_prominently(client, member, job):
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.FAILED, error="out of memory: lower the batch size"
+    )
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert re.search(r'role="alert">\s*<h2>This job failed</h2>\s*<p class="pre">out of memory', body)
+    assert "Cancel job" not in body
+
+
+def test_live_fragment_polls_while_running_and_stops_when_done(client, member, job):
+    client.force_login(member)
+    running = client.get(f"/jobs/{job.pk}/live/", **HTMX).content.decode()
+    assert POLL in running
+    assert f'hx-get="/jobs/{job.pk}/live/"' in running
+    assert "<html" not in running
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
+    done = client.get(f"/jobs/{job.pk}/live/", **HTMX).content.decode()
+    assert POLL not in done
+    assert "100%" in done
+    # The final render also refreshes the outputs and drops the cancel button, out of band.
+    assert '<section id="job-artifacts"' in done and 'hx-swap-oob="true"' in done
+    assert "Cancel job" not in done
+
+
+def test_viewer_sees_no_cancel_button(client, viewer, job):
+    client.force_login(viewer)
+    assert "Cancel job" not in client.get(f"/jobs/{job.pk}/").content.decode()
+
+
+def test_outsider_gets_404_for_a_job(client, outsider, job):
+    client.force_login(outsider)
+    assert client.get(f"/jobs/{job.pk}/").status_code == 404
+    assert client.get(f"/jobs/{job.pk}/live/").status_code == 404
+
+
+# --- cancel ---------------------------------------------------------------------
+
+
+def test_cancel_moves_a_running_job_to_cancelled(client, member, job, django_capture_on_commit_callbacks):
+    client.force_login(member)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(f"/jobs/{job.pk}/cancel/", follow=True)
+    assert response.redirect_chain == [(f"/jobs/{job.pk}/", 302)]
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+    assert len(callbacks) == 1  # stopping the process waits for the commit
+    assert "is cancelled" in response.content.decode()
+
+
+def test_cancel_of_a_finished_job_changes_nothing(client, member, job):
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
+    client.force_login(member)
+    response = client.post(f"/jobs/{job.pk}/cancel/", follow=True)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert "nothing to cancel" in response.content.decode()
+
+
+def test_viewer_cannot_cancel(client, viewer, job):
+    client.force_login(viewer)
+    assert client.post(f"/jobs/{job.pk}/cancel/").status_code == 403
+    job.refresh_from_db()
+    assert job.status == Job.Status.RUNNING
+
+
+def test_outsider_cannot_cancel(client, outsider, job):
+    client.force_login(outsider)
+    assert client.post(f"/jobs/{job.pk}/cancel/").status_code == 404
+    job.refresh_from_db()
+    assert job.status == Job.Status.RUNNING
+
+
+def test_cancel_needs_a_post(client, member, job):
+    client.force_login(member)
+    assert client.get(f"/jobs/{job.pk}/cancel/").status_code == 405
+
+
+# --- downloads ------------------------------------------------------------------
+
+
+@pytest.fixture
+def adapter(job) -> Artifact:
+    folder = storage.root() / "runs" / f"job-{job.pk}" / "output" / "adapter"
+    (folder / "tokenizer").mkdir(parents=True)
+    (folder / "adapter_config.json").write_text('{"r": 8}')
+    (folder / "adapter_model.safetensors").write_bytes(bytes(range(256)) * 100)
+    (folder / "tokenizer" / "tokenizer.json").write_text("{}")
+    return Artifact.objects.create(
+        job=job,
+        name="adapter",
+        kind="adapter",
+        location=storage.relative(folder),
+        bytes=25_615,
+        sha256="0" * 64,
+    )
+
+
+def test_job_page_lists_artifacts_with_size_and_download(client, member, job, adapter):
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert f'href="/jobs/{job.pk}/artifacts/{adapter.pk}/download/"' in body
+    assert "25.0\xa0KB" in body
+
+
+def test_directory_artifact_downloads_as_a_zip(client, member, job, adapter):
+    client.force_login(member)
+    response = client.get(f"/jobs/{job.pk}/artifacts/{adapter.pk}/download/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"] == 'attachment; filename="support-bot-adapter.zip"'
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert archive.testzip() is None
+    assert sorted(archive.namelist()) == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer/tokenizer.json",
+    ]
+    assert archive.read("adapter_model.safetensors") == bytes(range(256)) * 100
+
+
+def test_zip_leaves_out_links_to_files_outside_the_artifact(client, member, job, adapter, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for download")
+    (storage.resolve(adapter.location) / "leak.txt").symlink_to(secret)
+    client.force_login(member)
+    response = client.get(f"/jobs/{job.pk}/artifacts/{adapter.pk}/download/")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert "leak.txt" not in archive.namelist()
+
+
+def test_file_artifact_downloads_as_it_is(client, member, job):
+    path = storage.root() / "runs" / "model.gguf"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"GGUF" + b"\0" * 10)
+    artifact = Artifact.objects.create(
+        job=job, name="model", kind="model", location="runs/model.gguf", bytes=14, sha256="0" * 64
+    )
+    client.force_login(member)
+    response = client.get(f"/jobs/{job.pk}/artifacts/{artifact.pk}/download/")
+    assert response["Content-Disposition"] == 'attachment; filename="model.gguf"'
+    assert b"".join(response.streaming_content) == b"GGUF" + b"\0" * 10
+
+
+def test_outsider_gets_404_for_an_artifact(client, outsider, job, adapter):
+    client.force_login(outsider)
+    assert client.get(f"/jobs/{job.pk}/artifacts/{adapter.pk}/download/").status_code == 404
+
+
+def test_artifact_must_belong_to_the_job_in_the_url(client, member, job, adapter):
+    other = Job.objects.create(team=job.team, name="other", base_model=job.base_model, dataset=job.dataset)
+    client.force_login(member)
+    assert client.get(f"/jobs/{other.pk}/artifacts/{adapter.pk}/download/").status_code == 404
+
+
+@pytest.mark.parametrize("location", ["../../etc", "runs/missing"])
+def test_artifact_outside_storage_or_gone_is_404(client, member, job, location):
+    artifact = Artifact.objects.create(
+        job=job, name="odd", kind="model", location=location, bytes=1, sha256="0" * 64
+    )
+    client.force_login(member)
+    assert client.get(f"/jobs/{job.pk}/artifacts/{artifact.pk}/download/").status_code == 404
