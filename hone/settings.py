@@ -115,6 +115,7 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "data_folder_in": str(BROKER_DIR),
         "data_folder_out": str(BROKER_DIR),
         "store_processed": False,
+        "control_folder": str(BROKER_DIR / "control"),
         "polling_interval": 0.1,  # the folder is polled: keep dispatch latency low
     }
 else:

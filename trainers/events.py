@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import queue
 import sys
@@ -108,7 +109,10 @@ class HttpSink:
                 print(f"hone events: gave up delivering {len(batch)} events: {error}", file=sys.stderr)
                 return
             print(f"hone events: delivery failed ({error}); retrying in {delay:.2f}s", file=sys.stderr)
-            time.sleep(delay)
+            if self._closing.is_set():
+                time.sleep(delay)
+            else:
+                self._closing.wait(delay)  # close() cuts a long backoff short: one more try before exit
             delay = min(delay * 2, BACKOFF_MAX_S)
 
     def _post(self, body: bytes) -> str | None:
@@ -169,7 +173,10 @@ class EventEmitter:
         return self.emit("progress", step=step, total=total, epoch=epoch, eta_seconds=eta_seconds,
                          samples_per_second=samples_per_second)
 
-    def metric(self, name: str, *, step: int, value: float, split: str = "train") -> dict:
+    def metric(self, name: str, *, step: int, value: float | None, split: str = "train") -> dict:
+        # JSON has no NaN or infinity: a diverged loss goes out as null and the chart shows a gap.
+        if value is not None and not math.isfinite(value):
+            value = None
         return self.emit("metric", name=name, step=step, value=value, split=split)
 
     def log(self, message: str, level: str = "info") -> dict:
@@ -181,8 +188,10 @@ class EventEmitter:
     def checkpoint(self, *, step: int, location: str) -> dict:
         return self.emit("checkpoint", step=step, location=location)
 
-    def artifact(self, *, name: str, kind: str, location: str, bytes: int, sha256: str) -> dict:
-        return self.emit("artifact", name=name, kind=kind, location=location, bytes=bytes, sha256=sha256)
+    def artifact(self, *, name: str, artifact_kind: str, location: str, size: int, sha256: str) -> dict:
+        """``artifact_kind`` (e.g. "adapter") because ``kind`` is the event's own kind."""
+        return self.emit("artifact", name=name, artifact_kind=artifact_kind, location=location, bytes=size,
+                         sha256=sha256)
 
     def finished(self, status: str, error: str | None = None) -> dict | None:
         """The last event of an attempt; a second call is ignored so error paths can't contradict it."""
@@ -210,6 +219,12 @@ class EventLogHandler(logging.Handler):
             self.handleError(record)
 
 
+def _not_for_developers(record: logging.LogRecord) -> bool:
+    """Deprecation notices between libraries mean nothing to the person training a model."""
+    message = record.getMessage()
+    return not ("FutureWarning" in message or "DeprecationWarning" in message)
+
+
 def route_logging(emitter: EventEmitter) -> Callable[[], None]:
     """Send library warnings and our own INFO logs to ``log`` events; returns a function that undoes it.
 
@@ -217,7 +232,9 @@ def route_logging(emitter: EventEmitter) -> Callable[[], None]:
     """
     attached: list[tuple[logging.Logger, logging.Handler]] = []
     for name in LIBRARY_LOGGERS:
-        attached.append((logging.getLogger(name), EventLogHandler(emitter, logging.WARNING)))
+        handler = EventLogHandler(emitter, logging.WARNING)
+        handler.addFilter(_not_for_developers)
+        attached.append((logging.getLogger(name), handler))
     attached.append((log, EventLogHandler(emitter, logging.INFO)))
     if not any(isinstance(h, logging.StreamHandler) for h in log.handlers):
         attached.append((log, logging.StreamHandler(sys.stderr)))

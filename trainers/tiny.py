@@ -42,7 +42,8 @@ def _instruction_row(rng: random.Random) -> dict:
         return {"instruction": f"Add {a} and {b}.", "input": "", "output": str(a + b)}
     if kind == 2:
         country = rng.choice(sorted(_CAPITALS))
-        return {"instruction": f"What is the capital of {country}?", "input": "", "output": _CAPITALS[country]}
+        question = f"What is the capital of {country}?"
+        return {"instruction": question, "input": "", "output": _CAPITALS[country]}
     word = rng.choice(_WORDS)
     return {"instruction": "Write the word in capital letters.", "input": word, "output": word.upper()}
 
@@ -91,8 +92,13 @@ def build_tiny_llama(
     layers: int = 2,
     heads: int = 4,
     seed: int = 0,
+    init_range: float = 0.1,
 ) -> Path:
-    """Write a random tiny Llama-style causal LM and its trained BPE tokenizer to ``out_dir``."""
+    """Write a random tiny Llama-style causal LM and its trained BPE tokenizer to ``out_dir``.
+
+    ``init_range`` is larger than Llama's 0.02 on purpose: LoRA leaves ``lm_head`` frozen, and
+    with tiny random rows there the logits could barely move, so nothing would look learnable.
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -114,6 +120,7 @@ def build_tiny_llama(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
+        initializer_range=init_range,
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)

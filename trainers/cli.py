@@ -1,0 +1,113 @@
+"""``python -m trainers run SPEC.json``: validate the spec, run the job, report, exit with a meaning.
+
+Exit codes (the executor and reconciler act on these, not on events):
+0 success · 2 invalid input or spec (permanent, never retried) · 3 out of memory ·
+143 terminated by SIGTERM (retry and resume from the last checkpoint) · 1 any other failure.
+
+torch and transformers are imported only once a job runs, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from trainers.data import DataError
+from trainers.events import EventEmitter, claim_stdout, route_logging
+from trainers.spec import EVENTS_TOKEN_ENV, JobSpec, SpecError, load_spec
+
+log = logging.getLogger("trainers")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_OUT_OF_MEMORY = 3
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell or Kubernetes reports for a killed process
+
+
+class Terminated(Exception):
+    """SIGTERM arrived; during training it is raised only after a checkpoint was saved."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated("stopped by SIGTERM")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainers", description="Hone's trainer: runs one job spec."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run the job described by a JSON spec file")
+    run_parser.add_argument("spec", help="path to the job spec (JSON)")
+    args = parser.parse_args(argv)
+    return run(args.spec)
+
+
+def run(spec_path: str) -> int:
+    events_out = claim_stdout()
+    # Until training takes over SIGTERM (to checkpoint first), a SIGTERM ends the attempt right away.
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        spec = load_spec(spec_path)
+    except SpecError as exc:
+        # No valid spec means no trusted events URL: this report goes to stdout only.
+        emitter = EventEmitter(events_out)
+        print(f"hone trainer: {exc}", file=sys.stderr)
+        emitter.log(str(exc), level="error")
+        emitter.finished("failed", f"SpecError: {exc}")
+        return EXIT_INVALID
+    except Terminated:
+        EventEmitter(events_out).finished("cancelled", "Terminated: stopped by SIGTERM before the job began")
+        return EXIT_TERMINATED
+
+    token = os.environ.get(EVENTS_TOKEN_ENV)
+    emitter = EventEmitter(events_out, url=spec.events.url, token=token)
+    undo_logging = route_logging(emitter)
+    if spec.events.url and not token:
+        log.warning(f"events.url is set but {EVENTS_TOKEN_ENV} is empty; the endpoint will refuse events")
+    try:
+        return run_job(spec, emitter)
+    finally:
+        # The outcome is decided; a late SIGTERM must not turn it into a traceback.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        undo_logging()
+        emitter.close()
+
+
+def run_job(spec: JobSpec, emitter: EventEmitter) -> int:
+    """Run one job; every outcome ends with one ``finished`` event and its exit code."""
+    try:
+        from trainers.train import run_training
+
+        run_training(spec, emitter)
+        emitter.finished("succeeded")  # a no-op when the job reported it already
+        return EXIT_OK
+    except Terminated as exc:
+        log.warning("Terminated by SIGTERM; resume from the last checkpoint")
+        emitter.finished("cancelled", f"Terminated: {exc}")
+        return EXIT_TERMINATED
+    except (SpecError, DataError) as exc:
+        log.error(str(exc))
+        emitter.finished("failed", f"{type(exc).__name__}: {exc}")
+        return EXIT_INVALID
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        emitter.finished("failed", f"{type(exc).__name__}: {exc}")
+        return EXIT_OUT_OF_MEMORY if is_out_of_memory(exc) else EXIT_FAILED
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
+        return True
+    # Some CUDA allocation failures surface as a plain RuntimeError.
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()

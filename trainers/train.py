@@ -1,0 +1,329 @@
+"""LoRA fine-tuning of a causal LM: data, model, Trainer, train, save.
+
+``run_training`` reads top to bottom. The transformers ``Trainer`` does the loop, mixed
+precision and checkpoint/resume; our code is the data glue, the events and the saved artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import random
+import signal
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+from transformers.utils import logging as hf_logging
+
+from trainers.callbacks import EventsCallback, RunInfo, SamplePrompt, checkpoint_on_sigterm
+from trainers.data import DataError, load_rows
+from trainers.events import EventEmitter
+from trainers.examples import (
+    PadCollator,
+    build_examples,
+    ensure_chat_template,
+    render,
+    row_messages,
+)
+from trainers.spec import ModelRef, SpecError, TrainSpec
+
+log = logging.getLogger("trainers")
+
+SUPPORTED_TASKS = ("text", "instruction", "chat")
+MAX_EVAL_ROWS = 1000  # held out from a big dataset; more only makes each eval slower
+MAX_LOG_POINTS = 200  # per metric and run, so long runs don't flood the platform
+
+
+class ModelError(SpecError):
+    """The base model named in the spec cannot be loaded; retrying will not help."""
+
+
+def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
+    hf_logging.disable_progress_bar()  # tqdm bars are noise in pod logs; progress goes out as events
+    output_dir = Path(spec.output_dir).resolve()
+    check_inputs(spec)
+
+    train_rows, eval_rows = load_datasets(spec)
+    tokenizer, model, device = load_base_model(spec.base_model)
+    task, max_length = spec.dataset.task, spec.training.max_seq_length
+    train_set, eval_set = tokenize_splits(tokenizer, train_rows, eval_rows, task, max_length)
+
+    model = apply_lora(model, spec)
+    trainable, total = model.get_nb_trainable_parameters()
+    steps = plan_steps(spec, len(train_set))
+    samples_per_step = spec.training.batch_size * spec.training.gradient_accumulation_steps
+    info = RunInfo(spec.base_model.name, device, trainable, total, samples_per_step)
+    sample = sample_prompt(tokenizer, eval_rows, task, max_length)
+    callback = EventsCallback(emitter, tokenizer, info, sample)
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(spec, output_dir, steps),
+        data_collator=PadCollator(tokenizer.pad_token_id),
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        callbacks=[callback],
+    )
+    with checkpoint_on_sigterm(callback):
+        trainer.train(resume_from_checkpoint=spec.resume_from)
+    if callback.stop_requested:
+        # The checkpoint is on disk: let SIGTERM end the process as it would have (cli: exit 143).
+        signal.raise_signal(signal.SIGTERM)
+        raise SystemExit(143)  # only reached where SIGTERM's handler returns
+
+    adapter_dir = save_adapter(model, tokenizer, output_dir / "adapter")
+    write_model_card(adapter_dir, spec, len(train_rows), len(eval_rows), callback)
+    emit_artifact(emitter, adapter_dir)
+    emitter.finished("succeeded")
+
+
+def check_inputs(spec: TrainSpec) -> None:
+    """Refuse what cannot work before spending time loading anything."""
+    if spec.dataset.task not in SUPPORTED_TASKS:
+        raise SpecError(
+            f"dataset.task: LoRA training of a causal LM takes {', '.join(SUPPORTED_TASKS)} data, "
+            f"not {spec.dataset.task!r}"
+        )
+    if spec.resume_from and not Path(spec.resume_from).is_dir():
+        raise SpecError(f"resume_from: checkpoint directory {spec.resume_from} does not exist")
+    path = Path(spec.dataset.path)
+    if not path.is_file():
+        raise DataError("the dataset file does not exist", file=str(path))
+    digest = file_sha256(path)
+    if digest != spec.dataset.sha256:
+        raise DataError(
+            f"the file has changed since it was uploaded (sha256 {digest}, expected {spec.dataset.sha256}); "
+            "upload it again",
+            file=path.name,
+        )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_datasets(spec: TrainSpec) -> tuple[list[dict], list[dict]]:
+    """Rows for training and for evaluation: the eval file if given, else a seeded held-out share."""
+    ds = spec.dataset
+    rows = load_rows(Path(ds.path), ds.format, ds.task)
+    if ds.eval_path:
+        eval_rows = load_rows(Path(ds.eval_path), ds.format, ds.task)
+        if not eval_rows:
+            raise DataError("the evaluation file has no rows", file=Path(ds.eval_path).name)
+        return rows, eval_rows[:MAX_EVAL_ROWS]
+    if len(rows) < 2:
+        raise DataError(f"{len(rows)} rows; training needs at least 2", file=Path(ds.path).name)
+    shuffled = rows[:]
+    random.Random(spec.training.seed).shuffle(shuffled)
+    n_eval = min(max(1, round(len(rows) * spec.training.eval_fraction)), MAX_EVAL_ROWS, len(rows) - 1)
+    log.info(f"Holding out {n_eval} of {len(rows)} rows for evaluation")
+    return shuffled[n_eval:], shuffled[:n_eval]
+
+
+def training_device() -> tuple[str, torch.dtype]:
+    """Where to train and the weight dtype: bf16 only where the GPU does it natively."""
+    if torch.cuda.is_available():
+        name = f"cuda ({torch.cuda.get_device_name(0)})"
+        return name, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return "cpu", torch.float32
+
+
+def load_base_model(ref: ModelRef) -> tuple[Any, Any, str]:
+    device, dtype = training_device()
+    source = ref.path or ref.hub_id
+    if ref.path and not (Path(ref.path) / "config.json").is_file():
+        raise ModelError(
+            f"base_model.path: {ref.path} is not a model directory in Hugging Face format (no config.json)"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=ref.revision)
+        model = AutoModelForCausalLM.from_pretrained(source, revision=ref.revision, dtype=dtype)
+    except (OSError, ValueError, KeyError) as exc:
+        if ref.path or _is_permanent_hub_error(exc):
+            raise ModelError(f"base model {ref.name} ({source}) could not be loaded: {exc}") from exc
+        raise  # e.g. the hub is unreachable: worth a retry
+    ensure_chat_template(tokenizer)
+    log.info(f"Loaded {ref.name} ({source}) on {device} in {str(dtype).removeprefix('torch.')}")
+    return tokenizer, model, device
+
+
+def _is_permanent_hub_error(exc: BaseException) -> bool:
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    permanent = (GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError)
+    return isinstance(exc, ValueError | KeyError) or isinstance(exc.__cause__, permanent)
+
+
+def tokenize_splits(
+    tokenizer: Any, train_rows: list[dict], eval_rows: list[dict], task: str, max_length: int
+) -> tuple[list[dict], list[dict]]:
+    train_set, train_stats = build_examples(tokenizer, train_rows, task, max_length)
+    eval_set, eval_stats = build_examples(tokenizer, eval_rows, task, max_length)
+    for note in train_stats.notes:
+        log.warning(f"Training data: {note}")
+    for note in eval_stats.notes:
+        log.warning(f"Evaluation data: {note}")
+    for split, examples, rows in (("training", train_set, train_rows), ("evaluation", eval_set, eval_rows)):
+        if rows and not examples:
+            raise DataError(
+                f"none of the {len(rows)} {split} rows has an answer within max_seq_length={max_length} "
+                "tokens; raise max_seq_length or check the data",
+                file="dataset",
+            )
+    return train_set, eval_set
+
+
+def sample_prompt(tokenizer: Any, eval_rows: list[dict], task: str, max_length: int) -> SamplePrompt | None:
+    """The held-out prompt to generate from after each eval: the first that fits the context."""
+    for row in eval_rows[:20]:
+        sample = _row_prompt(tokenizer, row, task)
+        if 0 < len(sample.ids) < max_length:  # as in training, so within what the model handles
+            return sample
+    return None
+
+
+def _row_prompt(tokenizer: Any, row: dict, task: str) -> SamplePrompt:
+    if task == "text":
+        ids = tokenizer(row["text"])["input_ids"][:16]
+        return SamplePrompt(tokenizer.decode(ids, skip_special_tokens=True), ids, None)
+    messages = row_messages(row, task)
+    last_reply = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=len(messages))
+    context = messages[:last_reply]
+    text = render(tokenizer, context, generation_prompt=True)
+    shown = context[-1]["content"] if context else ""
+    expected = messages[last_reply]["content"] if last_reply < len(messages) else None
+    return SamplePrompt(shown, tokenizer(text, add_special_tokens=False)["input_ids"], expected)
+
+
+def apply_lora(model: Any, spec: TrainSpec) -> Any:
+    config = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=spec.lora.r,
+        lora_alpha=spec.lora.alpha,
+        lora_dropout=spec.lora.dropout,
+        target_modules=spec.lora.target_modules,
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:  # e.g. a target module name the model does not have
+        raise SpecError(f"lora.target_modules: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    total: int
+    eval_every: int
+    save_every: int
+    log_every: int
+
+
+def plan_steps(spec: TrainSpec, n_train: int) -> StepPlan:
+    """Optimizer steps in the run, and how often to evaluate, checkpoint and log (as the Trainer counts)."""
+    t = spec.training
+    per_epoch = max(math.ceil(math.ceil(n_train / t.batch_size) / t.gradient_accumulation_steps), 1)
+    total = max(math.ceil(t.epochs * per_epoch), 1)
+    return StepPlan(
+        total=total,
+        eval_every=max(1, math.ceil(total / t.evals_per_run)),
+        save_every=max(1, math.ceil(total / t.checkpoints_per_run)) if t.checkpoints_per_run else 0,
+        log_every=max(1, math.ceil(total / MAX_LOG_POINTS)),
+    )
+
+
+def training_arguments(spec: TrainSpec, output_dir: Path, steps: StepPlan) -> TrainingArguments:
+    t = spec.training
+    on_gpu = torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=str(output_dir / "checkpoints"),
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        num_train_epochs=t.epochs,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_ratio,  # a float below 1 is a share of the total steps
+        eval_strategy="steps",
+        eval_steps=steps.eval_every,
+        eval_on_start=spec.resume_from is None,  # the base model's loss, as a baseline to compare
+        save_strategy="steps" if steps.save_every else "no",
+        save_steps=steps.save_every or 500,
+        save_total_limit=2,
+        logging_strategy="steps",
+        logging_steps=steps.log_every,
+        report_to="none",
+        disable_tqdm=True,
+        log_level="warning",
+        seed=t.seed,
+        data_seed=t.seed,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,  # our examples are plain dicts already shaped for the model
+        use_cpu=not on_gpu,
+        bf16=on_gpu and torch.cuda.is_bf16_supported(),
+    )
+
+
+def save_adapter(model: PeftModel, tokenizer: Any, adapter_dir: Path) -> Path:
+    """adapter_model.safetensors + adapter_config.json, and the tokenizer (with the chat template used)."""
+    model.save_pretrained(adapter_dir, safe_serialization=True)
+    tokenizer.save_pretrained(adapter_dir)
+    for path in adapter_dir.iterdir():
+        if path.is_file():
+            path.chmod(0o644)  # safetensors writes 0600; the web and worker pods may run as other users
+    return adapter_dir
+
+
+def write_model_card(
+    adapter_dir: Path, spec: TrainSpec, n_train: int, n_eval: int, cb: EventsCallback
+) -> None:
+    base, ds = spec.base_model, spec.dataset
+    source = f"path `{base.path}`" if base.path else f"hub id `{base.hub_id}`"
+    if base.revision:
+        source += f" (revision `{base.revision}`)"
+    params = {**spec.lora.model_dump(), **spec.training.model_dump()}
+    lines = [
+        f"# LoRA adapter for {base.name}",
+        "",
+        "Trained with Hone.",
+        "",
+        f"- Base model: {base.name}, {source}",
+        f"- Dataset: `{Path(ds.path).name}` ({ds.format}, {ds.task}), sha256 `{ds.sha256}`",
+        f"- Rows: {n_train} for training, {n_eval} for evaluation",
+        f"- Method: {spec.method}",
+        f"- Final train loss: {_fmt_loss(cb.last_train_loss)}",
+        f"- Final eval loss: {_fmt_loss(cb.last_eval_loss)}",
+        f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Job {spec.job_id}, attempt {spec.attempt}",
+        "",
+        "## Parameters",
+        "",
+        *(f"- {name}: {value}" for name, value in params.items()),
+        "",
+        "Load with `peft.PeftModel.from_pretrained(base_model, this_directory)`.",
+        "",
+    ]
+    (adapter_dir / "README.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def _fmt_loss(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def emit_artifact(emitter: EventEmitter, adapter_dir: Path) -> None:
+    size = sum(f.stat().st_size for f in adapter_dir.rglob("*") if f.is_file())
+    emitter.artifact(
+        name="adapter",
+        artifact_kind="adapter",
+        location=str(adapter_dir.resolve()),
+        size=size,
+        sha256=file_sha256(adapter_dir / "adapter_model.safetensors"),
+    )
