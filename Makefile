@@ -26,8 +26,8 @@ run: install
 
 test: install
 	scripts/install-browser
-	DATABASE_URL=$(TEST_DATABASE_URL) HONE_TEST_REDIS_URL=$(TEST_REDIS_URL) HONE_VAR=$(CURDIR)/var/test \
-		HF_HUB_OFFLINE=1 $(BIN)/pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) HONE_VAR=$(CURDIR)/var/test \
+		CELERY_BROKER_URL=$(TEST_REDIS_URL) HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -50,7 +50,10 @@ def create_dataset(*, team: Team, user, name: str, upload) -> Dataset:
     if not report.ok:
         storage.discard(tmp)
         bad_rows = report.stats.get("invalid_rows", report.error_count)
-        raise DatasetRejected(f"{filename}: {bad_rows} row(s) have problems; nothing was stored", report)
+        first = report.errors[0] if report.errors else "no usable rows"
+        raise DatasetRejected(
+            f"{filename}: {bad_rows} row(s) have problems (first: {first}); nothing was stored", report
+        )
     location = storage.commit_dataset(tmp, sha256, suffix)
     with transaction.atomic():
         return Dataset.objects.create(

@@ -22,7 +22,7 @@ from jobs import downloads, services
 from jobs.charts import line_chart
 from jobs.datasets import DatasetRejected, create_dataset
 from jobs.forms import PARAM_GROUPS, DatasetUploadForm, JobForm, visible_models
-from jobs.models import Artifact, Dataset, Event, Job, MetricPoint
+from jobs.models import Artifact, Attempt, Dataset, Event, Job, MetricPoint
 from jobs.teams import current_membership, require_launch
 
 JOBS_PER_PAGE = 50
@@ -136,7 +136,7 @@ def job_live(request: HttpRequest, pk: int) -> HttpResponse:
     """The part of the job page that changes while it runs; polled by htmx until the job ends."""
     membership, job = _team_job(request, pk)
     context = live_context(job)
-    if is_htmx(request) and not job.is_active:
+    if is_htmx(request) and not context["polling"]:
         # The final render also replaces the artifacts and hides the cancel button (out of band).
         context |= {"final": True, "artifacts": job.artifacts.all(), "can_cancel": False}
     return render(request, "jobs/_job_live.html", context)
@@ -166,8 +166,11 @@ def artifact_download(request: HttpRequest, pk: int, artifact_id: int) -> HttpRe
 def live_context(job: Job) -> dict:
     metrics = metric_series(job, (*LOSS_SERIES, LEARNING_RATE))
     losses = {name: metrics[name] for name in LOSS_SERIES if name in metrics}
+    attempts = attempt_timeline(job)
     return {
         "job": job,
+        # A cancelled job keeps updating until its process has really stopped.
+        "polling": job.is_active or any(a.status in Attempt.LIVE for a in attempts),
         "percent": round(job.progress * 100),
         "eta_text": human_duration(job.eta_seconds),
         "loss_chart": line_chart(losses, title="Loss") if losses else "",
@@ -178,7 +181,7 @@ def live_context(job: Job) -> dict:
         ),
         "log_lines": log_tail(job),
         "samples": latest_samples(job),
-        "attempts": attempt_timeline(job),
+        "attempts": attempts,
     }
 
 

@@ -203,10 +203,13 @@ def _jsonl_lines(path: Path, name: str) -> Iterator[Record]:
 
 
 def _parse_json_line(number: int, text: str) -> Record:
+    text = text.rstrip("\r\n")  # else an object cut short is blamed on "line 2, column 1"
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        return Record(number, None, f"invalid JSON ({exc.msg} at column {exc.colno})")
+        if exc.pos >= len(text.rstrip()):
+            return Record(number, None, f"invalid JSON: the line ends before the value is complete ({exc.msg})")
+        return Record(number, None, f"invalid JSON ({exc.msg} at column {exc.pos + 1})")
     if not isinstance(value, dict):
         return Record(number, None, f"expected a JSON object like {EXAMPLE_ROW}, got {describe_value(value)}")
     return Record(number, value)

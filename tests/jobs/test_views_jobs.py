@@ -200,6 +200,17 @@ def test_live_fragment_polls_while_running_and_stops_when_done(client, member, j
     assert "Cancel job" not in done
 
 
+def test_live_fragment_keeps_polling_until_a_cancelled_jobs_process_has_stopped(client, member, job):
+    from jobs.models import Attempt
+
+    attempt = Attempt.objects.create(job=job, number=1, executor="local", status=Attempt.Status.RUNNING)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.CANCELLED)
+    client.force_login(member)
+    assert POLL in client.get(f"/jobs/{job.pk}/live/", **HTMX).content.decode()
+    Attempt.objects.filter(pk=attempt.pk).update(status=Attempt.Status.CANCELLED)
+    assert POLL not in client.get(f"/jobs/{job.pk}/live/", **HTMX).content.decode()
+
+
 def test_viewer_sees_no_cancel_button(client, viewer, job):
     client.force_login(viewer)
     assert "Cancel job" not in client.get(f"/jobs/{job.pk}/").content.decode()

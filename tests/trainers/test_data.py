@@ -596,3 +596,11 @@ def test_the_data_layer_does_not_import_django() -> None:
     code = "import sys, trainers.data; sys.exit('django' in sys.modules)"
     root = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+def test_it_says_a_jsonl_line_is_cut_short_instead_of_blaming_the_next_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "cut.jsonl", '{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": \n')
+    report = inspect_file(path)
+    assert str(report.errors[0]) == (
+        "line 2: invalid JSON: the line ends before the value is complete (Expecting value)"
+    )
