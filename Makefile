@@ -32,8 +32,12 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
+# Dispatch latency, embedded (SQLite + folder broker), then production-like (PostgreSQL + Redis).
+BENCH_DATABASE_URL ?= postgres://root@127.0.0.1:5432/hone_bench
 bench: install
-	DATABASE_URL=$(TEST_DATABASE_URL) HONE_VAR=$(CURDIR)/var/bench HF_HUB_OFFLINE=1 \
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/dispatch_latency.py
+	psql "$(dir $(BENCH_DATABASE_URL))postgres" -qc "CREATE DATABASE $(notdir $(BENCH_DATABASE_URL))" 2>/dev/null || true
+	DATABASE_URL=$(BENCH_DATABASE_URL) CELERY_BROKER_URL=redis://127.0.0.1:6379/14 HF_HUB_OFFLINE=1 \
 		$(BIN)/python bench/dispatch_latency.py
 
 clean:
