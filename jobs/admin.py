@@ -1,6 +1,17 @@
 from django.contrib import admin
 
-from jobs.models import Artifact, Attempt, Dataset, Event, Job, Membership, MetricPoint, ModelAsset, Team
+from jobs.models import (
+    Artifact,
+    Attempt,
+    ComputeProfile,
+    Dataset,
+    Event,
+    Job,
+    Membership,
+    MetricPoint,
+    ModelAsset,
+    Team,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -31,6 +42,14 @@ class ModelAssetAdmin(admin.ModelAdmin):
     list_display = ["name", "team", "source", "task", "parameter_count"]
     list_filter = ["source", "task"]
     search_fields = ["name", "path", "hub_id"]
+
+
+@admin.register(ComputeProfile)
+class ComputeProfileAdmin(admin.ModelAdmin):
+    list_display = ["name", "executor", "gpu_type", "gpu_count", "cpu", "memory", "slots", "is_held"]
+    list_filter = ["executor", "is_held"]
+    search_fields = ["name", "description", "gpu_type"]
+    filter_horizontal = ["allowed_teams"]
 
 
 class AttemptInline(admin.TabularInline):

@@ -94,6 +94,36 @@ class ModelAsset(models.Model):
         return self.name
 
 
+class ComputeProfile(models.Model):
+    """Where and with what resources attempts run. Operators manage these."""
+
+    class Executor(models.TextChoices):
+        LOCAL = "local"
+        KUBERNETES = "kubernetes"
+
+    name = models.SlugField(max_length=60, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    executor = models.CharField(max_length=20, choices=Executor.choices, default=Executor.LOCAL)
+    gpu_type = models.CharField(max_length=60, blank=True, help_text="e.g. nvidia-a100-80gb; empty for CPU.")
+    gpu_count = models.PositiveSmallIntegerField(default=0)
+    cpu = models.CharField(max_length=20, default="2", help_text="Kubernetes quantity, e.g. 4 or 3500m.")
+    memory = models.CharField(max_length=20, default="8Gi", help_text="Kubernetes quantity, e.g. 16Gi.")
+    node_selector = models.JSONField(default=dict, blank=True)
+    tolerations = models.JSONField(default=list, blank=True)
+    priority_class = models.CharField(max_length=100, blank=True)
+    max_runtime_seconds = models.PositiveIntegerField(default=24 * 3600)
+    slots = models.PositiveSmallIntegerField(default=1, help_text="Local executor: trainers run at once.")
+    is_held = models.BooleanField(default=False, help_text="Held profiles start no new attempts.")
+    allowed_teams = models.ManyToManyField(Team, blank=True, help_text="Empty: every team may use it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Job(models.Model):
     class Kind(models.TextChoices):
         TRAIN = "train"
@@ -116,6 +146,9 @@ class Job(models.Model):
     method = models.CharField(max_length=30, default="lora")
     base_model = models.ForeignKey(ModelAsset, on_delete=models.PROTECT, related_name="jobs")
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="jobs")
+    profile = models.ForeignKey(
+        ComputeProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
     params = models.JSONField(default=dict, help_text="Method and training parameters as validated.")
     spec = models.JSONField(default=dict, blank=True, help_text="The spec of the latest attempt.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
