@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from jobs import storage
+from jobs import storage, transitions
 from jobs.models import Artifact, Attempt, Event, Job, MetricPoint
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def mark_running(attempt: Attempt) -> None:
     Attempt.objects.filter(pk=attempt.pk, status=Attempt.Status.STARTING).update(
         status=Attempt.Status.RUNNING, started_at=now
     )
-    Job.objects.filter(pk=attempt.job_id, status=Job.Status.STARTING).update(status=Job.Status.RUNNING)
+    transitions.move(attempt.job_id, to=Job.Status.RUNNING, expected=Job.Status.STARTING)
     Job.objects.filter(pk=attempt.job_id, started_at__isnull=True).update(started_at=now)
 
 

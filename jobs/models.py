@@ -267,3 +267,15 @@ class Artifact(models.Model):
     class Meta:
         ordering = ["job", "name"]
         constraints = [models.UniqueConstraint(fields=["job", "name"], name="one_artifact_per_name")]
+
+
+class JobTransition(models.Model):
+    """Every status a job entered, written in the same transaction as the change (an outbox:
+    webhooks and audit read from here, so no transition is announced that did not happen)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="transitions")
+    status = models.CharField(max_length=10, choices=Job.Status.choices)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["job", "at", "pk"]

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jobs import ingest, storage
+from jobs import ingest, storage, transitions
 from jobs.executors import registry
 from jobs.executors.base import Observation, Submission
 from jobs.models import Attempt, Dataset, Job, ModelAsset, Team
@@ -54,6 +54,7 @@ def create_training_job(
         params=params,
         max_attempts=settings.HONE_MAX_ATTEMPTS,
     )
+    transitions.record(job.pk, Job.Status.QUEUED)
     enqueue_dispatch(job.pk)
     return job
 
@@ -104,10 +105,14 @@ def dispatch(job_id: int) -> Attempt | None:
     if live_attempt_count() >= settings.HONE_LOCAL_SLOTS:
         return None  # no free slot: it stays queued and the reconciler tries again
     with transaction.atomic():
-        claimed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
-            status=Job.Status.STARTING, attempt_count=F("attempt_count") + 1, error=""
+        claimed = transitions.move(
+            job_id,
+            to=Job.Status.STARTING,
+            expected=Job.Status.QUEUED,
+            attempt_count=F("attempt_count") + 1,
+            error="",
         )
-        if claimed != 1:
+        if not claimed:
             return None
         job = Job.objects.select_related("base_model", "dataset").get(pk=job_id)
         resume = latest_checkpoint(job)
@@ -144,8 +149,8 @@ def submit(attempt: Attempt) -> None:
 def cancel(job: Job) -> bool:
     """Cancel a queued or running job. The reconciler stops its process and records the end."""
     with transaction.atomic():
-        changed = Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE).update(
-            status=Job.Status.CANCELLED, finished_at=timezone.now(), eta_seconds=None
+        changed = transitions.move(
+            job.pk, to=Job.Status.CANCELLED, expected=Job.ACTIVE, finished_at=timezone.now(), eta_seconds=None
         )
         if changed:
             from jobs.tasks import stop_attempts
@@ -255,10 +260,15 @@ def finish_attempt(attempt: Attempt, seen: Observation) -> None:
 
 
 def _advance_job(job: Job, attempt: Attempt, status: str, code: int | None, reason: str) -> None:
-    live = Job.objects.filter(pk=job.pk, status__in=(Job.Status.STARTING, Job.Status.RUNNING))
+    live = (Job.Status.STARTING, Job.Status.RUNNING)
     if status == Attempt.Status.SUCCEEDED:
-        live.update(
-            status=Job.Status.SUCCEEDED, finished_at=timezone.now(), eta_seconds=None, step=F("total_steps")
+        transitions.move(
+            job.pk,
+            to=Job.Status.SUCCEEDED,
+            expected=live,
+            finished_at=timezone.now(),
+            eta_seconds=None,
+            step=F("total_steps"),
         )
         return
     if status == Attempt.Status.CANCELLED:
@@ -269,7 +279,14 @@ def _advance_job(job: Job, attempt: Attempt, status: str, code: int | None, reas
     if status == Attempt.Status.PREEMPTED and preemptions >= MAX_PREEMPTIONS:
         retry, reason = False, f"preempted {preemptions} times; giving up"
     if retry:
-        if live.update(status=Job.Status.QUEUED, eta_seconds=None):
+        if transitions.move(job.pk, to=Job.Status.QUEUED, expected=live, eta_seconds=None):
             enqueue_dispatch(job.pk)
         return
-    live.update(status=Job.Status.FAILED, finished_at=timezone.now(), eta_seconds=None, error=reason)
+    transitions.move(
+        job.pk,
+        to=Job.Status.FAILED,
+        expected=live,
+        finished_at=timezone.now(),
+        eta_seconds=None,
+        error=reason,
+    )

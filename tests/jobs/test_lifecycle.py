@@ -159,3 +159,22 @@ def test_one_slot_keeps_the_second_job_queued(
     other.refresh_from_db()
     assert other.status == "queued"
     registry.current().cancel(job.pk, first.number, force=True)
+
+
+def test_every_status_change_is_recorded_once_and_announced_after_commit(job):
+    from jobs.transitions import job_changed
+
+    heard = []
+
+    def listener(sender, job_id, status, **kwargs):
+        heard.append(status)
+
+    job_changed.connect(listener)
+    try:
+        run_to_end(job)
+        services.reconcile()  # a second pass changes nothing, so records nothing
+    finally:
+        job_changed.disconnect(listener)
+    recorded = list(job.transitions.values_list("status", flat=True))
+    assert recorded == ["queued", "starting", "running", "succeeded"]
+    assert heard == []  # the test's transaction never commits: nothing may be announced

@@ -75,7 +75,9 @@ def test_it_creates_a_job_and_redirects_to_its_page(
             learning_rate=1e-4, epochs=2, batch_size=4, max_seq_length=256
         ).model_dump(),
     }
-    assert len(callbacks) == 1  # dispatch waits for the commit; nothing ran here
+    # dispatch (and the "queued" announcement) wait for the commit; nothing ran here
+    assert len(callbacks) == 2
+    assert not job.attempts.exists()
 
 
 def test_blank_settings_take_the_spec_defaults_and_a_name_is_made_up(
