@@ -232,7 +232,7 @@ def test_cancel_moves_a_running_job_to_cancelled(client, member, job, django_cap
     assert response.redirect_chain == [(f"/jobs/{job.pk}/", 302)]
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELLED
-    assert len(callbacks) == 1  # stopping the process waits for the commit
+    assert len(callbacks) == 2  # stopping the process (and the announcement) wait for the commit
     assert "is cancelled" in response.content.decode()
 
 
