@@ -20,7 +20,7 @@ from typing import Any
 
 from trainers.data import DataError
 from trainers.events import EventEmitter, claim_stdout, route_logging
-from trainers.spec import EVENTS_TOKEN_ENV, JobSpec, SpecError, load_spec
+from trainers.spec import EVENTS_TOKEN_ENV, JobSpec, SpecError, load_spec, runner
 
 log = logging.getLogger("trainers")
 
@@ -84,9 +84,7 @@ def run(spec_path: str) -> int:
 def run_job(spec: JobSpec, emitter: EventEmitter) -> int:
     """Run one job; every outcome ends with one ``finished`` event and its exit code."""
     try:
-        from trainers.train import run_training
-
-        run_training(spec, emitter)
+        runner(spec.kind)(spec, emitter)
         emitter.finished("succeeded")  # a no-op when the job reported it already
         return EXIT_OK
     except Terminated as exc:

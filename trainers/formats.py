@@ -208,7 +208,8 @@ def _parse_json_line(number: int, text: str) -> Record:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()):
-            return Record(number, None, f"invalid JSON: the line ends before the value is complete ({exc.msg})")
+            message = f"invalid JSON: the line ends before the value is complete ({exc.msg})"
+            return Record(number, None, message)
         return Record(number, None, f"invalid JSON ({exc.msg} at column {exc.pos + 1})")
     if not isinstance(value, dict):
         return Record(number, None, f"expected a JSON object like {EXAMPLE_ROW}, got {describe_value(value)}")

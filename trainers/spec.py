@@ -111,7 +111,31 @@ class TrainSpec(_Strict):
     events: EventsSink = EventsSink()
 
 
-JobSpec = TrainSpec
+# Every kind of job the trainer runs: its spec model and the function that runs it
+# ("module:function", imported only when a job of that kind runs). One entry per kind.
+JOB_KINDS: dict[str, tuple[str, str]] = {
+    "train": ("trainers.spec:TrainSpec", "trainers.train:run_training"),
+}
+
+JobSpec = BaseModel  # any of the spec models in JOB_KINDS
+
+
+def _load(ref: str):
+    import importlib
+
+    module, name = ref.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def spec_model(kind: str) -> type[BaseModel]:
+    if kind not in JOB_KINDS:
+        raise SpecError(f"kind: unknown job kind {kind!r}; known kinds: {', '.join(sorted(JOB_KINDS))}")
+    return _load(JOB_KINDS[kind][0])
+
+
+def runner(kind: str):
+    """The function that runs a job of this kind: ``run(spec, emitter) -> None``."""
+    return _load(JOB_KINDS[kind][1])
 
 
 def describe_errors(exc: ValidationError) -> str:
@@ -124,8 +148,9 @@ def describe_errors(exc: ValidationError) -> str:
 
 
 def parse_spec(data: dict) -> JobSpec:
+    kind = data.get("kind", "train")
     try:
-        return TrainSpec.model_validate(data)
+        return spec_model(str(kind)).model_validate(data)
     except ValidationError as exc:
         raise SpecError(f"invalid job spec: {describe_errors(exc)}") from exc
 

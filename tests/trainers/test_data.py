@@ -599,7 +599,9 @@ def test_the_data_layer_does_not_import_django() -> None:
 
 
 def test_it_says_a_jsonl_line_is_cut_short_instead_of_blaming_the_next_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "cut.jsonl", '{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": \n')
+    path = write(
+        tmp_path, "cut.jsonl", '{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": \n'
+    )
     report = inspect_file(path)
     assert str(report.errors[0]) == (
         "line 2: invalid JSON: the line ends before the value is complete (Expecting value)"
