@@ -6,10 +6,10 @@ from __future__ import annotations
 import annotated_types
 from django import forms
 from django.conf import settings
-from django.db.models import Q, QuerySet
 from pydantic import BaseModel, ValidationError
 
 from jobs.datasets import ALLOWED_SUFFIXES
+from jobs.lineage import visible_models
 from jobs.models import Dataset, ModelAsset, Team
 from trainers.spec import LoraParams, TrainingParams
 
@@ -29,11 +29,6 @@ PARAM_LABELS = {
     "batch_size": "Batch size",
     "max_seq_length": "Max sequence length (tokens)",
 }
-
-
-def visible_models(team: Team) -> QuerySet[ModelAsset]:
-    """Built-in models, shared by every team, and the team's own."""
-    return ModelAsset.objects.filter(Q(team__isnull=True) | Q(team=team))
 
 
 def _number(value: float) -> str:

@@ -74,7 +74,25 @@ class ModelAsset(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices)
     path = models.CharField(max_length=500, blank=True)
     hub_id = models.CharField(max_length=200, blank=True)
+
+    class Format(models.TextChoices):
+        TRANSFORMERS = "transformers", "transformers model"
+        ADAPTER = "adapter", "LoRA adapter"
+        GGUF = "gguf", "GGUF file"
+
     task = models.CharField(max_length=30, choices=Task.choices)
+    format = models.CharField(max_length=20, choices=Format.choices, default=Format.TRANSFORMERS)
+    adapter_base = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="adapters",
+        help_text="For an adapter: the model it adapts.",
+    )
+    quantization = models.CharField(
+        max_length=30, blank=True, help_text="e.g. gptq-int4; empty if not quantized."
+    )
     architecture = models.CharField(max_length=100, blank=True)
     parameter_count = models.BigIntegerField(null=True, blank=True)
     description = models.TextField(blank=True)
@@ -127,6 +145,9 @@ class ComputeProfile(models.Model):
 class Job(models.Model):
     class Kind(models.TextChoices):
         TRAIN = "train"
+        MERGE = "merge"
+        QUANTIZE = "quantize"
+        EVALUATE = "evaluate"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -144,8 +165,11 @@ class Job(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TRAIN)
     method = models.CharField(max_length=30, default="lora")
-    base_model = models.ForeignKey(ModelAsset, on_delete=models.PROTECT, related_name="jobs")
-    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="jobs")
+    # The primary inputs, for lists and filters; every input (with its role) is a JobInput.
+    base_model = models.ForeignKey(
+        ModelAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
     profile = models.ForeignKey(
         ComputeProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
     )
@@ -267,6 +291,38 @@ class Artifact(models.Model):
     class Meta:
         ordering = ["job", "name"]
         constraints = [models.UniqueConstraint(fields=["job", "name"], name="one_artifact_per_name")]
+
+
+class JobInput(models.Model):
+    """One input of a job: the lineage that the UI and API show (inputs → job → outputs)."""
+
+    class Role(models.TextChoices):
+        BASE = "base"
+        MODEL = "model"
+        DATASET = "dataset"
+        CALIBRATION = "calibration"
+        CANDIDATE = "candidate"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="inputs")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    position = models.PositiveSmallIntegerField(default=0)
+    model = models.ForeignKey(
+        ModelAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="used_by"
+    )
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.PROTECT, related_name="used_by"
+    )
+    weight = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "role", "position"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(model__isnull=False) & Q(dataset__isnull=True))
+                | (Q(model__isnull=True) & Q(dataset__isnull=False)),
+                name="input_is_a_model_or_a_dataset",
+            )
+        ]
 
 
 class JobTransition(models.Model):

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jobs import ingest, storage, transitions
+from jobs import ingest, lineage, storage, transitions
 from jobs.executors import registry
 from jobs.executors.base import Observation, Submission
 from jobs.models import Attempt, Dataset, Job, ModelAsset, Team
@@ -54,6 +54,7 @@ def create_training_job(
         params=params,
         max_attempts=settings.HONE_MAX_ATTEMPTS,
     )
+    lineage.record_inputs(job, models=[("base", base_model, None)], datasets=[("dataset", dataset)])
     transitions.record(job.pk, Job.Status.QUEUED)
     enqueue_dispatch(job.pk)
     return job
@@ -262,6 +263,7 @@ def finish_attempt(attempt: Attempt, seen: Observation) -> None:
 def _advance_job(job: Job, attempt: Attempt, status: str, code: int | None, reason: str) -> None:
     live = (Job.Status.STARTING, Job.Status.RUNNING)
     if status == Attempt.Status.SUCCEEDED:
+        lineage.register_outputs(job)
         transitions.move(
             job.pk,
             to=Job.Status.SUCCEEDED,

@@ -1,0 +1,79 @@
+"""Lineage: a job's inputs are recorded, and its model outputs become the team's models."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from jobs import lineage, services
+from jobs.modelinfo import ModelDirError, safetensors_parameter_count
+from jobs.models import Artifact, Job, JobInput, ModelAsset
+
+PARAMS = {"lora": {"r": 4}, "training": {"epochs": 1}}
+
+
+@pytest.fixture
+def job(team, member, tiny_model, dataset, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks():
+        return services.create_training_job(
+            team=team, user=member, name="run", base_model=tiny_model, dataset=dataset, params=PARAMS
+        )
+
+
+def test_a_training_job_records_its_base_model_and_dataset(job, tiny_model, dataset):
+    inputs = {(i.role, i.model_id, i.dataset_id) for i in JobInput.objects.filter(job=job)}
+    assert inputs == {("base", tiny_model.pk, None), ("dataset", None, dataset.pk)}
+
+
+def test_an_adapter_output_becomes_a_model_of_the_team(job, tiny_model, _storage, tiny_model_dir):
+    adapter = _storage / "runs" / f"job-{job.pk}" / "output" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_model.safetensors").write_bytes((tiny_model_dir / "model.safetensors").read_bytes())
+    Artifact.objects.create(
+        job=job,
+        name="adapter",
+        kind="adapter",
+        location=str(adapter.relative_to(_storage)),
+        bytes=1,
+        sha256="0" * 64,
+    )
+    [asset] = lineage.register_outputs(job)
+    assert (asset.team, asset.source, asset.format, asset.adapter_base) == (
+        job.team,
+        "job",
+        "adapter",
+        tiny_model,
+    )
+    assert asset.produced_by == job and asset.parameter_count > 0
+    assert lineage.register_outputs(job) == [asset]  # a second call adds nothing
+    assert list(lineage.outputs_of(job)) == [asset]
+    assert list(lineage.visible_models(job.team).filter(pk=asset.pk)) == [asset]
+
+
+def test_another_teams_outputs_are_not_visible(job, other_team, _storage):
+    asset = ModelAsset.objects.create(team=job.team, name="x", source="job", path="/x", task="causal-lm")
+    assert not lineage.visible_models(other_team).filter(pk=asset.pk).exists()
+
+
+def test_jobs_using_a_model_include_merge_inputs(job, tiny_model):
+    merge = Job.objects.create(team=job.team, name="m", kind="merge")
+    JobInput.objects.create(job=merge, role="model", model=tiny_model, weight=0.5)
+    assert set(lineage.jobs_using(tiny_model)) == {job, merge}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"short",
+        struct.pack("<Q", 10**12) + b"{}",
+        struct.pack("<Q", 2) + b"[]",
+        struct.pack("<Q", 4) + b"{{{{",
+    ],
+)
+def test_a_broken_safetensors_file_is_a_clear_error_not_a_crash(tmp_path, content):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(ModelDirError, match="model.safetensors"):
+        safetensors_parameter_count(path)
