@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
-from jobs import downloads, services
+from jobs import downloads, lineage, services
 from jobs.charts import line_chart
 from jobs.datasets import DatasetRejected, create_dataset
 from jobs.forms import PARAM_GROUPS, DatasetUploadForm, JobForm, visible_models
@@ -30,6 +30,14 @@ LOG_TAIL = 50
 LOSS_SERIES = ("train/loss", "eval/loss")
 LEARNING_RATE = "train/learning_rate"
 STATUS_FILTERS = {"active": Job.ACTIVE, **{status: (status,) for status in Job.Status.values}}
+
+
+KIND_LABELS = {
+    "train": "LoRA fine-tune",
+    "merge": "Merge",
+    "quantize": "Quantization",
+    "evaluate": "Evaluation",
+}
 
 
 def is_htmx(request: HttpRequest) -> bool:
@@ -127,6 +135,9 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "params": [(PARAM_GROUPS.get(group, (group,))[0], values) for group, values in job.params.items()],
         "artifacts": job.artifacts.all(),
         "can_cancel": membership.can_launch and job.is_active,
+        "inputs": job.inputs.select_related("model", "dataset"),
+        "outputs": lineage.outputs_of(job),
+        "kind_label": KIND_LABELS.get(job.kind, job.kind),
     }
     return render(request, "jobs/job_detail.html", context)
 
@@ -294,7 +305,7 @@ def preview_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
 @login_required
 def model_list(request: HttpRequest) -> HttpResponse:
     team = current_membership(request).team
-    models = list(visible_models(team).select_related("team"))
+    models = list(visible_models(team).select_related("team", "adapter_base"))
     for model in models:
         model.parameters_text = human_count(model.parameter_count)
     return render(request, "jobs/model_list.html", {"models": models})
