@@ -61,6 +61,13 @@ def spec_field(model: type[BaseModel], name: str) -> forms.Field:
     Blank means the default. Bounds go to the browser as hints only: pydantic is the judge.
     """
     info = model.model_fields[name]
+    if info.annotation is bool:
+        return forms.BooleanField(
+            label=PARAM_LABELS.get(name, name.replace("_", " ").capitalize()),
+            required=False,
+            initial=info.default,
+            help_text=f"{info.description or ''} Default {'on' if info.default else 'off'}.".strip(),
+        )
     attrs, words = _bounds(info.metadata)
     is_int = info.annotation is int
     attrs["step"] = 1 if is_int else "any"

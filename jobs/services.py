@@ -72,29 +72,46 @@ def latest_checkpoint(job: Job) -> Path | None:
     return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
-def build_spec(job: Job, attempt_number: int, resume_from: Path | None) -> dict:
-    model, dataset = job.base_model, job.dataset
+def spec_common(job: Job, attempt_number: int) -> dict:
+    """The fields every kind of spec has: identity, output and where events go."""
     ingest_url = settings.HONE_INGEST_URL.rstrip("/")
-    spec = {
-        "kind": "train",
+    events_url = f"{ingest_url}/api/v1/attempts/{job.pk}/{attempt_number}/events" if ingest_url else None
+    return {
+        "kind": job.kind,
         "job_id": job.pk,
         "attempt": attempt_number,
-        "base_model": {"name": model.name, "path": model.path or None, "hub_id": model.hub_id or None},
-        "dataset": {
-            "path": str(storage.resolve(dataset.location)),
-            "sha256": dataset.sha256,
-            "format": dataset.format,
-            "task": dataset.task,
-        },
+        "output_dir": str(output_dir(job)),
+        "events": {"url": events_url},
+    }
+
+
+def build_spec(job: Job, attempt_number: int, resume_from: Path | None) -> dict:
+    """The validated spec of one attempt; raises SpecError naming the offending field."""
+    if job.kind != Job.Kind.TRAIN:
+        from jobs import kinds
+
+        return parse_spec(spec_common(job, attempt_number) | kinds.spec_fields(job)).model_dump(mode="json")
+    spec = spec_common(job, attempt_number) | {
+        "base_model": model_ref(job.base_model),
+        "dataset": dataset_ref(job.dataset),
         "method": job.method,
         **job.params,
-        "output_dir": str(output_dir(job)),
         "resume_from": str(resume_from) if resume_from else None,
-        "events": {
-            "url": f"{ingest_url}/api/v1/attempts/{job.pk}/{attempt_number}/events" if ingest_url else None
-        },
     }
     return parse_spec(spec).model_dump(mode="json")
+
+
+def model_ref(model: ModelAsset) -> dict:
+    return {"name": model.name, "path": model.path or None, "hub_id": model.hub_id or None}
+
+
+def dataset_ref(dataset: Dataset) -> dict:
+    return {
+        "path": str(storage.resolve(dataset.location)),
+        "sha256": dataset.sha256,
+        "format": dataset.format,
+        "task": dataset.task,
+    }
 
 
 def live_attempt_count() -> int:

@@ -115,6 +115,8 @@ class TrainSpec(_Strict):
 # ("module:function", imported only when a job of that kind runs). One entry per kind.
 JOB_KINDS: dict[str, tuple[str, str]] = {
     "train": ("trainers.spec:TrainSpec", "trainers.train:run_training"),
+    "quantize": ("trainers.spec_quantize:QuantizeSpec", "trainers.quantize.run:run_quantize"),
+    "evaluate": ("trainers.spec_evaluate:EvaluateSpec", "trainers.evaluation.run:run_evaluate"),
 }
 
 JobSpec = BaseModel  # any of the spec models in JOB_KINDS
@@ -142,8 +144,10 @@ def describe_errors(exc: ValidationError) -> str:
     """One line per problem, each naming the dotted field path."""
     lines = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "spec"
-        lines.append(f"{where}: {err['msg']}")
+        where = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        # A whole-spec check names its own field first ("outputs: …"); don't bury it under "spec".
+        lines.append(f"{where}: {message}" if where else message)
     return "; ".join(lines)
 
 

@@ -1,0 +1,61 @@
+"""The evaluate job spec (kind "evaluate"): a base and a candidate model, measured the same way.
+
+Language models get perplexity on held-out text and greedy generations on a fixed prompt set;
+sequence classifiers get accuracy and macro-F1 on text + label rows. Either side may be a model
+directory with a LoRA adapter on top (``adapter_path``), or a GGUF file in a directory
+(``gguf_file``), which transformers dequantizes to evaluate.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from trainers.spec import SPEC_VERSION, DatasetRef, EventsSink, ModelRef, _Strict
+
+DEFAULT_PROMPTS = (
+    "Explain in two sentences what a neural network is.",
+    "Write a short poem about the sea.",
+    "What is 17 plus 25?",
+    "Give three tips for writing clear emails.",
+    "Summarise the water cycle for a ten-year-old.",
+)
+
+
+class EvaluatedModel(_Strict):
+    """A model to evaluate: a model reference, optionally with an adapter or as a GGUF file."""
+
+    model: ModelRef
+    adapter_path: str | None = Field(None, description="A PEFT (LoRA) adapter directory applied on top.")
+    gguf_file: str | None = Field(
+        None, description="A .gguf file name inside model.path; transformers dequantizes it to evaluate."
+    )
+
+    @model_validator(mode="after")
+    def _one_extra(self) -> EvaluatedModel:
+        if self.adapter_path and self.gguf_file:
+            raise ValueError("give adapter_path or gguf_file, not both")
+        if self.gguf_file and self.model.path is None:
+            raise ValueError("gguf_file needs model.path, the directory that holds it")
+        return self
+
+
+class EvaluateSpec(_Strict):
+    version: Literal[1] = SPEC_VERSION
+    kind: Literal["evaluate"] = "evaluate"
+    job_id: int = Field(ge=1)
+    attempt: int = Field(ge=1)
+    base: EvaluatedModel
+    candidate: EvaluatedModel
+    dataset: DatasetRef | None = Field(
+        None,
+        description="Held-out rows: text, instruction or chat for perplexity, text + label for classifiers. "
+        "Without it language models are measured on built-in passages.",
+    )
+    max_rows: int = Field(500, ge=1, le=100_000, description="At most this many rows are evaluated.")
+    max_length: int = Field(512, ge=16, le=32768, description="Tokens per perplexity window.")
+    prompts: list[str] = Field(list(DEFAULT_PROMPTS), max_length=50)
+    max_new_tokens: int = Field(64, ge=1, le=2048)
+    output_dir: str = Field(min_length=1)
+    events: EventsSink = EventsSink()
