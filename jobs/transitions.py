@@ -23,4 +23,7 @@ def move(job_id: int, *, to: str, expected: str | tuple[str, ...], **fields: obj
 
 def record(job_id: int, status: str) -> None:
     JobTransition.objects.create(job_id=job_id, status=status)
-    transaction.on_commit(lambda: job_changed.send(sender=Job, job_id=job_id, status=status))
+    # A failing receiver (say, a broker that is down) must not undo or hide the change.
+    transaction.on_commit(
+        lambda: job_changed.send_robust(sender=Job, job_id=job_id, status=status), robust=True
+    )
