@@ -42,6 +42,11 @@ def create_dataset(*, team: Team, user, name: str, upload) -> Dataset:
         )
     except storage.UploadTooLarge as exc:
         raise DatasetRejected(f"{filename}: {exc}") from None
+    except OSError as exc:  # storage full or failing: the spool file is already removed
+        raise DatasetRejected(
+            f"{filename}: the server could not store the file ({exc.strerror or exc}); nothing was stored. "
+            "Try again later, or ask an operator to free space."
+        ) from None
     try:
         report = inspect_file(tmp, filename)
     except DataError as exc:
