@@ -44,18 +44,11 @@ def test_a_trainer_that_cannot_write_its_output_fails_clearly_and_registers_noth
     assert not ModelAsset.objects.filter(produced_by=job).exists()
 
 
-@pytest.fixture
-def full_disk():
-    """Any file this process writes past 16 KiB fails, as on a full volume."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, hard))
-    yield
-    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-
-
 def test_an_upload_onto_a_full_volume_is_refused_and_leaves_nothing(team, member, demo_rows, _storage):
     upload = SimpleUploadedFile("big.jsonl", jsonl_bytes(demo_rows * 20))
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    # Any file this process writes past 16 KiB fails, as on a full volume; only around the upload,
+    # so that pytest's own output capture is not limited.
     resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, hard))
     try:
         with pytest.raises(DatasetRejected) as refused:
