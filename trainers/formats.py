@@ -33,6 +33,9 @@ EXTENSIONS = {
 SAVE_AS = "save it as .jsonl, .json, .csv or .parquet"
 _EXCEL = f"Excel workbooks cannot be read; in Excel choose File > Save As > 'CSV UTF-8', or {SAVE_AS}"
 _PACKED = f"compressed files cannot be read; unpack it and upload the data file ({SAVE_AS})"
+# gzip, bzip2, xz, zstd, 7-Zip, RAR: the first bytes of each (a zip is told apart above).
+ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"(\xb5/\xfd", b"7z\xbc\xaf\x27\x1c", b"Rar!")
+TOO_DEEP = "the JSON is nested too deeply to be data rows"
 UNSUPPORTED = {".xlsx": _EXCEL, ".xls": _EXCEL, ".zip": _PACKED, ".gz": _PACKED}
 BOM = b"\xef\xbb\xbf"
 PARQUET_MAGIC = b"PAR1"
@@ -117,16 +120,26 @@ def detect_format(path: Path, filename: str | None = None) -> str:
         raise DataError(UNSUPPORTED[suffix], file=name)
     if path.stat().st_size == 0:
         raise DataError("the file is empty", file=name)
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    _refuse_archives(head, name)  # whatever the name says: never unpack, never read it as text
     if suffix in EXTENSIONS:
         return EXTENSIONS[suffix]
-    with path.open("rb") as fh:
-        return _sniff_format(fh.read(SNIFF_BYTES), name)
+    return _sniff_format(head, name)
+
+
+def _refuse_archives(head: bytes, name: str) -> None:
+    if head.startswith(b"PK\x03\x04"):
+        is_workbook = b"xl/" in head or b"[Content_Types].xml" in head
+        raise DataError(_EXCEL if is_workbook else _PACKED, file=name)
+    if head.startswith(ARCHIVE_MAGIC):
+        raise DataError(_PACKED, file=name)
 
 
 def _sniff_format(head: bytes, name: str) -> str:
     if head.startswith(PARQUET_MAGIC):
         return "parquet"
-    if head.startswith((b"PK\x03\x04", b"\x1f\x8b")) or b"\x00" in head:
+    if b"\x00" in head:  # binary, and not an archive (those are refused before)
         raise DataError(f"could not tell the format of this file; {SAVE_AS}", file=name)
     # The sample may end inside a multi-byte character; real encoding errors surface when reading.
     text = head.removeprefix(BOM).decode("utf-8", errors="replace").lstrip()
@@ -206,6 +219,8 @@ def _parse_json_line(number: int, text: str) -> Record:
     text = text.rstrip("\r\n")  # else an object cut short is blamed on "line 2, column 1"
     try:
         value = json.loads(text)
+    except RecursionError:
+        return Record(number, None, TOO_DEEP)
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()):
             message = f"invalid JSON: the line ends before the value is complete ({exc.msg})"
@@ -246,6 +261,8 @@ def _load_json(path: Path, name: str) -> object:
             hint = "; the file holds more than one JSON value: if it has one object per line, name it .jsonl"
         message = f"invalid JSON ({exc.msg} at column {exc.colno}){hint}"
         raise DataError(message, file=name, line=exc.lineno) from None
+    except RecursionError:
+        raise DataError(TOO_DEEP, file=name) from None
 
 
 def _top_level_rows(value: object, name: str) -> list:
