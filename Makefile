@@ -26,6 +26,7 @@ run: install
 
 test: install
 	scripts/install-browser
+	scripts/check-kustomize
 	DATABASE_URL=$(TEST_DATABASE_URL) HONE_VAR=$(CURDIR)/var/test \
 		CELERY_BROKER_URL=$(TEST_REDIS_URL) HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/pytest $(PYTEST_ARGS)
 

@@ -18,3 +18,7 @@ def _schedule_reconcile(sender: Celery, **_: object) -> None:
     sender.add_periodic_task(
         float(settings.HONE_RECONCILE_SECONDS), sender.signature("jobs.tasks.reconcile"), name="reconcile"
     )
+    sweep = float(settings.HONE_WEBHOOK_SWEEP_SECONDS)
+    sender.add_periodic_task(sweep, sender.signature("api.tasks.sweep_webhooks"), name="webhooks")
+    purge = sender.signature("api.tasks.purge_idempotency_keys")
+    sender.add_periodic_task(3600.0, purge, name="idempotency keys")

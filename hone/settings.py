@@ -6,11 +6,21 @@ no server, trainer subprocesses on this machine and storage under ``var/storage/
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
 
-from hone.env import envbool, envchoice, envint, envlist, envsecret, envstr, generated_secret
+from hone.env import (
+    SettingError,
+    envbool,
+    envchoice,
+    envint,
+    envlist,
+    envsecret,
+    envstr,
+    generated_secret,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("HONE_VAR", str(BASE_DIR / "var"))).resolve()
@@ -30,6 +40,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "jobs",
+    "api",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -131,7 +143,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Hone
 HONE_STORAGE = Path(envstr("HONE_STORAGE", str(VAR_DIR / "storage"))).resolve()
-HONE_EXECUTOR = envchoice("HONE_EXECUTOR", "local", ("local",))
+HONE_EXECUTOR = envchoice("HONE_EXECUTOR", "local", ("local", "kubernetes"))
 HONE_LOCAL_SLOTS = envint("HONE_LOCAL_SLOTS", 1, minimum=1)
 HONE_RECONCILE_SECONDS = envint("HONE_RECONCILE_SECONDS", 3, minimum=1)
 HONE_MAX_UPLOAD_BYTES = envint("HONE_MAX_UPLOAD_MB", 200, minimum=1) * 1024 * 1024
@@ -140,6 +152,58 @@ HONE_MAX_ATTEMPTS = envint("HONE_MAX_ATTEMPTS", 3, minimum=1)
 HONE_INGEST_URL = envstr("HONE_INGEST_URL")
 HONE_TRAINER_PYTHON = envstr("HONE_TRAINER_PYTHON")
 HONE_CANCEL_GRACE_SECONDS = envint("HONE_CANCEL_GRACE_SECONDS", 20, minimum=0)
+# The compute profile of jobs that name none.
+HONE_DEFAULT_PROFILE = envstr("HONE_DEFAULT_PROFILE", "local")
+
+# --- Kubernetes executor (HONE_EXECUTOR=kubernetes; see docs/deploy-kubernetes.md)
+HONE_K8S_NAMESPACE = envstr("HONE_K8S_NAMESPACE", "hone")
+HONE_K8S_IMAGE = envstr("HONE_K8S_IMAGE")
+if HONE_EXECUTOR == "kubernetes" and not HONE_K8S_IMAGE:
+    raise SettingError("HONE_EXECUTOR=kubernetes needs HONE_K8S_IMAGE, the image trainer pods run")
+# In a pod: the service account's credentials; elsewhere a kubeconfig (empty: $KUBECONFIG or ~/.kube/config).
+HONE_K8S_IN_CLUSTER = envbool("HONE_K8S_IN_CLUSTER", "KUBERNETES_SERVICE_HOST" in os.environ)
+HONE_K8S_KUBECONFIG = envstr("HONE_K8S_KUBECONFIG")
+HONE_K8S_CONTEXT = envstr("HONE_K8S_CONTEXT")
+HONE_K8S_STORAGE_CLAIM = envstr("HONE_K8S_STORAGE_CLAIM", "hone-storage")
+HONE_K8S_SERVICE_ACCOUNT = envstr("HONE_K8S_SERVICE_ACCOUNT")
+HONE_K8S_IMAGE_PULL_SECRET = envstr("HONE_K8S_IMAGE_PULL_SECRET")
+# A Secret whose keys every trainer gets as environment variables (e.g. HF_TOKEN); optional.
+HONE_K8S_TRAINER_SECRET = envstr("HONE_K8S_TRAINER_SECRET")
+# Kueue LocalQueue name; empty: no Kueue, Jobs start at once.
+HONE_K8S_KUEUE_QUEUE = envstr("HONE_K8S_KUEUE_QUEUE")
+HONE_K8S_RUN_AS_USER = envint("HONE_K8S_RUN_AS_USER", 10001, minimum=1)
+# Time a trainer gets after SIGTERM (eviction, preemption, cancel) to write a checkpoint.
+HONE_K8S_GRACE_SECONDS = envint("HONE_K8S_GRACE_SECONDS", 300, minimum=30)
+# Finished Jobs stay this long, so the reconciler sees how they ended and keeps their logs.
+HONE_K8S_TTL_SECONDS = envint("HONE_K8S_TTL_SECONDS", 3600, minimum=300)
+HONE_K8S_API_TIMEOUT_SECONDS = envint("HONE_K8S_API_TIMEOUT_SECONDS", 10, minimum=1)
+# Most attempts Hone keeps in the cluster at once; the cluster (or Kueue) queues beyond capacity.
+HONE_K8S_MAX_LIVE_ATTEMPTS = envint("HONE_K8S_MAX_LIVE_ATTEMPTS", 50, minimum=1)
+
+# --- API (README, API): tokens, rate limits, idempotency keys, model registration, webhooks
+HONE_API_RATE = envstr("HONE_API_RATE", "600/min")  # per token (or signed-in user): <count>/<s|min|hour|day>
+HONE_IDEMPOTENCY_HOURS = envint("HONE_IDEMPOTENCY_HOURS", 24, minimum=1)
+# Directories under which models may be registered by path; empty: anywhere outside HONE_STORAGE.
+HONE_MODEL_DIRS = envlist("HONE_MODEL_DIRS")
+# Webhooks go to public addresses only, unless this allows private, loopback and link-local ones.
+HONE_WEBHOOK_ALLOW_PRIVATE = envbool("HONE_WEBHOOK_ALLOW_PRIVATE", False)
+HONE_WEBHOOK_MAX_ATTEMPTS = envint("HONE_WEBHOOK_MAX_ATTEMPTS", 10, minimum=1)
+HONE_WEBHOOK_RETRY_SECONDS = envint("HONE_WEBHOOK_RETRY_SECONDS", 30, minimum=1)  # doubles per failure
+HONE_WEBHOOK_TIMEOUT_SECONDS = envint("HONE_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+HONE_WEBHOOK_SWEEP_SECONDS = envint("HONE_WEBHOOK_SWEEP_SECONDS", 30, minimum=1)
+# Rate-limit counters: Redis when given (every web process shares it), else files under var/.
+_cache_url = envstr("CACHE_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
+if _cache_url.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
+elif not _cache_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": VAR_DIR / "cache",
+        }
+    }
+else:
+    raise SettingError(f"CACHE_URL={_cache_url!r} is not a redis:// URL")
 
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -150,7 +214,23 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Hone API", "VERSION": "1", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Hone API",
+    "VERSION": "1",
+    "DESCRIPTION": "Datasets, models, jobs, metrics, logs and artifacts of one team. Authenticate with "
+    "`Authorization: Bearer <token>` (Settings → API tokens). Errors are application/problem+json.",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "jobs.models.Job.Status",
+        "JobKindEnum": "jobs.models.Job.Kind",
+        "ArtifactKindEnum": "jobs.models.Artifact.Kind",
+        "AttemptStatusEnum": "jobs.models.Attempt.Status",
+        "DeliveryStatusEnum": "api.models.WebhookDelivery.Status",
+        "TokenStateEnum": ["active", "expired", "revoked"],
+    },
+}
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

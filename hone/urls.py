@@ -2,10 +2,18 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from hone import health
+
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),  # probes: no login, no session
+    path("readyz", health.readyz, name="readyz"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("jobs.api_urls")),
+    path("api/v1/", include("api.urls")),  # after the ingest route: it ends in a catch-all 404
+    path("settings/", include("api.ui_urls")),
+    path("console/", include("console.urls")),  # operators (staff) only
+    path("team/", include("jobs.team_urls")),
     path("", include("jobs.urls")),
 ]

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from console import operations
 from jobs.models import (
     Artifact,
     Attempt,
@@ -7,11 +8,23 @@ from jobs.models import (
     Dataset,
     Event,
     Job,
+    JobInput,
+    JobTransition,
     Membership,
     MetricPoint,
     ModelAsset,
     Team,
 )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the lifecycle itself: editing them would break what they record."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class MembershipInline(admin.TabularInline):
@@ -22,10 +35,27 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
+    list_display = [
+        "name", "slug", "max_gpus", "gpu_hours_per_month", "max_storage_bytes", "max_runtime_seconds"
+    ]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    fieldsets = [
+        (None, {"fields": ["name", "slug"]}),
+        (
+            "Quotas (enforced when jobs start; empty: no limit)",
+            {"fields": ["max_gpus", "gpu_hours_per_month", "max_storage_bytes", "max_runtime_seconds"]},
+        ),
+    ]
     inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "team", "role", "created_at"]
+    list_filter = ["role", "team"]
+    search_fields = ["user__username", "user__email", "team__name"]
+    autocomplete_fields = ["user", "team"]
 
 
 @admin.register(Dataset)
@@ -50,6 +80,17 @@ class ComputeProfileAdmin(admin.ModelAdmin):
     list_filter = ["executor", "is_held"]
     search_fields = ["name", "description", "gpu_type"]
     filter_horizontal = ["allowed_teams"]
+    actions = ["hold", "resume"]
+
+    @admin.action(description="Hold the selected profiles (start nothing new)")
+    def hold(self, request, queryset) -> None:
+        held = [p.name for p in queryset if operations.hold_profile(p, by=request.user)]
+        self.message_user(request, f"On hold: {', '.join(held) or 'none (they were held already)'}.")
+
+    @admin.action(description="Resume the selected profiles")
+    def resume(self, request, queryset) -> None:
+        resumed = [p.name for p in queryset if operations.resume_profile(p, by=request.user)]
+        self.message_user(request, f"Resumed: {', '.join(resumed) or 'none (none was held)'}.")
 
 
 class AttemptInline(admin.TabularInline):
@@ -71,9 +112,12 @@ class AttemptInline(admin.TabularInline):
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "team", "kind", "status", "step", "total_steps", "created_at"]
-    list_filter = ["status", "kind", "team"]
+    list_display = [
+        "id", "name", "team", "kind", "status", "priority", "profile", "queue_reason", "created_at"
+    ]
+    list_filter = ["status", "kind", "profile", "team"]
     search_fields = ["name", "id"]
+    actions = ["cancel"]
     # Status moves only through the lifecycle services (conditional updates).
     readonly_fields = [
         "status",
@@ -85,15 +129,49 @@ class JobAdmin(admin.ModelAdmin):
         "started_at",
         "finished_at",
         "error",
+        "queue_reason",
     ]
     inlines = [AttemptInline]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:  # only what was edited: a full save would write back a status that has moved on
+            obj.save(update_fields=form.changed_data)
+        else:
+            super().save_model(request, obj, form, change)
+
+    @admin.action(description="Cancel the selected jobs")
+    def cancel(self, request, queryset) -> None:
+        cancelled = 0
+        for job in queryset.select_related("team"):
+            try:
+                operations.cancel_job(job, by=request.user)
+                cancelled += 1
+            except operations.OperationRefused:
+                pass  # it had ended already
+        self.message_user(request, f"{cancelled} job(s) cancelled.")
 
 
 @admin.register(Attempt)
 class AttemptAdmin(admin.ModelAdmin):
-    list_display = ["job", "number", "status", "executor", "exit_code", "created_at"]
+    list_display = ["job", "number", "status", "executor", "gpu_count", "exit_code", "created_at"]
     list_filter = ["status", "executor"]
+    search_fields = ["job__name", "=job__id", "external_id"]
     readonly_fields = [f.name for f in Attempt._meta.fields]
+
+
+@admin.register(JobTransition)
+class JobTransitionAdmin(ReadOnlyAdmin):
+    list_display = ["job", "status", "at"]
+    list_filter = ["status"]
+    search_fields = ["=job__id", "job__name"]
+    date_hierarchy = "at"
+
+
+@admin.register(JobInput)
+class JobInputAdmin(ReadOnlyAdmin):
+    list_display = ["job", "role", "position", "model", "dataset", "weight"]
+    list_filter = ["role"]
+    search_fields = ["=job__id", "job__name", "model__name", "dataset__name"]
 
 
 @admin.register(Event)

@@ -15,10 +15,24 @@ from trainers.spec import LoraParams, TrainingParams
 
 TRAINABLE_TASKS = ("instruction", "chat", "text")
 
+# Settings most runs leave alone; the forms fold them away.
+ADVANCED_TRAINING_PARAMS = (
+    "gradient_accumulation_steps",
+    "warmup_ratio",
+    "weight_decay",
+    "eval_fraction",
+    "evals_per_run",
+    "checkpoints_per_run",
+    "seed",
+)
 # Form field name -> spec field: the same names, grouped as they appear in params.
 PARAM_GROUPS: dict[str, tuple[str, type[BaseModel], tuple[str, ...]]] = {
     "lora": ("LoRA adapter", LoraParams, ("r", "alpha", "dropout")),
-    "training": ("Training", TrainingParams, ("learning_rate", "epochs", "batch_size", "max_seq_length")),
+    "training": (
+        "Training",
+        TrainingParams,
+        ("learning_rate", "epochs", "batch_size", "max_seq_length", *ADVANCED_TRAINING_PARAMS),
+    ),
 }
 PARAM_LABELS = {
     "r": "Rank (r)",
@@ -28,6 +42,13 @@ PARAM_LABELS = {
     "epochs": "Epochs",
     "batch_size": "Batch size",
     "max_seq_length": "Max sequence length (tokens)",
+    "gradient_accumulation_steps": "Gradient accumulation steps",
+    "warmup_ratio": "Warm-up share",
+    "weight_decay": "Weight decay",
+    "eval_fraction": "Held-out share",
+    "evals_per_run": "Evaluations per run",
+    "checkpoints_per_run": "Checkpoints per run",
+    "seed": "Random seed",
 }
 
 

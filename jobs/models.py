@@ -11,6 +11,17 @@ class Team(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=100, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Quotas, enforced when jobs are dispatched (jobs/queue.py). Empty: no limit.
+    max_gpus = models.PositiveIntegerField(null=True, blank=True, help_text="GPUs its attempts may hold at once.")
+    gpu_hours_per_month = models.PositiveIntegerField(
+        null=True, blank=True, help_text="GPU-hours per calendar month (attempt durations × GPUs)."
+    )
+    max_storage_bytes = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Datasets and job outputs; at or over it, its jobs wait."
+    )
+    max_runtime_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Longest one attempt may run (caps the compute profile's limit)."
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -130,7 +141,9 @@ class ComputeProfile(models.Model):
     tolerations = models.JSONField(default=list, blank=True)
     priority_class = models.CharField(max_length=100, blank=True)
     max_runtime_seconds = models.PositiveIntegerField(default=24 * 3600)
-    slots = models.PositiveSmallIntegerField(default=1, help_text="Local executor: trainers run at once.")
+    slots = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Local executor: trainers run at once; empty: HONE_LOCAL_SLOTS."
+    )
     is_held = models.BooleanField(default=False, help_text="Held profiles start no new attempts.")
     allowed_teams = models.ManyToManyField(Team, blank=True, help_text="Empty: every team may use it.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -176,6 +189,8 @@ class Job(models.Model):
     params = models.JSONField(default=dict, help_text="Method and training parameters as validated.")
     spec = models.JSONField(default=dict, blank=True, help_text="The spec of the latest attempt.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    priority = models.SmallIntegerField(default=0, help_text="Higher starts first; operators set it.")
+    queue_reason = models.CharField(max_length=200, blank=True, help_text="Why a queued job is still waiting.")
     step = models.IntegerField(default=0)
     total_steps = models.IntegerField(default=0)
     eta_seconds = models.FloatField(null=True, blank=True)
@@ -220,6 +235,7 @@ class Attempt(models.Model):
     number = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.STARTING, db_index=True)
     executor = models.CharField(max_length=20)
+    gpu_count = models.PositiveSmallIntegerField(default=0, help_text="GPUs it holds: usage is duration × GPUs.")
     external_id = models.CharField(max_length=200, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     reason = models.TextField(blank=True)

@@ -19,16 +19,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jobs import ingest, lineage, storage, transitions
+from jobs import ingest, lineage, queue, storage, transitions
 from jobs.executors import registry
-from jobs.executors.base import Observation, Submission
-from jobs.models import Attempt, Dataset, Job, ModelAsset, Team
+from jobs.executors.base import ExecutorUnavailable, Observation, Submission
+from jobs.models import Attempt, ComputeProfile, Dataset, Job, ModelAsset, Team
 from trainers.spec import EVENTS_TOKEN_ENV, parse_spec
 
 log = logging.getLogger(__name__)
 
-RETRY_EXIT_CODES_NEVER = {2: "invalid input", 3: "out of memory"}
+# 124: the attempt ran past its compute profile's time limit (Kubernetes DeadlineExceeded). Not
+# retried: each attempt resumes from a checkpoint, so a retry would quietly extend the limit the
+# operator set; the user sees the limit in the reason and picks a profile with a longer one.
+RETRY_EXIT_CODES_NEVER = {2: "invalid input", 3: "out of memory", 124: "ran past its time limit"}
 PREEMPTED_EXIT_CODE = 143
+TIME_LIMIT_EXIT_CODE = 124
 # A claimed attempt with no executor id this long after creation lost its dispatcher.
 SUBMIT_TIMEOUT_SECONDS = 60
 # Preemptions do not use up retries, but a job preempted this many times over stops.
@@ -63,7 +67,8 @@ def create_training_job(
 def enqueue_dispatch(job_id: int) -> None:
     from jobs.tasks import dispatch_job
 
-    transaction.on_commit(lambda: dispatch_job.delay(job_id))
+    # robust: with the broker down the job is still queued, and the reconciler dispatches it.
+    transaction.on_commit(lambda: dispatch_job.delay(job_id), robust=True)
 
 
 def latest_checkpoint(job: Job) -> Path | None:
@@ -114,38 +119,72 @@ def dataset_ref(dataset: Dataset) -> dict:
     }
 
 
-def live_attempt_count() -> int:
-    return Attempt.objects.filter(status__in=Attempt.LIVE).count()
+def compute_profile(job: Job) -> ComputeProfile | None:
+    """The job's compute profile, or the installation's default (HONE_DEFAULT_PROFILE)."""
+    if job.profile_id:
+        return job.profile
+    return ComputeProfile.objects.filter(name=settings.HONE_DEFAULT_PROFILE).first()
 
 
-def dispatch(job_id: int) -> Attempt | None:
-    """Claim a queued job and submit its next attempt. Safe to call any number of times."""
-    if live_attempt_count() >= settings.HONE_LOCAL_SLOTS:
-        return None  # no free slot: it stays queued and the reconciler tries again
-    with transaction.atomic():
-        claimed = transitions.move(
-            job_id,
-            to=Job.Status.STARTING,
-            expected=Job.Status.QUEUED,
-            attempt_count=F("attempt_count") + 1,
-            error="",
+def profile_fields(profile: ComputeProfile | None) -> dict:
+    if profile is None:
+        return {}
+    names = ("name", "gpu_type", "gpu_count", "cpu", "memory", "node_selector", "tolerations")
+    return {n: getattr(profile, n) for n in names} | {
+        "priority_class": profile.priority_class,
+        "max_runtime_seconds": profile.max_runtime_seconds,
+    }
+
+
+# A guard, not a limit anyone should meet: slots and quotas end a dispatch pass long before.
+MAX_STARTS_PER_PASS = 500
+
+
+def dispatch(job_id: int | None = None) -> Attempt | None:
+    """Start queued jobs in queue order while slots and quotas allow; returns ``job_id``'s
+    attempt if this call started it. Safe to call any number of times, from any number of
+    workers: choosing the next job, checking its team's quotas and claiming it happen in one
+    transaction under the queue's lock (jobs/queue.py). Jobs left waiting get their reason."""
+    mine = None
+    for _ in range(MAX_STARTS_PER_PASS):
+        with transaction.atomic():
+            queue.lock()
+            chosen = queue.next_to_start()
+            attempt = _claim(chosen.job.pk, chosen.gpus) if chosen else None
+        if chosen is None:
+            break
+        if attempt is not None:
+            submit(attempt)
+            mine = attempt if attempt.job_id == job_id else mine
+    return mine
+
+
+def _claim(job_id: int, gpu_count: int) -> Attempt | None:
+    """Move a queued job to starting and create its next attempt (in the caller's transaction)."""
+    claimed = transitions.move(
+        job_id,
+        to=Job.Status.STARTING,
+        expected=Job.Status.QUEUED,
+        attempt_count=F("attempt_count") + 1,
+        error="",
+        queue_reason="",
+    )
+    if not claimed:
+        return None
+    job = Job.objects.select_related("base_model", "dataset", "team").get(pk=job_id)
+    resume = latest_checkpoint(job)
+    try:
+        attempt = Attempt.objects.create(
+            job=job,
+            number=job.attempt_count,
+            executor=registry.current().name,
+            gpu_count=gpu_count,
+            resumed_from=str(resume or ""),
         )
-        if not claimed:
-            return None
-        job = Job.objects.select_related("base_model", "dataset").get(pk=job_id)
-        resume = latest_checkpoint(job)
-        try:
-            attempt = Attempt.objects.create(
-                job=job,
-                number=job.attempt_count,
-                executor=registry.current().name,
-                resumed_from=str(resume or ""),
-            )
-        except IntegrityError:
-            raise RuntimeError(f"job {job_id} already has a live attempt") from None
-        job.spec = build_spec(job, attempt.number, resume)
-        job.save(update_fields=["spec"])
-    submit(attempt)
+    except IntegrityError:
+        raise RuntimeError(f"job {job_id} already has a live attempt") from None
+    job.spec = build_spec(job, attempt.number, resume)
+    job.save(update_fields=["spec"])
     return attempt
 
 
@@ -154,9 +193,20 @@ def submit(attempt: Attempt) -> None:
     token = secrets.token_urlsafe(32)
     Attempt.objects.filter(pk=attempt.pk).update(token_hash=hashlib.sha256(token.encode()).hexdigest())
     job = attempt.job
-    submission = Submission(job.pk, attempt.number, job.spec, {EVENTS_TOKEN_ENV: token})
+    chosen = compute_profile(job)
+    profile = profile_fields(chosen)
+    if profile:  # the team's maximum runtime caps the profile's
+        profile["max_runtime_seconds"] = queue.time_limit(job, chosen)
+    submission = Submission(
+        job.pk, attempt.number, job.spec, {EVENTS_TOKEN_ENV: token}, team=job.team.slug, profile=profile
+    )
     try:
         external_id = registry.current().submit(submission)
+    except ExecutorUnavailable as exc:
+        # Unknown whether it started: not a failure. The reconciler submits again (submitting is
+        # idempotent) once the attempt is SUBMIT_TIMEOUT_SECONDS old, or finds it running.
+        log.warning("submitting %s: %s; will try again", attempt, exc)
+        return
     except Exception as exc:  # the executor refused: the attempt never ran
         log.exception("submitting %s failed", attempt)
         finish_attempt(attempt, Observation("exited", 1, f"the executor could not start it: {exc}"))
@@ -173,8 +223,46 @@ def cancel(job: Job) -> bool:
         if changed:
             from jobs.tasks import stop_attempts
 
-            transaction.on_commit(lambda: stop_attempts.delay(job.pk))
+            # robust: if the broker is down, the reconciler stops the process on its next pass.
+            transaction.on_commit(lambda: stop_attempts.delay(job.pk), robust=True)
     return bool(changed)
+
+
+class JobStateError(ValueError):
+    """The job is not in a state that allows what was asked."""
+
+
+def retry(job: Job, *, user) -> Job:
+    """Run a failed or cancelled training job again: a NEW job with the same inputs and params.
+
+    A new job rather than a requeue, so the original keeps its attempts, error, metrics and
+    finish time as they were, and the retry gets a fresh attempt budget; it starts from
+    scratch (the old job's checkpoints are not reused). Succeeded jobs are cloned instead."""
+    if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
+        raise JobStateError(f"only failed or cancelled jobs can be retried; job #{job.pk} is {job.status}")
+    return clone(job, user=user)
+
+
+def clone(
+    job: Job,
+    *,
+    user,
+    name: str | None = None,
+    base_model: ModelAsset | None = None,
+    dataset: Dataset | None = None,
+    params: dict | None = None,
+) -> Job:
+    """A new queued job from ``job``'s inputs, any of them replaced (``params`` validated)."""
+    if job.kind != Job.Kind.TRAIN:
+        raise JobStateError(f"job #{job.pk} is a {job.kind} job; only training jobs can be copied for now")
+    return create_training_job(
+        team=job.team,
+        user=user,
+        name=name or job.name,
+        base_model=base_model or job.base_model,
+        dataset=dataset or job.dataset,
+        params=job.params if params is None else params,
+    )
 
 
 def stop_attempts(job_id: int) -> None:
@@ -196,16 +284,20 @@ def verify_token(attempt: Attempt, token: str) -> bool:
 
 def reconcile() -> None:
     """One level-triggered pass: sync every live attempt with what the executor sees."""
-    for attempt in Attempt.objects.filter(status__in=Attempt.LIVE).select_related("job"):
+    executor = registry.current()
+    if hasattr(executor, "start_pass"):
+        try:
+            executor.start_pass()  # one listing of every attempt, instead of one request per attempt
+        except ExecutorUnavailable as exc:
+            log.warning("the executor cannot be reached (%s); will retry next cycle", exc)
+            return
+    live = Attempt.objects.filter(status__in=Attempt.LIVE).select_related("job__team", "job__profile")
+    for attempt in live:
         try:
             reconcile_attempt(attempt)
         except Exception:
             log.exception("reconciling %s failed; will retry next cycle", attempt)
-    for job_id in (
-        Job.objects.filter(status=Job.Status.QUEUED).order_by("created_at").values_list("pk", flat=True)
-    ):
-        if dispatch(job_id) is None and live_attempt_count() >= settings.HONE_LOCAL_SLOTS:
-            break
+    dispatch()  # in queue order (priority, fair share, age), within slots and quotas
 
 
 def reconcile_attempt(attempt: Attempt) -> None:
@@ -213,21 +305,33 @@ def reconcile_attempt(attempt: Attempt) -> None:
     job = attempt.job
     sync_events(attempt)
     seen = executor.observe(job.pk, attempt.number)
-    if seen.phase == "running":
-        ingest.mark_running(attempt)
+    if seen.phase in ("pending", "running"):
+        if seen.phase == "running":
+            ingest.mark_running(attempt)
+            overdue = attempt.started_at and queue.past_time_limit(attempt, job, compute_profile(job))
+            if overdue:
+                executor.cancel(job.pk, attempt.number, force=True)  # the local executor has no deadline
+                finish_attempt(attempt, Observation("exited", TIME_LIMIT_EXIT_CODE, overdue))
+                return
+        # While it waits, the reason says for what ("0/3 nodes have nvidia.com/gpu"); cleared once running.
+        Attempt.objects.filter(pk=attempt.pk, status__in=Attempt.LIVE).exclude(reason=seen.reason).update(
+            reason=seen.reason
+        )
         if job.status == Job.Status.CANCELLED:
             grace = timedelta(seconds=settings.HONE_CANCEL_GRACE_SECONDS)
             executor.cancel(job.pk, attempt.number, force=timezone.now() - job.finished_at > grace)
     elif seen.phase == "missing" and _never_submitted(attempt):
-        submit(attempt)  # the dispatcher died between claiming and submitting
+        # The dispatcher died, or the executor could not be reached, between claiming and
+        # submitting. Never a failure: submit again once it is clearly not still in progress.
+        if timezone.now() - attempt.created_at > timedelta(seconds=SUBMIT_TIMEOUT_SECONDS):
+            submit(attempt)
     elif seen.phase in ("exited", "missing"):
         sync_events(attempt)  # the last lines written before it exited
         finish_attempt(attempt, seen)
 
 
 def _never_submitted(attempt: Attempt) -> bool:
-    stale = timezone.now() - attempt.created_at > timedelta(seconds=SUBMIT_TIMEOUT_SECONDS)
-    return attempt.status == Attempt.Status.STARTING and not attempt.external_id and stale
+    return attempt.status == Attempt.Status.STARTING and not attempt.external_id
 
 
 def sync_events(attempt: Attempt) -> None:

@@ -1,4 +1,4 @@
-"""The web UI's pages.
+"""The web UI's pages: jobs, datasets, models.
 
 Each view looks up the current team's object (another team's is a 404), checks permission,
 calls one domain function and renders or redirects. An htmx request gets just the fragment
@@ -8,30 +8,27 @@ that changes; every page also works as plain links and forms.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
-from jobs import downloads, lineage, services
-from jobs.charts import line_chart
+from jobs import actions, compare, data_preview, downloads, lineage, services
 from jobs.datasets import DatasetRejected, create_dataset
-from jobs.forms import PARAM_GROUPS, DatasetUploadForm, JobForm, visible_models
-from jobs.models import Artifact, Attempt, Dataset, Event, Job, MetricPoint
+from jobs.forms import ADVANCED_TRAINING_PARAMS, PARAM_GROUPS, DatasetUploadForm, JobForm, visible_models
+from jobs.live import live_context
+from jobs.models import Artifact, Dataset, Job
 from jobs.teams import current_membership, require_launch
+from jobs.text import human_count, human_duration
 
 JOBS_PER_PAGE = 50
-LOG_TAIL = 50
-LOSS_SERIES = ("train/loss", "eval/loss")
-LEARNING_RATE = "train/learning_rate"
+MAX_QUERY = 100
 STATUS_FILTERS = {"active": Job.ACTIVE, **{status: (status,) for status in Job.Status.values}}
-
-
 KIND_LABELS = {
     "train": "LoRA fine-tune",
     "merge": "Merge",
@@ -44,52 +41,49 @@ def is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def human_duration(seconds: float | None) -> str:
-    """'45 s', '12 min', '3 h 5 min', '2 d 4 h'; empty when unknown."""
-    if seconds is None:
-        return ""
-    total = max(0, round(seconds))
-    minutes, secs = divmod(total, 60)
-    hours, mins = divmod(minutes, 60)
-    days, hrs = divmod(hours, 24)
-    if not minutes:
-        return f"{secs} s"
-    if not hours:
-        return f"{mins} min {secs} s" if mins < 10 and secs else f"{mins} min"
-    if not days:
-        return f"{hrs} h {mins} min" if mins else f"{hrs} h"
-    return f"{days} d {hrs} h" if hrs else f"{days} d"
-
-
-def human_count(count: int | None) -> str:
-    """'22.7 M', '1.1 B'; empty when unknown."""
-    if count is None:
-        return ""
-    for size, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
-        if count >= size:
-            return f"{count / size:.3g} {suffix}"
-    return str(count)
-
-
 # --- jobs ---------------------------------------------------------------------------
+
+
+def filtered_jobs(team, query: str, status: str, kind: str):
+    jobs = team.jobs.select_related("base_model", "dataset")
+    if query:
+        match = Q(name__icontains=query)
+        number = query.removeprefix("#")
+        if number.isdigit() and len(number) < 10:
+            match |= Q(pk=int(number))  # "#42" finds job 42
+        jobs = jobs.filter(match)
+    if status in STATUS_FILTERS:
+        jobs = jobs.filter(status__in=STATUS_FILTERS[status])
+    if kind in Job.Kind.values:
+        jobs = jobs.filter(kind=kind)
+    return jobs
 
 
 @login_required
 def job_list(request: HttpRequest) -> HttpResponse:
-    team = current_membership(request).team
+    membership = current_membership(request)
+    team = membership.team
+    query = request.GET.get("q", "").strip()[:MAX_QUERY]
     status = request.GET.get("status", "")
-    jobs = team.jobs.select_related("base_model", "dataset")
-    if status in STATUS_FILTERS:
-        jobs = jobs.filter(status__in=STATUS_FILTERS[status])
-    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    status = status if status in STATUS_FILTERS else ""
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in Job.Kind.values else ""
+    page = Paginator(filtered_jobs(team, query, status, kind), JOBS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     for job in page:
         job.eta_text = human_duration(job.eta_seconds)
     context = {
         "page": page,
-        "status": status if status in STATUS_FILTERS else "",
-        "filters": ["", *STATUS_FILTERS],
+        "q": query,
+        "status": status,
+        "kind": kind,
+        "filtered": bool(query or status or kind),
+        "status_choices": ["active", *Job.Status.values],
+        "kind_choices": [(value, KIND_LABELS.get(value, value)) for value in Job.Kind.values],
         # Poll while anything runs, whatever the filter: a finishing job moves between filters.
         "polling": team.jobs.filter(status__in=Job.ACTIVE).exists(),
+        "can_launch": membership.can_launch,
     }
     template = "jobs/_job_table.html" if is_htmx(request) else "jobs/job_list.html"
     response = render(request, template, context)
@@ -97,10 +91,33 @@ def job_list(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _initial_from(job: Job) -> dict:
+    """The job form's fields filled from an earlier job: clone and edit."""
+    initial = {"name": f"{job.name} (copy)"[:200], "base_model": job.base_model_id, "dataset": job.dataset_id}
+    for group, (_title, _model, names) in PARAM_GROUPS.items():
+        values = job.params.get(group, {})
+        initial |= {name: values[name] for name in names if name in values}
+    return initial
+
+
+def _kept_settings(source: Job | None, params: dict) -> dict:
+    """Settings the form has no field for (e.g. LoRA target modules) carry over from the source job."""
+    if source is None:
+        return params
+    kept = {}
+    for group, values in params.items():
+        fields = set(PARAM_GROUPS[group][2])
+        extra = {k: v for k, v in source.params.get(group, {}).items() if k not in fields}
+        kept[group] = {**values, **extra}
+    return kept
+
+
 @login_required
 def job_create(request: HttpRequest) -> HttpResponse:
     membership = current_membership(request)
     team = membership.team
+    source_id = request.POST.get("from") or request.GET.get("from")
+    source = team.jobs.filter(pk=source_id, kind=Job.Kind.TRAIN).first() if str(source_id).isdigit() else None
     if request.method == "POST":
         require_launch(membership)
         form = JobForm(request.POST, team=team)
@@ -112,13 +129,21 @@ def job_create(request: HttpRequest) -> HttpResponse:
                 name=data["name"],
                 base_model=data["base_model"],
                 dataset=data["dataset"],
-                params=data["params"],
+                params=_kept_settings(source, data["params"]),
             )
             messages.success(request, f"“{job.name}” is queued; this page follows it as it runs.")
             return redirect("jobs:job_detail", pk=job.pk)
+    elif source is not None:
+        form = JobForm(team=team, initial=_initial_from(source))
     else:
         form = JobForm(team=team, initial={"dataset": request.GET.get("dataset")})
-    return render(request, "jobs/job_form.html", {"form": form, "can_launch": membership.can_launch})
+    context = {
+        "form": form,
+        "can_launch": membership.can_launch,
+        "source": source,
+        "advanced_names": ADVANCED_TRAINING_PARAMS,
+    }
+    return render(request, "jobs/job_form.html", context)
 
 
 def _team_job(request: HttpRequest, pk: int):
@@ -130,13 +155,16 @@ def _team_job(request: HttpRequest, pk: int):
 @login_required
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     membership, job = _team_job(request, pk)
+    outputs = list(lineage.outputs_of(job))
+    for model in outputs:
+        model.next_steps = actions.output_steps(job, model, membership)
     context = {
         **live_context(job),
+        **actions.job_actions(job, membership),
         "params": [(PARAM_GROUPS.get(group, (group,))[0], values) for group, values in job.params.items()],
         "artifacts": job.artifacts.all(),
-        "can_cancel": membership.can_launch and job.is_active,
         "inputs": job.inputs.select_related("model", "dataset"),
-        "outputs": lineage.outputs_of(job),
+        "outputs": outputs,
         "kind_label": KIND_LABELS.get(job.kind, job.kind),
     }
     return render(request, "jobs/job_detail.html", context)
@@ -148,8 +176,8 @@ def job_live(request: HttpRequest, pk: int) -> HttpResponse:
     membership, job = _team_job(request, pk)
     context = live_context(job)
     if is_htmx(request) and not context["polling"]:
-        # The final render also replaces the artifacts and hides the cancel button (out of band).
-        context |= {"final": True, "artifacts": job.artifacts.all(), "can_cancel": False}
+        # The final render also replaces the artifacts and the actions (out of band).
+        context |= {"final": True, "artifacts": job.artifacts.all(), **actions.job_actions(job, membership)}
     return render(request, "jobs/_job_live.html", context)
 
 
@@ -166,70 +194,26 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    membership, job = _team_job(request, pk)
+    require_launch(membership)
+    try:
+        new = actions.retry(job, user=request.user)
+    except actions.RetryRefused as exc:
+        messages.error(request, f"“{job.name}” was not retried: {exc}.")
+        return redirect("jobs:job_detail", pk=job.pk)
+    messages.success(request, f"Retrying “{job.name}” as job #{new.pk}; job #{job.pk} keeps its history.")
+    return redirect("jobs:job_detail", pk=new.pk)
+
+
+@login_required
 def artifact_download(request: HttpRequest, pk: int, artifact_id: int) -> HttpResponse:
     team = current_membership(request).team
     artifact = get_object_or_404(
         Artifact.objects.select_related("job"), pk=artifact_id, job_id=pk, job__team=team
     )
     return downloads.artifact_response(artifact)
-
-
-def live_context(job: Job) -> dict:
-    metrics = metric_series(job, (*LOSS_SERIES, LEARNING_RATE))
-    losses = {name: metrics[name] for name in LOSS_SERIES if name in metrics}
-    attempts = attempt_timeline(job)
-    return {
-        "job": job,
-        # A cancelled job keeps updating until its process has really stopped.
-        "polling": job.is_active or any(a.status in Attempt.LIVE for a in attempts),
-        "percent": round(job.progress * 100),
-        "eta_text": human_duration(job.eta_seconds),
-        "loss_chart": line_chart(losses, title="Loss") if losses else "",
-        "lr_chart": (
-            line_chart({"learning rate": metrics[LEARNING_RATE]}, height=160, title="Learning rate")
-            if LEARNING_RATE in metrics
-            else ""
-        ),
-        "log_lines": log_tail(job),
-        "samples": latest_samples(job),
-        "attempts": attempts,
-    }
-
-
-def metric_series(job: Job, names: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
-    series: dict[str, list[tuple[int, float]]] = {}
-    rows = MetricPoint.objects.filter(job=job, name__in=names).order_by("name", "step")
-    for name, step, value in rows.values_list("name", "step", "value"):
-        series.setdefault(name, []).append((step, value))
-    return series
-
-
-def _newest_events(job: Job, kind: str, limit: int) -> list[Event]:
-    events = Event.objects.filter(attempt__job=job, kind=kind).select_related("attempt")
-    return list(events.order_by("-attempt__number", "-seq")[:limit])
-
-
-def log_tail(job: Job) -> list[Event]:
-    """The last log lines across attempts, newest last."""
-    return _newest_events(job, "log", LOG_TAIL)[::-1]
-
-
-def latest_samples(job: Job) -> list[dict]:
-    """The generations of the most recent step that produced samples."""
-    recent = _newest_events(job, "sample", 20)
-    if not recent:
-        return []
-    newest = recent[0]
-    step = newest.payload.get("step")
-    same = [e for e in recent if e.attempt_id == newest.attempt_id and e.payload.get("step") == step]
-    return [e.payload for e in reversed(same)]
-
-
-def attempt_timeline(job: Job) -> list:
-    attempts = list(job.attempts.all())
-    for attempt in attempts:
-        attempt.resumed_label = Path(attempt.resumed_from).name if attempt.resumed_from else ""
-    return attempts
 
 
 # --- datasets -----------------------------------------------------------------------
@@ -269,6 +253,16 @@ def dataset_create(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/dataset_form.html", context)
 
 
+def jobs_using(dataset: Dataset):
+    """Jobs that read the dataset in any role: trained on it, evaluated or calibrated with it."""
+    return (
+        Job.objects.filter(Q(dataset=dataset) | Q(inputs__dataset=dataset))
+        .distinct()
+        .select_related("base_model")
+        .order_by("-created_at")
+    )
+
+
 @login_required
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     membership = current_membership(request)
@@ -276,11 +270,13 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     columns, rows = preview_table(dataset.report.get("preview", []))
     context = {
         "dataset": dataset,
-        "stats": dataset.report.get("stats", {}),
+        "report": dataset.report,
         "preview_columns": columns,
         "preview_rows": rows,
-        "jobs": dataset.jobs.select_related("base_model"),
+        "stats": dataset.report.get("stats", {}),
+        "jobs": jobs_using(dataset),
         "can_launch": membership.can_launch,
+        **data_preview.dataset_context(dataset, visible_models(membership.team), request.GET),
     }
     return render(request, "jobs/dataset_detail.html", context)
 
@@ -309,3 +305,25 @@ def model_list(request: HttpRequest) -> HttpResponse:
     for model in models:
         model.parameters_text = human_count(model.parameter_count)
     return render(request, "jobs/model_list.html", {"models": models})
+
+
+# --- compare ------------------------------------------------------------------------
+
+
+@login_required
+def job_compare(request: HttpRequest) -> HttpResponse:
+    team = current_membership(request).team
+    ids = compare.parse_ids(request.GET)
+    jobs = compare.team_jobs(team, ids[: compare.MAX_JOBS])
+    context = {
+        "jobs": jobs,
+        "dropped": max(len(ids) - compare.MAX_JOBS, 0),
+        "max_jobs": compare.MAX_JOBS,
+        "not_found": len(ids[: compare.MAX_JOBS]) - len(jobs),
+    }
+    if len(jobs) >= 2:
+        context |= compare.comparison(jobs)
+    else:
+        context["recent"] = compare.recent_jobs(team)
+        context["chosen"] = {job.pk for job in jobs}
+    return render(request, "jobs/compare.html", context)

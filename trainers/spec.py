@@ -115,6 +115,7 @@ class TrainSpec(_Strict):
 # ("module:function", imported only when a job of that kind runs). One entry per kind.
 JOB_KINDS: dict[str, tuple[str, str]] = {
     "train": ("trainers.spec:TrainSpec", "trainers.train:run_training"),
+    "merge": ("trainers.spec_merge:MergeSpec", "trainers.merge.run:run_merge"),
     "quantize": ("trainers.spec_quantize:QuantizeSpec", "trainers.quantize.run:run_quantize"),
     "evaluate": ("trainers.spec_evaluate:EvaluateSpec", "trainers.evaluation.run:run_evaluate"),
 }

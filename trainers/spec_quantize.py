@@ -32,7 +32,8 @@ class Rtn4Params(_Strict):
         32, ge=16, le=1024, description="Weights per scale; smaller groups are more accurate and larger."
     )
     symmetric: bool = Field(
-        False, description="One scale per group and no zero point; asymmetric groups fit skewed weights better."
+        False,
+        description="One scale per group and no zero point; asymmetric groups fit skewed weights better.",
     )
 
     @model_validator(mode="after")
@@ -44,7 +45,10 @@ class Rtn4Params(_Strict):
 
 class GptqParams(Rtn4Params):
     group_size: int = Field(
-        128, ge=16, le=1024, description="Weights per scale; 128 is the usual GPTQ setting, 32 matches GGUF Q4_0."
+        128,
+        ge=16,
+        le=1024,
+        description="Weights per scale; 128 is the usual GPTQ setting, 32 matches GGUF Q4_0.",
     )
     damp_percent: float = Field(
         0.01, gt=0.0, le=1.0, description="Share of the mean Hessian diagonal added for numerical stability."
@@ -52,14 +56,13 @@ class GptqParams(Rtn4Params):
     calibration_samples: int = Field(
         128, ge=4, le=4096, description="Calibration windows the layer statistics are measured on."
     )
-    calibration_seq_len: int = Field(
-        512, ge=16, le=8192, description="Tokens per calibration window."
-    )
+    calibration_seq_len: int = Field(512, ge=16, le=8192, description="Tokens per calibration window.")
     block_size: int = Field(
         128, ge=16, le=4096, description="Columns updated together (the paper's lazy batch); speed only."
     )
     bias_correction: bool = Field(
-        True, description="Shift the biases of layers that have them by the mean output error on calibration data."
+        True,
+        description="Shift the biases of layers that have them by the mean output error on calibration data.",
     )
     seed: int = Field(0, ge=0, description="Which calibration windows are drawn.")
 
@@ -111,8 +114,9 @@ class QuantizeSpec(_Strict):
             p = self.gptq_int4
             if p.group_size != GGUF_Q4_0_GROUP or not p.symmetric:
                 raise ValueError(
-                    "outputs: GGUF Q4_0 stores symmetric 4-bit blocks of 32 weights, so a GPTQ result fits it only "
-                    "with gptq_int4.group_size 32 and gptq_int4.symmetric true; set both, or drop gguf_q4_0"
+                    "outputs: GGUF Q4_0 stores symmetric 4-bit blocks of 32 weights, so a GPTQ result "
+                    "fits it only with gptq_int4.group_size 32 and gptq_int4.symmetric true; "
+                    "set both, or drop gguf_q4_0"
                 )
         return self
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 Phase = Literal["pending", "running", "exited", "missing"]
@@ -25,6 +25,17 @@ class Submission:
     attempt_number: int
     spec: dict
     env: dict[str, str]
+    team: str = ""  # the team's slug, for labels
+    # The compute profile's fields (ComputeProfile: gpu_count, cpu, memory, node_selector, ...);
+    # executors that place work on machines read it, the local executor ignores it.
+    profile: dict = field(default_factory=dict)
+
+
+class ExecutorUnavailable(RuntimeError):
+    """The executor could not be asked (API down, timed out): the attempt's state is unknown.
+
+    Not a failure of the attempt: the caller leaves the attempt as it is and asks again later.
+    """
 
 
 class Executor(Protocol):

@@ -11,6 +11,10 @@ from jobs.executors.base import Executor
 
 
 def current() -> Executor:
+    if settings.HONE_EXECUTOR == "kubernetes":
+        from jobs.executors import kubernetes
+
+        return kubernetes.build(kubernetes.KubeSettings.from_django())  # cached by every setting it reads
     return _build(settings.HONE_EXECUTOR, str(settings.HONE_STORAGE), settings.HONE_TRAINER_PYTHON or None)
 
 
@@ -20,4 +24,4 @@ def _build(name: str, storage: str, python: str | None) -> Executor:
         from jobs.executors.local import LocalExecutor
 
         return LocalExecutor(Path(storage), python)
-    raise ValueError(f"unknown executor {name!r}; known: local")
+    raise ValueError(f"unknown executor {name!r}; known: local, kubernetes")

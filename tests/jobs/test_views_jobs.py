@@ -170,9 +170,10 @@ def test_job_page_shows_the_attempt_timeline(client, member, job):
     client.force_login(member)
     body = client.get(f"/jobs/{job.pk}/").content.decode()
     assert '<span class="badge badge-preempted">preempted</span>' in body
-    assert ">143<" in body
+    assert "exit code 143" in body
     assert "preempted; will resume from the last checkpoint" in body
-    assert "resumed from checkpoint-40" in body
+    assert "Resumed from step 40, running." in body  # attempt 2's one-line story
+    assert '<span class="tag" title="' in body and ">resumed from step 40</span>" in body
 
 
 def test_failed_job_shows_its_error_prominently(client, member, job):

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    name = "api"
+    verbose_name = "API: tokens, webhooks, idempotency"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from api import schema, throttling, webhooks  # noqa: F401 (registers the OpenAPI extensions)
+        from jobs.transitions import job_changed
+
+        throttling.check_rate_setting()
+        job_changed.connect(webhooks.on_job_changed, dispatch_uid="api.webhooks.on_job_changed")

@@ -1,0 +1,82 @@
+"""The caller, their teams, their tokens; the method catalogue and compute profiles."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from api.models import ApiToken
+from jobs.models import ComputeProfile, Team
+
+
+class UserSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True, allow_blank=True, help_text="Empty when not set.")
+
+    class Meta:
+        model = get_user_model()
+        fields = ["id", "username", "email"]
+        read_only_fields = fields
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    role = serializers.CharField(help_text="Your role in this team: owner, member or viewer.")
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "slug", "role", "created_at"]
+        read_only_fields = fields
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    state = serializers.ChoiceField(choices=["active", "expired", "revoked"], read_only=True)
+    team = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "hint",
+            "team",
+            "state",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+        read_only_fields = fields
+
+
+class MeSerializer(serializers.Serializer):
+    user = UserSerializer()
+    team = TeamSerializer(help_text="The team this request acts for.")
+    can_launch = serializers.BooleanField()
+    auth = serializers.ChoiceField(choices=["token", "session"])
+    token = TokenSerializer(allow_null=True, help_text="The token in use, if any.")
+
+
+class MethodSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.CharField(help_text="The job kind that runs it.")
+    title = serializers.CharField()
+    description = serializers.CharField()
+    dataset_tasks = serializers.ListField(child=serializers.CharField())
+    parameters = serializers.DictField(help_text="JSON schema of the job's `params` for this method.")
+
+
+class ComputeProfileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ComputeProfile
+        fields = [
+            "id",
+            "name",
+            "description",
+            "executor",
+            "gpu_type",
+            "gpu_count",
+            "cpu",
+            "memory",
+            "max_runtime_seconds",
+            "is_held",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,209 @@
+"""Jobs: how they read, and what creating one takes.
+
+Parameters are validated by the method's own pydantic models from the trainer's catalogue
+(the same ones the job form and the trainer use), and their errors come back per field:
+``params.training.learning_rate``.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from rest_framework import serializers
+
+from api.serializers.common import LinkField, RefSerializer, UsernameField
+from jobs.models import Attempt, Dataset, Job, ModelAsset, Team
+from trainers import catalogue
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Attempt
+        fields = [
+            "number",
+            "status",
+            "exit_code",
+            "reason",
+            "resumed_from",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class JobSerializer(serializers.ModelSerializer):
+    url = LinkField("api:job-detail")
+    base_model = RefSerializer(read_only=True, allow_null=True)
+    dataset = RefSerializer(read_only=True, allow_null=True)
+    created_by = UsernameField()
+    progress = serializers.FloatField(read_only=True, help_text="From 0 to 1.")
+    params = serializers.DictField(read_only=True, help_text="The method's parameters, as validated.")
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "url",
+            "name",
+            "kind",
+            "method",
+            "status",
+            "base_model",
+            "dataset",
+            "params",
+            "step",
+            "total_steps",
+            "progress",
+            "eta_seconds",
+            "error",
+            "attempt_count",
+            "max_attempts",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class JobDetailSerializer(JobSerializer):
+    attempts = AttemptSerializer(many=True, read_only=True)
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "attempts"]
+        read_only_fields = fields
+
+
+def _nest(errors: dict, loc: tuple, message: str) -> None:
+    """Put ``message`` at the path ``loc`` inside ``errors`` (dicts all the way down)."""
+    node = errors
+    for part in loc[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):  # a message already sits here: keep both at this level
+            return
+    node.setdefault(loc[-1], []).append(message)
+
+
+def validate_params(method: catalogue.Method, raw: object) -> dict:
+    """Each group through its pydantic model; a ValidationError keyed by field path if any fails."""
+    if not isinstance(raw, dict):
+        raise serializers.ValidationError(["must be an object"])
+    errors: dict = {}
+    for group in raw.keys() - method.params.keys():
+        known = ", ".join(method.params)
+        _nest(errors, (group,), f"{method.name} has no parameter group {group!r}; it takes {known}")
+    params = {}
+    for group, model in method.params.items():
+        given = raw.get(group) or {}
+        if not isinstance(given, dict):
+            _nest(errors, (group,), "must be an object")
+            continue
+        try:
+            params[group] = _validated(model, given)
+        except PydanticValidationError as exc:
+            for error in exc.errors():
+                _nest(errors, (group, *error["loc"]), error["msg"])
+    if errors:
+        raise serializers.ValidationError(errors)
+    return params
+
+
+def _validated(model: type[BaseModel], given: dict) -> dict:
+    return model.model_validate(given).model_dump(mode="json")
+
+
+class JobCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="Defaults to '<model> on <dataset>'."
+    )
+    kind = serializers.ChoiceField(choices=Job.Kind.choices, default=Job.Kind.TRAIN)
+    method = serializers.ChoiceField(
+        choices=[m.name for m in catalogue.methods("train")],
+        default="lora",
+        help_text="A method from GET /api/v1/methods.",
+    )
+    base_model = serializers.IntegerField(min_value=1, help_text="A model id from GET /api/v1/models.")
+    dataset = serializers.IntegerField(min_value=1, help_text="A dataset id from GET /api/v1/datasets.")
+    params = serializers.DictField(
+        required=False,
+        help_text='Parameter groups of the method, e.g. {"lora": {"r": 8}, "training": {"epochs": 1}}; '
+        "omitted fields take their defaults. JSON schema: GET /api/v1/methods/{name}.",
+    )
+
+    @property
+    def team(self) -> Team:
+        return self.context["team"]
+
+    def validate_kind(self, value: str) -> str:
+        if value != Job.Kind.TRAIN:
+            raise serializers.ValidationError(
+                f"{value} jobs cannot be created through the API yet; use 'train'"
+            )
+        return value
+
+    def validate_base_model(self, value: int) -> ModelAsset:
+        visible = ModelAsset.objects.filter(Q(team__isnull=True) | Q(team=self.team))
+        model = visible.filter(pk=value).first()
+        if model is None:
+            raise serializers.ValidationError(f"there is no model #{value} available to {self.team.name}")
+        if model.task != ModelAsset.Task.CAUSAL_LM:
+            raise serializers.ValidationError(
+                f"{model.name} is a {model.get_task_display()} model; pick a text-generation one"
+            )
+        return model
+
+    def validate_dataset(self, value: int) -> Dataset:
+        dataset = self.team.datasets.filter(pk=value).first()
+        if dataset is None:
+            raise serializers.ValidationError(f"there is no dataset #{value} in {self.team.name}")
+        return dataset
+
+    def validate_params(self, value: dict) -> dict:
+        method = catalogue.METHODS.get(self.initial_data.get("method", "lora"))
+        return value if method is None else validate_params(method, value)  # else: `method` is the error
+
+    def validate(self, attrs: dict) -> dict:
+        method = catalogue.get(attrs["method"])
+        dataset = attrs["dataset"]
+        if dataset.task not in method.dataset_tasks:
+            tasks = ", ".join(method.dataset_tasks)
+            raise serializers.ValidationError(
+                {
+                    "dataset": [
+                        f"{dataset.name} holds {dataset.task} data; {method.title} learns from {tasks} data"
+                    ]
+                }
+            )
+        attrs.setdefault("params", validate_params(method, {}))
+        if not attrs.get("name"):
+            attrs["name"] = f"{attrs['base_model'].name} on {dataset.name}"[:200]
+        return attrs
+
+
+class JobCloneSerializer(serializers.Serializer):
+    """What to change in the copy; anything left out is taken from the original job."""
+
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    base_model = serializers.IntegerField(min_value=1, required=False)
+    dataset = serializers.IntegerField(min_value=1, required=False)
+    params = serializers.DictField(
+        required=False, help_text="Merged into the original's parameters, group by group."
+    )
+
+    def merged_with(self, job: Job) -> dict:
+        """The create request this clone amounts to."""
+        changes = self.validated_data
+        params = {group: dict(values) for group, values in job.params.items()}
+        for group, values in (changes.get("params") or {}).items():
+            params[group] = {**params.get(group, {}), **values} if isinstance(values, dict) else values
+        return {
+            "name": changes.get("name") or f"{job.name} (copy)"[:200],
+            "kind": job.kind,
+            "method": job.method,
+            "base_model": changes.get("base_model", job.base_model_id),
+            "dataset": changes.get("dataset", job.dataset_id),
+            "params": params,
+        }

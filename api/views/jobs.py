@@ -1,0 +1,176 @@
+"""Jobs: list (filters, cursor pagination), create, detail, cancel, retry, clone."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.base import ApiView, read_query
+from api.idempotency import idempotent
+from api.problems import Conflict
+from api.serializers.jobs import JobCloneSerializer, JobCreateSerializer, JobDetailSerializer, JobSerializer
+from api.views.params import IDEMPOTENCY_KEY, created
+from jobs import services
+from jobs.models import Job
+
+STATUS_GROUPS = {"active": Job.ACTIVE, "finished": Job.FINISHED}
+
+
+class JobFilterSerializer(serializers.Serializer):
+    status = serializers.CharField(
+        required=False,
+        help_text="Comma-separated statuses (queued, starting, running, succeeded, failed, cancelled), "
+        "or 'active' / 'finished'.",
+    )
+    kind = serializers.ChoiceField(choices=Job.Kind.choices, required=False)
+    dataset = serializers.IntegerField(
+        required=False, min_value=1, help_text="Jobs that train on this dataset."
+    )
+    model = serializers.IntegerField(
+        required=False, min_value=1, help_text="Jobs that start from this model."
+    )
+    created_after = serializers.DateTimeField(required=False, help_text="ISO 8601, inclusive.")
+    created_before = serializers.DateTimeField(required=False, help_text="ISO 8601, exclusive.")
+
+    def validate_status(self, value: str) -> list[str]:
+        wanted: list[str] = []
+        for name in filter(None, (part.strip() for part in value.split(","))):
+            if name in STATUS_GROUPS:
+                wanted += STATUS_GROUPS[name]
+            elif name in Job.Status.values:
+                wanted.append(name)
+            else:
+                known = ", ".join([*Job.Status.values, *STATUS_GROUPS])
+                raise serializers.ValidationError(f"unknown status {name!r}; use {known}")
+        return wanted
+
+
+def filter_jobs(jobs: QuerySet[Job], given: dict) -> QuerySet[Job]:
+    if given.get("status"):
+        jobs = jobs.filter(status__in=given["status"])
+    if "kind" in given:
+        jobs = jobs.filter(kind=given["kind"])
+    if "dataset" in given:
+        jobs = jobs.filter(dataset_id=given["dataset"])
+    if "model" in given:
+        jobs = jobs.filter(base_model_id=given["model"])
+    if "created_after" in given:
+        jobs = jobs.filter(created_at__gte=given["created_after"])
+    if "created_before" in given:
+        jobs = jobs.filter(created_at__lt=given["created_before"])
+    return jobs
+
+
+class JobScoped(ApiView):
+    """Views of one job of the acting team."""
+
+    def team_jobs(self) -> QuerySet[Job]:
+        return Job.objects.filter(team=self.team).select_related("base_model", "dataset", "created_by")
+
+    def job(self, job_id: int) -> Job:
+        return self.get_for_team(self.team_jobs(), job_id, "job")
+
+    def detail(self, job: Job) -> dict:
+        job = self.team_jobs().prefetch_related("attempts").get(pk=job.pk)
+        return JobDetailSerializer(job).data
+
+
+def _validated_job(view: JobScoped, data: object) -> dict:
+    serializer = JobCreateSerializer(data=data, context={"team": view.team})
+    serializer.is_valid(raise_exception=True)
+    given = serializer.validated_data
+    return {key: given[key] for key in ("name", "base_model", "dataset", "params")}
+
+
+class JobList(JobScoped):
+    serializer_class = JobSerializer
+    extra_problems = {"POST": [422]}
+
+    @extend_schema(parameters=[JobFilterSerializer], responses=JobSerializer(many=True), summary="List jobs")
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(filter_jobs(self.team_jobs(), read_query(JobFilterSerializer, request)))
+        return self.get_paginated_response(JobSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=JobCreateSerializer,
+        responses={201: JobDetailSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+        summary="Create a training job",
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        job = services.create_training_job(
+            team=self.team, user=request.user, **_validated_job(self, request.data)
+        )
+        return created(self.detail(job), reverse("api:job-detail", args=[job.pk]))
+
+
+class JobDetail(JobScoped):
+    serializer_class = JobDetailSerializer
+
+    @extend_schema(summary="Get a job, with its attempts")
+    def get(self, request: Request, job_id: int) -> Response:
+        return Response(self.detail(self.job(job_id)))
+
+
+class JobCancel(JobScoped):
+    serializer_class = JobDetailSerializer
+    extra_problems = {"POST": [409]}
+
+    @extend_schema(
+        request=None, responses={200: JobDetailSerializer}, summary="Cancel a queued or running job"
+    )
+    def post(self, request: Request, job_id: int) -> Response:
+        job = self.job(job_id)
+        if not services.cancel(job):
+            job.refresh_from_db()
+            if job.status != Job.Status.CANCELLED:
+                raise Conflict(
+                    f"Job #{job.pk} has already finished ({job.status}); there is nothing to cancel."
+                )
+        return Response(self.detail(job))
+
+
+class JobRetry(JobScoped):
+    serializer_class = JobDetailSerializer
+    extra_problems = {"POST": [409, 422]}
+
+    @extend_schema(
+        request=None,
+        responses={201: JobDetailSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+        summary="Run a failed or cancelled job again, as a new job with the same inputs",
+    )
+    @idempotent
+    def post(self, request: Request, job_id: int) -> Response:
+        job = self.job(job_id)
+        try:
+            new = services.retry(job, user=request.user)
+        except services.JobStateError as exc:
+            raise Conflict(str(exc)) from None
+        return created(self.detail(new), reverse("api:job-detail", args=[new.pk]))
+
+
+class JobClone(JobScoped):
+    serializer_class = JobDetailSerializer
+    extra_problems = {"POST": [409, 422]}
+
+    @extend_schema(
+        request=JobCloneSerializer,
+        responses={201: JobDetailSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+        summary="Create a new job from this one's inputs, changing any of them",
+    )
+    @idempotent
+    def post(self, request: Request, job_id: int) -> Response:
+        job = self.job(job_id)
+        if job.kind != Job.Kind.TRAIN:
+            raise Conflict(f"Job #{job.pk} is a {job.kind} job; only training jobs can be cloned for now.")
+        changes = JobCloneSerializer(data=request.data)
+        changes.is_valid(raise_exception=True)
+        new = services.clone(job, user=request.user, **_validated_job(self, changes.merged_with(job)))
+        return created(self.detail(new), reverse("api:job-detail", args=[new.pk]))

@@ -1,0 +1,214 @@
+"""API latency under load: the job list and job detail of a team with 10,000 jobs.
+
+gunicorn serves Hone as `make run` does (gthread, 2 workers × 4 threads; change with
+--workers / --threads) against PostgreSQL, with Redis holding the rate-limit counters. A load
+generator on loopback keeps --clients (20) clients busy: each holds a keep-alive connection
+and sends its next request, with a real personal access token, as soon as the last answer
+arrived. Three endpoints, measured in interleaved rounds so machine noise hits all alike:
+
+  baseline   GET /api/v1/me: the same authentication, team lookup, rate limit and JSON
+             rendering as the others, but no job is read
+  job list   GET /api/v1/jobs: the newest page (25 jobs) of the 10,000
+  job detail GET /api/v1/jobs/<id> of a random job, with its attempts
+
+Prints p50 / p95 / p99 latency and throughput per endpoint, and the ratio to the baseline.
+Target: job list and job detail p95 < 100 ms.
+
+    DATABASE_URL=postgres://root@127.0.0.1:5432/hone_bench python bench/api_latency.py [--seconds 10]
+
+The jobs are created once and reused by later runs (delete the team "bench-api" to rebuild).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HONE_VAR", tempfile.mkdtemp(prefix="hone-bench-api-"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hone.settings")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+TEAM = "bench-api"
+
+
+def setup_django() -> None:
+    import django
+    from django.core.management import call_command
+
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres:", "postgresql:")):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database, e.g. postgres://root@127.0.0.1:5432/hone_bench")
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def seed(jobs: int) -> tuple[list[int], str]:
+    """The bench team with ``jobs`` jobs, one attempt each; returns their ids and a fresh token."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from api import tokens
+    from jobs.models import Attempt, Dataset, Job, Membership, ModelAsset, Team
+
+    team = Team.objects.filter(slug=TEAM).first()
+    if team is None or team.jobs.count() != jobs:
+        if team is not None:
+            team.delete()
+        team = Team.objects.create(slug=TEAM, name=TEAM)
+        user, _ = get_user_model().objects.get_or_create(username=TEAM)
+        Membership.objects.create(team=team, user=user, role="member")
+        model = ModelAsset.objects.create(
+            team=team, name="bench model", source="local", path="/nonexistent", task="causal-lm"
+        )
+        dataset = Dataset.objects.create(
+            team=team, name="bench data", filename="d.jsonl", location="x", sha256="0" * 64, bytes=1,
+            format="jsonl", task="instruction", row_count=1,
+        )
+        statuses = ["succeeded", "failed", "cancelled", "succeeded", "running", "queued"]
+        params = {"lora": {"r": 8, "alpha": 16, "dropout": 0.05}, "training": {"epochs": 3, "learning_rate": 2e-4}}
+        Job.objects.bulk_create(
+            [
+                Job(team=team, created_by=user, name=f"run {i}", base_model=model, dataset=dataset,
+                    status=statuses[i % len(statuses)], step=i % 100, total_steps=100, params=params)
+                for i in range(jobs)
+            ],
+            batch_size=2000,
+        )
+        with connection.cursor() as cursor:  # distinct creation times, a minute apart, like a real history
+            cursor.execute(
+                "UPDATE jobs_job j SET created_at = now() - o.n * interval '1 minute' FROM "
+                "(SELECT id, row_number() OVER (ORDER BY id DESC) AS n FROM jobs_job WHERE team_id = %s) o "
+                "WHERE j.id = o.id",
+                [team.pk],
+            )
+        ids = list(team.jobs.values_list("pk", flat=True))
+        Attempt.objects.bulk_create(
+            [Attempt(job_id=pk, number=1, executor="local", status="succeeded") for pk in ids], batch_size=2000
+        )
+    user = team.memberships.get().user
+    _, token = tokens.issue(user=user, team=team, name="bench")
+    return list(team.jobs.values_list("pk", flat=True)), token
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "CACHE_URL": REDIS_URL,
+        "CELERY_BROKER_URL": REDIS_URL,
+        "HONE_API_RATE": "100000000/min",
+        "LOG_LEVEL": "WARNING",
+        "DEBUG": "0",
+    }
+    command = [
+        sys.executable, "-m", "gunicorn", "hone.wsgi", "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+        "--keep-alive", "30",
+    ]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/api/v1/schema/")
+            if connection.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    sys.exit("gunicorn did not start")
+
+
+def load(port: int, token: str, paths, clients: int, seconds: float) -> list[float]:
+    """Latencies (s) of every request ``clients`` busy clients complete in ``seconds``."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+    def client(seed_: int) -> None:
+        rng = random.Random(seed_)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        while time.monotonic() < stop:
+            start = time.perf_counter()
+            connection.request("GET", paths(rng), headers=headers)
+            response = connection.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - start)
+            if response.status != 200:
+                raise SystemExit(f"HTTP {response.status}")
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per endpoint and round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    setup_django()
+    ids, token = seed(args.jobs)
+    endpoints = {
+        "baseline (me)": lambda rng: "/api/v1/me",
+        "job list": lambda rng: "/api/v1/jobs",
+        "job detail": lambda rng: f"/api/v1/jobs/{rng.choice(ids)}",
+    }
+    port = free_port()
+    server = start_gunicorn(port, args.workers, args.threads)
+    results: dict[str, list[float]] = {name: [] for name in endpoints}
+    try:
+        for name, paths in endpoints.items():  # warm every worker's connections and caches
+            load(port, token, paths, args.clients, 1.0)
+        for _ in range(args.rounds):
+            for name, paths in endpoints.items():
+                results[name] += load(port, token, paths, args.clients, args.seconds)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    total = args.seconds * args.rounds
+    print(f"{args.jobs:,} jobs · {args.clients} clients · gunicorn {args.workers}×{args.threads} gthread · "
+          f"{total:.0f} s per endpoint")
+    print(f"{'endpoint':<14} {'requests':>9} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'p95 ratio':>10}")
+    base_p95 = percentile(results["baseline (me)"], 95)
+    for name, values in results.items():
+        p50, p95, p99 = (percentile(values, q) * 1000 for q in (50, 95, 99))
+        print(f"{name:<14} {len(values):>9} {len(values) / total:>7.0f} {p50:>8.1f} {p95:>8.1f} {p99:>8.1f} "
+              f"{percentile(values, 95) / base_p95:>10.2f}")
+    print("target: job list and job detail p95 < 100 ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""What a user can do next with a job: retry it, copy it, and use what it made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+
+from jobs import kinds, services
+from jobs.models import Job, Membership, ModelAsset
+
+# The trainer starts every run from a base model's full weights (TrainSpec has no field for an
+# adapter to start from), so "continue training" cannot be offered honestly yet.
+CONTINUE_TRAINING_NOTE = (
+    "Continuing training from this adapter is not available yet: the trainer always starts a new "
+    "adapter on the base model. To train longer, use “Clone and edit” and raise the epochs."
+)
+
+
+class RetryRefused(ValueError):
+    """The job cannot be run again as it is; the message says why."""
+
+
+def retry(job: Job, *, user) -> Job:
+    """Run a failed or cancelled job again as a new job with the same inputs and parameters."""
+    if job.kind == Job.Kind.TRAIN:
+        try:
+            return services.retry(job, user=user)
+        except services.JobStateError as exc:
+            raise RetryRefused(str(exc)) from None
+    if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
+        raise RetryRefused(f"only failed or cancelled jobs can be retried; job #{job.pk} is {job.status}")
+    inputs = list(job.inputs.select_related("model", "dataset").order_by("role", "position"))
+    try:
+        return kinds.create_job(
+            job.kind,
+            team=job.team,
+            user=user,
+            name=job.name,
+            params=job.params,
+            models=[(i.role, i.model, i.weight) for i in inputs if i.model_id],
+            datasets=[(i.role, i.dataset) for i in inputs if i.dataset_id],
+        )
+    except kinds.JobRejected as exc:
+        raise RetryRefused(str(exc)) from None
+
+
+def _url(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+@dataclass(frozen=True)
+class NextStep:
+    label: str
+    url: str
+    method: str = "get"  # "post" for buttons that start something
+
+
+def output_steps(job: Job, model: ModelAsset, membership: Membership) -> list[NextStep]:
+    """Links from one output model to the jobs and pages that use it."""
+    steps = []
+    if model.format != ModelAsset.Format.GGUF:
+        steps.append(NextStep("Try it in the playground", reverse("jobs:playground", args=[model.pk])))
+    if not membership.can_launch:
+        return steps
+    if model.format != ModelAsset.Format.GGUF:
+        url = reverse("jobs:evaluate_against_base", args=[job.pk, model.pk])
+        steps.append(NextStep("Evaluate against its base", url, method="post"))
+    merge = _url("jobs:merge_create")
+    if merge and model.format == ModelAsset.Format.ADAPTER:
+        steps.append(NextStep("Merge into its base…", f"{merge}?model={model.pk}"))
+    if model.format == ModelAsset.Format.TRANSFORMERS and not model.quantization:
+        steps.append(NextStep("Quantize…", f"{reverse('jobs:quantize_create')}?model={model.pk}"))
+    return steps
+
+
+def job_actions(job: Job, membership: Membership) -> dict:
+    """Which of cancel, retry, clone and continue the page offers this member."""
+    launch = membership.can_launch
+    training = job.kind == Job.Kind.TRAIN
+    return {
+        "can_cancel": launch and job.is_active,
+        "can_retry": launch and job.status in (Job.Status.FAILED, Job.Status.CANCELLED),
+        "can_clone": launch and training,
+        "continue_note": CONTINUE_TRAINING_NOTE
+        if launch and training and job.status == Job.Status.SUCCEEDED
+        else "",
+        "merge_available": _url("jobs:merge_create") is not None,
+    }

@@ -1,0 +1,282 @@
+"""Try a model in the web process: stream a generation, or classify a text.
+
+Models load on first use into a small least-recently-used cache (``CACHE_SIZE`` per web
+process) and each generates one request at a time under its own lock, so a busy model says
+so instead of piling up threads. An adapter loads with peft on its base model; its "base"
+side in a side-by-side run is the same weights with the adapter switched off, so both sides
+cost one model's memory. Prompts are bounded in characters and tokens, new tokens are
+capped, and a generation stops at ``GENERATION_SECONDS`` or when the browser goes away.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobs.models import Job, ModelAsset
+
+CACHE_SIZE = 2
+MAX_PROMPT_CHARS = 4000
+MAX_PROMPT_TOKENS = 1024
+MAX_NEW_TOKENS = 256
+GENERATION_SECONDS = 60
+BUSY_WAIT_SECONDS = 20
+CLASSIFY_MAX_TOKENS = 512
+
+
+class PlaygroundError(Exception):
+    """The model cannot be tried as asked; the message says why and what to do."""
+
+
+@dataclass
+class Loaded:
+    model: object
+    tokenizer: object
+    kind: str  # "lm" or "classifier"
+    has_adapter: bool
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_cache: OrderedDict[tuple, Loaded] = OrderedDict()
+_cache_lock = threading.Lock()
+_load_lock = threading.Lock()  # one load at a time: two large loads at once could exhaust memory
+
+
+def base_of(asset: ModelAsset) -> ModelAsset | None:
+    """What a model was made from, to put side by side with it: an adapter's base, or the
+    base model of the job that produced it."""
+    if asset.format == ModelAsset.Format.ADAPTER:
+        return asset.adapter_base
+    job = Job.objects.filter(pk=asset.produced_by_id).select_related("base_model").first()
+    base = job.base_model if job else None
+    if base is None or base.pk == asset.pk or base.format == ModelAsset.Format.GGUF:
+        return None
+    return base.adapter_base if base.format == ModelAsset.Format.ADAPTER else base
+
+
+def unsupported_reason(asset: ModelAsset) -> str:
+    """Why this model cannot be tried here; empty when it can."""
+    if asset.format == ModelAsset.Format.GGUF:
+        return (
+            "GGUF files are not supported in the playground, which runs models with transformers. "
+            "Download the file and run it with llama.cpp, Ollama or LM Studio, or try the model it was "
+            "made from."
+        )
+    if asset.format == ModelAsset.Format.ADAPTER and asset.adapter_base is None:
+        return "This adapter does not record its base model, so it cannot be loaded."
+    return ""
+
+
+def _source(asset: ModelAsset) -> str:
+    return asset.path or asset.hub_id
+
+
+def _key(asset: ModelAsset) -> tuple:
+    path = Path(asset.path) if asset.path else None
+    stamp = path.stat().st_mtime if path and path.exists() else 0
+    return (asset.pk, _source(asset), stamp)
+
+
+def load(asset: ModelAsset) -> Loaded:
+    """The model ready to run, from the cache or loaded now."""
+    reason = unsupported_reason(asset)
+    if reason:
+        raise PlaygroundError(reason)
+    key = _key(asset)
+    found = _from_cache(key)
+    if found:
+        return found
+    with _load_lock:
+        found = _from_cache(key)  # loaded by another request while this one waited
+        if found:
+            return found
+        loaded = _load(asset)
+        with _cache_lock:
+            _cache[key] = loaded
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+        return loaded
+
+
+def _from_cache(key: tuple) -> Loaded | None:
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    return None
+
+
+def cached(asset: ModelAsset) -> bool:
+    with _cache_lock:
+        return _key(asset) in _cache
+
+
+def _load(asset: ModelAsset) -> Loaded:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    from trainers.examples import ensure_chat_template
+
+    try:
+        if asset.task == ModelAsset.Task.CLASSIFICATION:
+            model = AutoModelForSequenceClassification.from_pretrained(_source(asset), dtype=torch.float32)
+            _check_head(asset, model)
+            tokenizer = AutoTokenizer.from_pretrained(_source(asset))
+            return Loaded(model.eval(), tokenizer, "classifier", False)
+        if asset.format == ModelAsset.Format.ADAPTER:
+            from peft import PeftModel
+
+            base = AutoModelForCausalLM.from_pretrained(_source(asset.adapter_base), dtype=torch.float32)
+            model = PeftModel.from_pretrained(base, asset.path)
+            own_tokenizer = (Path(asset.path) / "tokenizer_config.json").is_file()
+            tokenizer = AutoTokenizer.from_pretrained(
+                asset.path if own_tokenizer else _source(asset.adapter_base)
+            )
+        else:
+            model = AutoModelForCausalLM.from_pretrained(_source(asset), dtype=torch.float32)
+            tokenizer = AutoTokenizer.from_pretrained(_source(asset))
+    except (OSError, ValueError, KeyError) as exc:
+        raise PlaygroundError(f"{asset.name} could not be loaded: {exc}") from None
+    ensure_chat_template(tokenizer)
+    return Loaded(model.eval(), tokenizer, "lm", asset.format == ModelAsset.Format.ADAPTER)
+
+
+def _check_head(asset: ModelAsset, model) -> None:
+    architectures = getattr(model.config, "architectures", None) or []
+    if not any(name.endswith("ForSequenceClassification") for name in architectures):
+        raise PlaygroundError(
+            f"{asset.name} is an encoder without a trained classification head, so its labels would be "
+            "random. Try a classifier fine-tuned from it instead."
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str  # "chat" or "complete"
+    prompt: str
+    system: str = ""
+    max_new_tokens: int = 64
+    temperature: float = 0.0  # 0: greedy
+
+
+def prompt_ids(loaded: Loaded, settings: Settings) -> list[int]:
+    """The ids the model continues from: the chat template's generation prompt, or the raw text."""
+    from trainers.examples import render
+
+    if len(settings.prompt) > MAX_PROMPT_CHARS:
+        raise PlaygroundError(
+            f"The prompt is {len(settings.prompt):,} characters; at most {MAX_PROMPT_CHARS:,} fit."
+        )
+    tokenizer = loaded.tokenizer
+    if settings.mode == "chat":
+        messages = [{"role": "system", "content": settings.system}] if settings.system else []
+        messages.append({"role": "user", "content": settings.prompt})
+        ids = tokenizer(render(tokenizer, messages, generation_prompt=True), add_special_tokens=False)[
+            "input_ids"
+        ]
+    else:
+        ids = tokenizer(settings.prompt)["input_ids"]
+    limit = min(MAX_PROMPT_TOKENS, _context_length(loaded) - settings.max_new_tokens)
+    if len(ids) > limit:
+        raise PlaygroundError(
+            f"The prompt is {len(ids):,} tokens; at most {max(limit, 0):,} fit with "
+            f"{settings.max_new_tokens} new tokens. Shorten it."
+        )
+    return ids
+
+
+def _context_length(loaded: Loaded) -> int:
+    return int(getattr(loaded.model.config, "max_position_embeddings", 0) or 4096)
+
+
+class _StopWhenSet:
+    """A stopping criterion: the browser went away."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool)
+
+
+def stream(loaded: Loaded, settings: Settings, *, adapter: bool = True) -> Iterator[str]:
+    """Pieces of text as the model writes them. With ``adapter=False`` an adapter is switched off."""
+    import torch
+    from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+    ids = prompt_ids(loaded, settings)
+    if not loaded.lock.acquire(timeout=BUSY_WAIT_SECONDS):
+        raise PlaygroundError("This model is busy with another request; try again in a moment.")
+    stop = threading.Event()
+    failure: list[BaseException] = []
+    streamer = TextIteratorStreamer(
+        loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=GENERATION_SECONDS + 30
+    )
+    tokenizer = loaded.tokenizer
+    kwargs = {
+        "input_ids": torch.tensor([ids]),
+        "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
+        "max_new_tokens": min(settings.max_new_tokens, MAX_NEW_TOKENS),
+        "do_sample": settings.temperature > 0,
+        "max_time": GENERATION_SECONDS,
+        "streamer": streamer,
+        "stopping_criteria": StoppingCriteriaList([_StopWhenSet(stop)]),
+        "pad_token_id": tokenizer.pad_token_id
+        if tokenizer.pad_token_id is not None
+        else tokenizer.eos_token_id,
+    }
+    if settings.temperature > 0:
+        kwargs |= {"temperature": settings.temperature, "top_p": 0.95}
+
+    def generate() -> None:
+        switch = loaded.model.disable_adapter() if loaded.has_adapter and not adapter else nullcontext()
+        try:
+            with switch, torch.inference_mode():
+                loaded.model.generate(**kwargs)
+        except Exception as exc:  # surfaced to the page below, never a hung stream
+            failure.append(exc)
+            streamer.end()
+
+    worker = threading.Thread(target=generate, name="hone-playground", daemon=True)
+    try:
+        worker.start()
+        yield from streamer
+        if failure:
+            raise PlaygroundError(f"The model stopped with an error: {failure[0]}")
+    finally:
+        stop.set()
+        worker.join(timeout=GENERATION_SECONDS + 30)
+        loaded.lock.release()
+
+
+def classify(loaded: Loaded, text: str) -> list[tuple[str, float]]:
+    """Every label with its probability, most likely first."""
+    import torch
+
+    if len(text) > MAX_PROMPT_CHARS:
+        raise PlaygroundError(f"The text is {len(text):,} characters; at most {MAX_PROMPT_CHARS:,} fit.")
+    if not loaded.lock.acquire(timeout=BUSY_WAIT_SECONDS):
+        raise PlaygroundError("This model is busy with another request; try again in a moment.")
+    try:
+        inputs = loaded.tokenizer(text, truncation=True, max_length=CLASSIFY_MAX_TOKENS, return_tensors="pt")
+        with torch.inference_mode():
+            probabilities = loaded.model(**inputs).logits.softmax(-1)[0].tolist()
+    finally:
+        loaded.lock.release()
+    labels = loaded.model.config.id2label
+    ranked = [(str(labels.get(i, i)), p) for i, p in enumerate(probabilities)]
+    return sorted(ranked, key=lambda pair: pair[1], reverse=True)
+
+
+def run(loaded: Loaded, settings: Settings, *, adapter: bool = True) -> tuple[str, float]:
+    """The whole generation at once (the page without JavaScript), and the seconds it took."""
+    started = time.monotonic()
+    text = "".join(stream(loaded, settings, adapter=adapter))
+    return text, time.monotonic() - started

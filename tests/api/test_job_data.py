@@ -1,0 +1,123 @@
+"""A job's metric series (incremental, downsampled), log tail and samples."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from api.views.job_data import downsample
+from jobs.models import Event, MetricPoint
+from tests.api.helpers import fields, make_attempt, problem
+
+
+@pytest.fixture
+def attempt(job):
+    return make_attempt(job)
+
+
+@pytest.fixture
+def metrics(job, attempt):
+    points = [
+        MetricPoint(job=job, attempt=attempt, name="train/loss", step=s, value=10.0 / s)
+        for s in range(1, 101)
+    ]
+    points += [MetricPoint(job=job, attempt=attempt, name="eval/loss", step=s, value=1.0) for s in (50, 100)]
+    MetricPoint.objects.bulk_create(points)
+
+
+def series(body: dict) -> dict:
+    return {s["name"]: s for s in body["series"]}
+
+
+def test_every_series_by_default(as_member, job, metrics):
+    body = as_member.get(f"/api/v1/jobs/{job.pk}/metrics").json()
+    assert body["names"] == ["eval/loss", "train/loss"]
+    train = series(body)["train/loss"]
+    assert (train["count"], train["last_step"], train["downsampled"]) == (100, 100, False)
+    assert train["points"][0] == {"step": 1, "value": 10.0}
+
+
+def test_since_returns_only_newer_points(as_member, job, metrics):
+    body = as_member.get(f"/api/v1/jobs/{job.pk}/metrics?name=train/loss&since=97").json()
+    assert [p["step"] for p in series(body)["train/loss"]["points"]] == [98, 99, 100]
+    assert list(series(body)) == ["train/loss"]
+    empty = as_member.get(f"/api/v1/jobs/{job.pk}/metrics?name=train/loss&since=100").json()
+    assert series(empty)["train/loss"] == {
+        "name": "train/loss",
+        "points": [],
+        "count": 0,
+        "last_step": None,
+        "downsampled": False,
+    }
+
+
+def test_max_points_averages_runs_of_points(as_member, job, metrics):
+    body = as_member.get(f"/api/v1/jobs/{job.pk}/metrics?name=train/loss&name=eval/loss&max_points=10").json()
+    train = series(body)["train/loss"]
+    assert train["downsampled"] and len(train["points"]) == 10
+    assert train["points"][-1]["step"] == 100
+    assert train["points"][0]["value"] == pytest.approx(sum(10.0 / s for s in range(1, 11)) / 10)
+    assert len(series(body)["eval/loss"]["points"]) == 2
+
+
+def test_downsample_keeps_the_ends():
+    points = [(s, float(s)) for s in range(1, 1002)]
+    kept = downsample(points, 7)
+    assert len(kept) == 7 and kept[-1][0] == 1001
+    assert downsample(points[:3], 7) == points[:3]
+
+
+def test_values_that_are_not_finite_are_null(as_member, job, attempt):
+    MetricPoint.objects.create(job=job, attempt=attempt, name="train/loss", step=1, value=float("nan"))
+    body = as_member.get(f"/api/v1/jobs/{job.pk}/metrics").json()
+    assert series(body)["train/loss"]["points"] == [{"step": 1, "value": None}]
+
+
+@pytest.mark.parametrize("query", ["max_points=1", "max_points=x", "since=abc"])
+def test_bad_metric_queries_are_400s(as_member, job, query):
+    field = query.split("=")[0]
+    assert field in fields(problem(as_member.get(f"/api/v1/jobs/{job.pk}/metrics?{query}"), 400))
+
+
+def log(attempt, seq: int, message: str) -> Event:
+    return Event.objects.create(
+        attempt=attempt,
+        seq=seq,
+        kind="log",
+        time=datetime(2026, 1, 1, tzinfo=UTC),
+        payload={"level": "info", "message": message},
+    )
+
+
+def test_the_log_tail_is_oldest_first_across_attempts(as_member, job, attempt):
+    type(attempt).objects.filter(pk=attempt.pk).update(status="failed")
+    second = make_attempt(job, 2, status="running")
+    for seq in range(1, 4):
+        log(attempt, seq, f"a1 line {seq}")
+        log(second, seq, f"a2 line {seq}")
+    body = as_member.get(f"/api/v1/jobs/{job.pk}/logs?tail=4").json()
+    assert [line["message"] for line in body["lines"]] == ["a1 line 3", "a2 line 1", "a2 line 2", "a2 line 3"]
+    only_first = as_member.get(f"/api/v1/jobs/{job.pk}/logs?attempt=1").json()
+    assert [line["seq"] for line in only_first["lines"]] == [1, 2, 3]
+    problem(as_member.get(f"/api/v1/jobs/{job.pk}/logs?tail=0"), 400)
+
+
+def test_samples_come_from_the_latest_step(as_member, job, attempt):
+    for seq, step, output in [(1, 10, "old"), (2, 20, "new a"), (3, 20, "new b")]:
+        Event.objects.create(
+            attempt=attempt,
+            seq=seq,
+            kind="sample",
+            time=datetime(2026, 1, 1, tzinfo=UTC),
+            payload={"step": step, "prompt": "p", "output": output, "expected": None},
+        )
+    body = as_member.get(f"/api/v1/jobs/{job.pk}/samples").json()
+    assert [s["output"] for s in body["samples"]] == ["new a", "new b"]
+    assert body["samples"][0] == {
+        "attempt": 1,
+        "step": 20,
+        "prompt": "p",
+        "output": "new a",
+        "expected": None,
+    }

@@ -1,0 +1,84 @@
+"""A token of team A gets 404 for every object of team B, on every route and method.
+
+The routes come from the API's URLconf, so a new endpoint is covered as soon as it exists:
+a path parameter this test does not know how to fill fails the test until it learns it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import URLPattern
+
+from api import tokens, urls, webhooks
+from api.models import ApiToken
+from jobs import storage
+from jobs.models import Artifact, ComputeProfile, ModelAsset
+from tests.api.helpers import client_for, problem
+
+# Path parameters that name something shared by every team (not team data).
+GLOBAL_PARAMETERS = {"method"}
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def api_routes() -> list[tuple[str, URLPattern, list[str]]]:
+    found = []
+    for pattern in urls.urlpatterns:
+        names = re.findall(r"<(?:\w+:)?(\w+)>", str(pattern.pattern))
+        view = getattr(pattern.callback, "view_class", None)
+        if names and view is not None:
+            found.append((str(pattern.pattern), pattern, names))
+    return found
+
+
+@pytest.fixture
+def theirs(settings, other_team, outsider, other_job, other_dataset):
+    """One object of team B for every kind of path parameter."""
+    settings.HONE_WEBHOOK_ALLOW_PRIVATE = True
+    path = storage.root() / "runs" / f"job-{other_job.pk}" / "weights.bin"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"weights")
+    artifact = Artifact.objects.create(
+        job=other_job, name="weights", kind="model", location=storage.relative(path), bytes=7, sha256="c" * 64
+    )
+    profile = ComputeProfile.objects.create(name="globex-only")
+    profile.allowed_teams.add(other_team)
+    tokens.issue(user=outsider, team=other_team, name="theirs")
+    return {
+        "job_id": other_job.pk,
+        "dataset_id": other_dataset.pk,
+        "artifact_id": artifact.pk,
+        "model_id": ModelAsset.objects.create(
+            team=other_team, name="theirs", source="hub", hub_id="globex/model", task="causal-lm"
+        ).pk,
+        "webhook_id": webhooks.create_endpoint(team=other_team, user=outsider, url="http://127.0.0.1:9/x").pk,
+        "token_id": ApiToken.objects.get(name="theirs").pk,
+        "profile_id": profile.pk,
+        "team_id": other_team.pk,
+    }
+
+
+def test_every_route_with_a_parameter_is_covered(theirs):
+    routes = api_routes()
+    assert len(routes) >= 15
+    unknown = {name for _, _, names in routes for name in names} - theirs.keys() - GLOBAL_PARAMETERS
+    assert not unknown, f"teach this test how to make another team's object for {unknown}"
+
+
+def test_another_teams_objects_are_404_everywhere(as_owner, theirs, outsider, other_team):
+    checked = 0
+    own = client_for(outsider, other_team)
+    for route, pattern, names in api_routes():
+        if set(names) & GLOBAL_PARAMETERS:
+            continue
+        path = "/api/v1/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(theirs[m.group(1)]), route)
+        for method in METHODS:
+            if not hasattr(pattern.callback.view_class, method):
+                continue
+            response = getattr(as_owner, method)(path, {}, format="json")
+            assert response.status_code == 404, f"{method.upper()} {path}: {response.status_code}"
+            problem(response, 404)
+            checked += 1
+        if hasattr(pattern.callback.view_class, "get"):  # the ids are real: team B can read them
+            assert own.get(path).status_code == 200, f"GET {path} as its own team"
+    assert checked >= 20

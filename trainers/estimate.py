@@ -1,0 +1,333 @@
+"""A pre-flight estimate of a LoRA fine-tune: parameters, memory and time, in plain numbers.
+
+Everything is computed from the model's ``config.json`` (no weights are read, nothing is
+downloaded) and from where the job would run. The numbers are approximations meant to answer
+"will it fit, and is it minutes or days?", not to replace a measurement:
+
+- Parameters: embeddings, the linear layers of each block, norms and the output head, from the
+  config; LoRA adds ``r * (in + out)`` per adapted linear layer (Hu et al. 2021, "LoRA").
+- Memory while training: frozen weights in the training dtype (bf16 on GPUs, fp32 on CPUs, as
+  the trainer chooses); the adapter, its gradients and AdamW's two moments in fp32 (16 bytes per
+  trainable parameter); activations from Korthikanti et al. 2022 ("Reducing Activation
+  Recomputation in Large Transformer Models", eq. 2): ``s*b*h*(34 + 5*a*s/h)`` bytes per layer in
+  16-bit, doubled in fp32; fp32 logits and their gradient, ``2 * 4 * s*b*V`` bytes; and a fixed
+  allowance for the framework itself.
+- Time: ``4 * N`` FLOPs per trained token with frozen weights (forward 2N, backward 2N without
+  weight gradients; full fine-tuning is 6N, Kaplan et al. 2020), at a modest share of the
+  device's peak, plus start-up and a per-step overhead that dominates for tiny models.
+
+Nothing here imports Django; the platform passes in the profile's strings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+GIB = 1024**3
+# The framework itself: CUDA context and allocator slack on GPUs, the Python/torch runtime on CPUs.
+FRAMEWORK_BYTES = {"gpu": int(1.0 * GIB), "cpu": int(0.5 * GIB)}
+# Dense bf16/fp16 tensor-core peaks from the vendors' data sheets, in TFLOP/s.
+GPU_PEAK_TFLOPS = {
+    "h200": 989,
+    "h100": 989,
+    "a100": 312,
+    "l40s": 362,
+    "l40": 181,
+    "a10g": 70,
+    "a10": 125,
+    "l4": 121,
+    "a6000": 155,
+    "v100": 125,
+    "t4": 65,
+}
+GPU_MEMORY_GIB = {
+    "h200": 141,
+    "h100": 80,
+    "a100": 40,
+    "l40s": 48,
+    "l40": 48,
+    "a10g": 24,
+    "a10": 24,
+    "l4": 24,
+    "a6000": 48,
+    "v100": 16,
+    "t4": 16,
+}
+GPU_UTILISATION = 0.3  # small-batch LoRA rarely keeps tensor cores busier than this
+CPU_FLOPS_PER_CORE = 25e9  # fp32 matmuls on one modern core, measured order of magnitude
+STARTUP_SECONDS = 15.0  # starting Python, importing torch and transformers, reading the data
+STEP_OVERHEAD_SECONDS = {"gpu": 0.05, "cpu": 0.02}  # Trainer bookkeeping per step
+FITS_SHARE = 0.9  # leave a tenth of the memory for fragmentation and everything else
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the estimate needs to know about a transformer, read from its config."""
+
+    family: str  # "decoder" (Llama/Mistral/Qwen-style) or "encoder" (BERT-style)
+    vocab_size: int
+    hidden: int
+    intermediate: int
+    layers: int
+    heads: int
+    kv_heads: int
+    tied_embeddings: bool
+    max_positions: int
+    type_vocab_size: int = 0
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    def block_linears(self) -> list[tuple[str, int, int]]:
+        """(module name, in features, out features) of the linear layers in one block."""
+        h, i, kv = self.hidden, self.intermediate, self.kv_heads * self.head_dim
+        if self.family == "encoder":
+            return [
+                ("query", h, h),
+                ("key", h, h),
+                ("value", h, h),
+                ("attention.output.dense", h, h),
+                ("intermediate.dense", h, i),
+                ("output.dense", i, h),
+            ]
+        return [
+            ("q_proj", h, self.heads * self.head_dim),
+            ("k_proj", h, kv),
+            ("v_proj", h, kv),
+            ("o_proj", self.heads * self.head_dim, h),
+            ("gate_proj", h, i),
+            ("up_proj", h, i),
+            ("down_proj", i, h),
+        ]
+
+
+def read_config(model_dir: str | Path) -> dict | None:
+    """The model's config.json, or None when the directory has none (a hub id, an adapter)."""
+    path = Path(model_dir) / "config.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def shape_from_config(config: dict) -> ModelShape | None:
+    """The shape of a Llama-style decoder or a BERT-style encoder; None for anything else."""
+    try:
+        hidden, layers, heads = (
+            config["hidden_size"],
+            config["num_hidden_layers"],
+            config["num_attention_heads"],
+        )
+        common = {
+            "vocab_size": int(config["vocab_size"]),
+            "hidden": int(hidden),
+            "intermediate": int(config.get("intermediate_size") or 4 * hidden),
+            "layers": int(layers),
+            "heads": int(heads),
+            "kv_heads": int(config.get("num_key_value_heads") or heads),
+            "max_positions": int(config.get("max_position_embeddings") or 0),
+        }
+    except (KeyError, TypeError, ValueError):
+        return None
+    if config.get("model_type") in ("bert", "roberta", "xlm-roberta", "distilbert", "electra"):
+        return ModelShape(
+            "encoder", tied_embeddings=True, type_vocab_size=int(config.get("type_vocab_size", 0)), **common
+        )
+    if "head_dim" in config and config["head_dim"] and config["head_dim"] * heads != hidden:
+        return None  # an unusual attention layout; better no estimate than a wrong one
+    return ModelShape("decoder", tied_embeddings=bool(config.get("tie_word_embeddings", False)), **common)
+
+
+def parameter_count(shape: ModelShape) -> int:
+    """Every weight of the model, as ``model.num_parameters()`` counts them."""
+    h = shape.hidden
+    linears = sum(i * o for _name, i, o in shape.block_linears())
+    if shape.family == "encoder":
+        biases = sum(o for _name, _i, o in shape.block_linears())
+        block = linears + biases + 2 * 2 * h  # two LayerNorms, weight and bias
+        embeddings = (shape.vocab_size + shape.max_positions + shape.type_vocab_size) * h + 2 * h
+        pooler = h * h + h
+        return embeddings + shape.layers * block + pooler
+    block = linears + 2 * h  # two RMSNorm weights
+    head = 0 if shape.tied_embeddings else shape.vocab_size * h
+    return shape.vocab_size * h + shape.layers * block + h + head
+
+
+def lora_parameter_count(shape: ModelShape, rank: int, target_modules: list[str] | str = "all-linear") -> int:
+    """Trainable parameters LoRA adds: ``rank * (in + out)`` for each adapted linear layer.
+
+    "all-linear" adapts every linear layer of every block and not the output head, as peft does.
+    Names match a module's last components, as peft matches ``target_modules``."""
+
+    def chosen(name: str) -> bool:
+        if target_modules == "all-linear":
+            return True
+        return any(name == t or name.endswith(f".{t}") or t.endswith(f".{name}") for t in target_modules)
+
+    per_block = sum(rank * (i + o) for name, i, o in shape.block_linears() if chosen(name))
+    return shape.layers * per_block
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes needed while training, by what they hold."""
+
+    weights: int
+    adapter: int
+    gradients: int
+    optimizer: int
+    activations: int
+    framework: int
+
+    @property
+    def total(self) -> int:
+        return (
+            self.weights + self.adapter + self.gradients + self.optimizer + self.activations + self.framework
+        )
+
+    def parts(self) -> list[tuple[str, int]]:
+        return [
+            ("model weights (frozen)", self.weights),
+            ("adapter weights", self.adapter),
+            ("gradients", self.gradients),
+            ("optimizer state (AdamW)", self.optimizer),
+            ("activations", self.activations),
+            ("framework", self.framework),
+        ]
+
+
+def training_memory(
+    shape: ModelShape, *, trainable: int, seq_len: int, batch_size: int, device: str = "gpu"
+) -> MemoryEstimate:
+    """Memory to fine-tune with LoRA at this sequence length and per-device batch size."""
+    weight_bytes = 2 if device == "gpu" else 4  # the trainer uses bf16 on GPUs, fp32 on CPUs
+    s, b, h, a = seq_len, batch_size, shape.hidden, shape.heads
+    per_layer = s * b * h * (34 + 5 * a * s / h) * (weight_bytes / 2)
+    logits = 2 * 4 * s * b * shape.vocab_size
+    return MemoryEstimate(
+        weights=parameter_count(shape) * weight_bytes,
+        adapter=trainable * 4,
+        gradients=trainable * 4,
+        optimizer=trainable * 8,
+        activations=int(shape.layers * per_layer + logits),
+        framework=FRAMEWORK_BYTES[device],
+    )
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where a job would run: a CPU machine or GPUs, with the memory one copy of the model gets."""
+
+    kind: str  # "gpu" or "cpu"
+    memory_bytes: int | None  # per GPU, or the machine's memory limit; None when unknown
+    flops: float  # usable FLOP/s for training (all GPUs together, or all cores)
+    label: str  # "1 × nvidia-a100-80gb", "2 CPUs, 8Gi"
+
+
+_QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T|k|m)?\s*$")
+_FACTORS = {
+    None: 1,
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+    "k": 1e3,
+    "K": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "m": 1e-3,
+}
+
+
+def quantity(text: str) -> float | None:
+    """A Kubernetes quantity ("16Gi", "3500m", "2") as a number; None if unreadable."""
+    found = _QUANTITY.match(text or "")
+    if not found:
+        return None
+    return float(found.group(1)) * _FACTORS[found.group(2)]
+
+
+def _gpu_key(gpu_type: str) -> str | None:
+    name = gpu_type.lower()
+    return next((key for key in sorted(GPU_PEAK_TFLOPS, key=len, reverse=True) if key in name), None)
+
+
+def gpu_memory_bytes(gpu_type: str) -> int | None:
+    """Memory of one GPU: from a size in its name ("nvidia-a100-80gb"), else the usual model's."""
+    sized = re.search(r"(\d+)\s*g(?:i)?b", gpu_type.lower())
+    if sized:
+        return int(sized.group(1)) * GIB
+    key = _gpu_key(gpu_type)
+    return GPU_MEMORY_GIB[key] * GIB if key else None
+
+
+def device_for(*, gpu_type: str, gpu_count: int, cpu: str, memory: str) -> Device:
+    """The device of a compute profile, from its fields as operators write them."""
+    if gpu_count > 0:
+        key = _gpu_key(gpu_type)
+        peak = GPU_PEAK_TFLOPS.get(key, 100) * 1e12  # unknown GPUs: a mid-range card
+        label = f"{gpu_count} × {gpu_type or 'GPU'}"
+        return Device("gpu", gpu_memory_bytes(gpu_type), peak * GPU_UTILISATION * gpu_count, label)
+    cores = quantity(cpu) or 1.0
+    limit = quantity(memory)
+    return Device(
+        "cpu",
+        int(limit) if limit else None,
+        CPU_FLOPS_PER_CORE * max(cores, 1.0),
+        f"{cpu} CPU{'s' if cores != 1 else ''}, {memory} memory",
+    )
+
+
+def fits(memory: MemoryEstimate, device: Device) -> bool | None:
+    """Whether the estimate fits the device with room to spare; None when its memory is unknown."""
+    if device.memory_bytes is None:
+        return None
+    return memory.total <= device.memory_bytes * FITS_SHARE
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    steps: int
+    tokens: int
+    seconds: float
+
+
+def training_time(
+    *,
+    total_params: int,
+    trainable: int,
+    tokens_per_epoch: int,
+    epochs: float,
+    steps: int,
+    eval_tokens: int,
+    evals: int,
+    device: Device,
+) -> TimeEstimate:
+    """Wall-clock seconds for the run: compute at the device's usable rate, plus fixed overheads."""
+    trained_tokens = int(tokens_per_epoch * epochs)
+    train_flops = (4 * total_params + 2 * trainable) * trained_tokens
+    eval_flops = 2 * total_params * eval_tokens * (evals + 1)  # plus the baseline eval before training
+    seconds = (train_flops + eval_flops) / device.flops
+    seconds += STARTUP_SECONDS + steps * STEP_OVERHEAD_SECONDS[device.kind]
+    return TimeEstimate(steps=steps, tokens=trained_tokens, seconds=seconds)
+
+
+def optimizer_steps(rows: int, batch_size: int, accumulation: int, epochs: float) -> int:
+    """Optimizer steps the trainer will take (as ``trainers.train.plan_steps`` counts them)."""
+    per_epoch = max(math.ceil(math.ceil(rows / batch_size) / accumulation), 1)
+    return max(math.ceil(epochs * per_epoch), 1)
+
+
+def human_bytes(count: int | float) -> str:
+    """'512 MiB', '1.4 GiB'."""
+    for size, unit in ((1024**4, "TiB"), (GIB, "GiB"), (1024**2, "MiB"), (1024, "KiB")):
+        if count >= size:
+            value = count / size
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{int(count)} B"

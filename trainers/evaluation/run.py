@@ -1,0 +1,172 @@
+"""The evaluate job: measure a base and a candidate model the same way and report them side by side.
+
+Events: ``metric`` (split "eval"; step 0 is the base, step 1 the candidate) named ``perplexity``
+for language models or ``accuracy`` and ``macro_f1`` for classifiers; one ``sample`` per prompt
+and model ({step, prompt, output, model}); an ``artifact`` "report" (artifact_kind "report"), the
+JSON file with everything. Models are loaded one at a time, so peak memory is one model's.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers.utils import logging as hf_logging
+
+from trainers.evaluation.classify import label_names, predict_labels
+from trainers.evaluation.data import LM_TASKS, check_dataset, lm_texts, read_rows
+from trainers.evaluation.generate import generate
+from trainers.evaluation.metrics import accuracy, macro_f1, score_texts
+from trainers.evaluation.models import LoadedModel, ModelKind, check_evaluated, load_evaluated
+from trainers.evaluation.report import emit_artifact, write_report
+from trainers.events import EventEmitter
+from trainers.spec import SpecError
+from trainers.spec_evaluate import EvaluateSpec
+
+log = logging.getLogger("trainers")
+
+SIDES = ("base", "candidate")  # metric step 0 and step 1
+
+
+@dataclass
+class Measured:
+    metrics: dict[str, float]
+    details: dict[str, Any] = field(default_factory=dict)
+    generations: list[str] = field(default_factory=list)
+    vocab: dict[str, int] | None = None
+
+
+def run_evaluate(spec: EvaluateSpec, emitter: EventEmitter) -> None:
+    hf_logging.disable_progress_bar()
+    kind = check_inputs(spec)
+    emitter.started(
+        total_steps=len(SIDES),
+        epochs=0,
+        trainable_params=0,
+        total_params=0,
+        device=_device(),
+        model=spec.candidate.model.name,
+    )
+    results: dict[str, Measured] = {}
+    labels: dict[str, str] = {}
+    for step, side in enumerate(SIDES):
+        started = time.monotonic()
+        loaded = load_evaluated(getattr(spec, side), kind)
+        results[side] = measure(spec, loaded)
+        results[side].details["seconds"] = round(time.monotonic() - started, 3)
+        labels[side] = loaded.label
+        del loaded
+        gc.collect()
+        emit_side(emitter, step, side, results[side], spec.prompts)
+        emitter.progress(
+            step=step + 1, total=len(SIDES), epoch=0.0, eta_seconds=None, samples_per_second=None
+        )
+    report = build_report(spec, kind, results, labels)
+    path = write_report(Path(spec.output_dir).resolve() / "report.json", "evaluate", report)
+    emit_artifact(emitter, "report", "report", path)
+    emitter.finished("succeeded")
+
+
+def check_inputs(spec: EvaluateSpec) -> ModelKind:
+    kinds = {side: check_evaluated(getattr(spec, side), side) for side in SIDES}
+    if kinds["base"] != kinds["candidate"]:
+        base, candidate = (kinds[side].replace("_", " ") for side in SIDES)
+        raise SpecError(f"base is a {base} but candidate a {candidate}; compare two models of the same kind")
+    kind = kinds["base"]
+    if kind == "classifier" and spec.dataset is None:
+        raise SpecError("dataset: evaluating a classifier needs a dataset of text + label rows")
+    if spec.dataset is not None:
+        check_dataset(spec.dataset, "dataset", ("classification",) if kind == "classifier" else LM_TASKS)
+    return kind
+
+
+def measure(spec: EvaluateSpec, loaded: LoadedModel) -> Measured:
+    if loaded.kind == "classifier":
+        rows = read_rows(spec.dataset, spec.max_rows)
+        truth = [str(row["label"]) for row in rows]
+        names = label_names(_config(loaded.model), truth)
+        predicted = predict_labels(
+            loaded.model, loaded.tokenizer, [r["text"] for r in rows], names, max_length=spec.max_length
+        )
+        metrics = {"accuracy": accuracy(predicted, truth), "macro_f1": macro_f1(predicted, truth)}
+        return Measured(metrics, {"rows": len(rows), "confusion": confusion(predicted, truth)})
+    texts = lm_texts(loaded.tokenizer, spec.dataset, spec.max_rows)
+    total = score_texts(
+        loaded.model,
+        loaded.tokenizer,
+        texts.texts,
+        max_length=spec.max_length,
+        stride=spec.max_length // 2,
+        add_special_tokens=texts.add_special_tokens,
+    )
+    details = {
+        "texts": len(texts.texts),
+        "tokens": total.tokens,
+        "source": texts.source,
+        "nll_per_token": total.nll / total.tokens if total.tokens else None,
+    }
+    outputs = (
+        generate(loaded.model, loaded.tokenizer, spec.prompts, spec.max_new_tokens) if spec.prompts else []
+    )
+    return Measured({"perplexity": total.perplexity}, details, outputs, loaded.tokenizer.get_vocab())
+
+
+def confusion(predicted: list[str], truth: list[str]) -> dict[str, dict[str, int]]:
+    """``{label: {predicted: count}}``, for the report."""
+    table: dict[str, dict[str, int]] = {}
+    for p, t in zip(predicted, truth, strict=True):
+        table.setdefault(t, {})[p] = table.get(t, {}).get(p, 0) + 1
+    return table
+
+
+def emit_side(emitter: EventEmitter, step: int, side: str, result: Measured, prompts: list[str]) -> None:
+    for name, value in result.metrics.items():
+        emitter.metric(name, step=step, value=value, split="eval")
+    for prompt, output in zip(prompts, result.generations, strict=False):
+        emitter.emit("sample", step=step, prompt=prompt, output=output, expected=None, model=side)
+
+
+def build_report(
+    spec: EvaluateSpec, kind: ModelKind, results: dict[str, Measured], labels: dict[str, str]
+) -> dict:
+    base, candidate = results["base"], results["candidate"]
+    notes = []
+    if kind == "causal_lm" and base.vocab != candidate.vocab:
+        notes.append(
+            "The two tokenizers differ, so their perplexities are over different tokens; compare with care."
+        )
+    return {
+        "job_id": spec.job_id,
+        "attempt": spec.attempt,
+        "task": kind,
+        "models": {side: {"label": labels[side], **getattr(spec, side).model_dump()} for side in SIDES},
+        "dataset": spec.dataset.model_dump() if spec.dataset else None,
+        "settings": {
+            "max_rows": spec.max_rows,
+            "max_length": spec.max_length,
+            "stride": spec.max_length // 2,
+            "max_new_tokens": spec.max_new_tokens,
+        },
+        "metrics": {side: results[side].metrics for side in SIDES},
+        "delta": {name: candidate.metrics[name] - base.metrics[name] for name in base.metrics},
+        "details": {side: results[side].details for side in SIDES},
+        "samples": [
+            {"prompt": prompt, "base": b, "candidate": c}
+            for prompt, b, c in zip(spec.prompts, base.generations, candidate.generations, strict=False)
+        ],
+        "notes": notes,
+    }
+
+
+def _config(model: Any) -> Any:
+    return model.get_base_model().config if hasattr(model, "get_base_model") else model.config
+
+
+def _device() -> str:
+    import torch
+
+    return f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"

@@ -1,0 +1,60 @@
+"""Every merge method Hone offers, in one explicit dict. Importing this module does not import torch.
+
+``catalogue()`` is what the platform builds the merge form and the API from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trainers.merge import (
+    adapter_combine,
+    breadcrumbs,
+    dare,
+    greedy_soup,
+    linear,
+    lora_fold,
+    slerp,
+    task_arithmetic,
+    ties,
+)
+from trainers.merge.method import MergeMethod
+from trainers.spec import SpecError
+
+METHODS: dict[str, MergeMethod] = {
+    method.name: method
+    for method in (
+        linear.METHOD,
+        greedy_soup.METHOD,
+        task_arithmetic.METHOD,
+        ties.METHOD,
+        dare.DARE_LINEAR,
+        dare.DARE_TIES,
+        breadcrumbs.BREADCRUMBS,
+        breadcrumbs.BREADCRUMBS_TIES,
+        slerp.METHOD,
+        lora_fold.METHOD,
+        adapter_combine.METHOD,
+    )
+}
+
+
+class UnknownMethod(SpecError):
+    pass
+
+
+def known() -> str:
+    return ", ".join(METHODS)
+
+
+def get(name: str) -> MergeMethod:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise UnknownMethod(f"unknown merge method {name!r}; known methods: {known()}") from None
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """One entry per method: name, title, help, paper, min/max models, needs_base, weights, inputs,
+    output and the JSON schema of its parameters."""
+    return [method.describe() for method in METHODS.values()]
