@@ -40,6 +40,8 @@ bench: install
 	psql "$(dir $(BENCH_DATABASE_URL))postgres" -qc "CREATE DATABASE $(notdir $(BENCH_DATABASE_URL))" 2>/dev/null || true
 	DATABASE_URL=$(BENCH_DATABASE_URL) CELERY_BROKER_URL=redis://127.0.0.1:6379/14 HF_HUB_OFFLINE=1 \
 		$(BIN)/python bench/dispatch_latency.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/api_latency.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/api_ingest.py
 
 clean:
 	rm -rf var/test var/bench

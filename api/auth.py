@@ -34,13 +34,11 @@ class BearerTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "This token is unknown, revoked or expired; create a new one under Settings → API tokens."
             )
-        membership = Membership.objects.filter(user_id=record.user_id, team_id=record.team_id).first()
-        if membership is None or not record.user.is_active:
+        if record.role is None or not record.user.is_active:
             raise exceptions.AuthenticationFailed(
                 f"This token's user is no longer an active member of {record.team.name}."
             )
-        membership.team = record.team
-        record.membership = membership
+        record.membership = Membership(user=record.user, team=record.team, role=record.role)
         tokens.touch(record)
         return record.user, record
 

@@ -55,12 +55,10 @@ class TokenRateThrottle(BaseThrottle):
         now = time.time()
         window = math.floor(now / period)
         key = f"hone:rate:{principal(request)}:{period}:{window}"
-        cache.add(key, 0, timeout=period + 1)
         try:
             used = cache.incr(key)
-        except ValueError:  # the key expired between add and incr
-            cache.set(key, 1, timeout=period + 1)
-            used = 1
+        except ValueError:  # the window's first request (or its key just expired)
+            used = 1 if cache.add(key, 1, timeout=period + 1) else cache.incr(key)
         self._wait = (window + 1) * period - now
         return used <= limit
 

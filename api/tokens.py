@@ -11,10 +11,11 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from api.models import ApiToken
-from jobs.models import Team
+from jobs.models import Membership, Team
 
 PREFIX = "hone_pat_"
 TOKEN_PATTERN = re.compile(rf"^{PREFIX}[A-Za-z0-9_-]{{43}}$")
@@ -42,10 +43,15 @@ def issue(*, user, team: Team, name: str, expires_at: datetime | None = None) ->
 
 
 def find(token: str) -> ApiToken | None:
-    """The usable token record for ``token``, or None (unknown, malformed, revoked or expired)."""
+    """The usable token record for ``token``, or None (unknown, malformed, revoked or expired).
+
+    One query brings the token, its user and team, and the user's current role in that team
+    (``role``: None when they are no longer a member)."""
     if not TOKEN_PATTERN.match(token):
         return None
-    record = ApiToken.objects.select_related("user", "team").filter(token_hash=digest(token)).first()
+    role = Membership.objects.filter(user=OuterRef("user"), team=OuterRef("team")).values("role")[:1]
+    found = ApiToken.objects.select_related("user", "team").annotate(role=Subquery(role))
+    record = found.filter(token_hash=digest(token)).first()
     if record is None or not record.is_usable():
         return None
     return record

@@ -62,7 +62,7 @@ def queue_page(request: HttpRequest) -> HttpResponse:
 def queue_by_profile() -> list[dict]:
     """Per compute profile: its pending jobs (with place and reason) and its running attempts."""
     verdicts = queue.plan()
-    snap = queue.snapshot(timezone.now(), {})
+    snap = queue.snapshot(timezone.now())
     pending: dict[int | None, list] = defaultdict(list)
     for verdict in verdicts:
         pending[verdict.profile.key].append(verdict)
@@ -98,7 +98,7 @@ def capacity_page(request: HttpRequest) -> HttpResponse:
         context["cap"] = settings.HONE_K8S_MAX_LIVE_ATTEMPTS
         context["live"] = Attempt.objects.filter(status__in=Attempt.LIVE).count()
     else:
-        snap = queue.snapshot(timezone.now(), {})
+        snap = queue.snapshot(timezone.now())
         context["slots"] = [
             {"capacity": c, "in_use": snap.live_by_profile[key]}
             for key, c in sorted(snap.profiles.items(), key=lambda item: item[1].name)

@@ -130,6 +130,7 @@ class JobAdmin(admin.ModelAdmin):
         "finished_at",
         "error",
         "queue_reason",
+        "created_by",
     ]
     inlines = [AttemptInline]
 

@@ -12,7 +12,9 @@ class Team(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Quotas, enforced when jobs are dispatched (jobs/queue.py). Empty: no limit.
-    max_gpus = models.PositiveIntegerField(null=True, blank=True, help_text="GPUs its attempts may hold at once.")
+    max_gpus = models.PositiveIntegerField(
+        null=True, blank=True, help_text="GPUs its attempts may hold at once."
+    )
     gpu_hours_per_month = models.PositiveIntegerField(
         null=True, blank=True, help_text="GPU-hours per calendar month (attempt durations × GPUs)."
     )
@@ -190,7 +192,9 @@ class Job(models.Model):
     spec = models.JSONField(default=dict, blank=True, help_text="The spec of the latest attempt.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     priority = models.SmallIntegerField(default=0, help_text="Higher starts first; operators set it.")
-    queue_reason = models.CharField(max_length=200, blank=True, help_text="Why a queued job is still waiting.")
+    queue_reason = models.CharField(
+        max_length=200, blank=True, help_text="Why a queued job is still waiting."
+    )
     step = models.IntegerField(default=0)
     total_steps = models.IntegerField(default=0)
     eta_seconds = models.FloatField(null=True, blank=True)
@@ -235,7 +239,9 @@ class Attempt(models.Model):
     number = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.STARTING, db_index=True)
     executor = models.CharField(max_length=20)
-    gpu_count = models.PositiveSmallIntegerField(default=0, help_text="GPUs it holds: usage is duration × GPUs.")
+    gpu_count = models.PositiveSmallIntegerField(
+        default=0, help_text="GPUs it holds: usage is duration × GPUs."
+    )
     external_id = models.CharField(max_length=200, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
     reason = models.TextField(blank=True)

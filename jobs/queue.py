@@ -48,7 +48,7 @@ def lock() -> None:
     """Serialise dispatchers until the current transaction ends (call inside transaction.atomic())."""
     if not connection.in_atomic_block:
         raise RuntimeError("queue.lock() holds until commit: call it inside transaction.atomic()")
-    if connection.vendor == "postgresqlX":
+    if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
     # SQLite: the transaction began IMMEDIATE and holds the database's write lock until commit.
@@ -123,10 +123,11 @@ def plan(now: datetime | None = None) -> list[Verdict]:
 
     Jobs that may start reserve their slot and GPUs as the plan goes, so a later job sees
     the queue as it will be once the earlier ones have started."""
+    snap = snapshot(now or timezone.now())
     jobs = list(Job.objects.filter(status=Job.Status.QUEUED).select_related("team"))
     if not jobs:
         return []
-    snap = snapshot(now or timezone.now(), {job.team_id: job.team for job in jobs})
+    add_usage(snap, {job.team_id: job.team for job in jobs})
     jobs.sort(key=snap.fair_share_key)
     verdicts = []
     for position, job in enumerate(jobs, start=1):
@@ -208,7 +209,8 @@ def queue_positions() -> dict[int, Verdict]:
 # --- what it reads ----------------------------------------------------------------------
 
 
-def snapshot(now: datetime, teams: dict[int, Team]) -> Snapshot:
+def snapshot(now: datetime) -> Snapshot:
+    """The compute profiles and what their live attempts hold."""
     profiles, default = capacities()
     snap = Snapshot(now, profiles, default)
     live = Attempt.objects.filter(status__in=Attempt.LIVE)
@@ -216,6 +218,13 @@ def snapshot(now: datetime, teams: dict[int, Team]) -> Snapshot:
         snap.live_total += 1
         snap.live_by_profile[profile_id if profile_id in profiles else default] += 1
         snap.live_gpus[team_id] += gpus
+    return snap
+
+
+def add_usage(snap: Snapshot, teams: dict[int, Team]) -> None:
+    """What ``teams`` used: this month (where they have a GPU-hour quota), recently (fair share),
+    and their storage (where they have a storage quota)."""
+    now = snap.now
     monthly = [pk for pk, team in teams.items() if team.gpu_hours_per_month is not None]
     if monthly:
         snap.month_gpu_seconds = gpu_seconds(usage_since(month_start(now), now, monthly))
@@ -225,7 +234,6 @@ def snapshot(now: datetime, teams: dict[int, Team]) -> Snapshot:
     limited = [pk for pk, team in teams.items() if team.max_storage_bytes is not None]
     if limited:
         snap.storage = storage_bytes(limited)
-    return snap
 
 
 def capacities() -> tuple[dict[int | None, Capacity], int | None]:

@@ -141,22 +141,23 @@ MAX_STARTS_PER_PASS = 500
 
 
 def dispatch(job_id: int | None = None) -> Attempt | None:
-    """Start queued jobs in queue order while slots and quotas allow; returns ``job_id``'s
-    attempt if this call started it. Safe to call any number of times, from any number of
-    workers: choosing the next job, checking its team's quotas and claiming it happen in one
-    transaction under the queue's lock (jobs/queue.py). Jobs left waiting get their reason."""
-    mine = None
+    """Start queued jobs in queue order while slots and quotas allow: all that can start, or
+    with ``job_id``, those up to and including that job; returns its attempt if this call
+    started it. Safe to call any number of times, from any number of workers: choosing the
+    next job, checking its team's quotas and claiming it happen in one transaction under the
+    queue's lock (jobs/queue.py). Jobs left waiting get their reason."""
     for _ in range(MAX_STARTS_PER_PASS):
         with transaction.atomic():
             queue.lock()
             chosen = queue.next_to_start()
             attempt = _claim(chosen.job.pk, chosen.gpus) if chosen else None
         if chosen is None:
-            break
+            return None
         if attempt is not None:
             submit(attempt)
-            mine = attempt if attempt.job_id == job_id else mine
-    return mine
+            if attempt.job_id == job_id:
+                return attempt
+    return None
 
 
 def _claim(job_id: int, gpu_count: int) -> Attempt | None:

@@ -152,19 +152,26 @@ def _team_job(request: HttpRequest, pk: int):
     return membership, get_object_or_404(queryset, pk=pk, team=membership.team)
 
 
-@login_required
-def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    membership, job = _team_job(request, pk)
-    outputs = list(lineage.outputs_of(job))
+def settled_context(job: Job, membership) -> dict:
+    """The parts of the job page that change only when the job ends: actions, outputs, lineage."""
+    outputs = list(lineage.outputs_of(job).select_related("adapter_base"))
     for model in outputs:
         model.next_steps = actions.output_steps(job, model, membership)
-    context = {
-        **live_context(job),
+    return {
         **actions.job_actions(job, membership),
-        "params": [(PARAM_GROUPS.get(group, (group,))[0], values) for group, values in job.params.items()],
         "artifacts": job.artifacts.all(),
         "inputs": job.inputs.select_related("model", "dataset"),
         "outputs": outputs,
+    }
+
+
+@login_required
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    membership, job = _team_job(request, pk)
+    context = {
+        **live_context(job),
+        **settled_context(job, membership),
+        "params": [(PARAM_GROUPS.get(group, (group,))[0], values) for group, values in job.params.items()],
         "kind_label": KIND_LABELS.get(job.kind, job.kind),
     }
     return render(request, "jobs/job_detail.html", context)
@@ -176,8 +183,8 @@ def job_live(request: HttpRequest, pk: int) -> HttpResponse:
     membership, job = _team_job(request, pk)
     context = live_context(job)
     if is_htmx(request) and not context["polling"]:
-        # The final render also replaces the artifacts and the actions (out of band).
-        context |= {"final": True, "artifacts": job.artifacts.all(), **actions.job_actions(job, membership)}
+        # The final render also replaces the actions, outputs and lineage (out of band).
+        context |= {"final": True, **settled_context(job, membership)}
     return render(request, "jobs/_job_live.html", context)
 
 

@@ -20,7 +20,10 @@ document.addEventListener("DOMContentLoaded", () => {
     const text = document.getElementById(`answer-${event.side}`);
     const meta = document.getElementById(`answer-${event.side}-meta`);
     if (event.text && text) text.textContent += event.text;
-    if (event.done && meta) meta.textContent = `${event.seconds} s`;
+    if (event.done && meta) {
+      const empty = text && !text.textContent.trim();
+      meta.textContent = `${event.seconds} s` + (empty ? " · no text: the model ended its answer at once" : "");
+    }
     if (event.error && meta) meta.textContent = event.error;
   }
 

@@ -60,7 +60,7 @@ GPU_MEMORY_GIB = {
 GPU_UTILISATION = 0.3  # small-batch LoRA rarely keeps tensor cores busier than this
 CPU_FLOPS_PER_CORE = 25e9  # fp32 matmuls on one modern core, measured order of magnitude
 STARTUP_SECONDS = 15.0  # starting Python, importing torch and transformers, reading the data
-STEP_OVERHEAD_SECONDS = {"gpu": 0.05, "cpu": 0.02}  # Trainer bookkeeping per step
+STEP_OVERHEAD_SECONDS = {"gpu": 0.05, "cpu": 0.1}  # Trainer bookkeeping per step
 FITS_SHARE = 0.9  # leave a tenth of the memory for fragmentation and everything else
 
 

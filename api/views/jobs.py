@@ -69,7 +69,8 @@ class JobScoped(ApiView):
     """Views of one job of the acting team."""
 
     def team_jobs(self) -> QuerySet[Job]:
-        return Job.objects.filter(team=self.team).select_related("base_model", "dataset", "created_by")
+        related = Job.objects.filter(team=self.team).select_related("base_model", "dataset", "created_by")
+        return related.defer("spec", "dataset__report")  # large JSON the API never shows here
 
     def job(self, job_id: int) -> Job:
         return self.get_for_team(self.team_jobs(), job_id, "job")
@@ -114,7 +115,8 @@ class JobDetail(JobScoped):
 
     @extend_schema(summary="Get a job, with its attempts")
     def get(self, request: Request, job_id: int) -> Response:
-        return Response(self.detail(self.job(job_id)))
+        job = self.get_for_team(self.team_jobs().prefetch_related("attempts"), job_id, "job")
+        return Response(JobDetailSerializer(job).data)
 
 
 class JobCancel(JobScoped):

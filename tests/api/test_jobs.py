@@ -201,3 +201,19 @@ def test_clone_checks_the_merged_parameters(as_member, job):
     body = {"params": {"lora": {"r": 9999}}}
     errors = fields(problem(as_member.post(f"/api/v1/jobs/{job.pk}/clone", body, format="json"), 400))
     assert "params.lora.r" in errors
+
+
+def test_the_hand_built_representation_matches_the_declared_fields(job):
+    from django.utils import timezone
+    from rest_framework import serializers as drf
+
+    from api.serializers.jobs import JobDetailSerializer, JobSerializer
+
+    make_attempt(job, 1, status="failed")
+    Job.objects.filter(pk=job.pk).update(
+        eta_seconds=12.5, started_at=timezone.now(), created_by=None, error="x", step=3, total_steps=7
+    )
+    job = Job.objects.select_related("base_model", "dataset", "created_by").get(pk=job.pk)
+    for serializer_class in (JobSerializer, JobDetailSerializer):
+        generic = drf.ModelSerializer.to_representation(serializer_class(), job)
+        assert serializer_class(job).data == generic

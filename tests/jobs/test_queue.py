@@ -3,6 +3,8 @@ held profiles, and dispatchers racing against PostgreSQL."""
 
 from __future__ import annotations
 
+import math
+import random
 import threading
 import time
 from datetime import timedelta
@@ -133,27 +135,24 @@ def test_a_team_at_its_quota_does_not_hold_up_other_teams(team, other_team, data
 
 
 def test_the_monthly_gpu_hour_quota_blocks_with_the_reason(team, dataset):
-    team.gpu_hours_per_month = 10
+    team.gpu_hours_per_month = 1
     team.save()
     now = timezone.now()
     month_start = queue.month_start(now)
-    # Last month's use does not count; this month's (a running attempt counts up to now) does.
-    past_usage(team, hours=100, gpus=4, ended=month_start - timedelta(days=2))
+    past_usage(team, hours=100, gpus=4, ended=month_start - timedelta(days=2))  # last month: free
     job = queued_job(team, profile=gpu_profile(), dataset=dataset)
-    usage = queue.team_usage([team])[0]
-    assert usage.gpu_hours_this_month == 0
+    assert queue.team_usage([team])[0].gpu_hours_this_month == 0
     assert queue.queue_positions()[job.pk].start
-    hours_this_month = min((now - month_start).total_seconds() / 3600, 6)
-    past_usage(team, hours=hours_this_month, gpus=2, running=True)
-    # A running attempt counts up to now, and holds its GPUs.
-    assert queue.team_usage([team])[0].gpu_hours_this_month == pytest.approx(hours_this_month * 2, abs=0.01)
-    if hours_this_month * 2 < 10:  # early in a month: add a finished attempt from this month
-        past_usage(team, hours=(10 - hours_this_month * 2) / 2, gpus=2, ended=now)
+    # This month: a running attempt, counted up to now (at most 2 h in, so it is all this month).
+    span = min((now - month_start).total_seconds() / 3600, 2.0)
+    gpus = math.ceil(1.2 / span)
+    past_usage(team, hours=span, gpus=gpus, running=True)
+    assert queue.team_usage([team])[0].gpu_hours_this_month == pytest.approx(span * gpus, rel=0.01)
     assert services.dispatch() is None
     job.refresh_from_db()
     assert job.status == "queued"
-    assert job.queue_reason.startswith("waiting: team quota 1")
-    assert job.queue_reason.endswith("/10 GPU-hours used this month")
+    assert job.queue_reason.startswith("waiting: team quota ")
+    assert job.queue_reason.endswith("/1 GPU-hours used this month")
 
 
 def test_the_monthly_quota_does_not_stop_jobs_that_use_no_gpu(team, dataset, stop_trainers):
@@ -293,15 +292,16 @@ def race(workers: int, rounds: int = 3) -> list[BaseException]:
 
 @pytest.fixture
 def slow_planning(monkeypatch):
-    """Widen the window between choosing a job and claiming it, where a race would strike."""
-    plan = queue.plan
+    """Widen the window between reading what runs and claiming a job, where a race would strike:
+    without the lock, dispatchers here would all count the same GPUs in use and overshoot."""
+    snapshot = queue.snapshot
 
-    def slow_plan(now=None):
-        verdicts = plan(now)
-        time.sleep(0.05)
-        return verdicts
+    def slow_snapshot(now):
+        snap = snapshot(now)
+        time.sleep(random.uniform(0.0, 0.08))  # uneven, so dispatchers fall out of step
+        return snap
 
-    monkeypatch.setattr(queue, "plan", slow_plan)
+    monkeypatch.setattr(queue, "snapshot", slow_snapshot)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -349,3 +349,220 @@ def test_artifact_outside_storage_or_gone_is_404(client, member, job, location):
     )
     client.force_login(member)
     assert client.get(f"/jobs/{job.pk}/artifacts/{artifact.pk}/download/").status_code == 404
+
+
+# --- search and filters -----------------------------------------------------------
+
+
+def test_job_list_searches_by_name_and_number(client, member, job):
+    other = Job.objects.create(
+        team=job.team, name="translator", base_model=job.base_model, dataset=job.dataset
+    )
+    client.force_login(member)
+    body = client.get("/jobs/?q=SUPPORT").content.decode()
+    assert "support bot" in body and "translator" not in body
+    body = client.get(f"/jobs/?q=%23{other.pk}").content.decode()
+    assert "translator" in body and "support bot" not in body
+    body = client.get("/jobs/?q=nothing-like-it").content.decode()
+    assert "No jobs match “nothing-like-it”" in body
+
+
+def test_job_list_filters_by_kind_and_keeps_filters_when_polling(client, member, job, tiny_model):
+    Job.objects.create(
+        team=job.team, name="squeeze", kind="quantize", base_model=tiny_model, status="running"
+    )
+    client.force_login(member)
+    body = client.get("/jobs/?kind=quantize&q=sq").content.decode()
+    assert "squeeze" in body and "support bot" not in body
+    assert 'hx-get="/jobs/?kind=quantize&amp;q=sq"' in body
+    assert '<option value="quantize" selected>' in body
+
+
+def test_job_list_pages_keep_the_filters(client, member, job):
+    Job.objects.bulk_create(
+        Job(team=job.team, name=f"bulk {i}", base_model=job.base_model, status="failed") for i in range(60)
+    )
+    client.force_login(member)
+    body = client.get("/jobs/?status=failed&q=bulk").content.decode()
+    assert 'href="?status=failed&amp;q=bulk&amp;page=2"' in body
+
+
+def test_job_list_rows_have_checkboxes_that_survive_polling(client, member, job):
+    client.force_login(member)
+    body = client.get("/jobs/").content.decode()
+    assert '<form method="get" action="/jobs/compare/" id="compare-form">' in body
+    assert f'<input type="checkbox" name="ids" value="{job.pk}" id="pick-{job.pk}" hx-preserve="true"' in body
+
+
+# --- actions ----------------------------------------------------------------------
+
+
+def test_retry_runs_a_failed_job_again_as_a_new_job(client, member, job, django_capture_on_commit_callbacks):
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, error="boom")
+    client.force_login(member)
+    assert "Retry</button>" in client.get(f"/jobs/{job.pk}/").content.decode()
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(f"/jobs/{job.pk}/retry/")
+    new = Job.objects.exclude(pk=job.pk).get()
+    assert response["Location"] == f"/jobs/{new.pk}/"
+    assert (new.params, new.base_model, new.dataset, new.status) == (
+        job.params,
+        job.base_model,
+        job.dataset,
+        "queued",
+    )
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.error == "boom"  # the original keeps its history
+
+
+def test_retry_of_a_running_job_is_refused(client, member, job):
+    client.force_login(member)
+    assert "Retry</button>" not in client.get(f"/jobs/{job.pk}/").content.decode()
+    response = client.post(f"/jobs/{job.pk}/retry/", follow=True)
+    assert "was not retried: only failed or cancelled jobs can be retried" in response.content.decode()
+    assert Job.objects.count() == 1
+
+
+def test_retry_of_an_evaluation_keeps_its_inputs(
+    client, member, team, tiny_model, dataset, django_capture_on_commit_callbacks
+):
+    from jobs import kinds
+
+    with django_capture_on_commit_callbacks(execute=False):
+        evaluation = kinds.create_job(
+            "evaluate",
+            team=team,
+            user=member,
+            name="vs base",
+            params={"max_new_tokens": 8},
+            models=[("base", tiny_model, None), ("candidate", tiny_model, None)],
+            datasets=[("dataset", dataset)],
+        )
+    Job.objects.filter(pk=evaluation.pk).update(status=Job.Status.CANCELLED)
+    client.force_login(member)
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(f"/jobs/{evaluation.pk}/retry/")
+    new = Job.objects.exclude(pk=evaluation.pk).get()
+    assert new.kind == "evaluate" and new.params == evaluation.params
+    assert sorted((i.role, i.model_id or i.dataset_id) for i in new.inputs.all()) == sorted(
+        (i.role, i.model_id or i.dataset_id) for i in evaluation.inputs.all()
+    )
+
+
+def test_viewers_and_outsiders_cannot_retry(client, viewer, outsider, job):
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED)
+    client.force_login(viewer)
+    assert client.post(f"/jobs/{job.pk}/retry/").status_code == 403
+    client.force_login(outsider)
+    assert client.post(f"/jobs/{job.pk}/retry/").status_code == 404
+    assert Job.objects.count() == 1
+
+
+def test_clone_and_edit_prefills_the_form_and_keeps_settings_it_has_no_field_for(
+    client, member, job, django_capture_on_commit_callbacks
+):
+    params = {**job.params, "lora": {**job.params["lora"], "r": 4, "target_modules": ["q_proj", "v_proj"]}}
+    Job.objects.filter(pk=job.pk).update(params=params, status=Job.Status.SUCCEEDED)
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert f'href="/jobs/new/?from={job.pk}"' in body
+    form = client.get(f"/jobs/new/?from={job.pk}").content.decode()
+    assert "Clone and edit job #" in form
+    assert 'value="support bot (copy)"' in form and re.search(r'name="r" value="4"', form)
+    assert f'<input type="hidden" name="from" value="{job.pk}">' in form
+    data = {
+        "from": job.pk,
+        "name": "bigger",
+        "base_model": job.base_model_id,
+        "dataset": job.dataset_id,
+        "r": 8,
+    }
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/jobs/new/", data)
+    clone = Job.objects.get(name="bigger")
+    assert clone.params["lora"]["r"] == 8
+    assert clone.params["lora"]["target_modules"] == ["q_proj", "v_proj"]
+
+
+def test_a_finished_training_job_says_plainly_that_continuing_is_not_available(client, member, job):
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Continue training…" in body
+    assert "Continuing training from this adapter is not available yet" in body
+
+
+def test_outputs_link_to_the_playground_and_next_jobs(client, member, job, team, tiny_model):
+    from jobs.models import ModelAsset
+
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
+    adapter = ModelAsset.objects.create(
+        team=team,
+        name="bot adapter",
+        source="job",
+        path="/a",
+        task="causal-lm",
+        format="adapter",
+        adapter_base=tiny_model,
+        produced_by=job,
+    )
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert f'href="/models/{adapter.pk}/playground/"' in body
+    assert f'action="/jobs/{job.pk}/outputs/{adapter.pk}/evaluate/"' in body
+
+
+# --- metrics other than loss, evaluations ------------------------------------------------
+
+
+def test_eval_metrics_other_than_loss_get_their_own_chart(client, member, job):
+    attempt = attempt_for(job)
+    MetricPoint.objects.bulk_create(
+        [
+            MetricPoint(job=job, attempt=attempt, name="train/loss", step=s, value=2 - s / 100)
+            for s in range(1, 50)
+        ]
+        + [
+            MetricPoint(job=job, attempt=attempt, name="eval/perplexity", step=s, value=9 - s / 10)
+            for s in (10, 20, 30)
+        ]
+        + [
+            MetricPoint(job=job, attempt=attempt, name="eval/accuracy", step=s, value=s / 40)
+            for s in (10, 20, 30)
+        ]
+    )
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/live/").content.decode()
+    assert body.count("<svg") == 3
+    assert 'aria-label="Perplexity (held-out). eval/perplexity: 6 at step 30"' in body
+    assert 'aria-label="Accuracy (held-out). eval/accuracy: 0.75 at step 30"' in body
+    # The latest-values table marks the best: lowest perplexity, highest accuracy.
+    assert re.search(r"<code>eval/accuracy</code></th><td class=\"num\">0\.75</td>", body)
+
+
+def test_an_evaluation_shows_base_and_candidate_side_by_side(client, member, team, tiny_model):
+    evaluation = Job.objects.create(
+        team=team, name="vs base", kind="evaluate", base_model=tiny_model, status="succeeded"
+    )
+    attempt = attempt_for(evaluation, status="succeeded")
+    MetricPoint.objects.bulk_create(
+        [
+            MetricPoint(job=evaluation, attempt=attempt, name="eval/perplexity", step=0, value=40.0),
+            MetricPoint(job=evaluation, attempt=attempt, name="eval/perplexity", step=1, value=12.5),
+        ]
+    )
+    add_events(
+        attempt,
+        "sample",
+        [
+            {"step": 0, "prompt": "Say hi", "output": "base says", "model": "base"},
+            {"step": 1, "prompt": "Say hi", "output": "candidate says", "model": "candidate"},
+        ],
+    )
+    client.force_login(member)
+    body = client.get(f"/jobs/{evaluation.pk}/").content.decode()
+    assert re.search(
+        r"Perplexity \(held-out\)</th>\s*<td class=\"num\">40</td>\s*<td class=\"num\">12\.5</td>", body
+    )
+    assert '<span class="better">−27.5</span>' in body
+    assert "base says" in body and "candidate says" in body

@@ -62,7 +62,7 @@ def _elect_and_sum(deltas: list[torch.Tensor], weights: list[float], normalize: 
     total = deltas[0].clone()
     for delta in deltas[1:]:
         total.add_(delta)
-    majority = torch.where(total >= 0, 1.0, -1.0)  # [shape], float32; a zero sum counts as +
+    majority = torch.ge(total, 0).to(total.dtype).mul_(2).sub_(1)  # [shape]: ±1.0, a zero sum counts as +
     mixed, agrees = total.zero_(), torch.empty_like(majority)
     divisor = torch.zeros_like(majority) if normalize else None
     for delta, weight in zip(deltas, weights, strict=True):
@@ -99,7 +99,7 @@ def _below_rank(values: torch.Tensor, rank: int) -> torch.Tensor:
     """True for the ``rank`` smallest elements (ties broken by position)."""
     import torch
 
-    threshold = select(values, rank - 1)
+    threshold, _ = select(values, rank - 1)
     below = values < threshold
     missing = rank - int(torch.count_nonzero(below))
     ties = values == threshold
@@ -111,47 +111,50 @@ def _below_rank(values: torch.Tensor, rank: int) -> torch.Tensor:
 SAMPLE = 1 << 16
 
 
-def select(values: torch.Tensor, rank: int) -> torch.Tensor:
-    """The value at ascending ``rank`` (0-based) of a 1-D tensor: ``kthvalue(rank + 1)``, faster.
+def select(values: torch.Tensor, rank: int) -> tuple[torch.Tensor, int]:
+    """The value at ascending ``rank`` (0-based) of a 1-D tensor, and how many elements are >= it.
 
-    ``kthvalue`` is one thread at ~3 ns an element. A strided sample brackets the answer (±6 sigma
-    of a sample quantile), a few vectorised passes count what falls below the bracket and gather
-    what falls in it, and ``kthvalue`` runs on that small remainder. When the bracket misses
-    (which the margin makes very unlikely), it falls back to the full ``kthvalue``; the result is
-    exact either way.
+    The value is ``kthvalue(rank + 1)``, found faster: ``kthvalue`` is one thread at ~3 ns an
+    element. A strided sample brackets the answer (±6 sigma of a sample quantile), vectorised passes
+    count what falls below the bracket and gather what falls in it, and ``kthvalue`` runs on that
+    small remainder. If the bracket misses (the margin makes it very unlikely) it falls back to the
+    full ``kthvalue``; the result is exact either way.
     """
     import torch
 
     n = values.numel()
-    if n <= 2 * SAMPLE:
-        return values.kthvalue(rank + 1).values
-    sample = values[:: n // SAMPLE].contiguous()
-    m, q, margin = sample.numel(), rank / (n - 1), 3 / math.sqrt(SAMPLE)
-    low = sample.kthvalue(max(1, math.floor((q - margin) * m))).values if q > margin else None
-    high = sample.kthvalue(min(m, math.ceil((q + margin) * m) + 1)).values if q < 1 - margin else None
-    below = int(torch.count_nonzero(values < low)) if low is not None else 0
-    inside = (values >= low) if low is not None else values.new_ones(n, dtype=bool)
-    if high is not None:
-        inside &= values <= high
-    bracket = values[inside]
-    if below <= rank < below + bracket.numel():
-        return bracket.kthvalue(rank - below + 1).values
-    return values.kthvalue(rank + 1).values
+    if n > 2 * SAMPLE:
+        sample = values[:: n // SAMPLE].contiguous()
+        m, q, margin = sample.numel(), rank / (n - 1), 3 / math.sqrt(SAMPLE)
+        low = sample.kthvalue(max(1, math.floor((q - margin) * m))).values if q > margin else None
+        high = sample.kthvalue(min(m, math.ceil((q + margin) * m) + 1)).values if q < 1 - margin else None
+        below = int(torch.count_nonzero(values < low)) if low is not None else 0
+        inside = values >= low if low is not None else torch.ones(n, dtype=torch.bool)
+        if high is not None:
+            inside &= values <= high
+        bracket = values[inside]
+        if below <= rank < below + bracket.numel():
+            value = bracket.kthvalue(rank - below + 1).values
+            return value, n - below - int(torch.count_nonzero(bracket < value))
+    value = values.kthvalue(rank + 1).values
+    return value, int(torch.count_nonzero(values >= value))
 
 
 def magnitude_trim(delta: torch.Tensor, density: float) -> torch.Tensor:
     """TIES trim: keep the ``density`` share of largest-magnitude entries (at least one)."""
-    import torch
-
     if density >= 1:
         return delta
     n = delta.numel()
     keep = max(1, int(density * n))
     magnitude = delta.abs().reshape(-1)
-    mask = magnitude >= select(magnitude, n - keep)  # at or above the keep-th largest
-    if int(torch.count_nonzero(mask)) != keep:  # equal magnitudes at the threshold: take exactly ``keep``
-        mask = rank_mask(magnitude, n - keep, n)
-    return delta.mul_(mask.view_as(delta))
+    threshold, at_or_above = select(magnitude, n - keep)
+    # Equal magnitudes at the threshold (common: deltas of nearby floats round alike): keep exactly
+    # ``keep``, dropping the earliest of the tied, as rank_mask ranks them.
+    tied = (magnitude == threshold).nonzero().squeeze(1)[: at_or_above - keep] if at_or_above > keep else None
+    kept = magnitude.ge_(threshold)  # in place: 1.0 where kept (a float mask multiplies several times faster)
+    if tied is not None:
+        kept[tied] = 0
+    return delta.mul_(kept.view_as(delta))
 
 
 def outlier_trim(delta: torch.Tensor, density: float, gamma: float) -> torch.Tensor:
@@ -162,7 +165,7 @@ def outlier_trim(delta: torch.Tensor, density: float, gamma: float) -> torch.Ten
     keep, top = int(density * n), int(gamma * n)
     bottom = max(0, n - keep - top)
     mask = rank_mask(delta.abs().reshape(-1), bottom, bottom + keep)
-    return delta.mul_(mask.view_as(delta))
+    return delta.mul_(mask.view_as(delta).to(delta.dtype))
 
 
 def random_drop(delta: torch.Tensor, density: float, rng: torch.Generator, rescale: bool) -> torch.Tensor:
@@ -172,7 +175,7 @@ def random_drop(delta: torch.Tensor, density: float, rng: torch.Generator, resca
     if density >= 1:
         return delta
     before = delta.abs().sum() if rescale else None
-    delta.mul_(torch.rand(delta.shape, generator=rng) < density)
+    delta.mul_(torch.rand(delta.shape, generator=rng).lt_(density))  # in place: a float 0/1 mask
     if before is not None:
         after = delta.abs().sum()
         if before >= 1e-7 and after >= 1e-7:

@@ -97,9 +97,12 @@ def run_quantize(spec: QuantizeSpec, emitter: EventEmitter) -> None:
     emit_before(job, before)
     job.advance()
 
+    if spec.method != "gptq_int4":
+        model = None  # round-to-nearest streams from the files: free the model before measuring the peak
+        gc.collect()
     phase = Phase.start()
     quantize(job, model)
-    del model
+    model = None
     gc.collect()
     job.advance()
     write_outputs(job)
@@ -156,7 +159,7 @@ def emit_before(job: Job, before: Measured) -> None:
         job.emitter.emit("sample", step=0, prompt=prompt, output=output, expected=None, model="before")
 
 
-def quantize(job: Job, model: Any) -> None:
+def quantize(job: Job, model: Any | None) -> None:
     """GPTQ runs here on the loaded model; round-to-nearest runs later, tensor by tensor, while writing."""
     if job.spec.method != "gptq_int4":
         return

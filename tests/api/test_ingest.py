@@ -1,0 +1,79 @@
+"""The trainers' ingest endpoint (/api/v1/attempts/<job>/<n>/events) on PostgreSQL's fast path:
+what a batch can hold never becomes a 500, and a batch is applied exactly as event by event."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from django.urls import reverse
+
+from jobs.models import Event, Job, MetricPoint
+from tests.api.helpers import make_attempt
+
+TOKEN = "events-token"
+
+
+@pytest.fixture
+def attempt(job):
+    attempt = make_attempt(job)
+    type(attempt).objects.filter(pk=attempt.pk).update(token_hash=hashlib.sha256(TOKEN.encode()).hexdigest())
+    return attempt
+
+
+def post(client, attempt, events):
+    return client.post(
+        reverse("ingest_events", args=[attempt.job_id, attempt.number]),
+        {"events": events},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+
+
+def metric(seq: int, step: int, value, name: str = "loss") -> dict:
+    return {"seq": seq, "kind": "metric", "name": name, "step": step, "value": value, "split": "train"}
+
+
+def test_a_step_logged_twice_in_one_batch_keeps_the_newest_value(client, attempt):
+    response = post(client, attempt, [metric(1, 5, 2.0), metric(2, 5, 1.5), metric(3, 6, 1.0)])
+    assert response.json() == {"received": 3, "new": 3}
+    assert dict(MetricPoint.objects.values_list("step", "value")) == {5: 1.5, 6: 1.0}
+
+
+def test_a_resent_batch_stores_nothing_new(client, attempt):
+    post(client, attempt, [metric(1, 1, 2.0), metric(2, 2, 1.0)])
+    assert post(client, attempt, [metric(2, 2, 9.0), metric(3, 3, 0.5)]).json() == {"received": 2, "new": 1}
+    assert dict(MetricPoint.objects.values_list("step", "value")) == {1: 2.0, 2: 1.0, 3: 0.5}
+    assert list(Event.objects.filter(attempt=attempt).values_list("seq", flat=True)) == [1, 2, 3]
+
+
+def test_payloads_postgresql_would_refuse_are_cleaned(client, attempt):
+    body = (
+        '{"events": [{"seq": 1, "kind": "log", "level": "info", "message": "a\\u0000b", "x": NaN},'
+        ' {"seq": 2, "kind": "metric", "name": "loss", "step": 1, "value": Infinity}]}'
+    )
+    url = reverse("ingest_events", args=[attempt.job_id, attempt.number])
+    response = client.post(url, body, content_type="application/json", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200, response.content
+    log = Event.objects.get(seq=1)
+    assert log.payload == {"level": "info", "message": "ab", "x": None}
+    assert MetricPoint.objects.get().value == float("inf")
+
+
+@pytest.mark.parametrize("event", [{"seq": 2**31, "kind": "log"}, {"seq": 1, "kind": "log", "time": "not a time"}])
+def test_out_of_range_or_odd_events_are_not_500s(client, attempt, event):
+    assert post(client, attempt, [event]).status_code in (200, 400)
+
+
+def test_a_metric_with_an_impossible_step_or_name_is_skipped(client, attempt):
+    events = [metric(1, 2**31, 1.0), metric(2, 1, 1.0, name="x" * 200), metric(3, 1, True), metric(4, 1, 1.0)]
+    assert post(client, attempt, events).json() == {"received": 4, "new": 4}
+    assert list(MetricPoint.objects.values_list("name", "step")) == [("train/loss", 1)]
+
+
+def test_only_the_newest_progress_moves_the_job(client, attempt, django_assert_max_num_queries):
+    events = [{"seq": i, "kind": "progress", "step": i, "total": 100, "eta_seconds": 100 - i} for i in range(1, 51)]
+    with django_assert_max_num_queries(12):  # not two queries per progress event
+        post(client, attempt, events)
+    job = Job.objects.get(pk=attempt.job_id)
+    assert (job.step, job.total_steps, job.eta_seconds) == (50, 100, 50)
