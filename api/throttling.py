@@ -13,7 +13,8 @@ import re
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.throttling import BaseThrottle
 
@@ -49,16 +50,32 @@ def check_rate_setting() -> None:
         raise ImproperlyConfigured(f"HONE_API_RATE: {exc}") from None
 
 
+# INCR, and set the expiry on the window's first request: atomic, one round trip.
+INCR_WITH_EXPIRY = """
+local used = redis.call('INCR', KEYS[1])
+if used == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return used
+"""
+
+
+def count(key: str, *, timeout: int) -> int:
+    """Add one to ``key`` (made with ``timeout`` if new) and return it: one round trip on Redis."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        client = backend._cache.get_client(write=True)  # Django's own client for this cache
+        return int(client.eval(INCR_WITH_EXPIRY, 1, backend.make_and_validate_key(key), timeout))
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window's first request (or its key just expired)
+        return 1 if cache.add(key, 1, timeout=timeout) else cache.incr(key)
+
+
 class TokenRateThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         limit, period = parse_rate(settings.HONE_API_RATE)
         now = time.time()
         window = math.floor(now / period)
-        key = f"hone:rate:{principal(request)}:{period}:{window}"
-        try:
-            used = cache.incr(key)
-        except ValueError:  # the window's first request (or its key just expired)
-            used = 1 if cache.add(key, 1, timeout=period + 1) else cache.incr(key)
+        used = count(f"hone:rate:{principal(request)}:{period}:{window}", timeout=period + 1)
         self._wait = (window + 1) * period - now
         return used <= limit
 

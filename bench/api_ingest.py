@@ -41,8 +41,15 @@ def events(count: int) -> list[dict]:
     """What a trainer emits: metric events with a per-attempt sequence number."""
     now = datetime.now(UTC).isoformat()
     return [
-        {"seq": i + 1, "kind": "metric", "time": now, "name": "loss", "step": i + 1, "value": 2.0 / (i + 1),
-         "split": "train"}
+        {
+            "seq": i + 1,
+            "kind": "metric",
+            "time": now,
+            "name": "loss",
+            "step": i + 1,
+            "value": 2.0 / (i + 1),
+            "split": "train",
+        }
         for i in range(count)
     ]
 
@@ -61,13 +68,28 @@ def new_attempt(token: str = ""):
         team=team, name="m", defaults={"source": "local", "path": "/nonexistent", "task": "causal-lm"}
     )
     dataset, _ = Dataset.objects.get_or_create(
-        team=team, name="d", defaults={"filename": "d.jsonl", "location": "x", "sha256": "0" * 64, "bytes": 1,
-                                       "format": "jsonl", "task": "instruction", "row_count": 1},
+        team=team,
+        name="d",
+        defaults={
+            "filename": "d.jsonl",
+            "location": "x",
+            "sha256": "0" * 64,
+            "bytes": 1,
+            "format": "jsonl",
+            "task": "instruction",
+            "row_count": 1,
+        },
     )
-    job = Job.objects.create(team=team, created_by=user, name="ingest", base_model=model, dataset=dataset,
-                             status="running")
-    return Attempt.objects.create(job=job, number=1, executor="local", status="running",
-                                  token_hash=hashlib.sha256(token.encode()).hexdigest())
+    job = Job.objects.create(
+        team=team, created_by=user, name="ingest", base_model=model, dataset=dataset, status="running"
+    )
+    return Attempt.objects.create(
+        job=job,
+        number=1,
+        executor="local",
+        status="running",
+        token_hash=hashlib.sha256(token.encode()).hexdigest(),
+    )
 
 
 def copy_baseline(raw: list[dict]) -> float:
@@ -86,7 +108,9 @@ def copy_baseline(raw: list[dict]) -> float:
             "COPY jobs_metricpoint (job_id, attempt_id, name, step, value) FROM STDIN"
         ) as copy:
             for e in raw:
-                copy.write_row((attempt.job_id, attempt.pk, f"{e['split']}/{e['name']}", e["step"], e["value"]))
+                copy.write_row(
+                    (attempt.job_id, attempt.pk, f"{e['split']}/{e['name']}", e["step"], e["value"])
+                )
     return time.perf_counter() - start
 
 
@@ -143,7 +167,9 @@ def ingest_http(raw: list[dict], batch: int, trainers: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--trainers", type=int, default=4)

@@ -32,13 +32,26 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hone.settings")
 METRICS = (("train/loss", 1), ("train/learning_rate", 2), ("eval/loss", 10))  # name, logged every n steps
 
 
+def ensure_database(url: str) -> None:
+    """Create the benchmark's database when it does not exist yet."""
+    import psycopg
+
+    server, _, name = url.rpartition("/")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
 def setup_django() -> None:
     import django
     from django.conf import settings
     from django.core.management import call_command
 
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres:", "postgresql:")):
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres:", "postgresql:")):
         sys.exit("Set DATABASE_URL to a PostgreSQL database, e.g. postgres://root@127.0.0.1:5432/hone_bench")
+    ensure_database(url.split("?")[0])
     django.setup()
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     settings.STORAGES = {
@@ -166,6 +179,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100_000)
     args = parser.parse_args()
     setup_django()
+    from django.db import connection
     from django.test import Client
 
     sizes = {"big": (args.jobs, args.points), "baseline": (10, 100)}
@@ -179,6 +193,8 @@ def main() -> None:
             "job page": f"/jobs/{job.pk}/",
             "live fragment": f"/jobs/{job.pk}/live/",
         }
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # planner statistics, as autovacuum keeps them in a live database
     results: dict[tuple[str, str], list[float]] = {}
     queries: dict[tuple[str, str], int] = {}
     for _ in range(args.runs + 1):  # the first round warms caches and is dropped

@@ -124,21 +124,28 @@ def usage_page(request: HttpRequest) -> HttpResponse:
             "bars": [
                 _bar("GPUs in use", usage.gpus_in_use, team.max_gpus),
                 _bar("GPU-hours this month", round(usage.gpu_hours_this_month, 1), team.gpu_hours_per_month),
-                _bar("Storage (bytes)", usage.storage_bytes, team.max_storage_bytes, as_bytes=True),
+                _bar("Storage", usage.storage_bytes, team.max_storage_bytes, as_bytes=True),
             ],
+            "runtime": human_duration(team.max_runtime_seconds) if team.max_runtime_seconds else "",
         })
     context = {"rows": rows, "section": "usage", "window_days": queue.FAIR_SHARE_WINDOW.days}
     return render(request, "console/usage.html", context)
 
 
 def _bar(label: str, used: float, limit: int | None, *, as_bytes: bool = False) -> dict:
+    """One usage bar; the meter turns amber from 75 % of the quota and red from 90 %."""
     over = limit is not None and used >= limit
-    return {"label": label, "used": used, "limit": limit, "as_bytes": as_bytes, "over": over}
+    bar = {"label": label, "used": used, "limit": limit, "as_bytes": as_bytes, "over": over}
+    if limit:
+        bar |= {"low": limit * 0.75, "high": limit * 0.9}
+    return bar
 
 
 @staff_only
 def profiles_page(request: HttpRequest) -> HttpResponse:
-    profiles = ComputeProfile.objects.prefetch_related("allowed_teams").order_by("name")
+    profiles = list(ComputeProfile.objects.prefetch_related("allowed_teams").order_by("name"))
+    for profile in profiles:
+        profile.limit_text = human_duration(profile.max_runtime_seconds)
     context = {"profiles": profiles, "section": "profiles", "default_profile": settings.HONE_DEFAULT_PROFILE}
     context["running"] = Attempt.objects.filter(status__in=Attempt.LIVE).count()
     return render(request, "console/profiles.html", context)

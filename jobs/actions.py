@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from jobs import kinds, services
 from jobs.models import Job, Membership, ModelAsset
@@ -45,13 +45,6 @@ def retry(job: Job, *, user) -> Job:
         raise RetryRefused(str(exc)) from None
 
 
-def _url(name: str) -> str | None:
-    try:
-        return reverse(name)
-    except NoReverseMatch:
-        return None
-
-
 @dataclass(frozen=True)
 class NextStep:
     label: str
@@ -69,9 +62,9 @@ def output_steps(job: Job, model: ModelAsset, membership: Membership) -> list[Ne
     if model.format != ModelAsset.Format.GGUF:
         url = reverse("jobs:evaluate_against_base", args=[job.pk, model.pk])
         steps.append(NextStep("Evaluate against its base", url, method="post"))
-    merge = _url("jobs:merge_create")
-    if merge and model.format == ModelAsset.Format.ADAPTER:
-        steps.append(NextStep("Merge into its base…", f"{merge}?model={model.pk}"))
+    if model.format == ModelAsset.Format.ADAPTER and model.adapter_base_id:
+        url = reverse("jobs:merge_into_base", args=[job.pk, model.pk])
+        steps.append(NextStep("Merge into its base", url, method="post"))
     if model.format == ModelAsset.Format.TRANSFORMERS and not model.quantization:
         steps.append(NextStep("Quantize…", f"{reverse('jobs:quantize_create')}?model={model.pk}"))
     return steps
@@ -88,5 +81,4 @@ def job_actions(job: Job, membership: Membership) -> dict:
         "continue_note": CONTINUE_TRAINING_NOTE
         if launch and training and job.status == Job.Status.SUCCEEDED
         else "",
-        "merge_available": _url("jobs:merge_create") is not None,
     }

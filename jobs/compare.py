@@ -131,8 +131,12 @@ def final_metrics(jobs: list[Job], series: dict) -> list[FinalRow]:
     return rows
 
 
+LABEL_CHARS = 28  # legends of several series fit one 640-pixel chart
+
+
 def job_label(job: Job) -> str:
-    return f"#{job.pk} {job.name}"[:48]
+    label = f"#{job.pk} {job.name}"
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
 
 
 def overlaid_charts(jobs: list[Job], series: dict) -> list[tuple[str, SafeString]]:

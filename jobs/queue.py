@@ -141,8 +141,9 @@ def plan(now: datetime | None = None) -> list[Verdict]:
     return verdicts
 
 
-def waiting_reason(job: Job, profile: Capacity, snap: Snapshot) -> str:  # noqa: C901 - a flat list of rules
-    """Why ``job`` cannot start now, in the user's terms; empty if it can."""
+def waiting_reason(job: Job, profile: Capacity, snap: Snapshot) -> str:
+    """Why ``job`` cannot start now, in the user's terms; empty if it can. A flat list of rules,
+    in the order a user should hear them."""
     team, gpus = job.team, profile.gpus
     if profile.held:
         return f"waiting: compute profile {profile.name} is on hold"
@@ -158,10 +159,10 @@ def waiting_reason(job: Job, profile: Capacity, snap: Snapshot) -> str:  # noqa:
             return f"waiting: team quota {hours(used_hours)}/{limit} GPU-hours used this month"
     if gpus and team.max_gpus is not None:
         if gpus > team.max_gpus:
+            plural = "s" if gpus > 1 else ""
             return (
-                f"waiting: this job needs {gpus} GPU{'s' if gpus > 1 else ''} and team {team.name} may "
-                f"hold {team.max_gpus}; "
-                "ask an operator to raise the quota"
+                f"waiting: this job needs {gpus} GPU{plural} and team {team.name} may hold "
+                f"{team.max_gpus}; ask an operator to raise the quota"
             )
         in_use = snap.live_gpus[team.pk]
         if in_use + gpus > team.max_gpus:

@@ -196,8 +196,8 @@ def submit(attempt: Attempt) -> None:
     job = attempt.job
     chosen = compute_profile(job)
     profile = profile_fields(chosen)
-    if profile:  # the team's maximum runtime caps the profile's
-        profile["max_runtime_seconds"] = queue.time_limit(job, chosen)
+    if profile and (limit := queue.time_limit(job, chosen)):  # the team's maximum runtime caps the profile's
+        profile["max_runtime_seconds"] = limit
     submission = Submission(
         job.pk, attempt.number, job.spec, {EVENTS_TOKEN_ENV: token}, team=job.team.slug, profile=profile
     )

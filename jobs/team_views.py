@@ -15,6 +15,11 @@ from jobs import membership as members
 from jobs.models import Membership
 from jobs.teams import SESSION_KEY, current_membership, memberships
 
+ROLE_NAMES = {
+    Membership.Role.OWNER: "an owner",
+    Membership.Role.MEMBER: "a member",
+    Membership.Role.VIEWER: "a viewer",
+}
 ROLE_HELP = {
     Membership.Role.OWNER: "everything members can, and manage the team's people and webhooks",
     Membership.Role.MEMBER: "upload data, launch, cancel and retry jobs",
@@ -33,6 +38,7 @@ def team_page(request: HttpRequest) -> HttpResponse:
     people = mine.team.memberships.select_related("user").order_by("role", "user__username")
     context = {
         "membership": mine,
+        "my_role": ROLE_NAMES.get(mine.role, mine.role),
         "people": people,
         "is_owner": mine.role == Membership.Role.OWNER,
         "roles": [(role, label, ROLE_HELP[role]) for role, label in Membership.Role.choices],

@@ -22,6 +22,7 @@ urlpatterns = [
         chain_views.evaluate_against_base,
         name="evaluate_against_base",
     ),
+    path("jobs/<int:pk>/outputs/<int:model_id>/merge/", views.merge_into_base, name="merge_into_base"),
     path("jobs/<int:pk>/live/", views.job_live, name="job_live"),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),

@@ -18,11 +18,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
-from jobs import actions, compare, data_preview, downloads, lineage, services
+from jobs import actions, compare, data_preview, downloads, kinds, lineage, services
 from jobs.datasets import DatasetRejected, create_dataset
 from jobs.forms import ADVANCED_TRAINING_PARAMS, PARAM_GROUPS, DatasetUploadForm, JobForm, visible_models
 from jobs.live import live_context
-from jobs.models import Artifact, Dataset, Job
+from jobs.models import Artifact, Dataset, Job, ModelAsset
 from jobs.teams import current_membership, require_launch
 from jobs.text import human_count, human_duration
 
@@ -212,6 +212,33 @@ def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("jobs:job_detail", pk=job.pk)
     messages.success(request, f"Retrying “{job.name}” as job #{new.pk}; job #{job.pk} keeps its history.")
     return redirect("jobs:job_detail", pk=new.pk)
+
+
+@login_required
+@require_POST
+def merge_into_base(request: HttpRequest, pk: int, model_id: int) -> HttpResponse:
+    """One click from a finished training job: fold its adapter into the base model, so the result
+    is a plain model that loads without peft and can be quantized."""
+    membership, job = _team_job(request, pk)
+    require_launch(membership)
+    adapter = get_object_or_404(
+        lineage.outputs_of(job).filter(format=ModelAsset.Format.ADAPTER, adapter_base__isnull=False),
+        pk=model_id,
+    )
+    try:
+        merged = kinds.create_job(
+            "merge",
+            team=membership.team,
+            user=request.user,
+            name=f"{adapter.name} merged into {adapter.adapter_base.name}"[:200],
+            params={"method": "lora_fold"},
+            models=[("base", adapter.adapter_base, None), ("model", adapter, None)],
+        )
+    except kinds.JobRejected as exc:
+        messages.error(request, f"The adapter was not merged: {exc}")
+        return redirect("jobs:job_detail", pk=job.pk)
+    messages.success(request, f"“{merged.name}” is queued.")
+    return redirect("jobs:job_detail", pk=merged.pk)
 
 
 @login_required

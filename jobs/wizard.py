@@ -164,11 +164,11 @@ def resolve(state: State, team: Team, *, need: str) -> Choices:
             missing="goal", problem="Choose what you want the model to do first." if state.goal else ""
         )
     if "data" in needed:
-        found.dataset = datasets_for(team, found.goal).filter(pk=_int(state.dataset)).first()
+        found.dataset = datasets_for(team, found.goal).filter(pk=as_id(state.dataset)).first()
         if found.dataset is None:
             return Choices(goal=found.goal, missing="data", problem="Choose a dataset that fits the goal.")
     if "model" in needed:
-        found.model = trainable_models(team).filter(pk=_int(state.model)).first()
+        found.model = trainable_models(team).filter(pk=as_id(state.model)).first()
         if found.model is None:
             return Choices(
                 goal=found.goal, dataset=found.dataset, missing="model", problem="Choose a base model."
@@ -176,5 +176,6 @@ def resolve(state: State, team: Team, *, need: str) -> Choices:
     return found
 
 
-def _int(value: str) -> int:
+def as_id(value: str) -> int:
+    """A record id from the query string; 0 (matches nothing) for anything else."""
     return int(value) if value.isdigit() and len(value) < 10 else 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,6 +14,7 @@ from django.urls import reverse
 from jobs import data_preview, presets, services, sizing, wizard
 from jobs.datasets import DatasetRejected, create_dataset
 from jobs.forms import PARAM_GROUPS, DatasetUploadForm, spec_field
+from jobs.histogram import length_histogram
 from jobs.models import Dataset, ModelAsset
 from jobs.teams import current_membership, require_launch
 from jobs.text import human_count, human_duration
@@ -69,7 +72,7 @@ def goal_step(request: HttpRequest) -> HttpResponse:
 
 def _preview_model(team, state: wizard.State) -> ModelAsset | None:
     models = wizard.trainable_models(team)
-    return models.filter(pk=wizard._int(state.model)).first() or models.first()
+    return models.filter(pk=wizard.as_id(state.model)).first() or models.first()
 
 
 def _data_check(dataset: Dataset, model: ModelAsset | None, state: wizard.State) -> dict:
@@ -93,7 +96,7 @@ def _data_check(dataset: Dataset, model: ModelAsset | None, state: wizard.State)
         "max_length": max_length,
         "recommended": recommended,
         "lengths": data_preview.summarize(lengths, max_length, dataset.row_count),
-        "length_chart": data_preview.length_histogram(lengths, max_length),
+        "length_chart": length_histogram(lengths, max_length),
     }
 
 
@@ -124,7 +127,7 @@ def data_step(request: HttpRequest) -> HttpResponse:
             else:
                 return _uploaded(request, state, dataset, chosen.goal)
     datasets = wizard.datasets_for(team, chosen.goal)
-    dataset = datasets.filter(pk=wizard._int(state.dataset)).first()
+    dataset = datasets.filter(pk=wizard.as_id(state.dataset)).first()
     model = _preview_model(team, state)
     context = {
         "goal": chosen.goal,
@@ -201,7 +204,7 @@ def model_step(request: HttpRequest) -> HttpResponse:
         return _back_to(chosen.missing, state, chosen.problem, request)
     profile = sizing.default_profile()
     cards = [model_card(model, chosen.dataset, state, profile) for model in wizard.trainable_models(team)]
-    selected = wizard._int(state.model) or (cards[0]["model"].pk if cards else 0)
+    selected = wizard.as_id(state.model) or (cards[0]["model"].pk if cards else 0)
     context = {
         "cards": cards,
         "selected": selected,
@@ -232,7 +235,7 @@ class AdvancedForm(forms.Form):
         return [(title, [self[name] for name in names]) for title, _model, names in PARAM_GROUPS.values()]
 
 
-def _inputs(request: HttpRequest, state: wizard.State, chosen: wizard.Choices) -> dict:
+def _inputs(state: wizard.State, chosen: wizard.Choices) -> dict:
     """Everything the method and review steps compute from the choices."""
     profile = sizing.default_profile()
     facts = sizing.model_facts(chosen.model)
@@ -268,6 +271,13 @@ def _flat(params: dict) -> dict:
 def _method_page(request, state, chosen, inputs, form: AdvancedForm) -> HttpResponse:
     for option in inputs["options"].values():
         option["time_text"] = human_duration(option["plan"].seconds)
+        option["placeholders"] = json.dumps(
+            {
+                k: f"{v:g}"
+                for k, v in _flat(option["params"]).items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
+        )
     context = {
         "options": inputs["options"],
         "form": form,
@@ -288,7 +298,7 @@ def method_step(request: HttpRequest) -> HttpResponse:
     chosen = wizard.resolve(state, team, need="method")
     if chosen.missing:
         return _back_to(chosen.missing, state, chosen.problem, request)
-    inputs = _inputs(request, state, chosen)
+    inputs = _inputs(state, chosen)
     placeholders = _flat(inputs["options"][state.preset]["params"])
     form = AdvancedForm(state.advanced or None, placeholders=placeholders)
     return _method_page(request, state, chosen, inputs, form)
@@ -305,31 +315,59 @@ def _default_name(chosen: wizard.Choices) -> str:
     return f"{chosen.model.name} on {chosen.dataset.name}"[:200]
 
 
-@login_required
-def review_step(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
-    source = request.POST if request.method == "POST" else request.GET
-    state = wizard.State.from_query(source)
-    chosen = wizard.resolve(state, membership.team, need="review")
-    if chosen.missing:
-        return _back_to(chosen.missing, state, chosen.problem, request)
-    inputs = _inputs(request, state, chosen)
-    option = inputs["options"][state.preset]
-    placeholders = _flat(option["params"])
-    form = AdvancedForm(state.advanced, placeholders=placeholders)
+def _chosen_params(state: wizard.State, option: dict) -> tuple[dict | None, AdvancedForm, list[str]]:
+    """The preset's parameters with the advanced settings on top; None and the form with its
+    errors when a setting is invalid."""
+    form = AdvancedForm(state.advanced, placeholders=_flat(option["params"]))
     if not form.is_valid():
-        return _method_page(request, state, chosen, inputs, form)
+        return None, form, []
     overrides = {k: v for k, v in form.cleaned_data.items() if v is not None}
     try:
-        params = presets.with_overrides(option["params"], overrides)
+        return presets.with_overrides(option["params"], overrides), form, sorted(overrides)
     except presets.ParamsInvalid as exc:
         for name, message in exc.errors.items():
             form.add_error(name if name in form.fields else None, message)
-        return _method_page(request, state, chosen, inputs, form)
-    launch = LaunchForm(
-        request.POST if request.method == "POST" else None, initial={"name": _default_name(chosen)}
+        return None, form, []
+
+
+def _review_context(chosen: wizard.Choices, inputs: dict, params: dict) -> dict:
+    plan = presets.plan(
+        params,
+        facts=inputs["facts"],
+        rows=chosen.dataset.row_count,
+        mean_tokens=inputs["mean_tokens"],
+        profile=inputs["profile"],
     )
-    if request.method == "POST":
+    parts = plan.fit.memory.parts() if plan.fit else []
+    return {
+        "goal": chosen.goal,
+        "dataset": chosen.dataset,
+        "model": chosen.model,
+        "params": params,
+        "plan": plan,
+        "profile": inputs["profile"],
+        "time_text": human_duration(plan.seconds),
+        "sampled": len(inputs["lengths"]),
+        "over": sum(length > params["training"]["max_seq_length"] for length in inputs["lengths"]),
+        "memory_parts": [(label, human_bytes(size)) for label, size in parts],
+    }
+
+
+@login_required
+def review_step(request: HttpRequest) -> HttpResponse:
+    membership = current_membership(request)
+    posted = request.method == "POST"
+    state = wizard.State.from_query(request.POST if posted else request.GET)
+    chosen = wizard.resolve(state, membership.team, need="review")
+    if chosen.missing:
+        return _back_to(chosen.missing, state, chosen.problem, request)
+    inputs = _inputs(state, chosen)
+    option = inputs["options"][state.preset]
+    params, form, customised = _chosen_params(state, option)
+    if params is None:
+        return _method_page(request, state, chosen, inputs, form)
+    launch = LaunchForm(request.POST if posted else None, initial={"name": _default_name(chosen)})
+    if posted:
         require_launch(membership)
         if launch.is_valid():
             job = services.create_training_job(
@@ -342,29 +380,6 @@ def review_step(request: HttpRequest) -> HttpResponse:
             )
             messages.success(request, f"“{job.name}” is queued; this page follows it as it runs.")
             return redirect("jobs:job_detail", pk=job.pk)
-    plan = presets.plan(
-        params,
-        facts=inputs["facts"],
-        rows=chosen.dataset.row_count,
-        mean_tokens=inputs["mean_tokens"],
-        profile=inputs["profile"],
-    )
-    over = sum(length > params["training"]["max_seq_length"] for length in inputs["lengths"])
-    context = {
-        "goal": chosen.goal,
-        "dataset": chosen.dataset,
-        "model": chosen.model,
-        "preset": option["preset"],
-        "params": params,
-        "plan": plan,
-        "launch": launch,
-        "profile": inputs["profile"],
-        "time_text": human_duration(plan.seconds),
-        "sampled": len(inputs["lengths"]),
-        "over": over,
-        "memory_parts": [(label, human_bytes(size)) for label, size in plan.fit.memory.parts()]
-        if plan.fit
-        else [],
-        "customised": sorted(overrides),
-    }
+    context = _review_context(chosen, inputs, params)
+    context |= {"preset": option["preset"], "launch": launch, "customised": customised}
     return _page(request, "jobs/wizard/review.html", "review", state, **context)

@@ -18,6 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 from rest_framework import serializers
 
 from api.serializers.common import LinkField, RefSerializer, UsernameField
+from jobs import queue
 from jobs.models import Attempt, Dataset, Job, ModelAsset, Team
 from trainers import catalogue
 
@@ -73,33 +74,54 @@ class JobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-
     def to_representation(self, job: Job) -> dict:
-        """What the fields above declare, built directly: on the busiest endpoint DRF's field by
-        field machinery cost more than the query (tests/api/test_jobs.py checks they agree)."""
-        return {
-            "id": job.pk,
-            "url": f"{_jobs_path()}/{job.pk}",
-            "name": job.name,
-            "kind": job.kind,
-            "method": job.method,
-            "status": job.status,
-            "base_model": _ref(job.base_model) if job.base_model_id else None,
-            "dataset": _ref(job.dataset) if job.dataset_id else None,
-            "params": job.params,
-            "step": job.step,
-            "total_steps": job.total_steps,
-            "progress": job.progress,
-            "eta_seconds": job.eta_seconds,
-            "error": job.error,
-            "attempt_count": job.attempt_count,
-            "max_attempts": job.max_attempts,
-            "created_by": job.created_by.username if job.created_by_id else None,
-            "created_at": _time(job.created_at),
-            "started_at": _time(job.started_at),
-            "finished_at": _time(job.finished_at),
-            "updated_at": _time(job.updated_at),
-        }
+        return summary(
+            {
+                **{column: getattr(job, column) for column in SUMMARY_COLUMNS if "__" not in column},
+                "base_model__name": job.base_model.name if job.base_model_id else None,
+                "dataset__name": job.dataset.name if job.dataset_id else None,
+                "created_by__username": job.created_by.username if job.created_by_id else None,
+            }
+        )
+
+
+# What a job summary is built from. The list reads exactly these columns (``values()``), no
+# model instances: on the busiest endpoint, building models and running DRF's field by field
+# machinery cost far more than the query (tests/api/test_jobs.py checks both paths agree).
+SUMMARY_COLUMNS = (
+    "id", "name", "kind", "method", "status", "base_model_id", "base_model__name", "dataset_id",
+    "dataset__name", "params", "step", "total_steps", "eta_seconds", "error", "attempt_count",
+    "max_attempts", "created_by__username", "created_at", "started_at", "finished_at", "updated_at",
+)  # fmt: skip
+
+
+def summary(row: dict) -> dict:
+    """A job as JobSerializer declares it, from a row of SUMMARY_COLUMNS."""
+    status, step, total = row["status"], row["step"], row["total_steps"]
+    return {
+        "id": row["id"],
+        "url": f"{_jobs_path()}/{row['id']}",
+        "name": row["name"],
+        "kind": row["kind"],
+        "method": row["method"],
+        "status": status,
+        "base_model": _ref(row["base_model_id"], row["base_model__name"]),
+        "dataset": _ref(row["dataset_id"], row["dataset__name"]),
+        "params": row["params"],
+        "step": step,
+        "total_steps": total,
+        # As Job.progress: done is done; otherwise steps so far, capped at 1.
+        "progress": 1.0 if status == Job.Status.SUCCEEDED else (min(step / total, 1.0) if total else 0.0),
+        "eta_seconds": row["eta_seconds"],
+        "error": row["error"],
+        "attempt_count": row["attempt_count"],
+        "max_attempts": row["max_attempts"],
+        "created_by": row["created_by__username"],
+        "created_at": _time(row["created_at"]),
+        "started_at": _time(row["started_at"]),
+        "finished_at": _time(row["finished_at"]),
+        "updated_at": _time(row["updated_at"]),
+    }
 
 
 @functools.cache
@@ -107,8 +129,8 @@ def _jobs_path() -> str:
     return reverse("api:job-list")
 
 
-def _ref(obj) -> dict:
-    return {"id": obj.pk, "name": obj.name}
+def _ref(pk: int | None, name: str | None) -> dict | None:
+    return {"id": pk, "name": name} if pk is not None else None
 
 
 def _time(value: datetime | None) -> str | None:
@@ -119,15 +141,51 @@ def _time(value: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+class QueuePlaceSerializer(serializers.Serializer):
+    position = serializers.IntegerField(help_text="Its place in the queue; 1 starts next.")
+    of = serializers.IntegerField(help_text="How many jobs are queued in all.")
+    reason = serializers.CharField(help_text="Why it waits, e.g. 'waiting: team quota 4/4 GPUs in use'.")
+
+
 class JobDetailSerializer(JobSerializer):
     attempts = AttemptSerializer(many=True, read_only=True)
+    queue = QueuePlaceSerializer(read_only=True, allow_null=True, help_text="While queued; null otherwise.")
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "attempts"]
+        fields = [*JobSerializer.Meta.fields, "attempts", "queue"]
         read_only_fields = fields
 
     def to_representation(self, job: Job) -> dict:
-        return super().to_representation(job) | {"attempts": AttemptSerializer(job.attempts.all(), many=True).data}
+        attempts = job.attempts.values(*ATTEMPT_COLUMNS)
+        return super().to_representation(job) | {
+            "attempts": [attempt_summary(a) for a in attempts],
+            "queue": queue_place(job.pk, job.status),
+        }
+
+
+def queue_place(job_id: int, status: str) -> dict | None:
+    """A queued job's place and why it waits (jobs/queue.py), as QueuePlaceSerializer declares it."""
+    place = queue.queue_positions().get(job_id) if status == Job.Status.QUEUED else None
+    if place is None:
+        return None
+    return {"position": place.position, "of": place.total, "reason": place.reason or queue.STARTING_SOON}
+
+
+ATTEMPT_COLUMNS = tuple(AttemptSerializer.Meta.fields)
+
+
+def attempt_summary(row: dict) -> dict:
+    """An attempt as AttemptSerializer declares it, from a row of ATTEMPT_COLUMNS."""
+    times = ("created_at", "started_at", "finished_at")
+    return {column: _time(row[column]) if column in times else row[column] for column in ATTEMPT_COLUMNS}
+
+
+def detail(row: dict, attempts: list[dict]) -> dict:
+    """A job as JobDetailSerializer declares it, from rows (the detail endpoint reads no models)."""
+    return summary(row) | {
+        "attempts": [attempt_summary(a) for a in attempts],
+        "queue": queue_place(row["id"], row["status"]),
+    }
 
 
 def _nest(errors: dict, loc: tuple, message: str) -> None:

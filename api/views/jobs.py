@@ -5,17 +5,26 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.base import ApiView, read_query
 from api.idempotency import idempotent
 from api.problems import Conflict
-from api.serializers.jobs import JobCloneSerializer, JobCreateSerializer, JobDetailSerializer, JobSerializer
+from api.serializers.jobs import (
+    ATTEMPT_COLUMNS,
+    SUMMARY_COLUMNS,
+    JobCloneSerializer,
+    JobCreateSerializer,
+    JobDetailSerializer,
+    JobSerializer,
+    detail,
+    summary,
+)
 from api.views.params import IDEMPOTENCY_KEY, created
 from jobs import services
-from jobs.models import Job
+from jobs.models import Attempt, Job
 
 STATUS_GROUPS = {"active": Job.ACTIVE, "finished": Job.FINISHED}
 
@@ -93,8 +102,9 @@ class JobList(JobScoped):
 
     @extend_schema(parameters=[JobFilterSerializer], responses=JobSerializer(many=True), summary="List jobs")
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(filter_jobs(self.team_jobs(), read_query(JobFilterSerializer, request)))
-        return self.get_paginated_response(JobSerializer(page, many=True).data)
+        rows = Job.objects.filter(team=self.team).values(*SUMMARY_COLUMNS)
+        page = self.paginate_queryset(filter_jobs(rows, read_query(JobFilterSerializer, request)))
+        return self.get_paginated_response([summary(row) for row in page])
 
     @extend_schema(
         request=JobCreateSerializer,
@@ -115,8 +125,11 @@ class JobDetail(JobScoped):
 
     @extend_schema(summary="Get a job, with its attempts")
     def get(self, request: Request, job_id: int) -> Response:
-        job = self.get_for_team(self.team_jobs().prefetch_related("attempts"), job_id, "job")
-        return Response(JobDetailSerializer(job).data)
+        row = Job.objects.filter(team=self.team, pk=job_id).values(*SUMMARY_COLUMNS).first()
+        if row is None:
+            raise exceptions.NotFound(f"There is no job #{job_id} in {self.team.name}.")
+        attempts = Attempt.objects.filter(job_id=job_id).order_by("number").values(*ATTEMPT_COLUMNS)
+        return Response(detail(row, list(attempts)))
 
 
 class JobCancel(JobScoped):

@@ -217,3 +217,21 @@ def test_the_hand_built_representation_matches_the_declared_fields(job):
     for serializer_class in (JobSerializer, JobDetailSerializer):
         generic = drf.ModelSerializer.to_representation(serializer_class(), job)
         assert serializer_class(job).data == generic
+
+
+def test_the_list_reads_rows_yet_says_what_the_detail_says(as_member, jobs):
+    from api.serializers.jobs import JobSerializer
+
+    Job.objects.filter(pk=jobs[1].pk).update(step=3, total_steps=4, eta_seconds=9.5, created_by=None)
+    for listed in as_member.get("/api/v1/jobs").json()["results"]:
+        job = Job.objects.select_related("base_model", "dataset", "created_by").get(pk=listed["id"])
+        assert listed == JobSerializer(job).data
+
+
+def test_the_detail_reads_rows_yet_says_what_the_serializer_says(as_member, job):
+    from api.serializers.jobs import JobDetailSerializer
+
+    make_attempt(job, 1, status="failed")
+    make_attempt(job, 2, status="running")
+    body = as_member.get(f"/api/v1/jobs/{job.pk}").json()
+    assert body == JobDetailSerializer(Job.objects.get(pk=job.pk)).data

@@ -39,3 +39,24 @@ def test_a_bad_rate_setting_stops_hone(settings, text):
     settings.HONE_API_RATE = text
     with pytest.raises(ImproperlyConfigured, match="HONE_API_RATE"):
         check_rate_setting()
+
+
+def test_counting_in_redis_takes_one_round_trip_and_expires(settings):
+    import os
+    import uuid
+
+    import redis
+    from django.core.cache import caches
+
+    from api.throttling import count
+
+    url = os.environ.get("TEST_REDIS_URL") or os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+    prefix = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": prefix}
+    }
+    assert [count("window", timeout=30) for _ in range(3)] == [1, 2, 3]
+    raw = redis.Redis.from_url(url)
+    key = caches["default"].make_and_validate_key("window")
+    assert 0 < raw.ttl(key) <= 30
+    raw.delete(key)

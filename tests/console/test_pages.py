@@ -36,3 +36,9 @@ def test_the_audit_log_lists_and_filters_entries(operator_client, operator, team
     searched = operator_client.get("/console/audit/", {"q": "a100"}).content.decode()
     assert "profile.hold" in searched and "job.cancel" not in searched
     assert AuditLog.objects.count() == 3  # looking at the log writes nothing
+
+
+def test_the_queue_refreshes_as_a_fragment(operator_client, team):
+    page = operator_client.get("/console/", headers={"HX-Request": "true"}).content.decode()
+    assert page.lstrip().startswith('<div id="console-queue"')
+    assert "<html" not in page

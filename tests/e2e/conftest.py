@@ -111,7 +111,7 @@ def browser():
 @pytest.fixture
 def page(browser, hone):
     context = browser.new_context(
-        base_url=hone.url, accept_downloads=True, viewport={"width": 1280, "height": 900}
+        base_url=hone.url, accept_downloads=True, viewport={"width": 1280, "height": 800}
     )
     page = context.new_page()
     page.set_default_timeout(20_000)

@@ -1,5 +1,11 @@
-"""The whole user story of the end-to-end issue, in a real browser, against `make run`
-on the embedded default (SQLite, the no-server broker, the local executor)."""
+"""The user stories of the browser UI, in a real browser, against `make run` on the embedded
+default (SQLite, the no-server broker, the local executor): one server for the whole module.
+
+The golden path goes through the guided set-up (upload → checks → model → preset → review),
+watches the run finish, asks the playground and downloads the adapter; the advanced form is
+used by the cancel story; two finished runs are then compared. Screenshots of the key pages
+are saved into docs/screenshots/ (the README shows one).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,16 @@ from trainers.tiny import demo_instruction_rows
 
 pytestmark = pytest.mark.integration
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+RUNS: dict[str, str] = {}  # story → job page URL, for the comparison at the end
+
+
+def screenshot(page, name: str, *, show: str | None = None) -> None:
+    """A viewport-sized PNG (1280×800), small enough to commit; ``show`` scrolls to an element."""
+    if show:
+        page.locator(show).first.evaluate("element => element.scrollIntoView({block: 'center'})")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
 
 
 def upload(page, path: Path) -> None:
@@ -28,6 +43,7 @@ def upload(page, path: Path) -> None:
 
 
 def start_job(page, dataset_url: str, *, epochs: str, learning_rate: str = "0.003") -> str:
+    """The advanced path: every setting on one form."""
     dataset_id = dataset_url.rstrip("/").rsplit("/", 1)[-1]
     page.goto(f"jobs/new/?dataset={dataset_id}")
     option = page.locator("#id_base_model option", has_text="tiny-llama").first
@@ -49,25 +65,64 @@ def test_the_login_page_is_served(hone, page):
     assert page.get_by_role("button", name="Log in").is_visible()
 
 
-def test_a_bad_upload_names_the_line_and_stores_nothing(hone, page, tmp_path):
+def test_a_bad_upload_shows_each_row_error_and_stores_nothing(hone, page, tmp_path):
     log_in(page, hone)
     bad = tmp_path / "broken.jsonl"
-    bad.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": \n')
-    upload(page, bad)
-    assert "line 2" in page.locator("main").inner_text()
+    bad.write_text(
+        '{"instruction": "a", "output": "b"}\n{"instruction": "c"}\n{"instruction": "d", "output": \n'
+    )
+    page.goto("jobs/guided/")
+    page.get_by_role("button", name="Continue: choose the data").click()
+    page.locator("#id_file").set_input_files(str(bad))
+    page.get_by_role("button", name="Upload and check").click()
+    problems = page.locator(".row-errors")
+    problems.wait_for()
+    rows = [row.inner_text().split("\t") for row in problems.locator("tbody tr").all()]
+    assert ["2", "output", "missing (also accepted as 'response', 'answer', 'completion')"] in rows
+    assert rows[1][0] == "3" and "line 2" in page.locator("#id_file_error").inner_text()
+    screenshot(page, "upload-row-errors", show=".row-errors")
     page.goto("datasets/")
     assert "broken" not in page.locator("main").inner_text()
 
 
-def test_upload_train_watch_live_and_download(hone, page, tmp_path):
+def test_guided_job_watch_it_finish_try_it_and_download(hone, page, tmp_path):
     log_in(page, hone)
     data = tmp_path / "toy-instructions.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in demo_instruction_rows(160, seed=3)))
-    upload(page, data)
-    page.wait_for_url(re.compile(r"/datasets/\d+/$"))
-    assert "instruction" in page.locator("main").inner_text()
 
-    start_job(page, page.url, epochs="12")
+    page.goto("jobs/guided/")
+    page.get_by_label("Chat assistant").check()
+    page.get_by_role("button", name="Continue: choose the data").click()
+    page.locator("#id_file").set_input_files(str(data))
+    page.get_by_role("button", name="Upload and check").click()
+    page.wait_for_url(re.compile(r"/jobs/guided/data/\?.*dataset=\d+"))
+    check = page.locator("#check")
+    assert "all 160 rows passed the checks" in check.inner_text()
+    assert "<|assistant|>" in check.locator("pre.rendered").first.inner_text()  # the chat template
+    assert "nothing will be cut" in check.inner_text()
+    check.locator("svg.histogram").wait_for()
+    screenshot(page, "guided-data-check", show="#check h3:last-of-type")
+
+    page.get_by_role("button", name="Continue: choose a base model").click()
+    page.get_by_label(re.compile("tiny-llama")).check()
+    assert "fits on local" in page.locator(".model-cards").inner_text()
+    screenshot(page, "guided-base-model")
+    page.get_by_role("button", name="Continue: choose how to train").click()
+
+    page.locator("#preset-quick").check()
+    page.locator("details.advanced summary").click()
+    page.locator("#id_epochs").fill("12")  # the tiny model needs many passes to learn anything
+    page.locator("#id_learning_rate").fill("0.003")
+    screenshot(page, "guided-method")
+    page.get_by_role("button", name="Continue: review").click()
+    plan = page.locator(".plan").inner_text()
+    assert "It reads the training rows 12 times" in plan and "learning rate 0.003" in plan
+    assert "fits on local" in page.locator("main").inner_text()
+    screenshot(page, "guided-review")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url(re.compile(r"/jobs/\d+/$"))
+    RUNS["guided"] = page.url
+
     page.evaluate("window.__notReloaded = true")  # gone if the page were reloaded
     seen = set()
     page.wait_for_function("document.querySelector('#job-live progress').value > 0", timeout=120_000)
@@ -77,12 +132,29 @@ def test_upload_train_watch_live_and_download(hone, page, tmp_path):
         page.wait_for_timeout(300)
     assert page.evaluate("window.__notReloaded") is True
     assert any(0 < p < 100 for p in seen), f"never saw partial progress: {sorted(seen)}"
-    assert progress(page) == 100
     chart = page.locator("#job-live svg").first.inner_html()
     assert "eval/loss" in chart and "train/loss" in chart
+    page.get_by_role(
+        "link", name="Try it in the playground"
+    ).wait_for()  # the outputs arrive without a reload
+    screenshot(page, "job-succeeded")
 
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "job-succeeded.png"), full_page=False)
+    page.get_by_role("link", name="Try it in the playground").click()
+    page.locator("#id_prompt").fill("What is the capital of Valdoria?")
+    page.get_by_role("button", name="Generate").click()
+    page.locator("#playground-status", has_text="Done.").wait_for(timeout=90_000)
+    tuned, base = (
+        page.locator("#answer-model-meta").inner_text(),
+        page.locator("#answer-base-meta").inner_text(),
+    )
+    assert re.match(r"[\d.]+ s", tuned) and re.match(r"[\d.]+ s", base), (tuned, base)
+    assert (
+        page.locator("#answer-model").inner_text().strip()
+        or page.locator("#answer-base").inner_text().strip()
+    )
+    screenshot(page, "playground", show="#answers")
+
+    page.goto(RUNS["guided"])
     with page.expect_download() as download:
         page.locator("#job-artifacts").get_by_role("link", name=re.compile("Download")).first.click()
     archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
@@ -95,12 +167,31 @@ def test_cancel_stops_a_running_job(hone, page):
     page.goto("datasets/")
     page.get_by_role("link", name="demo instructions").first.click()
     page.wait_for_url(re.compile(r"/datasets/\d+/$"))
-    start_job(page, page.url, epochs="100")
+    RUNS["cancelled"] = start_job(page, page.url, epochs="100")
     page.wait_for_function("document.querySelector('#job-live progress').value > 0", timeout=120_000)
     page.get_by_role("button", name="Cancel job").click()
     page.wait_for_url(re.compile(r"/jobs/\d+/$"))
     page.locator("#job-live .status-line", has_text="cancelled").wait_for(timeout=30_000)
-    page.locator("#job-live td", has_text="cancelled").first.wait_for(timeout=60_000)  # the attempt ended
+    page.locator("#job-live .timeline-item", has_text="cancelled").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Retry").wait_for()  # offered once the process has stopped
+
+
+def test_compare_two_runs(hone, page):
+    assert set(RUNS) == {"guided", "cancelled"}, "the two runs above must have run"
+    log_in(page, hone)
+    page.goto("jobs/")
+    for url in RUNS.values():
+        job_id = url.rstrip("/").rsplit("/", 1)[-1]
+        page.locator(f"#pick-{job_id}").check()
+    page.get_by_role("button", name="Compare selected").click()
+    page.wait_for_url(re.compile(r"/jobs/compare/\?ids="))
+    assert page.locator("h1").inner_text() == "Compare 2 jobs"
+    loss = page.locator("#main svg").first.get_attribute("aria-label")
+    assert loss.startswith("Loss (train).") and loss.count(" at step ") == 2
+    differing = page.locator("tr.differs").all_inner_texts()
+    assert any("training.epochs" in row and "12" in row and "100" in row for row in differing)
+    assert page.locator("td.winner").count() >= 1
+    screenshot(page, "compare")
 
 
 def test_ctrl_c_stops_everything(hone):

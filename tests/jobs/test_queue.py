@@ -331,3 +331,18 @@ def test_racing_dispatchers_start_a_job_once_and_respect_slots(team, dataset, sl
     queued_job(team, profile=profile, dataset=dataset)
     assert race(workers=4) == []
     assert list(Attempt.objects.values_list("job_id", "number")) == [(first.pk, 1)]
+
+
+def test_the_api_gives_a_queued_jobs_place_and_reason(member, team, settings):
+    from tests.api.helpers import client_for
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}  # rate limits
+
+    profile = gpu_profile(is_held=True)
+    queued_job(team, profile=profile, name="first", age=timedelta(minutes=1))
+    job = queued_job(team, profile=profile, name="second")
+    api = client_for(member, team)
+    body = api.get(f"/api/v1/jobs/{job.pk}").json()
+    assert body["queue"] == {"position": 2, "of": 2, "reason": "waiting: compute profile gpu is on hold"}
+    Job.objects.filter(pk=job.pk).update(status="running")
+    assert api.get(f"/api/v1/jobs/{job.pk}").json()["queue"] is None

@@ -122,7 +122,7 @@ def test_someone_in_two_teams_switches_between_them(client, owner, other_team):
     assert "Team Acme" in client.get("/team/").content.decode()
     client.post("/team/switch/", {"team": other_team.pk, "next": "team"})
     page = client.get("/team/").content.decode()
-    assert "Team Globex" in page and "You are viewer here" in page
+    assert "Team Globex" in page and "You are a viewer here" in page
 
 
 def test_switching_to_a_team_you_are_not_in_is_a_404(client, owner, other_team):

@@ -147,3 +147,41 @@ def test_it_hides_other_teams_datasets(client, outsider, dataset):
     client.force_login(outsider)
     assert client.get(f"/datasets/{dataset.pk}/").status_code == 404
     assert dataset.name not in client.get("/datasets/").content.decode()
+
+
+def test_detail_shows_rows_as_the_model_sees_them_and_their_token_lengths(
+    client, member, dataset, tiny_model
+):
+    client.force_login(member)
+    body = client.get(f"/datasets/{dataset.pk}/").content.decode()
+    assert "Rendered with the chat template and tokenizer of <strong>tiny-llama</strong>" in body
+    assert re.search(r'<pre class="rendered">&lt;s&gt;&lt;\|user\|&gt;\n', body)
+    assert 'class="chart histogram"' in body and "Tokens per row for 120 rows" in body
+    assert "max length 512 →" in body  # far past every row: the bins fit the rows instead
+    short = client.get(f"/datasets/{dataset.pk}/?max_length=16").content.decode()
+    assert re.search(r"\d+ rows? (is|are) longer than 16 tokens and would be cut at the end", short)
+    assert 'fill="url(#cut-hatch)"' in short
+
+
+def test_detail_shows_the_validation_report(client, member, dataset):
+    client.force_login(member)
+    body = client.get(f"/datasets/{dataset.pk}/").content.decode()
+    assert "All 120 rows passed the checks for instruction data (120 valid, 0 with problems)" in body
+    assert "<code>instruction</code>, <code>input</code>, <code>output</code>" in body
+
+
+def test_detail_lists_jobs_that_used_it_in_any_role(client, member, dataset, tiny_model, team):
+    from jobs import lineage
+    from jobs.models import Job
+
+    evaluation = Job.objects.create(team=team, name="held-out check", kind="evaluate", base_model=tiny_model)
+    lineage.record_inputs(evaluation, datasets=[("dataset", dataset)])
+    client.force_login(member)
+    body = client.get(f"/datasets/{dataset.pk}/").content.decode()
+    assert "held-out check" in body and "evaluate on tiny-llama" in body
+
+
+def test_detail_without_a_language_model_says_why_there_is_no_rendering(client, member, dataset):
+    client.force_login(member)
+    body = client.get(f"/datasets/{dataset.pk}/").content.decode()
+    assert "No language model is available to preview the rows with." in body

@@ -566,3 +566,48 @@ def test_an_evaluation_shows_base_and_candidate_side_by_side(client, member, tea
     )
     assert '<span class="better">−27.5</span>' in body
     assert "base says" in body and "candidate says" in body
+
+
+def test_an_adapter_merges_into_its_base_in_one_click(
+    client, member, job, team, tiny_model, django_capture_on_commit_callbacks
+):
+    from jobs.models import ModelAsset
+
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
+    adapter = ModelAsset.objects.create(
+        team=team,
+        name="bot adapter",
+        source="job",
+        path="/a",
+        task="causal-lm",
+        format="adapter",
+        adapter_base=tiny_model,
+        produced_by=job,
+    )
+    client.force_login(member)
+    assert (
+        f'action="/jobs/{job.pk}/outputs/{adapter.pk}/merge/"'
+        in client.get(f"/jobs/{job.pk}/").content.decode()
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(f"/jobs/{job.pk}/outputs/{adapter.pk}/merge/")
+    merge = Job.objects.get(kind="merge")
+    assert response["Location"] == f"/jobs/{merge.pk}/"
+    assert merge.params == {"method": "lora_fold"} and merge.name == "bot adapter merged into tiny-llama"
+    assert {(i.role, i.model_id) for i in merge.inputs.all()} == {
+        ("base", tiny_model.pk),
+        ("model", adapter.pk),
+    }
+
+
+def test_only_a_jobs_own_adapters_merge_and_only_for_members(client, member, viewer, job, team, tiny_model):
+    from jobs.models import ModelAsset
+
+    full = ModelAsset.objects.create(
+        team=team, name="full model", source="job", path="/f", task="causal-lm", produced_by=job
+    )
+    client.force_login(member)
+    assert client.post(f"/jobs/{job.pk}/outputs/{full.pk}/merge/").status_code == 404  # not an adapter
+    client.force_login(viewer)
+    assert client.post(f"/jobs/{job.pk}/outputs/{full.pk}/merge/").status_code == 403
+    assert not Job.objects.filter(kind="merge").exists()

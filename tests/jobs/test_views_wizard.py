@@ -238,7 +238,9 @@ def test_an_invalid_advanced_setting_is_shown_next_to_its_field(client, member, 
     response = client.get(url("review", **choices, preset="quick", dropout=1.5))
     body = response.content.decode()
     assert "<h1>How hard should it train?</h1>" in body  # back on the method step
-    field = re.search(r'<div class="field has-error">\s*<label for="id_dropout">.*?</div>', body, re.S).group(0)
+    field = re.search(r'<div class="field has-error">\s*<label for="id_dropout">.*?</div>', body, re.S).group(
+        0
+    )
     assert 'aria-invalid="true"' in field and 'value="1.5"' in field
     assert '<ul class="errorlist" id="id_dropout_error"><li>Input should be less than 1</li></ul>' in field
     assert "<details" in body and "open" in body.split("<details", 1)[1].split(">", 1)[0]

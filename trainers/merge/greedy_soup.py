@@ -112,6 +112,11 @@ def _cook(job: MergeJob, scratch: Path) -> None:
     ]
 
 
+def progress_steps(job: MergeJob) -> int:
+    """Tensors written at most: each folded adapter, each candidate soup, and a lone model's copy."""
+    return job.tensor_count() * (len(job.adapters) + len(job.models))
+
+
 def _ingredient_dir(job: MergeJob, i: int, scratch: Path) -> Path:
     """A directory that loads as model i: its own, or the adapter folded into the base."""
     if i not in job.adapters:
@@ -155,4 +160,5 @@ METHOD = MergeMethod(
     weights="none",
     run=run_greedy_soup,
     preflight=load_held_out,
+    steps=progress_steps,
 )

@@ -18,8 +18,8 @@ log = logging.getLogger("trainers")
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
-# Files that travel with a model so the output loads and tokenizes like its inputs.
-SUPPORT_FILES = (
+# Files that travel with a model so the output tokenizes like its inputs.
+TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
@@ -29,9 +29,7 @@ SUPPORT_FILES = (
     "merges.txt",
     "chat_template.jinja",
     "chat_template.json",
-    "generation_config.json",
 )
-TOKENIZER_FILES = SUPPORT_FILES[:-1]
 
 
 @dataclass

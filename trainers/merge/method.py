@@ -45,6 +45,12 @@ class MergeMethod:
     merge_tensor: TensorMerge | None = None  # tensor-wise methods: called once per tensor
     run: Callable[[MergeJob], None] | None = None  # methods that need the whole job at once
     preflight: Callable[[MergeJob], Any] | None = None  # more checks before any work; result in job.prepared
+    steps: Callable[[MergeJob], int] | None = None  # progress steps, where not one per output tensor
+
+    def progress_steps(self, job: MergeJob) -> int:
+        if self.steps is not None:
+            return self.steps(job)
+        return job.tensor_count() if self.output == "model" else 1
 
     def __post_init__(self) -> None:
         if (self.merge_tensor is None) == (self.run is None):

@@ -18,10 +18,6 @@ class MethodParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class NoParams(MethodParams):
-    """A method without parameters."""
-
-
 def _density_in_range(value: float) -> float:
     if not 0.0 < value <= 1.0:
         raise PydanticCustomError(

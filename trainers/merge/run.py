@@ -26,7 +26,7 @@ def run_merge(spec: MergeSpec, emitter: EventEmitter) -> None:
     method = registry.get(spec.method)
     job = prepare(spec, method, emitter)
     try:
-        job.progress.total = job.tensor_count() if method.output == "model" else 1
+        job.progress.total = method.progress_steps(job)
         emitter.emit(
             "started",
             total_steps=job.progress.total,
@@ -84,10 +84,11 @@ def check_inputs(
         if model is not reference:
             compat.check_against(reference, model)
     adapters = {i: LoraAdapter(m) for i, m in enumerate(models) if isinstance(m, AdapterDir)}
+    together = method.name == "lora_fold"  # all its adapters go into one model, each scaled by its weight
     for i, adapter in adapters.items():
         assert isinstance(base, ModelDir)
-        alone = len(models) == 1 or method.name != "lora_fold"
-        compat.check_adapter(base, adapter, spec.weights()[i] if method.name == "lora_fold" else 1.0, alone)
+        weight = spec.weights()[i] if together else 1.0
+        compat.check_adapter(base, adapter, weight, alone=not together or len(models) == 1)
     if base is not None and not method.needs_base and not adapters:
         log.info(f"base_model is not used by {method.name} (no adapters to fold into it)")
     return adapters

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -310,7 +310,3 @@ def remove_weights(out_dir: Path, prefix: str = "model") -> None:
         for path in out_dir.glob(pattern):
             path.unlink()
 
-
-def iter_planned(reader: WeightReader) -> Iterator[PlannedTensor]:
-    for info in reader.tensors.values():
-        yield PlannedTensor(info.name, info.dtype, info.shape)

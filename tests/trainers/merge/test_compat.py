@@ -276,3 +276,16 @@ def test_writing_into_an_input_is_refused(family: Family, tmp_path: Path) -> Non
     assert result.code == 2 and not result.of_kind("progress")
     assert "output_dir" in result.error and "choose a new directory" in result.error
     assert torch.equal(load_state(victim)["lm_head.weight"], load_state(family.tunes[1])["lm_head.weight"])
+
+
+def test_a_hub_base_that_is_not_cached_while_offline_is_refused(
+    family: Family, adapters: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    spec = merge_spec("lora_fold", [adapters["a"]], tmp_path / "out")
+    spec["base_model"] = {"name": "llama", "hub_id": "hone-tests/no-such-model"}
+    error = refused(spec)
+    assert "base_model: hone-tests/no-such-model is not in the local cache and the hub is off" in error
+    assert "give a local path instead" in error

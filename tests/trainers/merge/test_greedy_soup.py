@@ -94,3 +94,33 @@ def test_greedy_soup_refuses_a_changed_held_out_file(family: Family, tmp_path: P
     )
     assert result.code == 2 and not result.of_kind("progress")
     assert "the file has changed since it was uploaded; upload it again" in result.error
+
+
+def test_greedy_soup_of_adapters_folds_them_and_reports_its_choice(
+    family: Family, adapters: dict, tmp_path: Path
+) -> None:
+    data = write_jsonl(
+        tmp_path / "held-out.jsonl", [{"text": f"The {w} is near the river."} for w in "abcdef"]
+    )
+    held_out = {
+        "path": str(data),
+        "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
+        "format": "jsonl",
+        "task": "text",
+    }
+    out = tmp_path / "soup"
+    spec = merge_spec(
+        "greedy_soup", [adapters["a"], adapters["b"]], out, base=family.base, params={"held_out": held_out}
+    )
+    result = run_merge_spec(spec)
+    assert result.code == 0, result.error
+    scores = [e["value"] for e in result.of_kind("metric") if e["split"] == "ingredients"]
+    (soup,) = [e["value"] for e in result.of_kind("metric") if e["split"] == "soup"]
+    from tests.trainers.merge.test_lora import peft_merged
+
+    folded = [peft_merged(family.base, adapters[k]) for k in ("a", "b")]
+    best = min(range(2), key=scores.__getitem__)
+    want = {k: (folded[0][k] + folded[1][k]) / 2 for k in folded[0]} if soup < scores[best] else folded[best]
+    got = load_state(out)
+    for name, tensor in got.items():
+        torch.testing.assert_close(tensor, want[name], atol=1e-5, rtol=1e-5)

@@ -258,3 +258,17 @@ def test_slerp_ends_are_the_inputs(family: Family, tmp_path: Path) -> None:
     at_one = merged(merge_spec("slerp", [family.base, family.tunes[0]], tmp_path / "1", params={"t": 1.0}))
     assert_states_close(at_zero, base)
     assert_states_close(at_one, tunes[0])
+
+
+def test_sharded_bfloat16_inputs_merge_with_float32_ones(family: Family, tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    sharded = tmp_path / "sharded-bf16"
+    model = AutoModelForCausalLM.from_pretrained(family.tunes[1], dtype=torch.bfloat16)
+    model.save_pretrained(sharded, max_shard_size="150KB")
+    assert (sharded / "model.safetensors.index.json").is_file()
+    tune0, tune1 = load_state(family.tunes[0]), load_state(sharded)
+    assert all(t.dtype == torch.bfloat16 for t in tune1.values())
+    got = merged(merge_spec("linear", [family.tunes[0], sharded], tmp_path / "out"))
+    # "auto" keeps the first input's float32; the bfloat16 weights are widened before the sum
+    assert_states_close(got, {k: (tune0[k] + tune1[k].float()) / 2 for k in tune0})
