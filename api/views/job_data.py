@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import math
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api import metrics
 from api.base import read_query
 from api.serializers.job_data import LogsSerializer, MetricsSerializer, SamplesSerializer
 from api.views.jobs import JobScoped
-from jobs.models import Event, MetricPoint
+from jobs.models import Event
 
 MAX_LOG_LINES = 1000
 
@@ -24,31 +23,18 @@ class MetricsQuery(serializers.Serializer):
         help_text="Series to return (repeat for several, e.g. name=train/loss&name=eval/loss); default all.",
     )
     since = serializers.IntegerField(
-        required=False, help_text="Only points after this step: pass the last `last_step` you received."
+        required=False,
+        min_value=-1,
+        max_value=2**31 - 1,
+        help_text="Only points after this step: pass the last `last_step` you received.",
     )
     max_points = serializers.IntegerField(
-        required=False, default=1000, min_value=2, max_value=10000, help_text="Per series; more are averaged."
+        required=False,
+        default=1000,
+        min_value=2,
+        max_value=10000,
+        help_text="Per series; a longer series comes as this many step ranges, each its mean.",
     )
-
-
-def downsample(points: list[tuple[int, float]], max_points: int) -> list[tuple[int, float]]:
-    """At most ``max_points``: each is the mean of a run of consecutive points, at the run's last step.
-
-    Runs are equal in size (±1), so the first and last steps are kept and the curve's shape
-    survives; a loss curve's noise is smoothed rather than sampled at random."""
-    if len(points) <= max_points:
-        return points
-    result = []
-    for bucket in range(max_points):
-        start = bucket * len(points) // max_points
-        end = (bucket + 1) * len(points) // max_points
-        run = points[start:end]
-        result.append((run[-1][0], sum(value for _, value in run) / len(run)))
-    return result
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None  # NaN and infinity have no JSON form
 
 
 class JobMetrics(JobScoped):
@@ -58,29 +44,7 @@ class JobMetrics(JobScoped):
     def get(self, request: Request, job_id: int) -> Response:
         job = self.job(job_id)
         wanted = read_query(MetricsQuery, request)
-        points = MetricPoint.objects.filter(job=job)
-        names = list(points.order_by("name").values_list("name", flat=True).distinct())
-        if wanted.get("name"):
-            points = points.filter(name__in=wanted["name"])
-        if "since" in wanted:
-            points = points.filter(step__gt=wanted["since"])
-        by_name: dict[str, list[tuple[int, float]]] = {}
-        for name, step, value in points.order_by("name", "step").values_list("name", "step", "value"):
-            by_name.setdefault(name, []).append((step, value))
-        series = []
-        for name in wanted.get("name") or names:
-            found = by_name.get(name, [])
-            kept = downsample(found, wanted["max_points"])
-            series.append(
-                {
-                    "name": name,
-                    "points": [{"step": step, "value": _finite(value)} for step, value in kept],
-                    "count": len(found),
-                    "last_step": found[-1][0] if found else None,
-                    "downsampled": len(kept) < len(found),
-                }
-            )
-        return Response({"job": job.pk, "names": names, "series": series})
+        return Response(metrics.series(job.pk, wanted.get("name"), wanted.get("since"), wanted["max_points"]))
 
 
 class LogsQuery(serializers.Serializer):

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.views.job_data import downsample
 from jobs.models import Event, MetricPoint
 from tests.api.helpers import fields, make_attempt, problem
 
@@ -61,11 +60,18 @@ def test_max_points_averages_runs_of_points(as_member, job, metrics):
     assert len(series(body)["eval/loss"]["points"]) == 2
 
 
-def test_downsample_keeps_the_ends():
-    points = [(s, float(s)) for s in range(1, 1002)]
-    kept = downsample(points, 7)
-    assert len(kept) == 7 and kept[-1][0] == 1001
-    assert downsample(points[:3], 7) == points[:3]
+def test_downsampling_averages_equal_step_ranges_in_the_database(as_member, job, attempt):
+    steps = [*range(1, 1001), *range(5000, 5010)]  # a gap, as a resumed run may leave
+    MetricPoint.objects.bulk_create(
+        [MetricPoint(job=job, attempt=attempt, name="train/loss", step=s, value=float(s)) for s in steps]
+    )
+    with_since = as_member.get(f"/api/v1/jobs/{job.pk}/metrics?max_points=5&since=500").json()
+    train = series(with_since)["train/loss"]
+    assert (train["count"], train["last_step"], train["downsampled"]) == (510, 5009, True)
+    # Five ranges of (5009 - 501 + 1) / 5 steps: the first holds 501-1000, the last 5000-5009.
+    assert train["points"][0] == {"step": 1000, "value": sum(range(501, 1001)) / 500}
+    assert train["points"][-1] == {"step": 5009, "value": sum(range(5000, 5010)) / 10}
+    assert len(train["points"]) == 2  # the empty ranges in the gap send nothing
 
 
 def test_values_that_are_not_finite_are_null(as_member, job, attempt):
