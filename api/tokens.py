@@ -54,9 +54,7 @@ def find(token: str) -> ApiToken | None:
     if not TOKEN_PATTERN.match(token):
         return None
     sql, models = _lookup()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [digest(token)])
-        row = cursor.fetchone()
+    row = _fetch_one(sql, [digest(token)])
     if row is None:
         return None
     values = iter(row)
@@ -85,6 +83,21 @@ def _lookup() -> tuple[str, list[tuple[type[Model], list]]]:
         "WHERE t.token_hash = %s"
     )
     return sql, models
+
+
+def _fetch_one(sql: str, params: list) -> tuple | None:
+    """On PostgreSQL, a prepared statement: planned once per connection, not once per request
+    (planning this four-table join costs more than running it)."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    import psycopg
+
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchone()
 
 
 def _from_row(model: type[Model], fields: list, values) -> Model:

@@ -34,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("HONE_VAR", tempfile.mkdtemp(prefix="hone-bench-ingest-"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hone.settings")
+from api_latency import backend_cpu, cpu_of, free_port, setup_django, start_gunicorn, worker_pids  # noqa: E402
+
 TEAM = "bench-ingest"
 
 
@@ -92,12 +94,34 @@ def new_attempt(token: str = ""):
     )
 
 
-def copy_baseline(raw: list[dict]) -> float:
-    """Seconds to COPY the rows ingest would write, into the same tables."""
+class Meter:
+    """Wall time, and CPU time spent on it by this process, given other processes and PostgreSQL."""
+
+    def __init__(self, other_pids=()) -> None:
+        self.other_pids = other_pids
+
+    def __enter__(self) -> Meter:
+        self.wall, self.mine = time.perf_counter(), time.process_time()
+        self.others = {pid: cpu_of(pid) for pid in self.other_pids()} if self.other_pids else {}
+        self.db = backend_cpu()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        db = backend_cpu()
+        others = {pid: cpu_of(pid) for pid in self.other_pids()} if self.other_pids else {}
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.mine
+        self.cpu += sum(cpu - self.others.get(pid, 0.0) for pid, cpu in others.items())
+        self.cpu += sum(cpu - self.db.get(pid, 0.0) for pid, cpu in db.items())
+
+
+def copy_baseline(raw: list[dict]) -> Meter:
+    """COPY the rows ingest would write, into the same tables."""
     from django.db import connection, transaction
 
     attempt = new_attempt()
-    start = time.perf_counter()
+    meter = Meter()
+    meter.__enter__()
     with transaction.atomic(), connection.cursor() as cursor:
         copy_sql = "COPY jobs_event (attempt_id, seq, kind, time, payload) FROM STDIN"
         with cursor.connection.cursor().copy(copy_sql) as copy:
@@ -111,24 +135,23 @@ def copy_baseline(raw: list[dict]) -> float:
                 copy.write_row(
                     (attempt.job_id, attempt.pk, f"{e['split']}/{e['name']}", e["step"], e["value"])
                 )
-    return time.perf_counter() - start
+    meter.__exit__()
+    return meter
 
 
-def ingest_direct(raw: list[dict], batch: int) -> float:
+def ingest_direct(raw: list[dict], batch: int) -> Meter:
     from jobs import ingest
 
     attempt = new_attempt()
-    start = time.perf_counter()
-    for i in range(0, len(raw), batch):
-        ingest.ingest(attempt, ingest.parse_events(raw[i : i + batch]))
-    return time.perf_counter() - start
+    with Meter() as meter:
+        for i in range(0, len(raw), batch):
+            ingest.ingest(attempt, ingest.parse_events(raw[i : i + batch]))
+    return meter
 
 
-def ingest_http(raw: list[dict], batch: int, trainers: int) -> float:
+def ingest_http(raw: list[dict], batch: int, trainers: int) -> Meter:
     """Seconds for ``trainers`` concurrent clients to POST all of ``raw`` each to their attempt."""
     import http.client
-
-    from api_latency import free_port, start_gunicorn
 
     per_trainer = len(raw) // trainers
     tokens = [f"bench-token-{i}-{time.time()}" for i in range(trainers)]
@@ -152,18 +175,17 @@ def ingest_http(raw: list[dict], batch: int, trainers: int) -> float:
 
     try:
         threads = [threading.Thread(target=trainer, args=(i,)) for i in range(trainers)]
-        start = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - start
+        with Meter(lambda: worker_pids(server.pid)) as meter:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     if errors:
         sys.exit(f"ingest endpoint failed: {errors[0]}")
-    return elapsed
+    return meter
 
 
 def main() -> None:
@@ -174,22 +196,31 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--trainers", type=int, default=4)
     args = parser.parse_args()
-    from api_latency import setup_django
-
     setup_django()
     raw = events(args.points)
-    results: dict[str, list[float]] = {}
+    http_points = (args.points // args.trainers) * args.trainers
+    runs: dict[str, list[tuple[float, float]]] = {}  # name -> [(points/s, points per CPU-second)]
     for _ in range(args.runs):  # interleaved, so machine noise hits all alike
-        results.setdefault("baseline: COPY", []).append(args.points / copy_baseline(raw))
-        results.setdefault("ingest(), 5,000 per batch", []).append(args.points / ingest_direct(raw, 5000))
-        http_points = (args.points // args.trainers) * args.trainers
-        name = f"HTTP, 200 per batch, {args.trainers} trainers"
-        results.setdefault(name, []).append(http_points / ingest_http(raw, 200, args.trainers))
-    base = statistics.median(results["baseline: COPY"])
-    print(f"{args.points:,} metric events per run · median of {args.runs} runs")
-    print(f"{'path':<34} {'points/s':>10} {'vs COPY':>8}")
-    for name, rates in results.items():
-        print(f"{name:<34} {statistics.median(rates):>10,.0f} {statistics.median(rates) / base:>8.2f}")
+        for name, points, measure in (
+            ("baseline: COPY", args.points, lambda: copy_baseline(raw)),
+            ("ingest(), 5,000 per batch", args.points, lambda: ingest_direct(raw, 5000)),
+            (
+                f"HTTP, 200 per batch, {args.trainers} trainers",
+                http_points,
+                lambda: ingest_http(raw, 200, args.trainers),
+            ),
+        ):
+            meter = measure()
+            runs.setdefault(name, []).append((points / meter.wall, points / meter.cpu))
+    base = statistics.median(rate for rate, _ in runs["baseline: COPY"])
+    load_average = os.getloadavg()[0]
+    print(f"{args.points:,} metric events per run · median of {args.runs} runs · load {load_average:.1f}")
+    print(f"{'path':<34} {'points/s':>10} {'vs COPY':>8} {'per CPU-s':>10}")
+    for name, values in runs.items():
+        rate = statistics.median(v for v, _ in values)
+        per_cpu = statistics.median(c for _, c in values)
+        print(f"{name:<34} {rate:>10,.0f} {rate / base:>8.2f} {per_cpu:>10,.0f}")
+    print("per CPU-s: points per second of CPU spent by the client, gunicorn and PostgreSQL together")
     print("target: >= 20,000 points/s batched")
 
 

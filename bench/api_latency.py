@@ -202,15 +202,47 @@ def load(port: int, token: str, paths, clients: int, seconds: float) -> list[flo
     return latencies
 
 
+def _stat(pid_dir: Path) -> list[str] | None:
+    try:
+        return pid_dir.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None  # a process that just ended
+
+
+def worker_pids(master: int) -> list[int]:
+    """gunicorn's workers: the children of its master process."""
+    found = []
+    for pid_dir in Path("/proc").glob("[0-9]*"):
+        fields = _stat(pid_dir)
+        if fields and int(fields[1]) == master:
+            found.append(int(pid_dir.name))
+    return found
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, from /proc; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu() -> dict[int, float]:
+    """CPU so far of every PostgreSQL backend serving this database (ours and gunicorn's)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return {pid: cpu_of(pid) for (pid,) in cursor.fetchall()}
+
+
 def server_cpu_seconds(master: int) -> float:
     """CPU time (user + system) used so far by gunicorn's workers, from /proc."""
     total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # a process that just ended
-        if int(fields[1]) == master:  # ppid: a worker of this gunicorn
+    for pid in worker_pids(master):
+        fields = _stat(Path(f"/proc/{pid}"))
+        if fields:
             total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
     return total / os.sysconf("SC_CLK_TCK")
 
@@ -246,9 +278,11 @@ def main() -> None:
             load(port, token, paths, args.clients, 1.0)
         for _ in range(args.rounds):
             for name, paths in endpoints.items():
-                before = server_cpu_seconds(server.pid)
+                before, db_before = server_cpu_seconds(server.pid), backend_cpu()
                 results[name] += load(port, token, paths, args.clients, args.seconds)
+                db_after = backend_cpu()
                 cpu[name] += server_cpu_seconds(server.pid) - before
+                cpu[name] += sum(used - db_before.get(pid, 0.0) for pid, used in db_after.items())
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -263,7 +297,7 @@ def main() -> None:
     for name, values in results.items():
         p50, p95, p99 = (percentile(values, q) * 1000 for q in (50, 95, 99))
         cells = (f"{len(values)}", f"{len(values) / total:.0f}", f"{p50:.1f}", f"{p95:.1f}", f"{p99:.1f}")
-        per_request = cpu[name] / len(values) * 1000  # gunicorn workers only, not PostgreSQL
+        per_request = cpu[name] / len(values) * 1000  # gunicorn workers and their PostgreSQL backends
         cells += (f"{p95 / base_p95:.2f}", f"{per_request:.1f}")
         print(f"{name:<14} " + " ".join(f"{c:>10}" for c in cells))
     load_average = os.getloadavg()[0]

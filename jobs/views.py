@@ -116,8 +116,9 @@ def _kept_settings(source: Job | None, params: dict) -> dict:
 def job_create(request: HttpRequest) -> HttpResponse:
     membership = current_membership(request)
     team = membership.team
-    source_id = request.POST.get("from") or request.GET.get("from")
-    source = team.jobs.filter(pk=source_id, kind=Job.Kind.TRAIN).first() if str(source_id).isdigit() else None
+    source_id = str(request.POST.get("from") or request.GET.get("from") or "")
+    is_id = source_id.isdigit() and len(source_id) < 10
+    source = team.jobs.filter(pk=source_id, kind=Job.Kind.TRAIN).first() if is_id else None
     if request.method == "POST":
         require_launch(membership)
         form = JobForm(request.POST, team=team)

@@ -8,10 +8,12 @@ downloaded) and from where the job would run. The numbers are approximations mea
   config; LoRA adds ``r * (in + out)`` per adapted linear layer (Hu et al. 2021, "LoRA").
 - Memory while training: frozen weights in the training dtype (bf16 on GPUs, fp32 on CPUs, as
   the trainer chooses); the adapter, its gradients and AdamW's two moments in fp32 (16 bytes per
-  trainable parameter); activations from Korthikanti et al. 2022 ("Reducing Activation
-  Recomputation in Large Transformer Models", eq. 2): ``s*b*h*(34 + 5*a*s/h)`` bytes per layer in
-  16-bit, doubled in fp32; fp32 logits and their gradient, ``2 * 4 * s*b*V`` bytes; and a fixed
-  allowance for the framework itself.
+  trainable parameter); activations counted tensor by tensor for a Llama-style block with LoRA
+  on every linear layer (``activations_per_token``; for encoders the 16-bit term of Korthikanti
+  et al. 2022, "Reducing Activation Recomputation in Large Transformer Models", eq. 2), in the
+  training dtype; fp32 logits, their log-softmax and gradient, ``3 * 4 * s*b*V`` bytes; and a
+  fixed allowance for the framework itself. Checked on CPU against a measured LoRA step of a
+  random 8-layer Llama (see tests/trainers/test_estimate.py): within the allocator's slack.
 - Time: ``4 * N`` FLOPs per trained token with frozen weights (forward 2N, backward 2N without
   weight gradients; full fine-tuning is 6N, Kaplan et al. 2020), at a modest share of the
   device's peak, plus start-up and a per-step overhead that dominates for tiny models.
@@ -61,6 +63,7 @@ GPU_UTILISATION = 0.3  # small-batch LoRA rarely keeps tensor cores busier than 
 CPU_FLOPS_PER_CORE = 25e9  # fp32 matmuls on one modern core, measured order of magnitude
 STARTUP_SECONDS = 15.0  # starting Python, importing torch and transformers, reading the data
 STEP_OVERHEAD_SECONDS = {"gpu": 0.05, "cpu": 0.1}  # Trainer bookkeeping per step
+ALLOCATOR_SLACK = 1.2  # freed blocks the allocator keeps for reuse: measured about a fifth more
 FITS_SHARE = 0.9  # leave a tenth of the memory for fragmentation and everything else
 
 
@@ -201,20 +204,40 @@ class MemoryEstimate:
         ]
 
 
+def activations_per_token(shape: ModelShape, seq_len: int, *, lora: bool = True) -> float:
+    """Values one block keeps for the backward pass, per token (to multiply by bytes per value).
+
+    Decoders, counted tensor by tensor as a Llama block stores them: both RMSNorms' input and
+    output, q/k/v and their rotary copies, attention scores and probabilities (a·s each: no
+    flash attention assumed), the attention output, the gated MLP's four i-wide tensors, and
+    for LoRA on every linear layer each adapter's dropout copy of its input. Encoders: the
+    16-bit term of Korthikanti et al. 2022 (34·h, 5·a·s for attention), in values.
+    """
+    h, i, a, kv = shape.hidden, shape.intermediate, shape.heads, shape.kv_heads * shape.head_dim
+    if shape.family == "encoder":
+        return 17 * h + 2.5 * a * seq_len
+    block = 4 * h + (h + 2 * kv) + (h + kv) + 2 * a * seq_len + 2 * h + 4 * i
+    adapters = (3 * h + h + 2 * h + i) if lora else 0
+    return block + adapters
+
+
 def training_memory(
     shape: ModelShape, *, trainable: int, seq_len: int, batch_size: int, device: str = "gpu"
 ) -> MemoryEstimate:
     """Memory to fine-tune with LoRA at this sequence length and per-device batch size."""
-    weight_bytes = 2 if device == "gpu" else 4  # the trainer uses bf16 on GPUs, fp32 on CPUs
-    s, b, h, a = seq_len, batch_size, shape.hidden, shape.heads
-    per_layer = s * b * h * (34 + 5 * a * s / h) * (weight_bytes / 2)
-    logits = 2 * 4 * s * b * shape.vocab_size
+    value_bytes = 2 if device == "gpu" else 4  # the trainer uses bf16 on GPUs, fp32 on CPUs
+    tokens = seq_len * batch_size
+    # Every block's saved values, plus about two blocks' worth alive at once while the backward
+    # pass computes their gradients.
+    blocks = (shape.layers + 2) * activations_per_token(shape, seq_len) * value_bytes * tokens
+    # The loss upcasts logits to fp32 and keeps them, their log-softmax and their gradient.
+    logits = 3 * 4 * tokens * shape.vocab_size
     return MemoryEstimate(
-        weights=parameter_count(shape) * weight_bytes,
+        weights=parameter_count(shape) * value_bytes,
         adapter=trainable * 4,
         gradients=trainable * 4,
         optimizer=trainable * 8,
-        activations=int(shape.layers * per_layer + logits),
+        activations=int((blocks + logits) * ALLOCATOR_SLACK),
         framework=FRAMEWORK_BYTES[device],
     )
 

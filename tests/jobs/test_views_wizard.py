@@ -267,3 +267,38 @@ def test_state_survives_going_back_a_step(client, member, choices):
     back = re.search(r'href="(/jobs/guided/model/\?[^"]+)"', body).group(1).replace("&amp;", "&")
     assert "r=4" in back and f"dataset={choices['dataset']}" in back and "max_length=64" in back
     assert "goal=chat" in back
+
+
+def test_chat_rows_mark_every_assistant_turn_and_plain_text_trains_on_everything(
+    client, member, team, tiny_model
+):
+    from jobs.datasets import create_dataset
+
+    chat = [
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello"},
+                {"role": "user", "content": "Bye"},
+                {"role": "assistant", "content": "Goodbye"},
+            ]
+        }
+    ] * 3
+    chats = create_dataset(
+        team=team, user=member, name="chats", upload=SimpleUploadedFile("c.jsonl", jsonl_bytes(chat))
+    )
+    texts = create_dataset(
+        team=team,
+        user=member,
+        name="notes",
+        upload=SimpleUploadedFile("t.jsonl", jsonl_bytes([{"text": "The apple is near the river."}] * 3)),
+    )
+    client.force_login(member)
+    body = client.get(url("data", goal="chat", dataset=chats.pk)).content.decode()
+    row = re.search(r'<pre class="rendered">(.*?)</pre>', body, re.S).group(1)
+    assert re.findall(r'<mark class="target">(.*?)</mark>', row) == ["Hello&lt;/s&gt;", "Goodbye&lt;/s&gt;"]
+    assert "&lt;|system|&gt;\nBe brief." in row
+    body = client.get(url("data", goal="domain", dataset=texts.pk)).content.decode()
+    row = re.search(r'<pre class="rendered">(.*?)</pre>', body, re.S).group(1)
+    assert row == '<mark class="target">&lt;s&gt;The apple is near the river.&lt;/s&gt;</mark>'
