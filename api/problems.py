@@ -20,6 +20,7 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.http import Http404, HttpRequest, JsonResponse, UnreadablePostError
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -164,3 +165,11 @@ def problem_response(status_code: int, detail: str, **extra) -> JsonResponse:
 @csrf_exempt  # any method gets the same 404; there is nothing here to protect
 def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     return problem_response(404, f"There is no API endpoint at {request.path}; see /api/v1/docs/.")
+
+
+def server_error(request: HttpRequest, *args, **kwargs):
+    """Django's 500 handler: a problem for API paths, the usual page everywhere else."""
+    if request.path.startswith("/api/"):
+        detail = "Something went wrong on Hone's side; it has been logged. Try again, or tell an operator."
+        return problem_response(500, detail)
+    return defaults.server_error(request, *args, **kwargs)

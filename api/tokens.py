@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
+from django.db.models.expressions import Col
 from django.utils import timezone
 
 from api.models import ApiToken
@@ -65,15 +66,20 @@ def find(token: str) -> ApiToken | None:
 
 
 @functools.cache
-def _lookup() -> tuple[str, list[tuple[type[Model], list]]]:
-    """The SELECT for ``find``, from the models' own fields (so it follows their changes)."""
+def _lookup() -> tuple[str, list[tuple[type[Model], list[tuple[Field, Col, list]]]]]:
+    """The SELECT for ``find``, from the models' own fields (so it follows their changes), and
+    for each field the converters the ORM would apply to its value on this database."""
     quote = connection.ops.quote_name
     tables = [(ApiToken, "t"), (get_user_model(), "u"), (Team, "tm")]
     models, columns = [], []
     for model, alias in tables:
-        fields = list(model._meta.concrete_fields)
+        fields = []
+        for field in model._meta.concrete_fields:
+            column = field.get_col(alias)
+            converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            fields.append((field, column, converters))
+            columns.append(f"{alias}.{quote(field.column)}")
         models.append((model, fields))
-        columns += [f"{alias}.{quote(field.column)}" for field in fields]
     table = {model: quote(model._meta.db_table) for model in (ApiToken, get_user_model(), Team, Membership)}
     sql = (
         f"SELECT {', '.join(columns)}, m.{quote('role')} FROM {table[ApiToken]} t "
@@ -100,12 +106,15 @@ def _fetch_one(sql: str, params: list) -> tuple | None:
         return cursor.fetchone()
 
 
-def _from_row(model: type[Model], fields: list, values) -> Model:
+def _from_row(model: type[Model], fields: list[tuple[Field, Col, list]], values) -> Model:
+    """A model instance from its columns' values, converted as the ORM converts them."""
     row = []
-    for field in fields:
+    for _field, column, converters in fields:
         value = next(values)
-        row.append(field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value)
-    return model.from_db(connection.alias, [field.attname for field in fields], row)
+        for converter in converters:
+            value = converter(value, column, connection)
+        row.append(value)
+    return model.from_db(connection.alias, [field.attname for field, _, _ in fields], row)
 
 
 def touch(record: ApiToken) -> None:

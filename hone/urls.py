@@ -17,3 +17,5 @@ urlpatterns = [
     path("team/", include("jobs.team_urls")),
     path("", include("jobs.urls")),
 ]
+
+handler500 = "api.problems.server_error"  # API paths get a problem+json body

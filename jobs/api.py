@@ -13,7 +13,8 @@ from jobs.models import Attempt
 
 
 def _problem(status: int, title: str, detail: str) -> JsonResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    # The API's one error format (api/problems.py): `errors` is there even when empty.
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "errors": []}
     return JsonResponse(body, status=status, content_type="application/problem+json")
 
 

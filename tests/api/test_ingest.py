@@ -53,14 +53,18 @@ def test_payloads_postgresql_would_refuse_are_cleaned(client, attempt):
         ' {"seq": 2, "kind": "metric", "name": "loss", "step": 1, "value": Infinity}]}'
     )
     url = reverse("ingest_events", args=[attempt.job_id, attempt.number])
-    response = client.post(url, body, content_type="application/json", headers={"Authorization": f"Bearer {TOKEN}"})
+    response = client.post(
+        url, body, content_type="application/json", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     assert response.status_code == 200, response.content
     log = Event.objects.get(seq=1)
     assert log.payload == {"level": "info", "message": "ab", "x": None}
     assert MetricPoint.objects.get().value == float("inf")
 
 
-@pytest.mark.parametrize("event", [{"seq": 2**31, "kind": "log"}, {"seq": 1, "kind": "log", "time": "not a time"}])
+@pytest.mark.parametrize(
+    "event", [{"seq": 2**31, "kind": "log"}, {"seq": 1, "kind": "log", "time": "not a time"}]
+)
 def test_out_of_range_or_odd_events_are_not_500s(client, attempt, event):
     assert post(client, attempt, [event]).status_code in (200, 400)
 
@@ -72,8 +76,19 @@ def test_a_metric_with_an_impossible_step_or_name_is_skipped(client, attempt):
 
 
 def test_only_the_newest_progress_moves_the_job(client, attempt, django_assert_max_num_queries):
-    events = [{"seq": i, "kind": "progress", "step": i, "total": 100, "eta_seconds": 100 - i} for i in range(1, 51)]
+    events = [
+        {"seq": i, "kind": "progress", "step": i, "total": 100, "eta_seconds": 100 - i} for i in range(1, 51)
+    ]
     with django_assert_max_num_queries(12):  # not two queries per progress event
         post(client, attempt, events)
     job = Job.objects.get(pk=attempt.job_id)
     assert (job.step, job.total_steps, job.eta_seconds) == (50, 100, 50)
+
+
+def test_refusals_use_the_apis_problem_format(client, attempt):
+    from tests.api.helpers import problem
+
+    url = reverse("ingest_events", args=[attempt.job_id, attempt.number])
+    problem(client.post(url, {"events": []}, content_type="application/json"), 401)
+    bad = client.post(url, "{", content_type="application/json", headers={"Authorization": f"Bearer {TOKEN}"})
+    problem(bad, 400)

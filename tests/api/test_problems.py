@@ -78,3 +78,19 @@ def test_the_detail_summarises_the_errors(as_member):
     body = problem(as_member.post("/api/v1/jobs", {}, format="json"), 400)
     assert set(fields(body)) == {"base_model", "dataset"}
     assert body["detail"] == "base_model: This field is required. (and 1 more problem)"
+
+
+def test_a_crash_is_a_problem_500_on_api_paths_and_a_page_elsewhere(member, team, monkeypatch):
+    from rest_framework.test import APIClient
+
+    from api.views import account
+    from tests.api.helpers import token_for
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(account.Me, "get", crash)
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(member, team)}")
+    body = problem(client.get("/api/v1/me"), 500)
+    assert "boom" not in body["detail"]

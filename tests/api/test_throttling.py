@@ -53,7 +53,11 @@ def test_counting_in_redis_takes_one_round_trip_and_expires(settings):
     url = os.environ.get("TEST_REDIS_URL") or os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
     prefix = f"test-{uuid.uuid4().hex}"
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": prefix}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": prefix,
+        }
     }
     assert [count("window", timeout=30) for _ in range(3)] == [1, 2, 3]
     raw = redis.Redis.from_url(url)

@@ -2,7 +2,7 @@
 
 Three ~440 MB models (1.3 GB of inputs) are merged by the trainer CLI in a subprocess; its peak
 RSS (VmHWM) above that of the same merge on pico models (python, torch and the trainer itself)
-must stay under BUDGET, which is a third of the size of a single input. Peak memory is then a few
+must stay under BUDGET (150 MiB), less than half the size of one input. Peak memory is then a few
 of the largest tensors (16 MiB here), not the models.
 """
 
