@@ -63,7 +63,8 @@ def seed(jobs: int) -> tuple[list[int], str]:
 
     team = Team.objects.filter(slug=TEAM).first()
     if team is None or team.jobs.count() != jobs:
-        if team is not None:
+        if team is not None:  # jobs first: they protect their datasets and models
+            Job.objects.filter(team=team).delete()
             team.delete()
         team = Team.objects.create(slug=TEAM, name=TEAM)
         user, _ = get_user_model().objects.get_or_create(username=TEAM)
