@@ -42,6 +42,9 @@ bench: install
 		$(BIN)/python bench/dispatch_latency.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/api_latency.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/api_ingest.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/ui_render.py
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python bench/quantize_speed.py --runs 5
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/merge_vs_mergekit.py --size medium --runs 3
 
 clean:
 	rm -rf var/test var/bench
