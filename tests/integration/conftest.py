@@ -31,7 +31,6 @@ def broker_url() -> str:
         raise pytest.UsageError(
             "integration tests need CELERY_BROKER_URL=redis://…; run them with `make test`"
         )
-    redis.Redis.from_url(url).flushdb()
     return url
 
 
@@ -40,9 +39,12 @@ def worker_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("worker-storage")
 
 
-@pytest.fixture(scope="session")
+# Module scope: a worker left running would also dispatch and reconcile the jobs that later,
+# unrelated tests create in the same test database.
+@pytest.fixture(scope="module")
 def celery_worker(django_db_setup, django_db_blocker, broker_url, worker_storage, tmp_path_factory):
     """Start `celery worker -B` as a subprocess; yields the Popen."""
+    redis.Redis.from_url(broker_url).flushdb()  # no task queued by earlier tests reaches it
     logs = tmp_path_factory.mktemp("worker")
     env = {
         **os.environ,
