@@ -7,17 +7,30 @@ own spec models, so a bad combination is refused with the field that is wrong.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.db import transaction
+from pydantic import ValidationError
 
 from jobs import lineage, services, transitions
-from jobs.models import Dataset, Job, JobInput, ModelAsset, Team
+from jobs.models import ComputeProfile, Dataset, Job, JobInput, ModelAsset, Team
 from trainers.spec import SpecError
+
+Loc = tuple[str | int, ...]
+# Tokens a chat template and end-of-text may add per calibration row, at most (a generous bound).
+CALIBRATION_ROW_OVERHEAD = 64
 
 
 class JobRejected(ValueError):
-    """The job cannot run as asked; the message names the field and what to do."""
+    """The job cannot run as asked; the message names the field and what to do.
+
+    ``problems`` holds each problem as (where in the spec, message), for callers that map spec
+    fields to their own (the API's ``models[1].model``, a form's field)."""
+
+    def __init__(self, message: str, problems: list[tuple[Loc, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [((), message)]
 
 
 def create_job(
@@ -29,14 +42,23 @@ def create_job(
     params: dict,
     models: list[tuple[str, ModelAsset, float | None]],
     datasets: list[tuple[str, Dataset]] = (),
+    profile: ComputeProfile | None = None,
 ) -> Job:
-    """Create and queue a merge, quantize or evaluate job; JobRejected if its spec is invalid."""
-    for _role, model, _weight in models:
+    """Create and queue a merge, quantize or evaluate job; JobRejected if it cannot run.
+
+    Refused before anything is queued: other teams' inputs, a spec the trainer's models refuse,
+    and what can be told from the files without loading weights (a merge's compatibility check,
+    a calibration set too small for the samples asked)."""
+    for role, model, _weight in models:
         if model.team_id not in (None, team.pk):
-            raise JobRejected(f"model {model.pk} is not available to {team.name}")
-    for _role, dataset in datasets:
+            raise JobRejected(
+                f"model {model.pk} is not available to {team.name}", [((role,), "not available")]
+            )
+    for role, dataset in datasets:
         if dataset.team_id != team.pk:
-            raise JobRejected(f"dataset {dataset.pk} is not available to {team.name}")
+            raise JobRejected(
+                f"dataset {dataset.pk} is not available to {team.name}", [((role,), "not available")]
+            )
     with transaction.atomic():
         job = Job.objects.create(
             team=team,
@@ -45,17 +67,108 @@ def create_job(
             kind=kind,
             method=str(params.get("method", kind)),
             base_model=models[0][1] if models else None,
+            profile=profile,
             params=params,
         )
         lineage.record_inputs(job, models=models, datasets=datasets)
         try:
-            services.build_spec(job, 1, None)
+            spec = services.build_spec(job, 1, None)
+            if kind == Job.Kind.MERGE:
+                check_merge_files(spec)
+            elif kind == Job.Kind.QUANTIZE:
+                check_calibration_size(job, spec)
         except SpecError as exc:
-            transaction.set_rollback(True)
-            raise JobRejected(str(exc).removeprefix("invalid job spec: ")) from None
+            raise rejected(exc) from None  # leaving the atomic block rolls the job back
         transitions.record(job.pk, Job.Status.QUEUED)
         services.enqueue_dispatch(job.pk)
     return job
+
+
+def create_training_job(*, profile: ComputeProfile | None = None, **fields) -> Job:
+    """A training job (``services.create_training_job``) that runs on ``profile``."""
+    with transaction.atomic():
+        return set_profile(services.create_training_job(**fields), profile)
+
+
+def set_profile(job: Job, profile: ComputeProfile | None) -> Job:
+    """Run a just-created job on ``profile``; call it in the transaction that created the job, so
+    the dispatcher (enqueued on commit) sees the profile."""
+    if profile is not None:
+        job.profile = profile
+        job.save(update_fields=["profile"])
+    return job
+
+
+def rejected(exc: SpecError) -> JobRejected:
+    """A SpecError as JobRejected, each problem with the spec field it is about."""
+    message = str(exc).removeprefix("invalid job spec: ")
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        problems = [_located(tuple(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in cause.errors()]
+    else:
+        problems = [_located((), message)]
+    return JobRejected(message, problems)
+
+
+def _located(loc: Loc, message: str) -> tuple[Loc, str]:
+    """A whole-spec message that names its field first ("outputs: …") is about that field."""
+    if not loc and (named := re.match(r"^([A-Za-z_][\w.]*): ", message)):
+        return tuple(named.group(1).split(".")), message[named.end() :]
+    return loc, message
+
+
+def _input_at(message: str) -> Loc:
+    """Which input a merge compatibility message names first (``models[1] 'x'``, ``base_model``)."""
+    found = re.search(r"\bmodels\[(\d+)\]|\bbase_model\b", message)
+    if found is None:
+        return ("models",)
+    return ("models", int(found.group(1))) if found.group(1) else ("base_model",)
+
+
+def check_merge_files(spec: dict) -> None:
+    """The merge's compatibility check (trainers/merge/compat.py) from config files and
+    safetensors headers, no weights loaded; JobRejected naming the first offending input.
+    Inputs this server cannot see (a hub base model, files on another machine) are left to the
+    trainer, which runs the same check before any work."""
+    from trainers.merge import registry, run
+    from trainers.merge.inputs import close_all, describe
+    from trainers.spec_merge import MergeSpec
+
+    merge = MergeSpec.model_validate(spec)
+    base_ref = merge.base_model
+    paths = [m.path for m in merge.models] + ([base_ref.path] if base_ref else [])
+    if any(p is None or not Path(p).exists() for p in paths):
+        return
+    described = []
+    try:
+        for i, m in enumerate(merge.models):
+            described.append(describe(f"models[{i}] '{m.name}'", m.path))
+        base = describe(f"base_model '{base_ref.name}'", base_ref.path) if base_ref else None
+        out_dir = Path(merge.output_dir).resolve()
+        run.check_inputs(merge, registry.get(merge.method), described, base, out_dir)
+    except SpecError as exc:
+        raise JobRejected(str(exc), [(_input_at(str(exc)), str(exc))]) from None
+    finally:
+        close_all(described)
+
+
+def check_calibration_size(job: Job, spec: dict) -> None:
+    """JobRejected for a calibration dataset that cannot hold the tokens GPTQ asks for, by a bound that
+    never refuses one that can: every byte of the file one token, plus a template per row. The
+    exact count (with the model's tokenizer) is the trainer's, before it quantizes."""
+    if spec["method"] != "gptq_int4" or spec.get("calibration") is None:
+        return
+    dataset = job.inputs.get(role="calibration").dataset
+    p = spec["gptq_int4"]
+    needed = p["calibration_samples"] * p["calibration_seq_len"]
+    at_most = dataset.bytes + dataset.row_count * CALIBRATION_ROW_OVERHEAD
+    if at_most < needed:
+        message = (
+            f"{dataset.name} ({dataset.row_count} rows, {dataset.bytes:,} bytes) holds at most "
+            f"about {at_most:,} tokens, but calibration_samples × calibration_seq_len asks for {needed:,}; "
+            "add rows, or lower calibration_samples or calibration_seq_len"
+        )
+        raise JobRejected(f"calibration: {message}", [(("calibration",), message)])
 
 
 def spec_fields(job: Job) -> dict:
@@ -115,10 +228,13 @@ def _merge(job: Job, inputs: dict[str, list[JobInput]]) -> dict:
         for row in inputs.get("model", [])
     ]
     base = inputs.get("base")
+    params = dict(p.get("params", {}))
+    if held_out := _dataset(inputs, "dataset"):  # greedy soup scores its soups on this
+        params["held_out"] = held_out
     return {
         "method": p["method"],
         "models": models,
         "base_model": services.model_ref(base[0].model) if base else None,
-        "params": p.get("params", {}),
+        "params": params,
         **{k: v for k, v in p.items() if k not in ("method", "params")},
     }

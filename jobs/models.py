@@ -300,6 +300,8 @@ class Artifact(models.Model):
         ADAPTER = "adapter"
         MODEL = "model"
         CHECKPOINT = "checkpoint"
+        GGUF = "gguf"
+        REPORT = "report"
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="artifacts")
     attempt = models.ForeignKey(Attempt, null=True, on_delete=models.SET_NULL, related_name="artifacts")

@@ -62,6 +62,17 @@ class MethodSerializer(serializers.Serializer):
     description = serializers.CharField()
     dataset_tasks = serializers.ListField(child=serializers.CharField())
     parameters = serializers.DictField(help_text="JSON schema of the job's `params` for this method.")
+    # Training methods only (trainers/catalogue.py):
+    paper = serializers.CharField(required=False, help_text="Where the method is described.")
+    objectives = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Training objectives it can train."
+    )
+    needs_cuda = serializers.BooleanField(required=False, help_text="Runs only where a CUDA GPU is.")
+    artifact = serializers.CharField(required=False, help_text="What a job saves: 'adapter' or 'model'.")
+    details = serializers.DictField(
+        help_text="What the method needs besides params, e.g. for merges min_models, needs_base and how "
+        "it reads each model's weight; for quantize methods the outputs they can write."
+    )
 
 
 class ComputeProfileSerializer(serializers.ModelSerializer):

@@ -17,9 +17,10 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework import serializers
 
+from api.serializers import chain_jobs
 from api.serializers.common import LinkField, RefSerializer, UsernameField
 from jobs import queue
-from jobs.models import Attempt, Dataset, Job, ModelAsset, Team
+from jobs.models import Attempt, ComputeProfile, Dataset, Job, ModelAsset, Team
 from trainers import catalogue
 
 
@@ -43,6 +44,9 @@ class JobSerializer(serializers.ModelSerializer):
     url = LinkField("api:job-detail")
     base_model = RefSerializer(read_only=True, allow_null=True)
     dataset = RefSerializer(read_only=True, allow_null=True)
+    compute_profile = RefSerializer(
+        read_only=True, allow_null=True, help_text="Where it runs; null: the installation's default profile."
+    )
     created_by = UsernameField()
     progress = serializers.FloatField(read_only=True, help_text="From 0 to 1.")
     params = serializers.DictField(read_only=True, help_text="The method's parameters, as validated.")
@@ -58,6 +62,7 @@ class JobSerializer(serializers.ModelSerializer):
             "status",
             "base_model",
             "dataset",
+            "compute_profile",
             "params",
             "step",
             "total_steps",
@@ -80,6 +85,7 @@ class JobSerializer(serializers.ModelSerializer):
                 **{column: getattr(job, column) for column in SUMMARY_COLUMNS if "__" not in column},
                 "base_model__name": job.base_model.name if job.base_model_id else None,
                 "dataset__name": job.dataset.name if job.dataset_id else None,
+                "profile__name": job.profile.name if job.profile_id else None,
                 "created_by__username": job.created_by.username if job.created_by_id else None,
             }
         )
@@ -90,8 +96,9 @@ class JobSerializer(serializers.ModelSerializer):
 # machinery cost far more than the query (tests/api/test_jobs.py checks both paths agree).
 SUMMARY_COLUMNS = (
     "id", "name", "kind", "method", "status", "base_model_id", "base_model__name", "dataset_id",
-    "dataset__name", "params", "step", "total_steps", "eta_seconds", "error", "attempt_count",
-    "max_attempts", "created_by__username", "created_at", "started_at", "finished_at", "updated_at",
+    "dataset__name", "profile_id", "profile__name", "params", "step", "total_steps", "eta_seconds",
+    "error", "attempt_count", "max_attempts", "created_by__username", "created_at", "started_at",
+    "finished_at", "updated_at",
 )  # fmt: skip
 
 
@@ -107,6 +114,7 @@ def summary(row: dict) -> dict:
         "status": status,
         "base_model": _ref(row["base_model_id"], row["base_model__name"]),
         "dataset": _ref(row["dataset_id"], row["dataset__name"]),
+        "compute_profile": _ref(row["profile_id"], row["profile__name"]),
         "params": row["params"],
         "step": step,
         "total_steps": total,
@@ -230,7 +238,11 @@ class JobCreateSerializer(serializers.Serializer):
     name = serializers.CharField(
         max_length=200, required=False, allow_blank=True, help_text="Defaults to '<model> on <dataset>'."
     )
-    kind = serializers.ChoiceField(choices=Job.Kind.choices, default=Job.Kind.TRAIN)
+    kind = serializers.ChoiceField(
+        choices=[Job.Kind.TRAIN],
+        default=Job.Kind.TRAIN,
+        help_text="merge, quantize and evaluate have bodies of their own.",
+    )
     method = serializers.ChoiceField(
         choices=[m.name for m in catalogue.methods("train")],
         default="lora",
@@ -248,12 +260,10 @@ class JobCreateSerializer(serializers.Serializer):
     def team(self) -> Team:
         return self.context["team"]
 
-    def validate_kind(self, value: str) -> str:
-        if value != Job.Kind.TRAIN:
-            raise serializers.ValidationError(
-                f"{value} jobs cannot be created through the API yet; use 'train'"
-            )
-        return value
+    compute_profile = chain_jobs.profile_field()
+
+    def validate_compute_profile(self, value: int | None) -> ComputeProfile | None:
+        return chain_jobs.check_profile(self.team, value)
 
     def validate_base_model(self, value: int) -> ModelAsset:
         visible = ModelAsset.objects.filter(Q(team__isnull=True) | Q(team=self.team))
@@ -303,6 +313,7 @@ class JobCloneSerializer(serializers.Serializer):
     params = serializers.DictField(
         required=False, help_text="Merged into the original's parameters, group by group."
     )
+    compute_profile = chain_jobs.profile_field()
 
     def merged_with(self, job: Job) -> dict:
         """The create request this clone amounts to."""
@@ -316,5 +327,6 @@ class JobCloneSerializer(serializers.Serializer):
             "method": job.method,
             "base_model": changes.get("base_model", job.base_model_id),
             "dataset": changes.get("dataset", job.dataset_id),
+            "compute_profile": changes.get("compute_profile", job.profile_id),
             "params": params,
         }

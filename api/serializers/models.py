@@ -29,6 +29,9 @@ class ModelAssetSerializer(serializers.ModelSerializer):
     produced_by = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True, help_text="The job whose output this model is."
     )
+    adapter_base = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="For a LoRA adapter: the id of the model it adapts."
+    )
 
     class Meta:
         model = ModelAsset
@@ -38,6 +41,9 @@ class ModelAssetSerializer(serializers.ModelSerializer):
             "name",
             "source",
             "task",
+            "format",
+            "quantization",
+            "adapter_base",
             "hub_id",
             "path",
             "architecture",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import tokens
 from api.auth import TeamMember
-from api.base import ApiView
+from api.base import ApiView, read_query
 from api.models import ApiToken
 from api.serializers.account import (
     ComputeProfileSerializer,
@@ -19,8 +19,8 @@ from api.serializers.account import (
     TeamSerializer,
     TokenSerializer,
 )
-from jobs.models import ComputeProfile, Membership, Team
-from trainers import catalogue
+from jobs.models import ComputeProfile, Job, Membership, Team
+from trainers import catalogue, chain_methods
 
 
 def _team_row(membership: Membership) -> dict:
@@ -78,13 +78,27 @@ class TeamDetail(TeamScoped):
         return Response(TeamSerializer(_team_row(membership)).data)
 
 
+def all_methods(kind: str | None = None) -> list[dict]:
+    """Training methods (trainers.catalogue) and those of the jobs after training."""
+    trained = [entry | {"details": {}} for entry in catalogue.describe(kind)]
+    return trained + chain_methods.describe(kind)
+
+
+class MethodFilter(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=Job.Kind.choices, required=False, help_text="Only this job kind's."
+    )
+
+
 class MethodList(ApiView):
     serializer_class = MethodSerializer
     pagination_class = None
 
-    @extend_schema(responses=MethodSerializer(many=True), summary="The method catalogue")
+    @extend_schema(
+        parameters=[MethodFilter], responses=MethodSerializer(many=True), summary="The method catalogue"
+    )
     def get(self, request: Request) -> Response:
-        return Response(catalogue.describe())
+        return Response(all_methods(read_query(MethodFilter, request).get("kind")))
 
 
 class MethodDetail(ApiView):
@@ -92,10 +106,11 @@ class MethodDetail(ApiView):
 
     @extend_schema(summary="One method, with the JSON schema of its parameters")
     def get(self, request: Request, method: str) -> Response:
-        try:
-            return Response(catalogue.get(method).describe())
-        except catalogue.UnknownMethod as exc:
-            raise exceptions.NotFound(str(exc)) from None
+        found = next((entry for entry in all_methods() if entry["name"] == method), None)
+        if found is None:
+            known = ", ".join(entry["name"] for entry in all_methods())
+            raise exceptions.NotFound(f"unknown method {method!r}; known methods: {known}")
+        return Response(found)
 
 
 class ProfileScoped(ApiView):

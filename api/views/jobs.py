@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +13,7 @@ from rest_framework.response import Response
 from api.base import ApiView, read_query
 from api.idempotency import idempotent
 from api.problems import Conflict
+from api.serializers.chain_jobs import CHAIN_SERIALIZERS
 from api.serializers.jobs import (
     ATTEMPT_COLUMNS,
     SUMMARY_COLUMNS,
@@ -23,7 +25,7 @@ from api.serializers.jobs import (
     summary,
 )
 from api.views.params import IDEMPOTENCY_KEY, created
-from jobs import services
+from jobs import actions, kinds, services
 from jobs.models import Attempt, Job
 
 STATUS_GROUPS = {"active": Job.ACTIVE, "finished": Job.FINISHED}
@@ -78,7 +80,9 @@ class JobScoped(ApiView):
     """Views of one job of the acting team."""
 
     def team_jobs(self) -> QuerySet[Job]:
-        related = Job.objects.filter(team=self.team).select_related("base_model", "dataset", "created_by")
+        related = Job.objects.filter(team=self.team).select_related(
+            "base_model", "dataset", "profile", "created_by"
+        )
         return related.defer("spec", "dataset__report")  # large JSON the API never shows here
 
     def job(self, job_id: int) -> Job:
@@ -93,7 +97,30 @@ def _validated_job(view: JobScoped, data: object) -> dict:
     serializer = JobCreateSerializer(data=data, context={"team": view.team})
     serializer.is_valid(raise_exception=True)
     given = serializer.validated_data
-    return {key: given[key] for key in ("name", "base_model", "dataset", "params")}
+    return {key: given[key] for key in ("name", "method", "base_model", "dataset", "params")} | {
+        "profile": given.get("compute_profile")
+    }
+
+
+JOB_CREATE = PolymorphicProxySerializer(
+    component_name="NewJob",
+    serializers=[JobCreateSerializer, *CHAIN_SERIALIZERS.values()],
+    resource_type_field_name=None,
+)
+
+
+def _create(view: JobScoped, request: Request) -> Job:
+    """A job of the body's ``kind`` (train when it has none)."""
+    data = request.data
+    kind = data.get("kind", Job.Kind.TRAIN) if isinstance(data, dict) else Job.Kind.TRAIN
+    if not isinstance(kind, str) or kind not in Job.Kind.values:
+        known = ", ".join(Job.Kind.values)
+        raise serializers.ValidationError({"kind": [f"unknown job kind {kind!r}; use one of {known}"]})
+    if kind == Job.Kind.TRAIN:
+        return kinds.create_training_job(team=view.team, user=request.user, **_validated_job(view, data))
+    serializer = CHAIN_SERIALIZERS[kind](data=data, context={"team": view.team})
+    serializer.is_valid(raise_exception=True)
+    return serializer.create_job(request.user)
 
 
 class JobList(JobScoped):
@@ -107,16 +134,16 @@ class JobList(JobScoped):
         return self.get_paginated_response([summary(row) for row in page])
 
     @extend_schema(
-        request=JobCreateSerializer,
+        request=JOB_CREATE,
         responses={201: JobDetailSerializer},
         parameters=[IDEMPOTENCY_KEY],
-        summary="Create a training job",
+        summary="Create a train, merge, quantize or evaluate job",
+        description="`kind` picks the body (train when omitted). Each method's `params` are described, "
+        "with a JSON schema, by GET /api/v1/methods/{name}; every refusal names its field.",
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        job = services.create_training_job(
-            team=self.team, user=request.user, **_validated_job(self, request.data)
-        )
+        job = _create(self, request)
         return created(self.detail(job), reverse("api:job-detail", args=[job.pk]))
 
 
@@ -164,8 +191,9 @@ class JobRetry(JobScoped):
     def post(self, request: Request, job_id: int) -> Response:
         job = self.job(job_id)
         try:
-            new = services.retry(job, user=request.user)
-        except services.JobStateError as exc:
+            with transaction.atomic():
+                new = kinds.set_profile(actions.retry(job, user=request.user), job.profile)
+        except actions.RetryRefused as exc:
             raise Conflict(str(exc)) from None
         return created(self.detail(new), reverse("api:job-detail", args=[new.pk]))
 
@@ -187,5 +215,8 @@ class JobClone(JobScoped):
             raise Conflict(f"Job #{job.pk} is a {job.kind} job; only training jobs can be cloned for now.")
         changes = JobCloneSerializer(data=request.data)
         changes.is_valid(raise_exception=True)
-        new = services.clone(job, user=request.user, **_validated_job(self, changes.merged_with(job)))
+        given = _validated_job(self, changes.merged_with(job))
+        profile = given.pop("profile")
+        with transaction.atomic():
+            new = kinds.set_profile(services.clone(job, user=request.user, **given), profile)
         return created(self.detail(new), reverse("api:job-detail", args=[new.pk]))

@@ -57,8 +57,9 @@ def test_parameter_errors_name_the_field_path(as_member, tiny_model, dataset):
     [
         ({"dataset": 1}, "base_model"),
         ({"base_model": "x", "dataset": 1}, "base_model"),
-        ({"base_model": 1, "dataset": 1, "kind": "merge"}, "kind"),
-        ({"base_model": 1, "dataset": 1, "method": "full"}, "method"),
+        ({"base_model": 1, "dataset": 1, "kind": "bogus"}, "kind"),
+        ({"base_model": 1, "dataset": 1, "kind": ["merge"]}, "kind"),
+        ({"base_model": 1, "dataset": 1, "method": "nope"}, "method"),
         ({"base_model": 1, "dataset": 1, "params": [1]}, "params"),
         ({"base_model": 1, "dataset": 1, "params": {"lora": 3}}, "params.lora"),
         ({"base_model": 1, "dataset": 1, "name": "x" * 201}, "name"),

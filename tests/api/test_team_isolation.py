@@ -82,3 +82,46 @@ def test_another_teams_objects_are_404_everywhere(as_owner, theirs, outsider, ot
         if hasattr(pattern.callback.view_class, "get"):  # the ids are real: team B can read them
             assert own.get(path).status_code == 200, f"GET {path} as its own team"
     assert checked >= 20
+
+
+def test_another_teams_models_and_datasets_are_refused_as_job_inputs(as_owner, theirs, tiny_model):
+    """Creating jobs reads inputs by id too: team B's are refused exactly like ids that do not exist."""
+    mine = tiny_model.pk
+
+    def bodies(model: int, dataset: int) -> list[tuple[dict, str]]:
+        return [
+            (
+                {"kind": "merge", "method": "linear", "models": [{"model": mine}, {"model": model}]},
+                "models[1].model",
+            ),
+            (
+                {"kind": "merge", "method": "ties", "models": [{"model": mine}] * 2, "base_model": model},
+                "base_model",
+            ),
+            ({"kind": "quantize", "method": "rtn_int8", "model": model}, "model"),
+            (
+                {"kind": "quantize", "method": "gptq_int4", "model": mine, "calibration": dataset},
+                "calibration",
+            ),
+            ({"kind": "evaluate", "base_model": mine, "candidate": model}, "candidate"),
+            ({"kind": "evaluate", "base_model": mine, "candidate": mine, "dataset": dataset}, "dataset"),
+            ({"base_model": model, "dataset": dataset}, "base_model"),
+        ]
+
+    missing = 10**9
+    pairs = zip(bodies(theirs["model_id"], theirs["dataset_id"]), bodies(missing, missing), strict=True)
+    for (body, field), (missing_body, _) in pairs:
+        refused = {
+            e["field"]: e["message"]
+            for e in problem(as_owner.post("/api/v1/jobs", body, format="json"), 400)["errors"]
+        }
+        unknown = {
+            e["field"]: e["message"]
+            for e in problem(as_owner.post("/api/v1/jobs", missing_body, format="json"), 400)["errors"]
+        }
+        assert refused[field] == unknown[field].replace(str(missing), str(body_id(body, field))), body
+    assert not as_owner.get("/api/v1/jobs").json()["results"]
+
+
+def body_id(body: dict, field: str) -> int:
+    return body["models"][1]["model"] if field == "models[1].model" else body[field]

@@ -33,7 +33,7 @@ def test_a_quantize_job_is_queued_with_its_inputs(
 ):
     params = {
         "method": "gptq_int4",
-        "params": {"group_size": 32, "symmetric": True},
+        "params": {"group_size": 32, "symmetric": True, "calibration_samples": 4, "calibration_seq_len": 64},
         "outputs": ["gguf_q4_0"],
     }
     job = create(

@@ -1,0 +1,385 @@
+"""Creating merge, quantize and evaluate jobs through the API.
+
+Each kind has its own request body (``kind`` tells them apart). Parameters are checked by the
+trainer's own models (``trainers.chain_methods``), inputs against what the team may use, and
+then the whole job by ``jobs.kinds.create_job``, which builds the trainer's spec and runs the
+checks that need the files. Every refusal names the request field it is about.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from rest_framework import serializers
+
+from jobs import kinds
+from jobs.models import ComputeProfile, Dataset, Job, ModelAsset, Team
+from trainers import chain_methods
+from trainers.merge import registry
+
+DTYPES = ["auto", "float32", "float16", "bfloat16"]
+
+
+def visible_profiles(team: Team) -> QuerySet[ComputeProfile]:
+    """Profiles open to every team (no allowed teams), and those that allow this one."""
+    return ComputeProfile.objects.filter(Q(allowed_teams__isnull=True) | Q(allowed_teams=team)).distinct()
+
+
+def check_profile(team: Team, value: int | None) -> ComputeProfile | None:
+    if value is None:
+        return None
+    profile = visible_profiles(team).filter(pk=value).first()
+    if profile is None:
+        raise serializers.ValidationError(
+            f"there is no compute profile #{value} that {team.name} may use; see GET /api/v1/profiles"
+        )
+    return profile
+
+
+def profile_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="A compute profile id from GET /api/v1/profiles; omitted: the installation's default.",
+    )
+
+
+def model_of(team: Team, value: int) -> ModelAsset:
+    model = ModelAsset.objects.filter(Q(team__isnull=True) | Q(team=team), pk=value).first()
+    if model is None:
+        raise serializers.ValidationError(f"there is no model #{value} available to {team.name}")
+    return model
+
+
+def dataset_of(team: Team, value: int | None) -> Dataset | None:
+    if value is None:
+        return None
+    dataset = team.datasets.filter(pk=value).first()
+    if dataset is None:
+        raise serializers.ValidationError(f"there is no dataset #{value} in {team.name}")
+    return dataset
+
+
+def checked_params(model: type[BaseModel], raw: object) -> dict:
+    """``raw`` through the trainer's model; errors keyed by field inside ``params``."""
+    if not isinstance(raw, dict):
+        raise serializers.ValidationError(["must be an object"])
+    try:
+        return model.model_validate(raw).model_dump(mode="json")
+    except PydanticValidationError as exc:
+        errors: dict = {}
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "non_field_errors"
+            errors.setdefault(where, []).append(error["msg"].removeprefix("Value error, "))
+        raise serializers.ValidationError(errors) from None
+
+
+def quantized(model: ModelAsset) -> str:
+    """Why a model is not full precision, or ''."""
+    if model.format == ModelAsset.Format.GGUF:
+        return "a GGUF export"
+    return f"quantized ({model.quantization})" if model.quantization else ""
+
+
+class ChainJobSerializer(serializers.Serializer):
+    """What every kind after training shares. ``kind`` picks the body; ``request()`` is the job."""
+
+    name = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="Defaults to one made from the inputs."
+    )
+    compute_profile = profile_field()
+    # Spec fields (as jobs.kinds names them) → request fields, for refusals of the whole job.
+    spec_fields: dict[str, str] = {}
+    job_kind: str
+
+    @property
+    def team(self) -> Team:
+        return self.context["team"]
+
+    def validate_compute_profile(self, value: int | None) -> ComputeProfile | None:
+        return check_profile(self.team, value)
+
+    def request(self) -> dict:
+        """``kinds.create_job``'s arguments."""
+        raise NotImplementedError
+
+    def field_of(self, loc: tuple) -> str | None:
+        head, rest = (str(loc[0]), loc[1:]) if loc else ("", ())
+        if head == "params" or head in self.param_groups():
+            return ".".join(["params", *map(str, rest)]) if rest else "params"
+        return self.spec_fields.get(head)
+
+    def param_groups(self) -> tuple[str, ...]:
+        return ()
+
+    def create_job(self, user) -> Job:
+        data = self.validated_data
+        try:
+            return kinds.create_job(
+                self.job_kind,
+                team=self.team,
+                user=user,
+                profile=data.get("compute_profile"),
+                **self.request(),
+            )
+        except kinds.JobRejected as exc:
+            errors: dict = {}
+            for loc, message in exc.problems:
+                errors.setdefault(self.field_of(loc) or "non_field_errors", []).append(message)
+            raise serializers.ValidationError(errors) from None
+
+
+class MergeInputSerializer(serializers.Serializer):
+    model = serializers.IntegerField(min_value=1, help_text="A model id from GET /api/v1/models.")
+    weight = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=-10,
+        max_value=10,
+        help_text="How much of it goes in; its meaning depends on the method's `weights` (default 1).",
+    )
+
+
+class MergeJobCreateSerializer(ChainJobSerializer):
+    kind = serializers.ChoiceField(choices=[Job.Kind.MERGE])
+    job_kind = Job.Kind.MERGE
+    method = serializers.ChoiceField(
+        choices=list(registry.METHODS), help_text="A merge method from GET /api/v1/methods?kind=merge."
+    )
+    models = MergeInputSerializer(
+        many=True, min_length=1, max_length=64, help_text="The models (or LoRA adapters) to merge, in order."
+    )
+    base_model = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="The model the others were fine-tuned from, for methods with needs_base (and adapters).",
+    )
+    dataset = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, help_text="greedy_soup only: held-out data to score on."
+    )
+    params = serializers.DictField(
+        required=False, help_text="The method's parameters; JSON schema: GET /api/v1/methods/{name}."
+    )
+    dtype = serializers.ChoiceField(choices=DTYPES, default="auto", help_text="Weights' type in the output.")
+    spec_fields = {"models": "models", "base_model": "base_model", "base": "base_model", "model": "models"}
+    spec_fields |= {"method": "method", "dataset": "dataset", "dtype": "dtype"}
+
+    def field_of(self, loc: tuple) -> str | None:
+        if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+            return f"models[{loc[1]}].{'weight' if loc[2:3] == ('weight',) else 'model'}"
+        return super().field_of(loc)
+
+    def validate_models(self, value: list[dict]) -> list[tuple[ModelAsset, float | None]]:
+        found, errors = [], [{} for _ in value]
+        for i, given in enumerate(value):
+            try:
+                model = model_of(self.team, given["model"])
+            except serializers.ValidationError as exc:
+                errors[i] = {"model": exc.detail}
+                continue
+            if why := quantized(model):
+                errors[i] = {
+                    "model": [
+                        f"{model.name} is {why}; a merge needs full-precision weights: merge the original "
+                        "models, then quantize the result with a quantize job"
+                    ]
+                }
+            found.append((model, given.get("weight")))
+        if any(errors):
+            raise serializers.ValidationError(errors)
+        return found
+
+    def validate_base_model(self, value: int | None) -> ModelAsset | None:
+        if value is None:
+            return None
+        model = model_of(self.team, value)
+        if why := quantized(model):
+            raise serializers.ValidationError(f"{model.name} is {why}; pick the full-precision base model")
+        return model
+
+    def validate_dataset(self, value: int | None) -> Dataset | None:
+        return dataset_of(self.team, value)
+
+    def validate_params(self, value: dict) -> dict:
+        method = self.initial_data.get("method")
+        if method not in registry.METHODS:
+            return value  # the method's own error says what to give
+        return checked_params(chain_methods.params_model(method), value)
+
+    def validate(self, attrs: dict) -> dict:
+        method = attrs["method"]
+        if "params" not in attrs:
+            attrs["params"] = checked_params(chain_methods.params_model(method), {})
+        if (method == "greedy_soup") != (attrs.get("dataset") is not None):
+            message = (
+                "greedy_soup needs dataset: held-out data to score each soup on"
+                if method == "greedy_soup"
+                else f"{method} reads no dataset; only greedy_soup does (to score soups on)"
+            )
+            raise serializers.ValidationError({"dataset": [message]})
+        return attrs
+
+    def request(self) -> dict:
+        data = self.validated_data
+        models = [("model", model, weight) for model, weight in data["models"]]
+        if data.get("base_model"):
+            models.insert(0, ("base", data["base_model"], None))
+        names = " + ".join(model.name for model, _ in data["models"])
+        params = {"method": data["method"], "params": data["params"]}
+        if data["dtype"] != "auto":
+            params["dtype"] = data["dtype"]
+        return {
+            "name": data.get("name") or f"{data['method']}: {names}"[:200],
+            "params": params,
+            "models": models,
+            "datasets": [("dataset", data["dataset"])] if data.get("dataset") else [],
+        }
+
+
+class QuantizeJobCreateSerializer(ChainJobSerializer):
+    kind = serializers.ChoiceField(choices=[Job.Kind.QUANTIZE])
+    job_kind = Job.Kind.QUANTIZE
+    method = serializers.ChoiceField(
+        choices=list(chain_methods.QUANTIZE_METHODS), help_text="GET /api/v1/methods?kind=quantize."
+    )
+    model = serializers.IntegerField(
+        min_value=1, help_text="A full-precision model with files on the server."
+    )
+    outputs = serializers.ListField(
+        child=serializers.ChoiceField(choices=chain_methods.QUANTIZE_OUTPUTS),
+        min_length=1,
+        default=["torchao"],
+        help_text="torchao: a transformers model that loads back quantized; gguf_q8_0, gguf_q4_0: GGUF.",
+    )
+    params = serializers.DictField(
+        required=False, help_text="The method's parameters; JSON schema: GET /api/v1/methods/{name}."
+    )
+    calibration = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, help_text="gptq_int4 only: a dataset to calibrate on."
+    )
+    eval_dataset = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="Held-out text for perplexity before and after; omitted: built-in passages.",
+    )
+    spec_fields = {"model": "model", "base": "model", "method": "method", "outputs": "outputs"}
+    spec_fields |= {"calibration": "calibration", "eval_texts": "eval_dataset", "dataset": "eval_dataset"}
+
+    def param_groups(self) -> tuple[str, ...]:
+        return ("rtn_int4", "gptq_int4")
+
+    def validate_model(self, value: int) -> ModelAsset:
+        model = model_of(self.team, value)
+        if why := quantized(model):
+            raise serializers.ValidationError(
+                f"{model.name} is already {why}; quantize its full-precision original"
+            )
+        if model.format == ModelAsset.Format.ADAPTER:
+            raise serializers.ValidationError(
+                f"{model.name} is a LoRA adapter; fold it into its base with a lora_fold merge, "
+                "then quantize that"
+            )
+        if model.task != ModelAsset.Task.CAUSAL_LM or not model.path:
+            raise serializers.ValidationError(
+                f"{model.name} cannot be quantized: give a text-generation model with files on the server"
+            )
+        return model
+
+    def validate_calibration(self, value: int | None) -> Dataset | None:
+        return dataset_of(self.team, value)
+
+    def validate_eval_dataset(self, value: int | None) -> Dataset | None:
+        return dataset_of(self.team, value)
+
+    def validate(self, attrs: dict) -> dict:
+        _title, _help, model = chain_methods.QUANTIZE_METHODS[attrs["method"]]
+        try:
+            attrs["params"] = checked_params(model or chain_methods.NoParams, attrs.get("params", {}))
+        except serializers.ValidationError as exc:  # checked here, once the method is known
+            raise serializers.ValidationError({"params": exc.detail}) from None
+        return attrs
+
+    def request(self) -> dict:
+        data = self.validated_data
+        datasets = [
+            (role, data[key])
+            for role, key in (("calibration", "calibration"), ("dataset", "eval_dataset"))
+            if data.get(key)
+        ]
+        return {
+            "name": data.get("name") or f"{data['model'].name} · {data['method']}"[:200],
+            "params": {"method": data["method"], "outputs": data["outputs"], "params": data["params"]},
+            "models": [("base", data["model"], None)],
+            "datasets": datasets,
+        }
+
+
+class EvaluateJobCreateSerializer(ChainJobSerializer):
+    kind = serializers.ChoiceField(choices=[Job.Kind.EVALUATE])
+    job_kind = Job.Kind.EVALUATE
+    base_model = serializers.IntegerField(min_value=1, help_text="The model to compare against.")
+    candidate = serializers.IntegerField(min_value=1, help_text="The model you made.")
+    dataset = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="Held-out rows (text + label for classifiers); omitted: built-in passages (LMs only).",
+    )
+    params = serializers.DictField(
+        required=False, help_text="JSON schema: GET /api/v1/methods/evaluate (max_rows, prompts, ...)."
+    )
+    spec_fields = {"base": "base_model", "candidate": "candidate", "dataset": "dataset"}
+
+    def param_groups(self) -> tuple[str, ...]:
+        return chain_methods.EVALUATE_FIELDS
+
+    def field_of(self, loc: tuple) -> str | None:
+        if loc and loc[0] in chain_methods.EVALUATE_FIELDS:
+            return "params." + ".".join(map(str, loc))
+        return super().field_of(loc)
+
+    def validate_base_model(self, value: int) -> ModelAsset:
+        return model_of(self.team, value)
+
+    def validate_candidate(self, value: int) -> ModelAsset:
+        return model_of(self.team, value)
+
+    def validate_dataset(self, value: int | None) -> Dataset | None:
+        return dataset_of(self.team, value)
+
+    def validate_params(self, value: dict) -> dict:
+        return checked_params(chain_methods.EvaluateParams, value)
+
+    def validate(self, attrs: dict) -> dict:
+        base, candidate = attrs["base_model"], attrs["candidate"]
+        if base.task != candidate.task:
+            raise serializers.ValidationError(
+                {
+                    "candidate": [
+                        f"{candidate.name} does a different task than {base.name}; compare like with like"
+                    ]
+                }
+            )
+        attrs.setdefault("params", checked_params(chain_methods.EvaluateParams, {}))
+        return attrs
+
+    def request(self) -> dict:
+        data = self.validated_data
+        base, candidate = data["base_model"], data["candidate"]
+        return {
+            "name": data.get("name") or f"{candidate.name} vs {base.name}"[:200],
+            "params": data["params"],
+            "models": [("base", base, None), ("candidate", candidate, None)],
+            "datasets": [("dataset", data["dataset"])] if data.get("dataset") else [],
+        }
+
+
+CHAIN_SERIALIZERS: dict[str, type[ChainJobSerializer]] = {
+    Job.Kind.MERGE: MergeJobCreateSerializer,
+    Job.Kind.QUANTIZE: QuantizeJobCreateSerializer,
+    Job.Kind.EVALUATE: EvaluateJobCreateSerializer,
+}
