@@ -1,0 +1,271 @@
+"""Every training method prepares the tiny Llama, trains a few steps with a finite loss, and saves an
+artifact that loads back (adapters in plain peft) with the same logits. In-process: the trainer's
+own building blocks, a handful of steps each, no subprocess per method."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, Trainer
+
+from tests.trainers.conftest import make_spec, write_jsonl
+from trainers import methods, train
+from trainers.cli import EXIT_INVALID, run_job
+from trainers.events import EventEmitter
+from trainers.examples import build_examples
+from trainers.methods.base import MethodError
+from trainers.packing import prepare_batches
+from trainers.spec import SpecError, TrainSpec, parse_spec
+from trainers.tiny import demo_instruction_rows
+
+STEPS = 3
+CUDA = torch.cuda.is_available()
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_jsonl(tmp_path_factory.mktemp("data") / "small.jsonl", demo_instruction_rows(32))
+
+
+@pytest.fixture(scope="module")
+def examples(tiny_tokenizer) -> list[dict]:
+    return build_examples(tiny_tokenizer, demo_instruction_rows(32), "instruction", 32)[0]
+
+
+def spec_for(model_dir: Path, data: Path, out: Path, method: str, **groups: dict) -> TrainSpec:
+    training = {"batch_size": 8, "max_seq_length": 32, "learning_rate": 1e-2, **groups.pop("training", {})}
+    data = make_spec(model_dir, data, out, method=method, training=training, **groups)
+    return parse_spec(data)
+
+
+def train_briefly(spec: TrainSpec, model_dir: Path, tokenizer, examples: list[dict], model=None):
+    """The trainer's own steps for a few optimizer steps: batches, method, Trainer, save."""
+    model = model or AutoModelForCausalLM.from_pretrained(model_dir)
+    batches = prepare_batches(examples, examples[:8], spec.training, tokenizer.pad_token_id)
+    out = Path(spec.output_dir)
+    prepared = train.prepare_method(model, spec, tokenizer, examples, batches, out)
+    args = train.training_arguments(spec, out, train.plan_steps(spec, len(batches.train)))
+    args.max_steps, args.eval_strategy, args.save_strategy, args.eval_on_start = STEPS, "no", "no", False
+    args.logging_steps = 1
+    trainer = Trainer(
+        model=prepared.model,
+        args=args,
+        data_collator=batches.collator,
+        train_dataset=batches.train,
+        callbacks=prepared.callbacks,
+    )
+    if prepared.optimizer:
+        trainer.optimizer = prepared.optimizer(prepared.model, trainer.args)
+    result = trainer.train()
+    kind = methods.get(spec.method).artifact
+    saved = train.save_adapter(prepared.model, tokenizer, out / kind, **prepared.save_kwargs)
+    return prepared, trainer, result.training_loss, saved, batches
+
+
+def logits(model, batch: dict) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+
+CASES = {
+    "lora": ("lora", {}),
+    "lora-rslora-dora": ("lora", {"lora": {"use_rslora": True, "use_dora": True}}),
+    "lora-gaussian": ("lora", {"lora": {"init": "gaussian"}}),
+    "lora-pissa": ("lora", {"lora": {"init": "pissa"}}),
+    "lora-olora": ("lora", {"lora": {"init": "olora"}}),
+    "lora-eva": ("lora", {"lora": {"init": "eva", "r": 4}}),
+    "loraplus": ("loraplus", {"method_params": {"lr_ratio": 16}}),
+    "adalora": ("adalora", {"method_params": {"init_r": 6, "target_r": 2}}),
+    "lokr": ("lokr", {}),
+    "loha": ("loha", {}),
+    "vera": ("vera", {"method_params": {"r": 16}}),
+    "ia3": ("ia3", {}),
+    "prompt_tuning": ("prompt_tuning", {"method_params": {"num_virtual_tokens": 4}}),
+    "prefix_tuning": ("prefix_tuning", {"method_params": {"num_virtual_tokens": 4}}),
+    "full": ("full", {}),
+    "freeze": ("freeze", {"method_params": {"trainable_layers": 1}}),
+    "lisa": ("lisa", {"method_params": {"n_layers": 1, "period": 2}}),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_method_trains_and_its_artifact_loads_back_with_the_same_logits(
+    case: str, tiny_model_dir: Path, tiny_tokenizer, examples, small_data, tmp_path
+) -> None:
+    method, groups = CASES[case]
+    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", method, **groups)
+    prepared, _trainer, loss, saved, batches = train_briefly(spec, tiny_model_dir, tiny_tokenizer, examples)
+    assert math.isfinite(loss) and loss > 0
+    trainable, total = methods.parameter_counts(prepared.model)
+    assert 0 < trainable <= total
+    batch = batches.collator(examples[:4])
+    if methods.get(method).artifact == "adapter":
+        from peft import PeftModel
+
+        assert (saved / "adapter_model.safetensors").is_file()
+        reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), saved)
+    else:
+        assert (saved / "model.safetensors").is_file() and (saved / "tokenizer.json").is_file()
+        reloaded = AutoModelForCausalLM.from_pretrained(saved)
+    trained_logits = logits(prepared.model, batch)
+    base_logits = logits(AutoModelForCausalLM.from_pretrained(tiny_model_dir), batch)
+    # prompt tuning's logits start with its virtual tokens: compare the real tokens'
+    assert not torch.allclose(trained_logits[:, -base_logits.shape[1] :], base_logits)
+    torch.testing.assert_close(logits(reloaded, batch), trained_logits, atol=1e-4, rtol=1e-4)
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def _changed(before: dict, model) -> set[str]:
+    return {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
+
+
+def test_lisa_trains_only_the_drawn_blocks_with_embeddings_and_head(
+    tiny_model_dir, tiny_tokenizer, examples, small_data, tmp_path
+) -> None:
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    before = _weights(model)
+    params = {"n_layers": 1, "period": 100, "train_embeddings": False}
+    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", "lisa", method_params=params)
+    prepared, *_ = train_briefly(spec, tiny_model_dir, tiny_tokenizer, examples, model=model)
+    (active,) = prepared.callbacks[0].active
+    changed = _changed(before, model)
+    assert any(n.startswith(f"model.layers.{active}.") for n in changed)
+    assert not any(n.startswith(f"model.layers.{1 - active}.") for n in changed)
+    assert "lm_head.weight" in changed and "model.embed_tokens.weight" not in changed
+
+
+def test_freeze_trains_the_last_blocks_only(tiny_model_dir, tiny_tokenizer, examples, small_data, tmp_path):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    before = _weights(model)
+    spec = spec_for(
+        tiny_model_dir, small_data, tmp_path / "out", "freeze", method_params={"trainable_layers": 1}
+    )
+    train_briefly(spec, tiny_model_dir, tiny_tokenizer, examples, model=model)
+    changed = _changed(before, model)
+    assert changed and all(n.startswith("model.layers.1.") for n in changed)
+
+
+def test_loraplus_gives_the_b_matrices_a_higher_learning_rate(
+    tiny_model_dir, tiny_tokenizer, examples, small_data, tmp_path
+) -> None:
+    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", "loraplus", method_params={"lr_ratio": 8})
+    prepared, trainer, *_ = train_briefly(spec, tiny_model_dir, tiny_tokenizer, examples)
+    names = {id(p): n for n, p in prepared.model.named_parameters()}
+    rates = {
+        ("lora_B" in names[id(p)]): group["initial_lr"]
+        for group in trainer.optimizer.param_groups
+        for p in group["params"]
+    }
+    assert rates[True] == pytest.approx(8 * rates[False]) and rates[False] == pytest.approx(1e-2)
+
+
+def test_adalora_reallocates_ranks_while_it_trains(
+    tiny_model_dir, tiny_tokenizer, examples, small_data, tmp_path
+):
+    params = {"init_r": 6, "target_r": 2, "warmup_share": 0.0, "final_share": 0.0}
+    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", "adalora", method_params=params)
+    _prepared, _trainer, _loss, saved, _ = train_briefly(spec, tiny_model_dir, tiny_tokenizer, examples)
+    config = json.loads((saved / "adapter_config.json").read_text())
+    assert config["total_step"] == 1 or config["rank_pattern"]  # the budget moved in the run
+
+
+@pytest.fixture(scope="module")
+def biased_model_dir(tiny_model_dir: Path, tmp_path_factory) -> Path:
+    """The tiny Llama with biases on its attention and MLP layers (as Qwen-style models have)."""
+    config = LlamaConfig.from_pretrained(tiny_model_dir)
+    config.attention_bias = config.mlp_bias = True
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("models") / "tiny-biased"
+    LlamaForCausalLM(config).save_pretrained(out)
+    return out
+
+
+def test_bitfit_trains_only_biases(
+    biased_model_dir, tiny_model_dir, tiny_tokenizer, examples, small_data, tmp_path
+):
+    model = AutoModelForCausalLM.from_pretrained(biased_model_dir)
+    before = _weights(model)
+    spec = spec_for(biased_model_dir, small_data, tmp_path / "out", "bitfit")
+    _prepared, _trainer, loss, saved, _ = train_briefly(
+        spec, biased_model_dir, tiny_tokenizer, examples, model=model
+    )
+    changed = _changed(before, model)
+    assert math.isfinite(loss) and changed and all(n.endswith(".bias") for n in changed)
+    assert (saved / "model.safetensors").is_file()
+
+
+def test_bitfit_refuses_a_model_without_biases(tiny_model_dir, small_data, tmp_path):
+    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", "bitfit")
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    with pytest.raises(
+        MethodError, match="BitFit trains only bias terms, and this LlamaForCausalLM has none"
+    ):
+        methods.apply_method(model, spec, methods.Context())
+
+
+@pytest.mark.skipif(CUDA, reason="checks the refusal on a machine without a CUDA GPU")
+def test_qlora_is_refused_without_cuda_before_anything_loads(tiny_model_dir, small_data, tmp_path):
+    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", "qlora")
+    with pytest.raises(MethodError, match="QLoRA needs a CUDA GPU; this machine has none — use LoRA"):
+        methods.load_options(spec)
+    out = io.StringIO()
+    assert run_job(spec, EventEmitter(out)) == EXIT_INVALID  # exit 2: never retried
+    finished = [json.loads(line) for line in out.getvalue().splitlines()][-1]
+    assert finished["status"] == "failed" and "QLoRA needs a CUDA GPU" in finished["error"]
+
+
+@pytest.mark.skipif(not CUDA, reason="QLoRA needs a CUDA GPU (and bitsandbytes); this machine has none")
+def test_qlora_trains_on_a_4bit_base(tiny_model_dir, tiny_tokenizer, examples, small_data, tmp_path):
+    pytest.importorskip("bitsandbytes", reason="QLoRA needs the bitsandbytes package")
+    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", "qlora")
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, **methods.load_options(spec))
+    _prepared, _trainer, loss, saved, _ = train_briefly(
+        spec, tiny_model_dir, tiny_tokenizer, examples, model=model
+    )
+    assert math.isfinite(loss) and (saved / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [
+        ({"method": "nope"}, "method: unknown method 'nope'; known methods: lora, loraplus"),
+        (
+            {"method": "loraplus", "method_params": {"lr_ratio": 0.5}},
+            "method_params: lr_ratio: Input should be greater than or equal to 1",
+        ),
+        ({"method": "lisa", "method_params": {"n_layer": 2}}, "n_layer: Extra inputs are not permitted"),
+        ({"method": "full", "method_params": {"r": 2}}, "full takes no method_params; remove r"),
+        ({"lora": {"init": "svd"}}, "lora.init: Input should be 'default', 'gaussian', 'pissa'"),
+    ],
+)
+def test_a_bad_method_or_parameter_is_named(groups, message, tiny_model_dir, small_data, tmp_path):
+    with pytest.raises(SpecError) as caught:
+        parse_spec(make_spec(tiny_model_dir, small_data, tmp_path, **groups))
+    assert message in str(caught.value)
+
+
+def test_prompt_tuning_cannot_train_a_classifier(tiny_model_dir, small_data, tmp_path):
+    data = make_spec(tiny_model_dir, small_data, tmp_path, method="prompt_tuning", objective="classification")
+    data["dataset"]["task"] = "classification"
+    with pytest.raises(SpecError, match="Prompt tuning does not train the classification objective"):
+        parse_spec(data)
+
+
+def test_old_specs_still_validate_with_lora_defaults(tiny_model_dir, small_data, tmp_path):
+    spec = parse_spec(make_spec(tiny_model_dir, small_data, tmp_path))
+    assert (spec.method, spec.lora.r, spec.lora.init, spec.method_params) == ("lora", 16, "default", {})
+    defaults = parse_spec(make_spec(tiny_model_dir, small_data, tmp_path, method="lisa"))
+    assert defaults.method_params == {
+        "n_layers": 2,
+        "period": 20,
+        "train_embeddings": True,
+        "train_head": True,
+    }
