@@ -6,15 +6,8 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
-from jobs import kinds, services
+from jobs import continuation, kinds, services
 from jobs.models import Job, Membership, ModelAsset
-
-# The trainer starts every run from a base model's full weights (TrainSpec has no field for an
-# adapter to start from), so "continue training" cannot be offered honestly yet.
-CONTINUE_TRAINING_NOTE = (
-    "Continuing training from this adapter is not available yet: the trainer always starts a new "
-    "adapter on the base model. To train longer, use “Clone and edit” and raise the epochs."
-)
 
 
 class RetryRefused(ValueError):
@@ -78,7 +71,6 @@ def job_actions(job: Job, membership: Membership) -> dict:
         "can_cancel": launch and job.is_active,
         "can_retry": launch and job.status in (Job.Status.FAILED, Job.Status.CANCELLED),
         "can_clone": launch and training,
-        "continue_note": CONTINUE_TRAINING_NOTE
-        if launch and training and job.status == Job.Status.SUCCEEDED
-        else "",
+        # Succeeded training jobs register their result as outputs (continue_views checks it has one).
+        "can_continue": launch and continuation.can_continue(job),
     }

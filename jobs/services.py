@@ -22,7 +22,7 @@ from django.utils import timezone
 from jobs import ingest, lineage, queue, storage, transitions
 from jobs.executors import registry
 from jobs.executors.base import ExecutorUnavailable, Observation, Submission
-from jobs.models import Attempt, ComputeProfile, Dataset, Job, ModelAsset, Team
+from jobs.models import Attempt, ComputeProfile, Dataset, Job, JobInput, ModelAsset, Team
 from trainers.spec import EVENTS_TOKEN_ENV, parse_spec
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,14 @@ def output_dir(job: Job) -> Path:
 
 
 def create_training_job(
-    *, team: Team, user, name: str, base_model: ModelAsset, dataset: Dataset, params: dict
+    *,
+    team: Team,
+    user,
+    name: str,
+    base_model: ModelAsset,
+    dataset: Dataset,
+    params: dict,
+    start_from: ModelAsset | None = None,
 ) -> Job:
     """Create a queued training job; ``params`` holds validated {"lora": ..., "training": ...}."""
     job = Job.objects.create(
@@ -58,7 +65,9 @@ def create_training_job(
         params=params,
         max_attempts=settings.HONE_MAX_ATTEMPTS,
     )
-    lineage.record_inputs(job, models=[("base", base_model, None)], datasets=[("dataset", dataset)])
+    # start_from: the adapter a continued job trains on from (jobs/continuation.py).
+    models = [("base", base_model, None)] + ([("model", start_from, None)] if start_from else [])
+    lineage.record_inputs(job, models=models, datasets=[("dataset", dataset)])
     transitions.record(job.pk, Job.Status.QUEUED)
     enqueue_dispatch(job.pk)
     return job
@@ -102,8 +111,20 @@ def build_spec(job: Job, attempt_number: int, resume_from: Path | None) -> dict:
         "method": job.method,
         **job.params,
         "resume_from": str(resume_from) if resume_from else None,
+        "init_adapter": start_adapter(job),
     }
     return parse_spec(spec).model_dump(mode="json")
+
+
+def start_adapter(job: Job) -> str | None:
+    """The adapter a continued training job starts from: its "model" input, if it has one."""
+    row = (
+        job.inputs.filter(role=JobInput.Role.MODEL, model__format=ModelAsset.Format.ADAPTER)
+        .select_related("model")
+        .first()
+    )
+    return row.model.path if row else None
+
 
 
 def model_ref(model: ModelAsset) -> dict:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs import chain_views, playground_views, views, wizard_views
+from jobs import chain_views, continue_views, playground_views, views, wizard_views
 
 app_name = "jobs"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("jobs/guided/review/", wizard_views.review_step, name="wizard_review"),
     path("jobs/new/quantize/", chain_views.quantize_create, name="quantize_create"),
     path("jobs/new/evaluate/", chain_views.evaluate_create, name="evaluate_create"),
+    path("jobs/new/merge/", chain_views.merge_create, name="merge_create"),
     path("jobs/compare/", views.job_compare, name="job_compare"),
     path("jobs/<int:pk>/", views.job_detail, name="job_detail"),
     path(
@@ -26,6 +27,7 @@ urlpatterns = [
     path("jobs/<int:pk>/live/", views.job_live, name="job_live"),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
+    path("jobs/<int:pk>/continue/", continue_views.job_continue, name="job_continue"),
     path(
         "jobs/<int:pk>/artifacts/<int:artifact_id>/download/",
         views.artifact_download,

@@ -97,8 +97,33 @@ def run_job(spec: JobSpec, emitter: EventEmitter) -> int:
         return EXIT_INVALID
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
+        if is_out_of_memory(exc):
+            advice = out_of_memory_advice(spec)
+            log.error(advice)
+            emitter.finished("failed", f"{type(exc).__name__}: {exc}. {advice}")
+            return EXIT_OUT_OF_MEMORY
         emitter.finished("failed", f"{type(exc).__name__}: {exc}")
-        return EXIT_OUT_OF_MEMORY if is_out_of_memory(exc) else EXIT_FAILED
+        return EXIT_FAILED
+
+
+def out_of_memory_advice(spec: JobSpec) -> str:
+    """What to change so the job fits, in the spec's own field names and current values."""
+    t = getattr(spec, "training", None)
+    if t is None:  # merge, quantize, evaluate: the model itself must fit
+        return "It ran out of memory: run it on a compute profile with more (GPU) memory."
+    size = f"training.max_batch_tokens (now {t.max_batch_tokens})" if t.max_batch_tokens else (
+        f"training.batch_size (now {t.batch_size}; raise gradient_accumulation_steps to keep the "
+        "effective batch)"
+    )
+    tips = [f"lower {size}", f"lower training.max_seq_length (now {t.max_seq_length})"]
+    if not t.gradient_checkpointing:
+        tips.append("turn on training.gradient_checkpointing")
+    if getattr(spec, "method", "") in ("full", "freeze", "bitfit", "lisa"):
+        tips.append("train a LoRA adapter (method lora) instead of the model's own weights")
+    elif getattr(spec, "method", "") != "qlora":
+        tips.append("on a CUDA GPU, use QLoRA (method qlora) for a 4-bit base")
+    return f"It ran out of memory. To fit: {'; or '.join(tips)}."
+
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

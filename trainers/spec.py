@@ -88,6 +88,50 @@ class TrainingParams(_Strict):
         2, ge=0, le=1000, description="Checkpoints saved over the run; a resumed job restarts from the last."
     )
     seed: int = Field(42, ge=0, description="Makes the data split and initialisation repeatable.")
+    # Efficiency (trainers/packing.py): how examples become batches, and memory for speed.
+    packing: bool = Field(
+        False,
+        description="Put several short examples in one row without padding; each attends only to itself.",
+    )
+    max_batch_tokens: int | None = Field(
+        None,
+        ge=16,
+        le=1_048_576,
+        description="Batch by tokens, not examples: up to this many per batch, padding included; "
+        "replaces batch_size.",
+    )
+    group_by_length: bool = Field(
+        False, description="Batch examples of similar length together, so less compute goes to padding."
+    )
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute activations in the backward pass: far less memory, about 30% slower."
+    )
+    # Checkpoints (a retried attempt resumes from the newest) and early stopping.
+    save_every_steps: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="Checkpoint every N optimizer steps (replaces checkpoints_per_run).",
+    )
+    keep_checkpoints: int = Field(
+        2, ge=1, le=100, description="How many of the newest checkpoints stay on disk."
+    )
+    early_stopping_patience: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="Stop once the eval loss has not improved for this many evaluations; keeps the best.",
+    )
+
+    @model_validator(mode="after")
+    def _budget_holds_an_example(self) -> TrainingParams:
+        if self.max_batch_tokens is not None and self.max_batch_tokens < self.max_seq_length:
+            raise ValueError(
+                f"max_batch_tokens ({self.max_batch_tokens}) must be at least max_seq_length "
+                f"({self.max_seq_length}), or the longest examples fit in no batch"
+            )
+        return self
+
 
 
 class EventsSink(_Strict):
@@ -108,6 +152,9 @@ class TrainSpec(_Strict):
     training: TrainingParams = TrainingParams()
     output_dir: str = Field(min_length=1)
     resume_from: str | None = None
+    init_adapter: str | None = Field(
+        None, description="A trained adapter directory to continue training from instead of a new adapter."
+    )
     events: EventsSink = EventsSink()
 
 

@@ -18,19 +18,25 @@ from typing import Any
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
-from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    EarlyStoppingCallback,
+    Trainer,
+    TrainingArguments,
+)
 from transformers.utils import logging as hf_logging
 
 from trainers.callbacks import EventsCallback, RunInfo, SamplePrompt, checkpoint_on_sigterm
 from trainers.data import DataError, load_rows
 from trainers.events import EventEmitter
 from trainers.examples import (
-    PadCollator,
     build_examples,
     ensure_chat_template,
     render,
     row_messages,
 )
+from trainers.packing import check_packing_fits, prepare_batches
 from trainers.spec import ModelRef, SpecError, TrainSpec
 
 log = logging.getLogger("trainers")
@@ -53,22 +59,27 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
     tokenizer, model, device = load_base_model(spec.base_model)
     task, max_length = spec.dataset.task, spec.training.max_seq_length
     train_set, eval_set = tokenize_splits(tokenizer, train_rows, eval_rows, task, max_length)
+    batches = prepare_batches(train_set, eval_set, spec.training, tokenizer.pad_token_id)
 
-    model = apply_lora(model, spec)
+    if not spec.init_adapter:
+        model = apply_lora(model, spec)
+    else:  # continue training a finished job's adapter; its method and rank come with it
+        model = load_trainable_adapter(model, spec.init_adapter)
+    check_packing_fits(model, spec.training)
     trainable, total = model.get_nb_trainable_parameters()
-    steps = plan_steps(spec, len(train_set))
-    samples_per_step = spec.training.batch_size * spec.training.gradient_accumulation_steps
+    steps = plan_steps(spec, len(batches.train), prebatched=batches.prebatched)
+    samples_per_step = round(batches.examples_per_batch * spec.training.gradient_accumulation_steps)
     info = RunInfo(spec.base_model.name, device, trainable, total, samples_per_step)
     sample = sample_prompt(tokenizer, eval_rows, task, max_length)
     callback = EventsCallback(emitter, tokenizer, info, sample)
     trainer = Trainer(
         model=model,
-        args=training_arguments(spec, output_dir, steps),
-        data_collator=PadCollator(tokenizer.pad_token_id),
-        train_dataset=train_set,
-        eval_dataset=eval_set,
+        args=training_arguments(spec, output_dir, steps, prebatched=batches.prebatched),
+        data_collator=batches.collator,
+        train_dataset=batches.train,
+        eval_dataset=batches.eval,
         processing_class=tokenizer,
-        callbacks=[callback],
+        callbacks=[callback, *early_stopping(spec)],
     )
     with checkpoint_on_sigterm(callback):
         trainer.train(resume_from_checkpoint=spec.resume_from)
@@ -92,6 +103,10 @@ def check_inputs(spec: TrainSpec) -> None:
         )
     if spec.resume_from and not Path(spec.resume_from).is_dir():
         raise SpecError(f"resume_from: checkpoint directory {spec.resume_from} does not exist")
+    if spec.init_adapter and not (Path(spec.init_adapter) / "adapter_config.json").is_file():
+        raise SpecError(
+            f"init_adapter: {spec.init_adapter} is not an adapter directory (no adapter_config.json)"
+        )
     path = Path(spec.dataset.path)
     if not path.is_file():
         raise DataError("the dataset file does not exist", file=str(path))
@@ -219,6 +234,19 @@ def apply_lora(model: Any, spec: TrainSpec) -> Any:
         raise SpecError(f"lora.target_modules: {exc}") from exc
 
 
+def load_trainable_adapter(model: Any, adapter_dir: str) -> PeftModel:
+    """A finished job's adapter on its base model, trainable again: "continue training"."""
+    try:
+        return PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RuntimeError: weights of another shape
+        raise SpecError(f"init_adapter: {adapter_dir} does not load on this base model: {exc}") from exc
+
+
+def early_stopping(spec: TrainSpec) -> list[EarlyStoppingCallback]:
+    patience = spec.training.early_stopping_patience
+    return [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
+
+
 @dataclass(frozen=True)
 class StepPlan:
     total: int
@@ -227,26 +255,39 @@ class StepPlan:
     log_every: int
 
 
-def plan_steps(spec: TrainSpec, n_train: int) -> StepPlan:
-    """Optimizer steps in the run, and how often to evaluate, checkpoint and log (as the Trainer counts)."""
+def plan_steps(spec: TrainSpec, n_train: int, *, prebatched: bool = False) -> StepPlan:
+    """Optimizer steps in the run, and how often to evaluate, checkpoint and log (as the Trainer counts).
+
+    ``n_train`` counts examples, or batches when they were made beforehand (trainers/packing.py)."""
     t = spec.training
-    per_epoch = max(math.ceil(math.ceil(n_train / t.batch_size) / t.gradient_accumulation_steps), 1)
+    batches = n_train if prebatched else math.ceil(n_train / t.batch_size)
+    per_epoch = max(math.ceil(batches / t.gradient_accumulation_steps), 1)
     total = max(math.ceil(t.epochs * per_epoch), 1)
+    eval_every = max(1, math.ceil(total / t.evals_per_run))
+    if t.early_stopping_patience:
+        save_every = eval_every  # keeping the best model needs a checkpoint at every evaluation
+    elif t.save_every_steps:
+        save_every = t.save_every_steps
+    else:
+        save_every = max(1, math.ceil(total / t.checkpoints_per_run)) if t.checkpoints_per_run else 0
     return StepPlan(
         total=total,
-        eval_every=max(1, math.ceil(total / t.evals_per_run)),
-        save_every=max(1, math.ceil(total / t.checkpoints_per_run)) if t.checkpoints_per_run else 0,
+        eval_every=eval_every,
+        save_every=save_every,
         log_every=max(1, math.ceil(total / MAX_LOG_POINTS)),
     )
 
 
-def training_arguments(spec: TrainSpec, output_dir: Path, steps: StepPlan) -> TrainingArguments:
+def training_arguments(
+    spec: TrainSpec, output_dir: Path, steps: StepPlan, *, prebatched: bool = False
+) -> TrainingArguments:
     t = spec.training
     on_gpu = torch.cuda.is_available()
+    per_device = 1 if prebatched else t.batch_size  # a pre-made batch is one dataset item
     return TrainingArguments(
         output_dir=str(output_dir / "checkpoints"),
-        per_device_train_batch_size=t.batch_size,
-        per_device_eval_batch_size=t.batch_size,
+        per_device_train_batch_size=per_device,
+        per_device_eval_batch_size=per_device,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         num_train_epochs=t.epochs,
         learning_rate=t.learning_rate,
@@ -257,7 +298,13 @@ def training_arguments(spec: TrainSpec, output_dir: Path, steps: StepPlan) -> Tr
         eval_on_start=spec.resume_from is None,  # the base model's loss, as a baseline to compare
         save_strategy="steps" if steps.save_every else "no",
         save_steps=steps.save_every or 500,
-        save_total_limit=2,
+        save_total_limit=t.keep_checkpoints,
+        # Early stopping keeps the best checkpoint (by eval loss) and ends with it loaded.
+        load_best_model_at_end=bool(t.early_stopping_patience),
+        metric_for_best_model="eval_loss" if t.early_stopping_patience else None,
+        greater_is_better=False if t.early_stopping_patience else None,
+        gradient_checkpointing=t.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if t.gradient_checkpointing else None,
         logging_strategy="steps",
         logging_steps=steps.log_every,
         report_to="none",

@@ -484,12 +484,11 @@ def test_clone_and_edit_prefills_the_form_and_keeps_settings_it_has_no_field_for
     assert clone.params["lora"]["target_modules"] == ["q_proj", "v_proj"]
 
 
-def test_a_finished_training_job_says_plainly_that_continuing_is_not_available(client, member, job):
+def test_a_finished_training_job_offers_to_continue_training(client, member, job):
     Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
     client.force_login(member)
     body = client.get(f"/jobs/{job.pk}/").content.decode()
-    assert "Continue training…" in body
-    assert "Continuing training from this adapter is not available yet" in body
+    assert f'href="/jobs/{job.pk}/continue/">Continue training…' in body  # tests/jobs/test_continue.py
 
 
 def test_outputs_link_to_the_playground_and_next_jobs(client, member, job, team, tiny_model):

@@ -1,0 +1,81 @@
+"""Continue training a finished job: a NEW job that starts from what the first one trained.
+
+The new job's lineage names the first job's output as an input: its adapter (role "model", and
+the spec's ``init_adapter`` points the trainer at it), or for methods that train the model's own
+weights, the trained model as the base. The first job keeps its history untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from django.db import transaction
+
+from jobs import lineage, services
+from jobs.models import Dataset, Job, ModelAsset
+from trainers.spec import SpecError
+
+
+class ContinueRefused(ValueError):
+    """The job cannot be continued as asked; the message says why and what to do."""
+
+
+def starting_point(job: Job) -> ModelAsset | None:
+    """The trained output to continue from: the adapter, else a full-precision trained model."""
+    outputs = list(lineage.outputs_of(job).select_related("adapter_base"))
+    for model in outputs:
+        if model.format == ModelAsset.Format.ADAPTER and model.adapter_base_id:
+            return model
+    for model in outputs:
+        if model.format == ModelAsset.Format.TRANSFORMERS and not model.quantization:
+            return model
+    return None
+
+
+def can_continue(job: Job) -> bool:
+    return job.kind == Job.Kind.TRAIN and job.status == Job.Status.SUCCEEDED
+
+
+def continue_training(
+    job: Job, *, user, epochs: float | None = None, dataset: Dataset | None = None, name: str = ""
+) -> Job:
+    """Queue a job that trains on from ``job``'s result, for ``epochs`` more passes (default: as many
+    as the first), on ``dataset`` (default: the same one; another must hold the same task)."""
+    if not can_continue(job):
+        raise ContinueRefused(
+            f"only succeeded training jobs can be continued; job #{job.pk} is a {job.kind} job "
+            f"that is {job.status}"
+        )
+    start = starting_point(job)
+    if start is None:
+        raise ContinueRefused(f"job #{job.pk} registered no trained model to continue from")
+    dataset = dataset or job.dataset
+    if dataset.team_id != job.team_id:
+        raise ContinueRefused(f"dataset: {dataset.name} belongs to another team")
+    if job.dataset_id and dataset.task != job.dataset.task:
+        raise ContinueRefused(
+            f"dataset: {dataset.name} holds {dataset.task} rows but job #{job.pk} trained on "
+            f"{job.dataset.task} rows; pick a dataset of the same task"
+        )
+    params = copy.deepcopy(job.params)
+    if epochs is not None:
+        params.setdefault("training", {})["epochs"] = epochs
+    is_adapter = start.format == ModelAsset.Format.ADAPTER
+    with transaction.atomic():
+        new = services.create_training_job(
+            team=job.team,
+            user=user,
+            name=(name or f"{job.name} (continued)")[:200],
+            base_model=start.adapter_base if is_adapter else start,
+            dataset=dataset,
+            params=params,
+            start_from=start if is_adapter else None,
+        )
+        # The same method (its parameters are in params) and compute profile as the first job.
+        Job.objects.filter(pk=new.pk).update(method=job.method, profile=job.profile_id)
+        new.refresh_from_db()
+        try:
+            services.build_spec(new, 1, None)  # refuse a bad combination now, not at dispatch
+        except SpecError as exc:  # leaving the atomic block rolls the job back, and its dispatch
+            raise ContinueRefused(str(exc).removeprefix("invalid job spec: ")) from None
+    return new
