@@ -7,12 +7,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from jobs import kinds, lineage
+from jobs.actions import NextStep
 from jobs.chain_forms import EvaluateForm, QuantizeForm
-from jobs.models import Job, ModelAsset
+from jobs.merge_forms import WEIGHT_HELP, MergeForm, merge_method, mergeable_models
+from jobs.models import Job, Membership, ModelAsset, Team
 from jobs.teams import current_membership, require_launch
+from trainers.merge import registry
 
 FORMS = {
     "quantize": (QuantizeForm, "jobs/quantize_form.html", {"model": "model"}),
@@ -96,3 +100,69 @@ def evaluate_against_base(request: HttpRequest, pk: int, model_id: int) -> HttpR
         return redirect("jobs:job_detail", pk=job.pk)
     messages.success(request, f"“{new.name}” is queued.")
     return redirect("jobs:job_detail", pk=new.pk)
+
+
+@login_required
+def merge_create(request: HttpRequest) -> HttpResponse:
+    """Merge several models: the method (``?method=``) first, then its inputs and parameters."""
+    membership = current_membership(request)
+    team = membership.team
+    method = merge_method(request.POST.get("method") or request.GET.get("method"))
+    if request.method == "POST":
+        require_launch(membership)
+        form = MergeForm(request.POST, team=team, method=method)
+        if form.is_valid():
+            try:
+                job = kinds.create_job("merge", team=team, user=request.user, **form.job_request())
+            except kinds.JobRejected as exc:
+                for loc, message in exc.problems:
+                    form.add_error(form.field_for(loc), message)
+            else:
+                messages.success(request, f"“{job.name}” is queued; this page follows it as it runs.")
+                return redirect("jobs:job_detail", pk=job.pk)
+    else:
+        form = MergeForm(team=team, method=method, initial=_merge_initial(request, team))
+    context = {
+        "form": form,
+        "method": method,
+        "methods": list(registry.METHODS.values()),
+        "weight_help": WEIGHT_HELP[method.weights],
+        "can_launch": membership.can_launch,
+        "query": _preselection_query(request),
+    }
+    from jobs.views import is_htmx
+
+    template = "jobs/_merge_form.html" if is_htmx(request) else "jobs/merge_form.html"
+    return render(request, template, context)
+
+
+def _ids(values: list[str]) -> list[int]:
+    return [int(v) for v in values if v.isdigit()]
+
+
+def _merge_initial(request: HttpRequest, team: Team) -> dict:
+    """Models picked in advance: ``?models=3&models=5``, or the outputs of ``?job=<id>``."""
+    picked = _ids(request.GET.getlist("models"))
+    job_ids = _ids(request.GET.getlist("job"))
+    if job_ids:
+        jobs = Job.objects.filter(team=team, pk__in=job_ids)
+        picked += list(mergeable_models(team).filter(produced_by__in=jobs).values_list("pk", flat=True))
+    chosen = list(mergeable_models(team).filter(pk__in=picked))
+    bases = {m.adapter_base_id for m in chosen if m.adapter_base_id}
+    return {"models": [m.pk for m in chosen], "base_model": bases.pop() if len(bases) == 1 else None}
+
+
+def _preselection_query(request: HttpRequest) -> str:
+    """The models preselected, kept when the method is changed by a link."""
+    keep = [
+        (key, value) for key in ("models", "job") for value in request.GET.getlist(key) if value.isdigit()
+    ]
+    return "".join(f"&{key}={value}" for key, value in keep)
+
+
+def merge_steps(model: ModelAsset, membership: Membership) -> list[NextStep]:
+    """From one output of a finished job: merge it with other models."""
+    mergeable = model.format != ModelAsset.Format.GGUF and not model.quantization
+    if not (membership.can_launch and mergeable):
+        return []
+    return [NextStep("Merge with other models…", f"{reverse('jobs:merge_create')}?models={model.pk}")]

@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
-from jobs import actions, compare, data_preview, downloads, kinds, lineage, services
+from jobs import actions, chain_views, compare, data_preview, downloads, kinds, lineage, services
 from jobs.datasets import DatasetRejected, create_dataset
 from jobs.forms import ADVANCED_TRAINING_PARAMS, PARAM_GROUPS, DatasetUploadForm, JobForm, visible_models
 from jobs.live import live_context
@@ -158,6 +158,7 @@ def settled_context(job: Job, membership) -> dict:
     outputs = list(lineage.outputs_of(job).select_related("adapter_base"))
     for model in outputs:
         model.next_steps = actions.output_steps(job, model, membership)
+        model.next_steps += chain_views.merge_steps(model, membership)
     return {
         **actions.job_actions(job, membership),
         "artifacts": job.artifacts.all(),
@@ -335,11 +336,11 @@ def preview_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 @login_required
 def model_list(request: HttpRequest) -> HttpResponse:
-    team = current_membership(request).team
-    models = list(visible_models(team).select_related("team", "adapter_base"))
+    membership = current_membership(request)
+    models = list(visible_models(membership.team).select_related("team", "adapter_base"))
     for model in models:
         model.parameters_text = human_count(model.parameter_count)
-    return render(request, "jobs/model_list.html", {"models": models})
+    return render(request, "jobs/model_list.html", {"models": models, "can_launch": membership.can_launch})
 
 
 # --- compare ------------------------------------------------------------------------
