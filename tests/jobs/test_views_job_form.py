@@ -162,3 +162,70 @@ def test_it_preselects_the_dataset_from_the_query(client, member, tiny_model, da
 def test_it_says_to_upload_a_dataset_first(client, member, tiny_model):
     client.force_login(member)
     assert "No datasets yet — upload one" in client.get("/jobs/new/").content.decode()
+
+
+def test_it_offers_every_method_with_its_own_settings_and_help(client, member, tiny_model, dataset):
+    from trainers import catalogue
+
+    client.force_login(member)
+    body = client.get("/jobs/new/").content.decode()
+    for method in catalogue.methods("train"):
+        assert f'<option value="{method.name}"' in body and method.description in body
+    assert '<option value="lora" selected>' in body
+    # a method's own parameters: first ones shown, the rest folded away, each with its help
+    assert 'data-methods="lisa"' in body and "How many blocks train at a time." in body
+    lisa = body[body.index('data-methods="lisa"') :]
+    lisa = lisa[: lisa.index("</fieldset>")]
+    assert lisa.index('name="lisa__period"') < lisa.index("<details") < lisa.index('name="lisa__train_head"')
+    assert 'name="init"' in body and '<option value="pissa">pissa</option>' in body  # LoRA options
+
+
+def test_it_creates_a_job_of_the_chosen_method(
+    client, member, tiny_model, dataset, django_capture_on_commit_callbacks
+):
+    client.force_login(member)
+    data = form_data(tiny_model.pk, dataset.pk, method="loraplus", loraplus__lr_ratio=8, use_dora="on")
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post("/jobs/new/", data)
+    assert response.status_code == 302
+    job = Job.objects.get()
+    assert job.method == "loraplus"
+    assert job.params["method_params"] == {"lr_ratio": 8.0, "lr_embedding": 1e-6}
+    assert job.params["lora"]["use_dora"] is True and job.params["lora"]["r"] == 16
+    assert set(job.params) == {"lora", "method_params", "training"}
+
+
+def test_a_method_without_lora_keeps_no_lora_settings(
+    client, member, tiny_model, dataset, django_capture_on_commit_callbacks
+):
+    client.force_login(member)
+    data = form_data(tiny_model.pk, dataset.pk, method="freeze", freeze__trainable_modules="norm, lm_head")
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/jobs/new/", data)
+    job = Job.objects.get()
+    assert job.method == "freeze" and set(job.params) == {"method_params", "training"}
+    assert job.params["method_params"]["trainable_modules"] == ["norm", "lm_head"]
+
+
+def test_a_bad_method_setting_shows_next_to_its_field(client, member, tiny_model, dataset):
+    client.force_login(member)
+    response = client.post(
+        "/jobs/new/", form_data(tiny_model.pk, dataset.pk, method="lisa", lisa__n_layers=0)
+    )
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == ["lisa__n_layers"]
+    assert "greater than or equal to 1" in response.context["form"].errors["lisa__n_layers"][0]
+    assert not Job.objects.exists()
+
+
+def test_clone_and_edit_starts_from_the_sources_method(client, member, tiny_model, dataset):
+    from jobs import services
+
+    source = services.create_training_job(
+        team=dataset.team, user=member, name="src", base_model=tiny_model, dataset=dataset, method="vera",
+        params={"method_params": {"r": 64}, "training": {}},
+    )  # fmt: skip
+    client.force_login(member)
+    body = client.get(f"/jobs/new/?from={source.pk}").content.decode()
+    assert '<option value="vera" selected>' in body
+    assert 'value="64"' in input_tag(body, "vera__r")

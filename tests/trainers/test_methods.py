@@ -174,7 +174,8 @@ def test_adalora_reallocates_ranks_while_it_trains(
     spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", "adalora", method_params=params)
     _prepared, _trainer, _loss, saved, _ = train_briefly(spec, tiny_model_dir, tiny_tokenizer, examples)
     config = json.loads((saved / "adapter_config.json").read_text())
-    assert config["total_step"] == 1 or config["rank_pattern"]  # the budget moved in the run
+    ranks = [sum(mask) for mask in config["rank_pattern"].values()]  # set by update_and_allocate
+    assert ranks and min(ranks) < 6 and config["total_step"] == 12
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +270,56 @@ def test_old_specs_still_validate_with_lora_defaults(tiny_model_dir, small_data,
         "train_embeddings": True,
         "train_head": True,
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "learning_rate", "method_params"),
+    [("lora", 3e-3, {}), ("full", 1e-3, {}), ("prompt_tuning", 3e-2, {"num_virtual_tokens": 8})],
+)
+def test_the_toy_task_is_learnt(
+    method, learning_rate, method_params, tiny_model_dir, tiny_tokenizer, demo_jsonl, tmp_path
+):
+    """Two epochs of the learnable toy task: the held-out loss falls for an adapter, the whole
+    model and a prompt-based method alike."""
+    training = {"batch_size": 16, "max_seq_length": 48, "learning_rate": learning_rate, "epochs": 2}
+    spec = spec_for(
+        tiny_model_dir, demo_jsonl, tmp_path / "out", method, training=training, method_params=method_params
+    )
+    rows, eval_rows = train.load_datasets(spec)
+    train_set, eval_set = train.tokenize_splits(tiny_tokenizer, rows, eval_rows, "instruction", 48)
+    batches = prepare_batches(train_set, eval_set, spec.training, tiny_tokenizer.pad_token_id)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    prepared = train.prepare_method(model, spec, tiny_tokenizer, train_set, batches, tmp_path / "out")
+    args = train.training_arguments(spec, tmp_path / "out", train.plan_steps(spec, len(batches.train)))
+    args.eval_strategy, args.save_strategy, args.eval_on_start = "no", "no", False
+    trainer = Trainer(
+        model=prepared.model,
+        args=args,
+        data_collator=batches.collator,
+        train_dataset=batches.train,
+        eval_dataset=batches.eval,
+    )
+    before = trainer.evaluate()["eval_loss"]
+    trainer.train()
+    after = trainer.evaluate()["eval_loss"]
+    assert after < 0.9 * before, (before, after)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c.startswith("lora-")] + ["lora-rslora-dora"])
+def test_the_estimate_counts_what_each_method_trains(case, tiny_model_dir, small_data, tmp_path):
+    from trainers import estimate
+
+    method, groups = CASES[case]
+    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", method, **groups)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    ctx = methods.Context(model_source=str(tiny_model_dir), work_dir=tmp_path, total_steps=10)
+    prepared = methods.apply_method(model, spec, ctx)
+    for callback in prepared.callbacks:  # LISA freezes all but its drawn blocks when training begins
+        if hasattr(callback, "switch"):
+            callback.switch(0)
+    shape = estimate.shape_from_config(json.loads((tiny_model_dir / "config.json").read_text()))
+    params = {"lora": spec.lora.model_dump(), "method_params": spec.method_params}
+    assert (
+        estimate.trainable_parameter_count(shape, method, params)
+        == methods.parameter_counts(prepared.model)[0]
+    )

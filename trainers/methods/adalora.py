@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from trainers.methods.base import Context, MethodParams, Prepared, TrainMethod, wrap_peft
 
@@ -28,6 +28,18 @@ class AdaLoraParams(MethodParams):
     beta1: float = Field(0.85, gt=0.0, lt=1.0, description="Smoothing of the importance scores.")
     beta2: float = Field(0.85, gt=0.0, lt=1.0, description="Smoothing of their uncertainty.")
     orth_reg_weight: float = Field(0.5, ge=0.0, le=10.0, description="Weight of the orthogonality penalty.")
+
+    @model_validator(mode="after")
+    def _prunes_down(self) -> AdaLoraParams:
+        if self.target_r > self.init_r:
+            raise ValueError(
+                f"target_r ({self.target_r}) must not exceed init_r ({self.init_r}): ranks only shrink"
+            )
+        if self.warmup_share + self.final_share >= 1:
+            raise ValueError(
+                "warmup_share + final_share must stay below 1, or no step is left to prune ranks"
+            )
+        return self
 
 
 def adalora_schedule(params: AdaLoraParams, total_steps: int) -> tuple[int, int]:
