@@ -14,6 +14,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from trainers.objectives.params import (
+    OBJECTIVE_PARAMS,
+    DpoParams,
+    KtoParams,
+    Objective,
+    ObjectiveParams,
+    OrpoParams,
+    SimpoParams,
+    objective_problem,
+)
+
 SPEC_VERSION = 1
 EVENTS_TOKEN_ENV = "HONE_EVENTS_TOKEN"
 
@@ -147,15 +158,36 @@ class TrainSpec(_Strict):
     attempt: int = Field(ge=1)
     base_model: ModelRef
     dataset: DatasetRef
+    objective: Objective = Field(
+        "sft", description="What to learn: sft, pretrain, classification, or dpo / orpo / simpo / kto."
+    )
     method: Literal["lora"] = "lora"
     lora: LoraParams = LoraParams()
     training: TrainingParams = TrainingParams()
+    # The objective's own parameters: only the group named after the spec's objective may be set.
+    dpo: DpoParams | None = None
+    orpo: OrpoParams | None = None
+    simpo: SimpoParams | None = None
+    kto: KtoParams | None = None
     output_dir: str = Field(min_length=1)
     resume_from: str | None = None
     init_adapter: str | None = Field(
         None, description="A trained adapter directory to continue training from instead of a new adapter."
     )
     events: EventsSink = EventsSink()
+
+    @model_validator(mode="after")
+    def _objective_fits_the_data(self) -> TrainSpec:
+        given = {name for name in OBJECTIVE_PARAMS if getattr(self, name) is not None}
+        problem = objective_problem(self.objective, self.dataset.task, given)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def objective_params(self) -> ObjectiveParams | None:
+        """The objective's parameter group as given, or its defaults; None for objectives without one."""
+        model = OBJECTIVE_PARAMS.get(self.objective)
+        return None if model is None else getattr(self, self.objective) or model()
 
 
 # Every kind of job the trainer runs: its spec model and the function that runs it

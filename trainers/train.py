@@ -51,6 +51,10 @@ class ModelError(SpecError):
 
 
 def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
+    if spec.objective != "sft":  # pre-training, classification, preference: trainers/objectives/
+        from trainers.objectives.registry import run_objective
+
+        return run_objective(spec, emitter)
     hf_logging.disable_progress_bar()  # tqdm bars are noise in pod logs; progress goes out as events
     output_dir = Path(spec.output_dir).resolve()
     check_inputs(spec)
@@ -96,7 +100,7 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
 
 def check_inputs(spec: TrainSpec) -> None:
     """Refuse what cannot work before spending time loading anything."""
-    if spec.dataset.task not in SUPPORTED_TASKS:
+    if spec.objective == "sft" and spec.dataset.task not in SUPPORTED_TASKS:
         raise SpecError(
             f"dataset.task: LoRA training of a causal LM takes {', '.join(SUPPORTED_TASKS)} data, "
             f"not {spec.dataset.task!r}"
@@ -345,6 +349,7 @@ def write_model_card(
         f"- Base model: {base.name}, {source}",
         f"- Dataset: `{Path(ds.path).name}` ({ds.format}, {ds.task}), sha256 `{ds.sha256}`",
         f"- Rows: {n_train} for training, {n_eval} for evaluation",
+        f"- Objective: {spec.objective}",
         f"- Method: {spec.method}",
         f"- Final train loss: {_fmt_loss(cb.last_train_loss)}",
         f"- Final eval loss: {_fmt_loss(cb.last_eval_loss)}",

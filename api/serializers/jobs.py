@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework import serializers
 
-from api.serializers import chain_jobs
+from api.serializers import chain_jobs, objectives
 from api.serializers.common import LinkField, RefSerializer, UsernameField
 from jobs import queue
 from jobs.models import Attempt, ComputeProfile, Dataset, Job, ModelAsset, Team
@@ -248,6 +248,7 @@ class JobCreateSerializer(serializers.Serializer):
         default="lora",
         help_text="A method from GET /api/v1/methods.",
     )
+    objective = objectives.objective_field()
     base_model = serializers.IntegerField(min_value=1, help_text="A model id from GET /api/v1/models.")
     dataset = serializers.IntegerField(min_value=1, help_text="A dataset id from GET /api/v1/datasets.")
     params = serializers.DictField(
@@ -270,9 +271,11 @@ class JobCreateSerializer(serializers.Serializer):
         model = visible.filter(pk=value).first()
         if model is None:
             raise serializers.ValidationError(f"there is no model #{value} available to {self.team.name}")
-        if model.task != ModelAsset.Task.CAUSAL_LM:
+        # A classifier can be trained from an encoder or a decoder; everything else generates text.
+        if model.task != ModelAsset.Task.CAUSAL_LM and self.initial_data.get("objective") != "classification":
             raise serializers.ValidationError(
-                f"{model.name} is a {model.get_task_display()} model; pick a text-generation one"
+                f"{model.name} is a {model.get_task_display()} model; pick a text-generation one, "
+                "or the classification objective"
             )
         return model
 
@@ -284,11 +287,16 @@ class JobCreateSerializer(serializers.Serializer):
 
     def validate_params(self, value: dict) -> dict:
         method = catalogue.METHODS.get(self.initial_data.get("method", "lora"))
-        return value if method is None else validate_params(method, value)  # else: `method` is the error
+        if method is None:
+            return value  # `method` is the error
+        rest, own = objectives.split_params(self.initial_data.get("objective", objectives.DEFAULT), value)
+        return {**validate_params(method, rest), **own}
 
     def validate(self, attrs: dict) -> dict:
         method = catalogue.get(attrs["method"])
         dataset = attrs["dataset"]
+        objective = attrs.get("objective", "sft")
+        objectives.check_data(objective, dataset)
         if dataset.task not in method.dataset_tasks:
             tasks = ", ".join(method.dataset_tasks)
             raise serializers.ValidationError(
@@ -298,7 +306,7 @@ class JobCreateSerializer(serializers.Serializer):
                     ]
                 }
             )
-        attrs.setdefault("params", validate_params(method, {}))
+        attrs["params"] = objectives.stored(objective, attrs.get("params") or validate_params(method, {}))
         if not attrs.get("name"):
             attrs["name"] = f"{attrs['base_model'].name} on {dataset.name}"[:200]
         return attrs
@@ -318,13 +326,14 @@ class JobCloneSerializer(serializers.Serializer):
     def merged_with(self, job: Job) -> dict:
         """The create request this clone amounts to."""
         changes = self.validated_data
-        params = {group: dict(values) for group, values in job.params.items()}
+        params = {group: dict(values) for group, values in job.params.items() if group != "objective"}
         for group, values in (changes.get("params") or {}).items():
             params[group] = {**params.get(group, {}), **values} if isinstance(values, dict) else values
         return {
             "name": changes.get("name") or f"{job.name} (copy)"[:200],
             "kind": job.kind,
             "method": job.method,
+            "objective": objectives.of_job(job.params),
             "base_model": changes.get("base_model", job.base_model_id),
             "dataset": changes.get("dataset", job.dataset_id),
             "compute_profile": changes.get("compute_profile", job.profile_id),

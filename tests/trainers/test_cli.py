@@ -13,7 +13,7 @@ import trainers.train
 from tests.trainers.conftest import make_spec, write_jsonl
 from trainers.cli import Terminated, is_out_of_memory, run_job
 from trainers.events import EventEmitter
-from trainers.spec import parse_spec
+from trainers.spec import SpecError, parse_spec
 from trainers.train import plan_steps
 
 
@@ -36,11 +36,11 @@ def _fail_with(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
     monkeypatch.setattr(trainers.train, "run_training", run_training)
 
 
-def test_a_task_lora_cannot_train_is_refused_with_2(spec_dict: dict) -> None:
+def test_a_task_the_objective_cannot_train_is_refused_with_the_spec(spec_dict: dict) -> None:
+    # Refused when the spec is validated (the CLI then exits 2: tests/trainers/test_objectives.py).
     spec_dict["dataset"]["task"] = "preference"
-    code, events = _run(spec_dict)
-    assert code == 2
-    assert events[-1]["status"] == "failed" and "dataset.task" in events[-1]["error"]
+    with pytest.raises(SpecError, match=r"objective: sft learns from .*dataset.task is 'preference'"):
+        parse_spec(spec_dict)
 
 
 def test_a_dataset_changed_since_upload_is_refused_with_2(spec_dict: dict) -> None:

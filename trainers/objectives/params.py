@@ -94,15 +94,19 @@ OBJECTIVE_PARAMS: dict[str, type[ObjectiveParams]] = {
 }
 
 
+def either(names: tuple[str, ...] | list[str]) -> str:
+    """'a', 'a or b', 'a, b or c'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def objective_problem(objective: str, task: str, groups_given: set[str]) -> str | None:
     """Why ``objective`` cannot learn from ``task`` data (or takes a group it does not use); None if fine."""
     tasks = OBJECTIVE_TASKS[objective]
     if task not in tasks:
         fitting = sorted(name for name, ok in OBJECTIVE_TASKS.items() if task in ok)
         return (
-            f"objective: {objective} learns from {' or '.join(tasks)} data, "
-            f"but dataset.task is {task!r}; use a {' or '.join(tasks)} dataset, or for {task} data pick "
-            f"objective {' / '.join(fitting)}"
+            f"objective: {objective} learns from {either(tasks)} data, but dataset.task is {task!r}; "
+            f"use such a dataset, or for {task} data pick objective {either(fitting)}"
         )
     stray = sorted(groups_given - {objective})
     if stray:

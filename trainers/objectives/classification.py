@@ -1,0 +1,244 @@
+"""Sequence classification: text + label rows, a classification head on an encoder or a decoder.
+
+Labels are numbered in sorted order; the mapping (``id2label`` / ``label2id``) goes into the
+model config, so the saved classifier names its predictions. Evaluation reports loss, accuracy,
+macro-F1 and a confusion matrix, and the predictions for a few held-out rows as samples.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    EvalPrediction,
+    Trainer,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
+from transformers.utils import logging as hf_logging
+
+from trainers import methods, train
+from trainers.callbacks import RunInfo
+from trainers.data import DataError
+from trainers.events import EventEmitter
+from trainers.objectives.common import (
+    ObjectiveCallback,
+    attach,
+    first_batches,
+    prepare_model,
+    train_until_done,
+)
+from trainers.spec import ModelRef, TrainSpec
+
+log = logging.getLogger("trainers")
+
+SAMPLE_ROWS = 4  # held-out rows whose predictions are shown after each evaluation
+METRICS = {"accuracy": "accuracy", "macro_f1": "macro_f1"}
+
+
+def run_classification(spec: TrainSpec, emitter: EventEmitter) -> None:
+    hf_logging.disable_progress_bar()
+    output_dir = Path(spec.output_dir).resolve()
+    train.check_inputs(spec)
+
+    # Data: label ids in sorted label order; each example is the tokenized text plus its label id.
+    train_rows, eval_rows = train.load_datasets(spec)
+    labels = label_names(train_rows)
+    eval_rows = known_labels_only(eval_rows, labels)
+    tokenizer, model, device = load_classifier(spec.base_model, labels, methods.load_options(spec))
+    max_length = spec.training.max_seq_length
+    train_set = encode(tokenizer, train_rows, labels, max_length)
+    eval_set = encode(tokenizer, eval_rows, labels, max_length)
+
+    # Model and trainer
+    steps = train.plan_steps(spec, len(train_set))
+    collator = DataCollatorWithPadding(tokenizer)
+    batches = first_batches(train_set, collator, spec.training.batch_size)
+    prepared = prepare_model(model, spec, "SEQ_CLS", steps.total, batches)
+    trainable, total = methods.parameter_counts(prepared.model)
+    samples_per_step = spec.training.batch_size * spec.training.gradient_accumulation_steps
+    info = RunInfo(spec.base_model.name, device, trainable, total, samples_per_step)
+    callback = ClassifierCallback(emitter, tokenizer, info, labels, eval_rows[:SAMPLE_ROWS], max_length)
+    args = train.training_arguments(spec, output_dir, steps)
+    args.label_names = ["labels"]  # a peft wrapper hides the signature the Trainer looks for them in
+    trainer = attach(Trainer(
+        model=prepared.model,
+        args=args,
+        data_collator=collator,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        compute_metrics=callback.compute_metrics,
+        callbacks=[callback, *train.early_stopping(spec), *prepared.callbacks],
+    ), prepared)
+
+    # Train, save
+    train_until_done(trainer, callback, spec)
+    save_classifier(prepared, tokenizer, labels, spec, (len(train_rows), len(eval_rows)), callback)
+    emitter.finished("succeeded")
+
+
+def label_names(rows: list[dict]) -> list[str]:
+    """The classes, as text, in a stable order: numerically if every label is a number."""
+    found = {row["label"] for row in rows}
+    ordered = sorted(found) if all(isinstance(v, int) for v in found) else sorted(found, key=str)
+    names = list(dict.fromkeys(str(v) for v in ordered))
+    if len(names) < 2:
+        raise DataError(
+            f"every training row has the label {names[0]!r}; a classifier needs at least 2 different labels",
+            file="dataset",
+        )
+    return names
+
+
+def known_labels_only(rows: list[dict], labels: list[str]) -> list[dict]:
+    """Evaluation rows whose label the model can predict; a label never seen in training is skipped."""
+    unseen = sorted({str(row["label"]) for row in rows} - set(labels))
+    if unseen:
+        log.warning(f"Evaluation rows with labels not in the training data are skipped: {', '.join(unseen)}")
+    kept = [row for row in rows if str(row["label"]) in labels]
+    if not kept:
+        raise DataError("no evaluation row has a label that occurs in the training rows", file="dataset")
+    return kept
+
+
+def load_classifier(ref: ModelRef, labels: list[str], options: dict) -> tuple[Any, Any, str]:
+    """The base model with a new head of ``len(labels)`` outputs, and its tokenizer; ``options``: the
+    method's extra ``from_pretrained`` arguments (QLoRA's 4-bit quantization)."""
+    device, dtype = train.training_device()
+    source = ref.path or ref.hub_id
+    if ref.path and not (Path(ref.path) / "config.json").is_file():
+        raise train.ModelError(f"base_model.path: {ref.path} is not a model directory in Hugging Face format")
+    id2label = dict(enumerate(labels))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=ref.revision)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, revision=ref.revision, dtype=dtype, num_labels=len(labels), id2label=id2label,
+            label2id={name: i for i, name in id2label.items()}, ignore_mismatched_sizes=True, **options,
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        message = f"base model {ref.name} ({source}) could not be loaded for classification: {exc}"
+        raise train.ModelError(message) from exc
+    if tokenizer.pad_token_id is None:  # decoders: the head reads the last non-padding token
+        tokenizer.pad_token = tokenizer.eos_token
+    model.config.pad_token_id = tokenizer.pad_token_id
+    log.info(f"Loaded {ref.name} ({source}) on {device} with a {len(labels)}-label classification head")
+    return tokenizer, model, device
+
+
+def encode(tokenizer: Any, rows: list[dict], labels: list[str], max_length: int) -> list[dict]:
+    index = {name: i for i, name in enumerate(labels)}
+    return [
+        {**tokenizer(row["text"], truncation=True, max_length=max_length), "labels": index[str(row["label"])]}
+        for row in rows
+    ]
+
+
+def classification_metrics(logits: np.ndarray, label_ids: np.ndarray, n_labels: int) -> dict:
+    """Accuracy, macro-F1 (classes absent from both truth and prediction left out) and the confusion
+    matrix (rows: true label, columns: predicted)."""
+    predicted = logits.argmax(axis=-1)  # (N,)
+    matrix = np.zeros((n_labels, n_labels), dtype=np.int64)
+    np.add.at(matrix, (label_ids, predicted), 1)
+    true_pos = np.diag(matrix).astype(float)
+    support, predicted_count = matrix.sum(axis=1), matrix.sum(axis=0)
+    present = (support + predicted_count) > 0
+    f1 = 2 * true_pos[present] / (support[present] + predicted_count[present])
+    return {
+        "accuracy": float(true_pos.sum() / max(matrix.sum(), 1)),
+        "macro_f1": float(f1.mean()) if present.any() else 0.0,
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+class ClassifierCallback(ObjectiveCallback):
+    """Also reports the confusion matrix and the predictions on a few held-out rows."""
+
+    def __init__(self, emitter: EventEmitter, tokenizer: Any, info: RunInfo, labels: list[str],
+                 sample_rows: list[dict], max_length: int) -> None:
+        super().__init__(emitter, tokenizer, info, None, metrics=METRICS)  # None: nothing to generate
+        self.labels, self.sample_rows, self.max_length = labels, sample_rows, max_length
+        self.confusion: list[list[int]] | None = None
+
+    def compute_metrics(self, prediction: EvalPrediction) -> dict:
+        logits = prediction.predictions
+        logits = logits[0] if isinstance(logits, tuple) else logits  # (N, n_labels)
+        found = classification_metrics(np.asarray(logits), np.asarray(prediction.label_ids), len(self.labels))
+        self.confusion = found.pop("confusion_matrix")  # not a scalar: reported in on_evaluate
+        return found
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                    metrics: dict | None = None, model: Any = None, **kw: Any):
+        super().on_evaluate(args, state, control, metrics=metrics, model=model, **kw)
+        if self.confusion is not None:
+            self.emitter.emit(
+                "log", level="info", labels=self.labels, confusion_matrix=self.confusion,
+                message=f"Confusion matrix at step {state.global_step} (rows: true, columns: predicted; "
+                f"labels {', '.join(self.labels)}): {json.dumps(self.confusion)}",
+            )
+        if model is not None:
+            for row, label in zip(self.sample_rows, predict(model, self.tokenizer, self.sample_rows,
+                                                            self.labels, self.max_length), strict=True):
+                self.emitter.sample(step=state.global_step, prompt=row["text"], output=label,
+                                    expected=str(row["label"]))
+
+
+@torch.no_grad()
+def predict(model: Any, tokenizer: Any, rows: list[dict], labels: list[str], max_length: int) -> list[str]:
+    if not rows:
+        return []
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    batch = tokenizer([row["text"] for row in rows], truncation=True, max_length=max_length,
+                      padding=True, return_tensors="pt").to(device)
+    try:
+        logits = model(**batch).logits  # (N, n_labels)
+    finally:
+        model.train(was_training)
+    return [labels[i] for i in logits.argmax(dim=-1).tolist()]
+
+
+def save_classifier(prepared: Any, tokenizer: Any, labels: list[str], spec: TrainSpec,
+                    rows: tuple[int, int], callback: ClassifierCallback) -> None:
+    """The classifier as transformers loads it (config with id2label / label2id) and, for adapter
+    methods, also the adapter (with the head, for peft) and labels.json; one artifact event each."""
+    from peft import PeftModel
+
+    output_dir = Path(spec.output_dir).resolve()
+    model = prepared.model
+    if isinstance(model, PeftModel):
+        mapping = {"id2label": dict(enumerate(labels)), "label2id": {n: i for i, n in enumerate(labels)}}
+        adapter_dir = train.save_adapter(model, tokenizer, output_dir / "adapter", **prepared.save_kwargs)
+        (adapter_dir / "labels.json").write_text(json.dumps(mapping, indent=1), encoding="utf-8")
+        train.write_model_card(adapter_dir, spec, *rows, callback)
+        train.emit_artifact(callback.emitter, adapter_dir, "adapter")
+        model = model.merge_and_unload()  # prompt-learning methods keep their wrapper: not mergeable
+    if isinstance(model, PeftModel):
+        return
+    model_dir = train.save_adapter(model, tokenizer, output_dir / "model")
+    write_classifier_card(model_dir, spec, rows, callback, labels)
+    train.emit_artifact(callback.emitter, model_dir, "model")
+
+
+def write_classifier_card(
+    model_dir: Path, spec: TrainSpec, rows: tuple[int, int], callback: ClassifierCallback, labels: list[str]
+) -> None:
+    train.write_model_card(model_dir, spec, *rows, callback)
+    card = (model_dir / "README.md").read_text(encoding="utf-8").splitlines()
+    card[0] = f"# Classifier fine-tuned from {spec.base_model.name}"
+    card[-1] = (
+        f"Labels: {', '.join(labels)}. Final eval accuracy: {callback.last_eval.get('accuracy')}, "
+        f"macro-F1: {callback.last_eval.get('macro_f1')}.\n\n"
+        "Load with `transformers.AutoModelForSequenceClassification.from_pretrained(this_directory)`."
+    )
+    (model_dir / "README.md").write_text("\n".join(card) + "\n", encoding="utf-8")
