@@ -107,6 +107,10 @@ def token_ids(tokenizer, row: dict, task: str) -> list[int]:
     """The ids training would build for this row, before any cut."""
     from trainers.examples import TemplateMismatch, render, tokenize_chat, tokenize_text
 
+    if task == "preference":  # the longer of prompt + chosen and prompt + rejected, as TRL joins them
+        return max((preference_ids(tokenizer, row, side) for side in ("chosen", "rejected")), key=len)
+    if task == "classification":  # the classifier reads the text as the tokenizer encodes it, no eos
+        return tokenizer(row["text"])["input_ids"]
     messages = _messages(row, task)
     if messages is None:
         return tokenize_text(tokenizer, row["text"], NO_LIMIT)["input_ids"]
@@ -114,6 +118,13 @@ def token_ids(tokenizer, row: dict, task: str) -> list[int]:
         return tokenize_chat(tokenizer, messages, NO_LIMIT)["input_ids"]
     except TemplateMismatch:
         return tokenize_text(tokenizer, render(tokenizer, messages), NO_LIMIT)["input_ids"]
+
+
+def preference_ids(tokenizer, row: dict, side: str) -> list[int]:
+    """Prompt and answer as TRL's preference trainers read untemplated rows: one string, eos added."""
+    eos = tokenizer.eos_token or ""
+    answer = row[side] if row[side].endswith(eos) else row[side] + eos
+    return tokenizer(row["prompt"] + answer)["input_ids"]
 
 
 @dataclass

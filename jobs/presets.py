@@ -1,23 +1,37 @@
-"""The guided job's presets, and the plan a choice amounts to.
+"""The guided job's presets: a method and its hyperparameters per objective, and the plan they make.
 
-A preset picks the LoRA rank, the epochs and the learning rate from the model's size and the
-dataset's size; the batch size follows from memory. The values, and where they come from:
+A preset (quick / balanced / best quality) picks the training method, the adapter size, the
+epochs, the learning rate and the objective's own parameters from the model's size, the
+dataset's size and the compute profile. The values, and where they come from:
 
-- Rank 8 / 16 / 32 for quick / balanced / best, on every linear layer, alpha = 2 × rank.
-  Hu et al. 2021 ("LoRA", §7.2) found small ranks (even 1–8) already match full fine-tuning
-  on their tasks; Dettmers et al. 2023 ("QLoRA", §4) found adapting all linear layers matters
-  more than the rank; Raschka 2023 ("Practical Tips for Finetuning LLMs Using LoRA") found
-  alpha = 2 × rank a reliable default. Higher ranks learn more and cost little memory.
-- Learning rate 2e-4, and 1e-4 for models of 20B parameters or more (QLoRA's hyperparameters,
-  Appendix B: 2e-4 for 7B/13B, 1e-4 for 33B/65B). Pico models under 50M parameters (demos and
-  tests) get 2e-3: at 2e-4 they barely move in a few hundred steps.
-- Epochs: quick 1; balanced 3 (2 from 10,000 rows, 1 from 100,000); best 5 under 1,000 rows, 3
-  under 100,000, else 2. Instruction-tuning recipes use 1–3 epochs (QLoRA; the Alpaca recipe:
-  3); small datasets need more passes, large ones overfit with them. Epochs are raised until
-  the run has at least 30 / 100 / 200 optimizer steps, so a tiny dataset still trains.
-- An effective batch of 8 rows: the per-device batch halves (8, 4, 2, 1) until the estimate
-  fits the compute profile, and gradient accumulation makes up the rest.
-- The max length comes from the data step (it defaults to cover the longest rows sampled).
+- Method. LoRA by default. "Best quality" fully fine-tunes a model of up to 1B parameters when
+  that fits the profile (every weight learns; Howard & Ruder 2018 "ULMFiT"); classifiers of up to
+  350M parameters are fully fine-tuned from "balanced" on, the standard recipe for BERT-style
+  encoders (Devlin et al. 2019, §4). On a GPU profile, "quick" trains models of 6B parameters or
+  more with QLoRA, and any preset falls back to QLoRA when LoRA would not fit: a 4-bit base
+  matches 16-bit LoRA's quality (Dettmers et al. 2023 "QLoRA", §5) in about a quarter of the
+  weights' memory.
+- LoRA rank 8 / 16 / 32, every linear layer, alpha = 2 × rank. Hu et al. 2021 ("LoRA", §7.2):
+  small ranks already match full fine-tuning; QLoRA §4: adapting all linear layers matters more
+  than the rank; Raschka 2023 ("Practical Tips for Finetuning LLMs Using LoRA"): alpha = 2 × rank.
+- Learning rates (adapter / full fine-tuning), then × 10 for pico models under 10M parameters
+  (demos and tests: they barely move otherwise) and × 0.5 from 20B parameters (QLoRA App. B: 2e-4
+  for 7B/13B, 1e-4 for 33B/65B):
+  sft and pretrain 2e-4 / 2e-5 (QLoRA App. B; Alpaca and Zephyr's full SFT: 2e-5);
+  classification 5e-4 / 3e-5 (LoRA paper Table 9: 4e-4-5e-4 for RoBERTa with LoRA; BERT §A.3:
+  2e-5-5e-5 for full fine-tuning); dpo and kto 5e-6 / 5e-7 (Zephyr, Tunstall et al. 2023: 5e-7 for
+  full DPO, the alignment handbook's LoRA DPO recipe 5e-6; KTO paper follows DPO's settings);
+  simpo 5e-6 / 1e-6 (SimPO paper, Meng et al. 2024: 3e-7-1e-6); orpo 5e-5 / 8e-6 (ORPO paper, Hong
+  et al. 2024: 8e-6 for Mistral-7B).
+- Objective parameters: DPO beta 0.1 (Rafailov et al. 2023, §6), KTO beta 0.1 (Ethayarajh et al.
+  2024), ORPO lambda 0.1 (Hong et al. 2024), SimPO beta 2.0 and gamma 0.5 (Meng et al. 2024).
+- Epochs, raised until the run has at least 30 / 100 / 200 optimizer steps: instruction tuning
+  1 / 3 / 5 on small data, fewer on large (QLoRA and Alpaca: 1-3); continued pre-training 1 / 2 / 3
+  (one pass suffices on a large corpus, Gururangan et al. 2020); classification 2 / 3 / 4 (BERT
+  §A.3: 2-4); preference 1 / 2 / 3 (Zephyr compares 1 and 3 epochs of DPO).
+- Batches: 8 rows per update (16 for classifiers, BERT's smallest), the per-device batch halving
+  until the estimate fits, gradient accumulation making up the rest; KTO keeps at least 2 per
+  device (its KL term is estimated within a batch). Continued pre-training packs rows.
 """
 
 from __future__ import annotations
@@ -26,17 +40,52 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
 from jobs import sizing
 from jobs.models import ComputeProfile
-from trainers import estimate
+from trainers import catalogue
+from trainers.objectives.params import OBJECTIVE_PARAMS
 from trainers.spec import LoraParams, TrainingParams
 
 EFFECTIVE_BATCH = 8
 MAX_EPOCHS = 20
-PICO_PARAMETERS = 50_000_000
+PICO_PARAMETERS = 10_000_000
 LARGE_PARAMETERS = 20_000_000_000
+FULL_FT_PARAMETERS = 1_000_000_000
+FULL_FT_CLASSIFIER_PARAMETERS = 350_000_000
+QLORA_PARAMETERS = 6_000_000_000
+LORA_FAMILY = ("lora", "qlora", "loraplus")
+PREFERENCE = ("dpo", "orpo", "simpo", "kto")
+
+# objective -> (learning rate with an adapter, with full fine-tuning); sources above.
+LEARNING_RATES: dict[str, tuple[float, float]] = {
+    "sft": (2e-4, 2e-5),
+    "pretrain": (2e-4, 2e-5),
+    "classification": (5e-4, 3e-5),
+    "dpo": (5e-6, 5e-7),
+    "kto": (5e-6, 5e-7),
+    "simpo": (5e-6, 1e-6),
+    "orpo": (5e-5, 8e-6),
+}
+OBJECTIVE_DEFAULTS: dict[str, dict] = {
+    "dpo": {"beta": 0.1},
+    "kto": {"beta": 0.1},
+    "orpo": {"beta": 0.1},
+    "simpo": {"beta": 2.0, "simpo_gamma": 0.5},
+}
+EPOCHS: dict[str, dict[str, Callable[[int], int]]] = {
+    "sft": {
+        "quick": lambda rows: 1,
+        "balanced": lambda rows: 3 if rows < 10_000 else 2 if rows < 100_000 else 1,
+        "best": lambda rows: 5 if rows < 1_000 else 3 if rows < 100_000 else 2,
+    },
+    "pretrain": {
+        "quick": lambda rows: 1,
+        "balanced": lambda rows: 2 if rows < 10_000 else 1,
+        "best": lambda rows: 3 if rows < 100_000 else 1,
+    },
+    "classification": {"quick": lambda rows: 2, "balanced": lambda rows: 3, "best": lambda rows: 4},
+    "preference": {"quick": lambda rows: 1, "balanced": lambda rows: 2, "best": lambda rows: 3},
+}
 
 
 @dataclass(frozen=True)
@@ -46,44 +95,36 @@ class Preset:
     summary: str
     rank: int
     min_steps: int
-    epochs_for: Callable[[int], int]
 
 
 PRESETS = {
-    "quick": Preset(
-        "quick",
-        "Quick",
-        "A first result in the least time: a small adapter, one pass over the data.",
-        8,
-        30,
-        lambda rows: 1,
-    ),
+    "quick": Preset("quick", "Quick", "A first result in the least time: a small adapter, one pass.", 8, 30),
     "balanced": Preset(
-        "balanced",
-        "Balanced",
-        "Good results for most data: a medium adapter, a few passes.",
-        16,
-        100,
-        lambda rows: 3 if rows < 10_000 else 2 if rows < 100_000 else 1,
+        "balanced", "Balanced", "Good results for most data: a medium adapter, a few passes.", 16, 100
     ),
     "best": Preset(
         "best",
         "Best quality",
-        "The most the data can teach: a larger adapter, more passes; slower.",
+        "The most the data can teach: every weight of a small model, or a larger adapter; slower.",
         32,
         200,
-        lambda rows: 5 if rows < 1_000 else 3 if rows < 100_000 else 2,
     ),
 }
 DEFAULT_PRESET = "balanced"
 
 
-def learning_rate(parameters: int | None) -> float:
+def learning_rate(parameters: int | None, objective: str = "sft", method: str = "lora") -> float:
+    adapter, full = LEARNING_RATES[objective]
+    rate = full if method == "full" else adapter
     if parameters is not None and parameters < PICO_PARAMETERS:
-        return 2e-3
+        return round(rate * 10, 12)
     if parameters is not None and parameters >= LARGE_PARAMETERS:
-        return 1e-4
-    return 2e-4
+        return rate / 2
+    return rate
+
+
+def effective_batch(objective: str) -> int:
+    return 16 if objective == "classification" else EFFECTIVE_BATCH
 
 
 def held_out(rows: int, eval_fraction: float) -> int:
@@ -91,50 +132,115 @@ def held_out(rows: int, eval_fraction: float) -> int:
     return min(max(1, round(rows * eval_fraction)), 1000, max(rows - 1, 0))
 
 
-def preset_params(
-    preset: Preset, *, facts: sizing.ModelFacts, rows: int, max_length: int, profile: ComputeProfile | None
-) -> dict:
-    """The parameters a preset picks for this model, data and profile (validated, defaults filled)."""
-    train_rows = max(rows - held_out(rows, TrainingParams().eval_fraction), 1)
-    epochs = preset.epochs_for(rows)
-    steps_per_epoch = math.ceil(train_rows / EFFECTIVE_BATCH)
-    epochs = min(max(epochs, math.ceil(preset.min_steps / steps_per_epoch)), MAX_EPOCHS)
-    batch = EFFECTIVE_BATCH
-    while batch > 1:
-        fit = sizing.training_fit(facts, profile, rank=preset.rank, seq_len=max_length, batch_size=batch)
-        if fit is None or fit.fits is not False:
-            break
+@dataclass(frozen=True)
+class Sizing:
+    """What a preset looks at: the model, the data and where it runs."""
+
+    facts: sizing.ModelFacts
+    rows: int
+    max_length: int
+    profile: ComputeProfile | None
+
+    def fit(self, method: str, rank: int, batch: int, objective: str) -> sizing.Fit | None:
+        return sizing.training_fit(
+            self.facts,
+            self.profile,
+            rank=rank,
+            seq_len=self.max_length,
+            batch_size=batch,
+            method=method,
+            reference=objective in ("dpo", "kto"),
+        )
+
+    @property
+    def on_gpu(self) -> bool:
+        device = sizing.device_of(self.profile)
+        return device is not None and device.kind == "gpu"
+
+
+@dataclass
+class Recipe:
+    """A preset's choice for one objective: the method, the job's params and why."""
+
+    preset: Preset
+    objective: str
+    method: str
+    params: dict
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def method_entry(self) -> catalogue.Method:
+        return catalogue.get(self.method)
+
+
+def trains(method: str, objective: str) -> bool:
+    """Whether the catalogue has ``method`` and it trains ``objective``."""
+    entry = catalogue.METHODS.get(method)
+    return entry is not None and objective in entry.objectives
+
+
+def _fits(s: Sizing, method: str, rank: int, objective: str, batch: int = 1) -> bool:
+    fit = s.fit(method, rank, batch, objective)
+    return fit is None or fit.fits is not False
+
+
+def choose_method(preset: Preset, objective: str, s: Sizing) -> tuple[str, str]:
+    """The method a preset trains with here, and the reason in plain words."""
+    params = s.facts.parameters or 0
+    full_up_to = FULL_FT_PARAMETERS if preset.key == "best" else 0
+    if objective == "classification" and preset.key != "quick":
+        full_up_to = max(full_up_to, FULL_FT_CLASSIFIER_PARAMETERS)
+    if params and params <= full_up_to and trains("full", objective) and _fits(s, "full", 0, objective):
+        return "full", "the model is small enough that every weight can train"
+    if s.on_gpu and trains("qlora", objective):
+        if preset.key == "quick" and params >= QLORA_PARAMETERS:
+            return "qlora", "a large model on a GPU: a 4-bit base trains fastest in the least memory"
+        if not _fits(s, "lora", preset.rank, objective) and _fits(s, "qlora", preset.rank, objective):
+            return "qlora", "LoRA on a 16-bit base would not fit; a 4-bit base does"
+    return "lora", "a small adapter on the frozen model: little memory, most of the quality"
+
+
+def _batch(s: Sizing, method: str, rank: int, objective: str) -> tuple[int, int]:
+    """(per-device batch, accumulation): halve the batch until it fits, accumulate the rest."""
+    total = effective_batch(objective)
+    smallest = 2 if objective == "kto" else 1
+    batch = total
+    while batch > smallest and not _fits(s, method, rank, objective, batch):
         batch //= 2
-    lora = LoraParams(r=preset.rank, alpha=2 * preset.rank)
+    return batch, max(1, total // batch)
+
+
+def _epochs(preset: Preset, objective: str, rows: int, batch_total: int) -> int:
+    table = EPOCHS["preference" if objective in PREFERENCE else objective]
+    train_rows = max(rows - held_out(rows, TrainingParams().eval_fraction), 1)
+    steps_per_epoch = math.ceil(train_rows / batch_total)
+    return min(max(table[preset.key](rows), math.ceil(preset.min_steps / steps_per_epoch)), MAX_EPOCHS)
+
+
+def recipe(preset: Preset, objective: str, s: Sizing, *, method: str = "") -> Recipe:
+    """The preset's method (or ``method``, when the user chose one) and validated params."""
+    reason = "your choice"
+    if not method:
+        method, reason = choose_method(preset, objective, s)
+    batch, accumulation = _batch(s, method, preset.rank, objective)
     training = TrainingParams(
-        learning_rate=learning_rate(facts.parameters),
-        epochs=epochs,
+        learning_rate=learning_rate(s.facts.parameters, objective, method),
+        epochs=_epochs(preset, objective, s.rows, effective_batch(objective)),
         batch_size=batch,
-        gradient_accumulation_steps=EFFECTIVE_BATCH // batch,
-        max_seq_length=max_length,
+        gradient_accumulation_steps=accumulation,
+        max_seq_length=s.max_length,
+        packing=objective == "pretrain",
     )
-    return {"lora": lora.model_dump(), "training": training.model_dump()}
-
-
-class ParamsInvalid(ValueError):
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
-
-
-def with_overrides(params: dict, overrides: dict[str, object]) -> dict:
-    """The preset's parameters with the user's advanced settings on top, validated by the spec."""
-    result, errors = {}, {}
-    for group, model in (("lora", LoraParams), ("training", TrainingParams)):
-        values = {**params[group], **{k: v for k, v in overrides.items() if k in model.model_fields}}
-        try:
-            result[group] = model(**values).model_dump()
-        except ValidationError as exc:
-            for error in exc.errors():
-                errors[str(error["loc"][0]) if error["loc"] else group] = error["msg"]
-    if errors:
-        raise ParamsInvalid(errors)
-    return result
+    params: dict = {"objective": objective, "training": training.model_dump(mode="json")}
+    entry = catalogue.get(method)
+    if "lora" in entry.params:
+        params["lora"] = LoraParams(r=preset.rank, alpha=2 * preset.rank).model_dump(mode="json")
+    if "method_params" in entry.params:
+        params["method_params"] = entry.params["method_params"]().model_dump(mode="json")
+    if objective in OBJECTIVE_DEFAULTS:
+        model = OBJECTIVE_PARAMS[objective]
+        params[objective] = model(**OBJECTIVE_DEFAULTS[objective]).model_dump(mode="json")
+    return Recipe(preset, objective, method, params, [reason])
 
 
 @dataclass
@@ -142,6 +248,7 @@ class Plan:
     """What a run will do, in numbers the review page puts into words."""
 
     params: dict
+    method: str
     rows: int
     train_rows: int
     eval_rows: int
@@ -151,7 +258,6 @@ class Plan:
     parameters: int | None
     fit: sizing.Fit | None
     seconds: float | None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def trainable_share(self) -> float | None:
@@ -161,20 +267,27 @@ class Plan:
 
 
 def plan(
-    params: dict, *, facts: sizing.ModelFacts, rows: int, mean_tokens: float, profile: ComputeProfile | None
+    method: str,
+    params: dict,
+    *,
+    facts: sizing.ModelFacts,
+    rows: int,
+    mean_tokens: float,
+    profile: ComputeProfile | None,
 ) -> Plan:
-    t, lora = params["training"], params["lora"]
+    from trainers import estimate
+
+    t, rank = params["training"], params.get("lora", {}).get("r", 8)
     eval_rows = held_out(rows, t["eval_fraction"])
     train_rows = max(rows - eval_rows, 1)
     steps = estimate.optimizer_steps(
         train_rows, t["batch_size"], t["gradient_accumulation_steps"], t["epochs"]
     )
-    trainable = (
-        estimate.lora_parameter_count(facts.shape, lora["r"], lora["target_modules"]) if facts.shape else None
-    )
-    fit = sizing.training_fit(
-        facts, profile, rank=lora["r"], seq_len=t["max_seq_length"], batch_size=t["batch_size"]
-    )
+    exact = method == "full" or method in LORA_FAMILY
+    trainable = sizing.trainable_count(facts, method, rank) if exact else None
+    objective = params.get("objective", "sft")
+    s = Sizing(facts, rows, t["max_seq_length"], profile)
+    fit = s.fit(method, rank, t["batch_size"], objective)
     seconds = None
     if fit and fit.device and facts.parameters:
         tokens = min(mean_tokens, t["max_seq_length"])
@@ -188,15 +301,7 @@ def plan(
             evals=t["evals_per_run"],
             device=fit.device,
         ).seconds
+    every = max(1, math.ceil(steps / t["evals_per_run"]))
     return Plan(
-        params,
-        rows,
-        train_rows,
-        eval_rows,
-        steps,
-        max(1, math.ceil(steps / t["evals_per_run"])),
-        trainable,
-        facts.parameters,
-        fit,
-        seconds,
+        params, method, rows, train_rows, eval_rows, steps, every, trainable, facts.parameters, fit, seconds
     )

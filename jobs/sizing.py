@@ -7,7 +7,7 @@ arithmetic. Facts read from a model's folder (config, licence) are cached by pat
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -92,20 +92,46 @@ class Fit:
         return estimate.human_bytes(self.device.memory_bytes)
 
 
+# NF4 with double quantization stores about 4.127 bits per weight (Dettmers et al. 2023, §3).
+QLORA_BITS_PER_WEIGHT = 4.127
+
+
+def trainable_count(facts: ModelFacts, method: str, rank: int) -> int | None:
+    """Weights the method trains: every one for full fine-tuning, the adapter's for the LoRA family."""
+    if facts.shape is None:
+        return None
+    if method == "full":
+        return estimate.parameter_count(facts.shape)
+    return estimate.lora_parameter_count(facts.shape, rank)
+
+
 def training_fit(
-    facts: ModelFacts, profile: ComputeProfile | None, *, rank: int, seq_len: int, batch_size: int
+    facts: ModelFacts,
+    profile: ComputeProfile | None,
+    *,
+    rank: int,
+    seq_len: int,
+    batch_size: int,
+    method: str = "lora",
+    reference: bool = False,
 ) -> Fit | None:
-    """Memory to LoRA-train this model, and whether it fits the profile; None when the shape is unknown."""
+    """Memory to train this model with ``method`` (LoRA-like unless "full" or "qlora"), and whether
+    it fits the profile; None when the shape is unknown. ``reference``: a frozen copy of the model
+    is kept too (DPO and KTO with full fine-tuning)."""
     if facts.shape is None:
         return None
     device = device_of(profile)
-    trainable = estimate.lora_parameter_count(facts.shape, rank)
     memory = estimate.training_memory(
         facts.shape,
-        trainable=trainable,
+        trainable=trainable_count(facts, method, rank) or 0,
         seq_len=seq_len,
         batch_size=batch_size,
         device=device.kind if device else "gpu",
     )
+    if method == "qlora":  # the frozen base is stored in 4 bits
+        weights = estimate.parameter_count(facts.shape) * QLORA_BITS_PER_WEIGHT / 8
+        memory = replace(memory, weights=int(weights))
+    if reference and method == "full":
+        memory = replace(memory, weights=2 * memory.weights)
     verdict = estimate.fits(memory, device) if device else None
     return Fit(memory, profile.name if profile else "no profile", device, verdict)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import presets, sizing
+from jobs import presets, sizing, wizard_params
 from jobs.histogram import bin_edges, counts, length_histogram
 from jobs.models import ComputeProfile
 from trainers import estimate
+from trainers.spec import TrainSpec
 
 LLAMA_7B = {
     "model_type": "llama",
@@ -19,40 +20,155 @@ LLAMA_7B = {
 }
 
 
+SMALL_LM = {
+    **LLAMA_7B,
+    "hidden_size": 1024,
+    "intermediate_size": 2816,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 16,
+}  # about 0.37 B parameters
+MINILM = {
+    "model_type": "bert",
+    "vocab_size": 30522,
+    "hidden_size": 384,
+    "intermediate_size": 1536,
+    "num_hidden_layers": 6,
+    "num_attention_heads": 12,
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+}
+TASK_OF = {
+    "sft": "instruction",
+    "pretrain": "text",
+    "classification": "classification",
+    **{name: "preference" for name in ("dpo", "orpo", "simpo", "kto")},
+}
+
+
 def facts(config: dict) -> sizing.ModelFacts:
     shape = estimate.shape_from_config(config)
     return sizing.ModelFacts(shape, estimate.parameter_count(shape), "", shape.max_positions)
 
 
-@pytest.mark.parametrize(
-    ("parameters", "rate"), [(150_000, 2e-3), (7_000_000_000, 2e-4), (70_000_000_000, 1e-4)]
-)
-def test_learning_rate_follows_model_size(parameters, rate):
-    assert presets.learning_rate(parameters) == rate
+def recipe(preset: str, objective: str, config: dict = LLAMA_7B, rows: int = 2000, profile=None, **kw):
+    size = presets.Sizing(facts(config), rows, kw.pop("max_length", 512), profile)
+    return presets.recipe(presets.PRESETS[preset], objective, size, **kw)
+
+
+def as_spec(r: presets.Recipe) -> TrainSpec:
+    """The recipe as the job's spec: what services.build_spec spreads the params into."""
+    return TrainSpec(
+        job_id=1,
+        attempt=1,
+        output_dir="/tmp/out",
+        method=r.method,
+        **r.params,
+        base_model={"name": "m", "path": "/m"},
+        dataset={"path": "/d", "sha256": "0" * 64, "format": "jsonl", "task": TASK_OF[r.objective]},
+    )
+
+
+@pytest.fixture
+def gpu(db):
+    return ComputeProfile.objects.create(name="a100", gpu_type="nvidia-a100-80gb", gpu_count=1)
 
 
 @pytest.mark.parametrize(
-    ("preset", "rows", "epochs"),
+    ("parameters", "objective", "method", "rate"),
     [
-        ("quick", 100_000, 1),
-        ("balanced", 5_000, 3),
-        ("balanced", 50_000, 2),
-        ("best", 500, 5),
-        ("best", 500_000, 2),
+        (150_000, "sft", "lora", 2e-3),  # pico demo models learn at 10 x
+        (7_000_000_000, "sft", "lora", 2e-4),
+        (70_000_000_000, "sft", "lora", 1e-4),
+        (7_000_000_000, "sft", "full", 2e-5),
+        (7_000_000_000, "dpo", "full", 5e-7),
+        (7_000_000_000, "dpo", "lora", 5e-6),
+        (22_000_000, "classification", "full", 3e-5),
+        (22_000_000, "classification", "lora", 5e-4),
     ],
 )
-def test_epochs_follow_dataset_size(db, preset, rows, epochs):
-    params = presets.preset_params(
-        presets.PRESETS[preset], facts=facts(LLAMA_7B), rows=rows, max_length=512, profile=None
+def test_learning_rate_follows_objective_method_and_model_size(parameters, objective, method, rate):
+    assert presets.learning_rate(parameters, objective, method) == pytest.approx(rate)
+
+
+@pytest.mark.parametrize("objective", list(TASK_OF))
+@pytest.mark.parametrize("preset", list(presets.PRESETS))
+@pytest.mark.parametrize("config", [LLAMA_7B, SMALL_LM], ids=["7b", "0.4b"])
+def test_every_preset_gives_a_valid_spec_for_every_objective(db, objective, preset, config):
+    r = recipe(preset, objective, config)
+    spec = as_spec(r)
+    assert (spec.objective, spec.method) == (objective, r.method)
+    assert spec.training.learning_rate == presets.learning_rate(facts(config).parameters, objective, r.method)
+    if objective in presets.OBJECTIVE_DEFAULTS:
+        assert (
+            getattr(spec, objective).model_dump() | presets.OBJECTIVE_DEFAULTS[objective]
+            == getattr(spec, objective).model_dump()
+        )
+
+
+def test_the_preference_defaults_come_from_their_papers(db):
+    assert as_spec(recipe("balanced", "dpo")).dpo.beta == 0.1
+    simpo = as_spec(recipe("balanced", "simpo")).simpo
+    assert (simpo.beta, simpo.simpo_gamma) == (2.0, 0.5)
+    assert as_spec(recipe("quick", "kto")).training.batch_size >= 2  # KTO's KL needs a batch
+
+
+def test_best_quality_fully_fine_tunes_a_small_model_and_adapts_a_large_one(db):
+    assert recipe("best", "sft", SMALL_LM).method == "full"
+    assert recipe("best", "sft", LLAMA_7B).method == "lora"
+    assert recipe("best", "sft", LLAMA_7B).params["lora"]["r"] == 32
+    assert recipe("balanced", "sft", SMALL_LM).method == "lora"
+
+
+def test_a_small_encoder_is_fully_fine_tuned_as_a_classifier_from_balanced_on(db):
+    assert recipe("quick", "classification", MINILM).method == "lora"
+    balanced = recipe("balanced", "classification", MINILM)
+    assert balanced.method == "full" and balanced.params["training"]["learning_rate"] == 3e-5
+    assert "lora" not in balanced.params  # full fine-tuning takes no adapter settings
+    assert (
+        balanced.params["training"]["batch_size"] * balanced.params["training"]["gradient_accumulation_steps"]
+        == 16
     )
+
+
+def test_quick_on_a_gpu_trains_a_large_model_with_qlora(gpu):
+    assert recipe("quick", "sft", LLAMA_7B, profile=gpu).method == "qlora"
+    assert recipe("quick", "sft", LLAMA_7B).method == "lora"  # no GPU: no 4-bit kernels
+    assert recipe("quick", "sft", SMALL_LM, profile=gpu).method == "lora"
+    spec = as_spec(recipe("quick", "dpo", LLAMA_7B, profile=gpu))
+    assert spec.method == "qlora" and spec.method_params["quant_type"] == "nf4"
+
+
+def test_a_model_too_big_for_16_bit_lora_falls_back_to_qlora(db):
+    t4 = ComputeProfile.objects.create(name="t4", gpu_type="nvidia-t4", gpu_count=1)
+    assert recipe("balanced", "sft", LLAMA_7B, profile=t4).method == "qlora"
+
+
+def test_continued_pretraining_packs_rows(db):
+    assert as_spec(recipe("balanced", "pretrain")).training.packing is True
+    assert as_spec(recipe("balanced", "sft")).training.packing is False
+
+
+@pytest.mark.parametrize(
+    ("preset", "objective", "rows", "epochs"),
+    [
+        ("quick", "sft", 100_000, 1),
+        ("balanced", "sft", 5_000, 3),
+        ("balanced", "sft", 50_000, 2),
+        ("best", "sft", 500_000, 2),
+        ("best", "classification", 50_000, 4),
+        ("balanced", "dpo", 50_000, 2),
+        ("balanced", "pretrain", 50_000, 1),
+    ],
+)
+def test_epochs_follow_dataset_size(db, preset, objective, rows, epochs):
+    params = recipe(preset, objective, rows=rows).params
     assert params["training"]["epochs"] == epochs
-    assert params["lora"]["alpha"] == 2 * params["lora"]["r"]
+    if "lora" in params:
+        assert params["lora"]["alpha"] == 2 * params["lora"]["r"]
 
 
 def test_a_tiny_dataset_still_gets_the_presets_minimum_of_steps(db):
-    params = presets.preset_params(
-        presets.PRESETS["quick"], facts=facts(LLAMA_7B), rows=50, max_length=512, profile=None
-    )
+    params = recipe("quick", "sft", rows=50).params
     steps = estimate.optimizer_steps(45, 8, 1, params["training"]["epochs"])
     assert steps >= presets.PRESETS["quick"].min_steps
 
@@ -60,28 +176,44 @@ def test_a_tiny_dataset_still_gets_the_presets_minimum_of_steps(db):
 def test_the_batch_shrinks_until_the_estimate_fits_and_accumulation_keeps_it_at_8(db):
     small_gpu = ComputeProfile.objects.create(name="t4", gpu_type="nvidia-t4", gpu_count=1)
     big_gpu = ComputeProfile.objects.create(name="a100", gpu_type="nvidia-a100-80gb", gpu_count=1)
-    model = facts({**LLAMA_7B, "num_hidden_layers": 8})  # about 2 B parameters
-    on_big = presets.preset_params(
-        presets.PRESETS["balanced"], facts=model, rows=1000, max_length=1024, profile=big_gpu
-    )["training"]
-    on_small = presets.preset_params(
-        presets.PRESETS["balanced"], facts=model, rows=1000, max_length=1024, profile=small_gpu
-    )["training"]
+    model = {**LLAMA_7B, "num_hidden_layers": 8}  # about 2 B parameters
+    on_big = recipe("balanced", "sft", model, rows=1000, profile=big_gpu, max_length=1024).params["training"]
+    on_small = recipe("balanced", "sft", model, rows=1000, profile=small_gpu, max_length=1024)
     assert on_big["batch_size"] == 8 and on_big["gradient_accumulation_steps"] == 1
-    assert on_small["batch_size"] < 8
-    assert on_small["batch_size"] * on_small["gradient_accumulation_steps"] == 8
-    fit = sizing.training_fit(model, small_gpu, rank=16, seq_len=1024, batch_size=on_small["batch_size"])
+    t = on_small.params["training"]
+    assert on_small.method == "lora" and t["batch_size"] < 8
+    assert t["batch_size"] * t["gradient_accumulation_steps"] == 8
+    fit = sizing.training_fit(facts(model), small_gpu, rank=16, seq_len=1024, batch_size=t["batch_size"])
     assert fit.fits
 
 
-def test_overrides_are_validated_by_the_spec():
-    base = presets.with_overrides({"lora": {}, "training": {}}, {})
-    assert base["lora"]["r"] == 8  # the spec's defaults fill the rest
-    changed = presets.with_overrides(base, {"r": 32, "epochs": 1.5})
-    assert (changed["lora"]["r"], changed["training"]["epochs"]) == (32, 1.5)
-    with pytest.raises(presets.ParamsInvalid) as refused:
-        presets.with_overrides(base, {"dropout": 2.0, "batch_size": 0})
-    assert set(refused.value.errors) == {"dropout", "batch_size"}
+def test_full_fine_tuning_and_qlora_change_the_memory_estimate(db):
+    model = facts(LLAMA_7B)
+    lora = sizing.training_fit(model, None, rank=16, seq_len=512, batch_size=1)
+    full = sizing.training_fit(model, None, rank=16, seq_len=512, batch_size=1, method="full")
+    qlora = sizing.training_fit(model, None, rank=16, seq_len=512, batch_size=1, method="qlora")
+    with_reference = sizing.training_fit(
+        model, None, rank=16, seq_len=512, batch_size=1, method="full", reference=True
+    )
+    assert qlora.memory.total < lora.memory.total < full.memory.total < with_reference.memory.total
+    assert full.memory.optimizer == 8 * model.parameters  # AdamW's two fp32 moments per weight
+
+
+def test_overrides_are_validated_by_the_catalogue_models(db):
+    base = recipe("quick", "dpo").params
+    changed = wizard_params.with_overrides(base, "lora", {"r": 32, "epochs": 1.5, "dpo__beta": 0.3})
+    assert (changed["lora"]["r"], changed["training"]["epochs"], changed["dpo"]["beta"]) == (32, 1.5, 0.3)
+    assert changed["lora"]["alpha"] == base["lora"]["alpha"]  # the rest stays the preset's
+    with pytest.raises(wizard_params.ParamsInvalid) as refused:
+        wizard_params.with_overrides(base, "lora", {"dropout": 2.0, "batch_size": 0, "dpo__beta": -1})
+    assert set(refused.value.errors) == {"dropout", "batch_size", "dpo__beta"}
+
+
+def test_every_catalogue_parameter_gets_a_form_field_with_its_help():
+    for f in wizard_params.all_fields():
+        field = wizard_params.form_field(f)
+        assert field.help_text and "Default" in field.help_text, f.name
+        assert not field.required
 
 
 def test_held_out_rows_match_the_trainers_split():

