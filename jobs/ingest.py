@@ -95,12 +95,17 @@ def _store(attempt: Attempt, events: list[Incoming]) -> list[Incoming]:
         Event.objects.bulk_create(rows, ignore_conflicts=True)
         return new
     columns = ([e.seq for e in events], [e.kind for e in events], [e.time for e in events])
-    payloads = [_json(e.payload) for e in events]
+    # The payloads go as one JSON array, paired with the other columns by position: one
+    # json.dumps for the batch, and PostgreSQL parses it once, instead of a jsonb[] parameter
+    # of one document per event (each dumped and received on its own: ~2x the time).
     rows = _execute(
         f"INSERT INTO {Event._meta.db_table} (attempt_id, seq, kind, time, payload) "
-        "SELECT %s, * FROM unnest(%b::integer[], %b::varchar[], %b::timestamptz[], %b::jsonb[]) "
+        "SELECT %s, e.seq, e.kind, e.time, p.payload "
+        "FROM unnest(%b::integer[], %b::varchar[], %b::timestamptz[]) "
+        "WITH ORDINALITY AS e(seq, kind, time, n) "
+        "JOIN jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS p(payload, n) ON p.n = e.n "
         "ON CONFLICT (attempt_id, seq) DO NOTHING RETURNING seq",
-        [attempt.pk, *columns, payloads],
+        [attempt.pk, *columns, _json([e.payload for e in events])],
     )
     stored = {seq for (seq,) in rows}
     return [e for e in events if e.seq in stored]
@@ -117,7 +122,7 @@ def _execute(sql: str, params: list) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
-def _json(payload: dict) -> str:
+def _json(payload: dict | list) -> str:
     """JSON that PostgreSQL's jsonb accepts: no NaN or infinity, no NUL characters."""
     try:
         text = json.dumps(payload, allow_nan=False)
