@@ -347,3 +347,15 @@ class DatasetUploadForm(forms.Form):
         ].help_text = (
             f"{', '.join(suffixes)}; up to {limit_mb} MB. Every row is checked before anything is stored."
         )
+
+
+def group_title(key: str, method: str) -> str:
+    """How a job page names one of its parameter groups."""
+    if key == "method_params" and method in catalogue.METHODS:
+        return f"{catalogue.get(method).title} settings"
+    return PARAM_GROUPS[key][0] if key in PARAM_GROUPS else key
+
+
+def method_label(job_kind: str, method: str) -> str | None:
+    """A training job's method as people read it ("LoRA+"), or None for other kinds of job."""
+    return catalogue.get(method).title if job_kind == "train" and method in catalogue.METHODS else None

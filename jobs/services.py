@@ -51,15 +51,17 @@ def create_training_job(
     base_model: ModelAsset,
     dataset: Dataset,
     params: dict,
+    method: str = "lora",
     start_from: ModelAsset | None = None,
 ) -> Job:
-    """Create a queued training job; ``params`` holds validated {"lora": ..., "training": ...}."""
+    """Create a queued training job of ``method`` (trainers/methods/); ``params`` holds its validated
+    groups: {"lora": ..., "method_params": ..., "training": ...} as the method takes them."""
     job = Job.objects.create(
         team=team,
         created_by=user,
         name=name,
         kind=Job.Kind.TRAIN,
-        method="lora",
+        method=method,
         base_model=base_model,
         dataset=dataset,
         params=params,
@@ -273,6 +275,7 @@ def clone(
     base_model: ModelAsset | None = None,
     dataset: Dataset | None = None,
     params: dict | None = None,
+    method: str | None = None,
 ) -> Job:
     """A new queued job from ``job``'s inputs, any of them replaced (``params`` validated)."""
     if job.kind != Job.Kind.TRAIN:
@@ -284,6 +287,7 @@ def clone(
         base_model=base_model or job.base_model,
         dataset=dataset or job.dataset,
         params=job.params if params is None else params,
+        method=method or job.method,
     )
 
 

@@ -20,7 +20,16 @@ from django.views.decorators.http import require_POST
 
 from jobs import actions, chain_views, compare, data_preview, downloads, kinds, lineage, services
 from jobs.datasets import DatasetRejected, create_dataset
-from jobs.forms import ADVANCED_TRAINING_PARAMS, PARAM_GROUPS, DatasetUploadForm, JobForm, visible_models
+from jobs.forms import (
+    ADVANCED_TRAINING_PARAMS,
+    DatasetUploadForm,
+    JobForm,
+    form_spec_names,
+    group_title,
+    initial_from_params,
+    method_label,
+    visible_models,
+)
 from jobs.live import live_context
 from jobs.models import Artifact, Dataset, Job, ModelAsset
 from jobs.teams import current_membership, require_launch
@@ -30,7 +39,7 @@ JOBS_PER_PAGE = 50
 MAX_QUERY = 100
 STATUS_FILTERS = {"active": Job.ACTIVE, **{status: (status,) for status in Job.Status.values}}
 KIND_LABELS = {
-    "train": "LoRA fine-tune",
+    "train": "Fine-tune",
     "merge": "Merge",
     "quantize": "Quantization",
     "evaluate": "Evaluation",
@@ -94,19 +103,16 @@ def job_list(request: HttpRequest) -> HttpResponse:
 def _initial_from(job: Job) -> dict:
     """The job form's fields filled from an earlier job: clone and edit."""
     initial = {"name": f"{job.name} (copy)"[:200], "base_model": job.base_model_id, "dataset": job.dataset_id}
-    for group, (_title, _model, names) in PARAM_GROUPS.items():
-        values = job.params.get(group, {})
-        initial |= {name: values[name] for name in names if name in values}
-    return initial
+    return initial | initial_from_params(job.method, job.params)
 
 
-def _kept_settings(source: Job | None, params: dict) -> dict:
+def _kept_settings(source: Job | None, params: dict, method: str) -> dict:
     """Settings the form has no field for (e.g. LoRA target modules) carry over from the source job."""
-    if source is None:
+    if source is None or source.method != method:
         return params
     kept = {}
     for group, values in params.items():
-        fields = set(PARAM_GROUPS[group][2])
+        fields = form_spec_names(group, method)
         extra = {k: v for k, v in source.params.get(group, {}).items() if k not in fields}
         kept[group] = {**values, **extra}
     return kept
@@ -130,7 +136,8 @@ def job_create(request: HttpRequest) -> HttpResponse:
                 name=data["name"],
                 base_model=data["base_model"],
                 dataset=data["dataset"],
-                params=_kept_settings(source, data["params"]),
+                method=data["method"],
+                params=_kept_settings(source, data["params"], data["method"]),
             )
             messages.success(request, f"“{job.name}” is queued; this page follows it as it runs.")
             return redirect("jobs:job_detail", pk=job.pk)
@@ -173,8 +180,10 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         **live_context(job),
         **settled_context(job, membership),
-        "params": [(PARAM_GROUPS.get(group, (group,))[0], values) for group, values in job.params.items()],
-        "kind_label": KIND_LABELS.get(job.kind, job.kind),
+        "params": [(group_title(group, job.method), values) for group, values in job.params.items()],
+        "kind_label": " · ".join(
+            filter(None, [KIND_LABELS.get(job.kind, job.kind), method_label(job.kind, job.method)])
+        ),
     }
     return render(request, "jobs/job_detail.html", context)
 

@@ -1,5 +1,7 @@
 """``python -m trainers run SPEC.json``: validate the spec, run the job, report, exit with a meaning.
 
+``python -m trainers methods [--json]`` prints the training catalogue (objectives, methods, schemas).
+
 Exit codes (the executor and reconciler act on these, not on events):
 0 success · 2 invalid input or spec (permanent, never retried) · 3 out of memory ·
 143 terminated by SIGTERM (retry and resume from the last checkpoint) · 1 any other failure.
@@ -46,8 +48,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="run the job described by a JSON spec file")
     run_parser.add_argument("spec", help="path to the job spec (JSON)")
+    methods_parser = commands.add_parser(
+        "methods", help="list the training catalogue: objectives, methods, their parameters"
+    )
+    methods_parser.add_argument(
+        "--json", action="store_true", help="print the whole catalogue (with JSON schemas) as JSON"
+    )
     args = parser.parse_args(argv)
+    if args.command == "methods":
+        return print_methods(as_json=args.json)
     return run(args.spec)
+
+
+def print_methods(*, as_json: bool) -> int:
+    """The catalogue as JSON, or one line per method (name, objectives, paper) for people."""
+    import json
+
+    from trainers import catalogue
+
+    if as_json:
+        print(json.dumps(catalogue.catalogue(), indent=2))
+        return EXIT_OK
+    for method in catalogue.methods("train"):
+        gpu = " [CUDA GPU only]" if method.needs_cuda else ""
+        print(f"{method.name:14} {method.title}{gpu}\n{'':14} {method.description}")
+        print(f"{'':14} objectives: {', '.join(method.objectives)}; saves: {method.artifact}; {method.paper}")
+    return EXIT_OK
 
 
 def run(spec_path: str) -> int:
@@ -123,7 +149,6 @@ def out_of_memory_advice(spec: JobSpec) -> str:
     elif getattr(spec, "method", "") != "qlora":
         tips.append("on a CUDA GPU, use QLoRA (method qlora) for a 4-bit base")
     return f"It ran out of memory. To fit: {'; or '.join(tips)}."
-
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

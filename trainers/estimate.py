@@ -1,4 +1,4 @@
-"""A pre-flight estimate of a LoRA fine-tune: parameters, memory and time, in plain numbers.
+"""A pre-flight estimate of a fine-tune (LoRA and every other method): parameters, memory and time.
 
 Everything is computed from the model's ``config.json`` (no weights are read, nothing is
 downloaded) and from where the job would run. The numbers are approximations meant to answer

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from trainers.objectives.params import (
     OBJECTIVE_PARAMS,
@@ -69,6 +77,19 @@ class LoraParams(_Strict):
     dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
     target_modules: list[str] | Literal["all-linear"] = Field(
         "all-linear", description="Module names to adapt, or every linear layer."
+    )
+    use_rslora: bool = Field(
+        False,
+        description="rsLoRA: scale by alpha / sqrt(r), which keeps high ranks learning (Kalajdzievski 2023).",
+    )
+    use_dora: bool = Field(
+        False,
+        description="DoRA: learn each weight's magnitude and direction apart (Liu et al. 2024); slower.",
+    )
+    init: Literal["default", "gaussian", "pissa", "olora", "eva"] = Field(
+        "default",
+        description="How the adapter starts: default (B = 0), gaussian, PiSSA or OLoRA (from the weights' "
+        "principal directions) or EVA (from the data's activations).",
     )
 
 
@@ -144,7 +165,6 @@ class TrainingParams(_Strict):
         return self
 
 
-
 class EventsSink(_Strict):
     """Where events go besides stdout. ``url`` is the attempt's ingest endpoint."""
 
@@ -161,8 +181,13 @@ class TrainSpec(_Strict):
     objective: Objective = Field(
         "sft", description="What to learn: sft, pretrain, classification, or dpo / orpo / simpo / kto."
     )
-    method: Literal["lora"] = "lora"
-    lora: LoraParams = LoraParams()
+    method: str = Field("lora", description="A training method from trainers.methods (GET /api/v1/methods).")
+    lora: LoraParams = LoraParams()  # read by the LoRA family (lora, loraplus, qlora)
+    method_params: dict[str, Any] = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="The method's own parameters, checked against its schema (defaults filled in).",
+    )
     training: TrainingParams = TrainingParams()
     # The objective's own parameters: only the group named after the spec's objective may be set.
     dpo: DpoParams | None = None
@@ -176,6 +201,20 @@ class TrainSpec(_Strict):
     )
     events: EventsSink = EventsSink()
 
+    @field_validator("method")
+    @classmethod
+    def _method_is_known(cls, name: str) -> str:
+        from trainers import methods
+
+        return methods.get(name).name
+
+    @field_validator("method_params")
+    @classmethod
+    def _params_fit_the_method(cls, raw: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from trainers import methods
+
+        return methods.validated_params(info.data.get("method"), raw)
+
     @model_validator(mode="after")
     def _objective_fits_the_data(self) -> TrainSpec:
         given = {name for name in OBJECTIVE_PARAMS if getattr(self, name) is not None}
@@ -188,6 +227,13 @@ class TrainSpec(_Strict):
         """The objective's parameter group as given, or its defaults; None for objectives without one."""
         model = OBJECTIVE_PARAMS.get(self.objective)
         return None if model is None else getattr(self, self.objective) or model()
+
+    @model_validator(mode="after")
+    def _method_fits_the_objective(self) -> TrainSpec:
+        from trainers import methods
+
+        methods.check_combination(self)
+        return self
 
 
 # Every kind of job the trainer runs: its spec model and the function that runs it

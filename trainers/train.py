@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import PeftModel
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -27,6 +27,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from trainers import methods
 from trainers.callbacks import EventsCallback, RunInfo, SamplePrompt, checkpoint_on_sigterm
 from trainers.data import DataError, load_rows
 from trainers.events import EventEmitter
@@ -60,17 +61,19 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
     check_inputs(spec)
 
     train_rows, eval_rows = load_datasets(spec)
-    tokenizer, model, device = load_base_model(spec.base_model)
+    tokenizer, model, device = load_base_model(spec.base_model, methods.load_options(spec))
     task, max_length = spec.dataset.task, spec.training.max_seq_length
     train_set, eval_set = tokenize_splits(tokenizer, train_rows, eval_rows, task, max_length)
     batches = prepare_batches(train_set, eval_set, spec.training, tokenizer.pad_token_id)
 
+    prepared = methods.Prepared(model)  # what a method adds: callbacks, optimizer, save options
     if not spec.init_adapter:
-        model = apply_lora(model, spec)
+        prepared = prepare_method(model, spec, tokenizer, train_set, batches, output_dir)
+        model = prepared.model
     else:  # continue training a finished job's adapter; its method and rank come with it
         model = load_trainable_adapter(model, spec.init_adapter)
     check_packing_fits(model, spec.training)
-    trainable, total = model.get_nb_trainable_parameters()
+    trainable, total = methods.parameter_counts(model)
     steps = plan_steps(spec, len(batches.train), prebatched=batches.prebatched)
     samples_per_step = round(batches.examples_per_batch * spec.training.gradient_accumulation_steps)
     info = RunInfo(spec.base_model.name, device, trainable, total, samples_per_step)
@@ -83,8 +86,10 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
         train_dataset=batches.train,
         eval_dataset=batches.eval,
         processing_class=tokenizer,
-        callbacks=[callback, *early_stopping(spec)],
+        callbacks=[callback, *early_stopping(spec), *prepared.callbacks],
     )
+    if prepared.optimizer:  # e.g. LoRA+'s own learning rate for B; the Trainer still schedules it
+        trainer.optimizer = prepared.optimizer(model, trainer.args)
     with checkpoint_on_sigterm(callback):
         trainer.train(resume_from_checkpoint=spec.resume_from)
     if callback.stop_requested:
@@ -92,9 +97,10 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
         signal.raise_signal(signal.SIGTERM)
         raise SystemExit(143)  # only reached where SIGTERM's handler returns
 
-    adapter_dir = save_adapter(model, tokenizer, output_dir / "adapter")
-    write_model_card(adapter_dir, spec, len(train_rows), len(eval_rows), callback)
-    emit_artifact(emitter, adapter_dir)
+    kind = methods.get(spec.method).artifact  # "adapter" (peft) or "model" (full, freeze, BitFit, LISA)
+    artifact_dir = save_adapter(model, tokenizer, output_dir / kind, **prepared.save_kwargs)
+    write_model_card(artifact_dir, spec, len(train_rows), len(eval_rows), callback)
+    emit_artifact(emitter, artifact_dir, kind)
     emitter.finished("succeeded")
 
 
@@ -157,7 +163,8 @@ def training_device() -> tuple[str, torch.dtype]:
     return "cpu", torch.float32
 
 
-def load_base_model(ref: ModelRef) -> tuple[Any, Any, str]:
+def load_base_model(ref: ModelRef, options: dict | None = None) -> tuple[Any, Any, str]:
+    """``options``: extra ``from_pretrained`` arguments a method needs (QLoRA's 4-bit quantization)."""
     device, dtype = training_device()
     source = ref.path or ref.hub_id
     if ref.path and not (Path(ref.path) / "config.json").is_file():
@@ -166,7 +173,9 @@ def load_base_model(ref: ModelRef) -> tuple[Any, Any, str]:
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, revision=ref.revision)
-        model = AutoModelForCausalLM.from_pretrained(source, revision=ref.revision, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, revision=ref.revision, dtype=dtype, **(options or {})
+        )
     except (OSError, ValueError, KeyError) as exc:
         if ref.path or _is_permanent_hub_error(exc):
             raise ModelError(f"base model {ref.name} ({source}) could not be loaded: {exc}") from exc
@@ -224,18 +233,31 @@ def _row_prompt(tokenizer: Any, row: dict, task: str) -> SamplePrompt:
     return SamplePrompt(shown, tokenizer(text, add_special_tokens=False)["input_ids"], expected)
 
 
-def apply_lora(model: Any, spec: TrainSpec) -> Any:
-    config = LoraConfig(
-        task_type="CAUSAL_LM",
-        r=spec.lora.r,
-        lora_alpha=spec.lora.alpha,
-        lora_dropout=spec.lora.dropout,
-        target_modules=spec.lora.target_modules,
+EVA_BATCHES = 8  # training batches a method that looks at the data first (EVA) may see
+
+
+def prepare_method(
+    model: Any,
+    spec: TrainSpec,
+    tokenizer: Any,
+    train_set: list[dict],
+    batches: Any,
+    output_dir: Path,
+    task_type: str = "CAUSAL_LM",
+) -> methods.Prepared:
+    """The spec's method (trainers/methods/) applied to the base model: an adapter, freezing, or all."""
+    from trainers.examples import PadCollator
+
+    size, collate = spec.training.batch_size, PadCollator(tokenizer.pad_token_id)
+    first = train_set[: EVA_BATCHES * size]
+    ctx = methods.Context(
+        task_type=task_type,
+        total_steps=plan_steps(spec, len(batches.train), prebatched=batches.prebatched).total,
+        model_source=spec.base_model.path or spec.base_model.hub_id,
+        work_dir=output_dir,
+        batches=lambda: [collate(first[i : i + size]) for i in range(0, len(first), size)],
     )
-    try:
-        return get_peft_model(model, config)
-    except ValueError as exc:  # e.g. a target module name the model does not have
-        raise SpecError(f"lora.target_modules: {exc}") from exc
+    return methods.apply_method(model, spec, ctx)
 
 
 def load_trainable_adapter(model: Any, adapter_dir: str) -> PeftModel:
@@ -323,9 +345,10 @@ def training_arguments(
     )
 
 
-def save_adapter(model: PeftModel, tokenizer: Any, adapter_dir: Path) -> Path:
-    """adapter_model.safetensors + adapter_config.json, and the tokenizer (with the chat template used)."""
-    model.save_pretrained(adapter_dir, safe_serialization=True)
+def save_adapter(model: PeftModel, tokenizer: Any, adapter_dir: Path, **save_kwargs: Any) -> Path:
+    """adapter_model.safetensors + adapter_config.json (or a whole model's weights and config, for
+    methods that train the model itself), and the tokenizer (with the chat template used)."""
+    model.save_pretrained(adapter_dir, safe_serialization=True, **save_kwargs)
     tokenizer.save_pretrained(adapter_dir)
     for path in adapter_dir.iterdir():
         if path.is_file():
@@ -340,9 +363,10 @@ def write_model_card(
     source = f"path `{base.path}`" if base.path else f"hub id `{base.hub_id}`"
     if base.revision:
         source += f" (revision `{base.revision}`)"
-    params = {**spec.lora.model_dump(), **spec.training.model_dump()}
+    method = methods.get(spec.method)
+    params = {**methods.card_params(spec), **spec.training.model_dump()}
     lines = [
-        f"# LoRA adapter for {base.name}",
+        f"# {method.title} {method.artifact} for {base.name}",
         "",
         "Trained with Hone.",
         "",
@@ -350,7 +374,7 @@ def write_model_card(
         f"- Dataset: `{Path(ds.path).name}` ({ds.format}, {ds.task}), sha256 `{ds.sha256}`",
         f"- Rows: {n_train} for training, {n_eval} for evaluation",
         f"- Objective: {spec.objective}",
-        f"- Method: {spec.method}",
+        f"- Method: {method.name} ({method.title}, {method.paper})",
         f"- Final train loss: {_fmt_loss(cb.last_train_loss)}",
         f"- Final eval loss: {_fmt_loss(cb.last_eval_loss)}",
         f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
@@ -360,7 +384,9 @@ def write_model_card(
         "",
         *(f"- {name}: {value}" for name, value in params.items()),
         "",
-        "Load with `peft.PeftModel.from_pretrained(base_model, this_directory)`.",
+        "Load with `peft.PeftModel.from_pretrained(base_model, this_directory)`."
+        if method.artifact == "adapter"
+        else "Load with `transformers.AutoModelForCausalLM.from_pretrained(this_directory)`.",
         "",
     ]
     (adapter_dir / "README.md").write_text("\n".join(lines), encoding="utf-8")
@@ -370,12 +396,16 @@ def _fmt_loss(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def emit_artifact(emitter: EventEmitter, adapter_dir: Path) -> None:
+def emit_artifact(emitter: EventEmitter, adapter_dir: Path, kind: str = "adapter") -> None:
+    """``kind``: "adapter" (adapter_model.safetensors) or "model" (model.safetensors, or its shard index)."""
     size = sum(f.stat().st_size for f in adapter_dir.rglob("*") if f.is_file())
+    weights = adapter_dir / ("adapter_model.safetensors" if kind == "adapter" else "model.safetensors")
+    if not weights.is_file():  # a model big enough to be saved in shards
+        weights = adapter_dir / "model.safetensors.index.json"
     emitter.artifact(
-        name="adapter",
-        artifact_kind="adapter",
+        name=kind,
+        artifact_kind=kind,
         location=str(adapter_dir.resolve()),
         size=size,
-        sha256=file_sha256(adapter_dir / "adapter_model.safetensors"),
+        sha256=file_sha256(weights),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -292,20 +293,41 @@ class JobCreateSerializer(serializers.Serializer):
         rest, own = objectives.split_params(self.initial_data.get("objective", objectives.DEFAULT), value)
         return {**validate_params(method, rest), **own}
 
+    def _check_gpu(self, method: catalogue.Method, profile: ComputeProfile | None) -> None:
+        """A method that needs a CUDA GPU (QLoRA) is refused for a profile without one, before it queues."""
+        if not method.needs_cuda:
+            return
+        profile = profile or ComputeProfile.objects.filter(name=settings.HONE_DEFAULT_PROFILE).first()
+        if profile is not None and profile.gpu_count == 0:
+            raise serializers.ValidationError(
+                {
+                    "method": [
+                        f"{method.title} needs a CUDA GPU and compute profile {profile.name} has none; "
+                        "pick a GPU profile, or use lora"
+                    ]
+                }
+            )
+
     def validate(self, attrs: dict) -> dict:
         method = catalogue.get(attrs["method"])
         dataset = attrs["dataset"]
         objective = attrs.get("objective", "sft")
+        if objective not in method.objectives:
+            raise serializers.ValidationError(
+                {"method": [f"{method.title} does not train the {objective} objective"]}
+            )
         objectives.check_data(objective, dataset)
-        if dataset.task not in method.dataset_tasks:
-            tasks = ", ".join(method.dataset_tasks)
+        tasks = [t for t in catalogue.objective_tasks(objective) if t in method.dataset_tasks]
+        if dataset.task not in tasks:
             raise serializers.ValidationError(
                 {
                     "dataset": [
-                        f"{dataset.name} holds {dataset.task} data; {method.title} learns from {tasks} data"
+                        f"{dataset.name} holds {dataset.task} data; {method.title} ({objective}) learns "
+                        f"from {', '.join(tasks)} data"
                     ]
                 }
             )
+        self._check_gpu(method, attrs.get("compute_profile"))
         attrs["params"] = objectives.stored(objective, attrs.get("params") or validate_params(method, {}))
         if not attrs.get("name"):
             attrs["name"] = f"{attrs['base_model'].name} on {dataset.name}"[:200]

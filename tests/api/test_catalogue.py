@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from jobs.models import ComputeProfile, Membership
-from tests.api.helpers import client_for, problem
+from jobs.models import ComputeProfile, Job, Membership
+from tests.api.helpers import client_for, fields, problem
 from trainers import catalogue
 from trainers.spec import LoraParams, TrainingParams
 
@@ -22,7 +22,7 @@ def test_methods_carry_the_json_schema_of_their_parameters(as_viewer):
 
 
 def test_an_unknown_method_is_a_404_naming_the_known_ones(as_viewer):
-    assert "known methods: lora" in problem(as_viewer.get("/api/v1/methods/full"), 404)["detail"]
+    assert "known methods: lora, loraplus" in problem(as_viewer.get("/api/v1/methods/nope"), 404)["detail"]
 
 
 def test_profiles_open_to_all_or_to_this_team(as_member, team, other_team):
@@ -54,3 +54,52 @@ def test_a_token_sees_its_own_team_and_a_session_sees_all(member, team, other_te
         "globex": "viewer",
     }
     assert client.get(f"/api/v1/teams/{other_team.pk}").json()["role"] == "viewer"
+
+
+def test_every_training_method_carries_its_own_schema_paper_and_objectives(as_viewer):
+    listed = {m["name"]: m for m in as_viewer.get("/api/v1/methods?kind=train").json()}
+    assert {"full", "freeze", "bitfit", "lora", "loraplus", "qlora", "adalora", "ia3", "prompt_tuning",
+            "prefix_tuning", "lokr", "loha", "vera", "lisa"} <= listed.keys()  # fmt: skip
+    for name, entry in listed.items():
+        assert entry["paper"].startswith("https://") and entry["objectives"], name
+        groups = entry["parameters"]["properties"]
+        assert groups == {g: m.model_json_schema() for g, m in catalogue.get(name).params.items()}
+    assert "method_params" not in listed["full"]["parameters"]["properties"]
+    lr_ratio = listed["loraplus"]["parameters"]["properties"]["method_params"]["properties"]["lr_ratio"]
+    assert lr_ratio["minimum"] == 1 and lr_ratio["description"]
+    assert listed["qlora"]["needs_cuda"] and listed["full"]["artifact"] == "model"
+    assert "classification" not in listed["prompt_tuning"]["objectives"]
+
+
+def _create(client, **body):
+    return client.post("/api/v1/jobs", body, format="json")
+
+
+def test_a_job_takes_its_methods_parameters(as_member, tiny_model, dataset):
+    params = {"lora": {"r": 4}, "method_params": {"lr_ratio": 8}}
+    body = _create(as_member, base_model=tiny_model.pk, dataset=dataset.pk, method="loraplus", params=params)
+    assert body.status_code == 201, body.content
+    job = Job.objects.get(pk=body.json()["id"])
+    assert job.method == "loraplus" and job.params["method_params"] == {"lr_ratio": 8.0, "lr_embedding": 1e-6}
+    from jobs import services
+
+    spec = services.build_spec(job, 1, None)
+    assert spec["method"] == "loraplus" and spec["method_params"]["lr_ratio"] == 8.0
+
+
+def test_a_bad_method_parameter_is_named(as_member, tiny_model, dataset):
+    params = {"method_params": {"n_layers": 0, "bogus": 1}}
+    body = _create(as_member, base_model=tiny_model.pk, dataset=dataset.pk, method="lisa", params=params)
+    errors = fields(problem(body, 400))
+    assert "greater than or equal to 1" in errors["params.method_params.n_layers"]
+    assert "params.method_params.bogus" in errors
+    body = _create(as_member, base_model=tiny_model.pk, dataset=dataset.pk, method="full",
+                   params={"lora": {"r": 4}})  # fmt: skip
+    assert "full has no parameter group 'lora'" in fields(problem(body, 400))["params.lora"]
+
+
+def test_qlora_is_refused_for_a_profile_without_a_gpu(as_member, tiny_model, dataset):
+    cpu = ComputeProfile.objects.create(name="cpu-only", gpu_count=0)
+    body = _create(as_member, base_model=tiny_model.pk, dataset=dataset.pk, method="qlora",
+                   compute_profile=cpu.pk)  # fmt: skip
+    assert "needs a CUDA GPU and compute profile cpu-only has none" in fields(problem(body, 400))["method"]

@@ -229,3 +229,16 @@ def test_clone_and_edit_starts_from_the_sources_method(client, member, tiny_mode
     body = client.get(f"/jobs/new/?from={source.pk}").content.decode()
     assert '<option value="vera" selected>' in body
     assert 'value="64"' in input_tag(body, "vera__r")
+
+
+def test_the_job_page_names_the_method_and_its_settings(client, member, tiny_model, dataset):
+    from jobs import services
+
+    job = services.create_training_job(
+        team=dataset.team, user=member, name="j", base_model=tiny_model, dataset=dataset, method="lisa",
+        params={"method_params": {"n_layers": 3}, "training": {}},
+    )  # fmt: skip
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Fine-tune · LISA (layer-wise sampling)" in body
+    assert "LISA (layer-wise sampling) settings" in body and "n_layers" in body
