@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import logging
 
 from trainers.events import EventEmitter
 from trainers.spec import SpecError, TrainSpec
+
+log = logging.getLogger("trainers")
 
 RUNNERS: dict[str, str] = {
     "pretrain": "trainers.objectives.pretrain:run_pretrain",
@@ -22,5 +25,7 @@ def run_objective(spec: TrainSpec, emitter: EventEmitter) -> None:
     if spec.objective not in RUNNERS:
         known = ", ".join(["sft", *sorted(RUNNERS)])
         raise SpecError(f"objective: unknown objective {spec.objective!r}; known objectives: {known}")
+    if spec.training.packing and spec.objective != "pretrain":  # pretrain always packs, in its own way
+        log.warning(f"training.packing applies to sft; {spec.objective} trains on padded batches")
     module, name = RUNNERS[spec.objective].split(":")
     getattr(importlib.import_module(module), name)(spec, emitter)
