@@ -51,14 +51,12 @@ def create_job(
     a calibration set too small for the samples asked)."""
     for role, model, _weight in models:
         if model.team_id not in (None, team.pk):
-            raise JobRejected(
-                f"model {model.pk} is not available to {team.name}", [((role,), "not available")]
-            )
+            message = f"model {model.pk} is not available to {team.name}"
+            raise JobRejected(message, [((role,), message)])
     for role, dataset in datasets:
         if dataset.team_id != team.pk:
-            raise JobRejected(
-                f"dataset {dataset.pk} is not available to {team.name}", [((role,), "not available")]
-            )
+            message = f"dataset {dataset.pk} is not available to {team.name}"
+            raise JobRejected(message, [((role,), message)])
     with transaction.atomic():
         job = Job.objects.create(
             team=team,
