@@ -98,8 +98,6 @@ def _messages(row: dict, task: str) -> list[dict] | None:
 
     if task in ("instruction", "chat"):
         return row_messages(row, task)
-    if task == "preference":  # the preferred answer, as preference training pairs it with the prompt
-        return [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["chosen"]}]
     return None
 
 
@@ -127,6 +125,16 @@ def preference_ids(tokenizer, row: dict, side: str) -> list[int]:
     return tokenizer(row["prompt"] + answer)["input_ids"]
 
 
+def preference_split(tokenizer, row: dict, side: str) -> tuple[list[int], list[int]]:
+    """(prompt ids, answer ids) of one side, split where TRL starts the completion: where the
+    prompt's own tokens and the joined text's part (a prompt's last token may merge)."""
+    prompt, ids = tokenizer(row["prompt"])["input_ids"], preference_ids(tokenizer, row, side)
+    start = 0
+    while start < min(len(prompt), len(ids)) and prompt[start] == ids[start]:
+        start += 1
+    return ids[:start], ids[start:]
+
+
 @dataclass
 class RenderedRow:
     number: int
@@ -143,7 +151,10 @@ def render_row(tokenizer, row: dict, task: str, number: int, max_length: int) ->
     ids = token_ids(tokenizer, row, task)
     messages = _messages(row, task)
     notes = []
-    if messages is None:
+    if task == "preference":  # the prompt and the preferred answer, as the preference trainer joins them
+        prompt, answer = preference_split(tokenizer, row, "chosen")
+        segments = [(tokenizer.decode(prompt), False), (tokenizer.decode(answer), True)]
+    elif messages is None:
         segments = [(tokenizer.decode(ids), task == "text")]
     else:
         try:

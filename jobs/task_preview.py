@@ -30,23 +30,14 @@ class PreferenceRow:
     answers: list[Answer]
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
-
-
 def preference_row(tokenizer, row: dict, number: int, max_length: int) -> PreferenceRow:
-    prompt_ids = tokenizer(row["prompt"])["input_ids"]
-    answers, prompt_len = [], len(prompt_ids)
+    answers, prompt = [], None
     for side in ("chosen", "rejected"):
-        ids = data_preview.preference_ids(tokenizer, row, side)
-        # TRL starts the completion where the two tokenizations part (a prompt's last token may merge).
-        start = _common_prefix(prompt_ids, ids)
-        prompt_len = min(prompt_len, start)
-        answers.append(Answer(side, tokenizer.decode(ids[start:]), len(ids), len(ids) > max_length))
-    return PreferenceRow(number, tokenizer.decode(prompt_ids[:prompt_len]), answers)
+        prompt_ids, answer_ids = data_preview.preference_split(tokenizer, row, side)
+        prompt = prompt_ids if prompt is None or len(prompt_ids) < len(prompt) else prompt
+        tokens = len(prompt_ids) + len(answer_ids)
+        answers.append(Answer(side, tokenizer.decode(answer_ids), tokens, tokens > max_length))
+    return PreferenceRow(number, tokenizer.decode(prompt or []), answers)
 
 
 @dataclass

@@ -217,7 +217,11 @@ def _review_context(chosen: wizard.Choices, inputs: dict, method: str, params: d
     )
     parts = plan.fit.memory.parts() if plan.fit else []
     if method == "full":  # every weight trains: the "adapter" is the fp32 copy the optimizer updates
-        parts = [("trained weights (fp32)" if label == "adapter weights" else label, n) for label, n in parts]
+        names = {
+            "model weights (frozen)": "model weights",
+            "adapter weights": "fp32 copy of the trained weights",
+        }
+        parts = [(names.get(label, label), n) for label, n in parts]
     objective = params.get("objective", "sft")
     sentences = wizard_words.plan_sentences(
         objective=objective,

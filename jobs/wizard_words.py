@@ -43,6 +43,12 @@ def objective_sentence(
     group = params.get(objective) or {}
     if objective == "classification":
         shown = ", ".join(labels[:12]) + (f" and {len(labels) - 12} more" if len(labels) > 12 else "")
+        if phrase.startswith("every weight"):
+            weights = phrase.removeprefix("every weight of the model")
+            return (
+                f"Hone adds a classifier head to {name} and trains it together with every weight of the "
+                f"model{weights} to predict {len(labels)} labels: {shown}."
+            )
         return (
             f"Hone trains a classifier head and {phrase} on {name} to predict {len(labels)} labels: {shown}."
         )

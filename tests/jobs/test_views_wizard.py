@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from urllib.parse import urlencode
 
@@ -530,3 +531,26 @@ def test_every_input_of_every_step_has_a_label(client, member, tiny_model, minil
         helps = re.findall(r'aria-describedby="([^"]+)"', body)
         for target in (t for value in helps for t in value.split()):
             assert f'id="{target}"' in body, f"{step}: aria-describedby={target} points nowhere"
+
+
+def test_the_demo_seed_gives_the_classifier_goal_minilm_and_labelled_data(
+    db, client, settings, tmp_path, tiny_model_dir, monkeypatch
+):
+    from django.core.management import call_command
+
+    from jobs.management.commands import seed_demo
+
+    settings.VAR_DIR = tmp_path
+    monkeypatch.setattr(seed_demo.Command, "tiny_llama_dir", lambda self: tiny_model_dir)
+    call_command("seed_demo", stdout=io.StringIO())
+    encoder = ModelAsset.objects.get(name="all-MiniLM-L6-v2")
+    reviews = Dataset.objects.get(name="demo reviews")
+    assert (encoder.task, reviews.task, reviews.row_count) == (
+        "sequence-classification",
+        "classification",
+        300,
+    )
+    client.force_login(reviews.team.memberships.get().user)
+    query = {"goal": "classifier", "dataset": reviews.pk, "model": encoder.pk, "preset": "quick"}
+    review = _text(client.get(url("review", **query)))
+    assert "on all-MiniLM-L6-v2 to predict 3 labels: negative, neutral, positive." in review

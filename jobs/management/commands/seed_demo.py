@@ -17,6 +17,29 @@ from jobs.models import Dataset, Membership, ModelAsset, Team
 
 DEMO_USER = "demo"
 DEMO_DATASET_ROWS = 400
+DEMO_REVIEW_ROWS = 300
+# Short reviews whose adjective carries the label: what the guided classifier learns from.
+REVIEW_WORDS = {
+    "negative": ("awful", "boring", "dreadful", "disappointing", "painful"),
+    "neutral": ("average", "ordinary", "plain", "routine", "standard"),
+    "positive": ("lovely", "wonderful", "superb", "charming", "delightful"),
+}
+REVIEW_NOUNS = ("film", "meal", "hotel", "concert", "book", "trip")
+
+
+def demo_review_rows(n: int, seed: int = 0) -> list[dict]:
+    """Labelled reviews for the classifier demo, every label about equally often."""
+    import random
+
+    rng = random.Random(seed)
+    labels = sorted(REVIEW_WORDS)
+    rows = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        rows.append(
+            {"text": f"The {rng.choice(REVIEW_NOUNS)} was {rng.choice(REVIEW_WORDS[label])}.", "label": label}
+        )
+    return rows
 
 
 def demo_password() -> str:
@@ -29,7 +52,7 @@ def demo_password() -> str:
 
 
 class Command(BaseCommand):
-    help = "Create the demo team and user, the tiny demo LM, the MiniLM encoder and a demo dataset."
+    help = "Create the demo team and user, the tiny demo LM, the MiniLM encoder and the demo datasets."
 
     def handle(self, *args: object, **options: object) -> None:
         with transaction.atomic():
@@ -38,9 +61,12 @@ class Command(BaseCommand):
             "tiny-llama (demo)", self.tiny_llama_dir(), "A 2-layer Llama-style LM for trying Hone."
         )
         self.register_model(
-            "all-MiniLM-L6-v2", self.minilm_dir(), "Pretrained sentence encoder (22M parameters)."
+            "all-MiniLM-L6-v2",
+            self.minilm_dir(),
+            "Pretrained sentence encoder (22M parameters); a fast base for classifiers.",
         )
         self.demo_dataset(team, user)
+        self.demo_reviews(team, user)
         self.stdout.write(f"demo login: {DEMO_USER} / {demo_password()}")
 
     def demo_account(self) -> tuple[Team, object]:
@@ -92,3 +118,13 @@ class Command(BaseCommand):
         content = "".join(json.dumps(r) + "\n" for r in rows).encode()
         upload = SimpleUploadedFile("demo-instructions.jsonl", content)
         create_dataset(team=team, user=user, name="demo instructions", upload=upload)
+
+    def demo_reviews(self, team: Team, user: object) -> None:
+        """Labelled texts, so the guided classifier (MiniLM + a head) has data to start from."""
+        import json
+
+        if Dataset.objects.filter(team=team, name="demo reviews").exists():
+            return
+        content = "".join(json.dumps(r) + "\n" for r in demo_review_rows(DEMO_REVIEW_ROWS)).encode()
+        upload = SimpleUploadedFile("demo-reviews.jsonl", content)
+        create_dataset(team=team, user=user, name="demo reviews", upload=upload)
