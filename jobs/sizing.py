@@ -96,13 +96,13 @@ class Fit:
 QLORA_BITS_PER_WEIGHT = 4.127
 
 
-def trainable_count(facts: ModelFacts, method: str, rank: int) -> int | None:
-    """Weights the method trains: every one for full fine-tuning, the adapter's for the LoRA family."""
+def trainable_count(facts: ModelFacts, method: str, rank: int, params: dict | None = None) -> int | None:
+    """Weights the method trains (trainers.estimate counts each method; ``rank``: the LoRA family's r
+    when ``params``, the job's parameter groups, do not say)."""
     if facts.shape is None:
         return None
-    if method == "full":
-        return estimate.parameter_count(facts.shape)
-    return estimate.lora_parameter_count(facts.shape, rank)
+    groups = params or {"lora": {"r": rank}}
+    return estimate.trainable_parameter_count(facts.shape, method, groups)
 
 
 def training_fit(
