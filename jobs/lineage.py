@@ -58,7 +58,7 @@ def _asset_fields(job: Job, artifact: Artifact) -> dict:
         "team": job.team,
         "name": f"{job.name} · {artifact.name}"[:200],
         "source": ModelAsset.Source.JOB,
-        "task": base.task if base else ModelAsset.Task.CAUSAL_LM,
+        "task": _output_task(job, base),
         "format": fmt,
         "adapter_base": (base.adapter_base or base) if base and fmt == ModelAsset.Format.ADAPTER else None,
         "quantization": str(job.params.get("method", "")) if job.kind == Job.Kind.QUANTIZE else "",
@@ -66,6 +66,13 @@ def _asset_fields(job: Job, artifact: Artifact) -> dict:
         "parameter_count": _parameter_count(storage.resolve(artifact.location)),
         "description": f"Made by job #{job.pk} ({job.kind}).",
     }
+
+
+def _output_task(job: Job, base: ModelAsset | None) -> str:
+    """A classifier trained from a decoder is a classifier, whatever its base model was."""
+    if job.kind == Job.Kind.TRAIN and job.params.get("objective") == "classification":
+        return ModelAsset.Task.CLASSIFICATION
+    return base.task if base else ModelAsset.Task.CAUSAL_LM
 
 
 def _parameter_count(path: Path) -> int | None:

