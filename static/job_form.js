@@ -6,6 +6,7 @@ document.addEventListener("DOMContentLoaded", function () {
   function show() {
     document.querySelectorAll("[data-methods]").forEach(function (card) {
       card.hidden = card.dataset.methods.split(" ").indexOf(select.value) < 0;
+      card.disabled = card.hidden; // not sent, and the browser does not check what it hides
     });
     document.querySelectorAll("[data-method]").forEach(function (item) {
       item.hidden = item.dataset.method !== select.value;
