@@ -4,10 +4,12 @@ own building blocks, a handful of steps each, no subprocess per method."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -323,3 +325,28 @@ def test_the_estimate_counts_what_each_method_trains(case, tiny_model_dir, small
         estimate.trainable_parameter_count(shape, method, params)
         == methods.parameter_counts(prepared.model)[0]
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "groups"), [("freeze", {"method_params": {"trainable_layers": 1}}), ("loraplus", {})]
+)
+def test_the_artifact_and_its_card_name_the_method(
+    method, groups, tiny_model_dir, tiny_tokenizer, examples, small_data, tmp_path
+):
+    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", method, **groups)
+    *_, saved, _batches = train_briefly(spec, tiny_model_dir, tiny_tokenizer, examples)
+    train.write_model_card(saved, spec, 24, 8, SimpleNamespace(last_train_loss=1.5, last_eval_loss=1.6))
+    out = io.StringIO()
+    kind = methods.get(method).artifact
+    train.emit_artifact(EventEmitter(out), saved, kind)
+    event = json.loads(out.getvalue().splitlines()[-1])
+    weights = saved / ("model.safetensors" if kind == "model" else "adapter_model.safetensors")
+    assert (event["artifact_kind"], event["name"]) == (kind, kind) and saved.name == kind
+    assert event["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    card = (saved / "README.md").read_text()
+    title = methods.get(method).title
+    assert f"# {title} {kind} for tiny-llama" in card and f"- Method: {method} ({title}" in card
+    if method == "freeze":
+        assert "- trainable_layers: 1" in card and "AutoModelForCausalLM.from_pretrained" in card
+    else:
+        assert "- lr_ratio: 16.0" in card and "- r: 16" in card and "PeftModel.from_pretrained" in card
