@@ -195,8 +195,12 @@ class AdvancedForm(forms.Form):
         self.params = {f.name: f for f in fields}
         for f in fields:
             field = form_field(f)
-            if f.name in placeholders and isinstance(field.widget, forms.NumberInput | forms.TextInput):
-                field.widget.attrs["placeholder"] = placeholders[f.name]
+            shown = placeholders.get(f.name)
+            if shown is not None and isinstance(field, forms.ChoiceField):
+                word = {"true": "on", "false": "off"}.get(shown, shown)
+                field.choices = [("", f"Preset's value ({word})"), *field.choices[1:]]
+            elif shown is not None:
+                field.widget.attrs["placeholder"] = shown
             self.fields[f.name] = field
 
     def overrides(self) -> dict[str, object]:

@@ -383,6 +383,7 @@ def walk(client, goal: str, dataset: Dataset, model: ModelAsset, name: str = "",
     response = client.post(url("review"), {**choices, "name": name})
     assert response.status_code == 302, _text(response)[:2000]
     job = Job.objects.get(name=name)
+    assert client.get(response["Location"]).status_code == 200  # the job page shows any objective's params
     return services.build_spec(job, 1, None)
 
 
@@ -514,6 +515,10 @@ def test_the_method_step_names_each_presets_method_from_the_catalogue(client, me
     assert titles == ["LoRA", "LoRA", "Full fine-tuning"]  # best: the tiny model fits whole
     assert f'<span class="method-description">{catalogue.get("full").description}</span>' in body
     assert re.search(r'<details class="card advanced">', body)  # folded unless something is set
+    # Switches and choices say the preset's value too; every setting keeps its help text.
+    packing = r'<select name="packing"[^>]*>\s*<option value="" selected>Preset&#x27;s value \(off\)'
+    assert re.search(packing, body)
+    assert "Put several short examples in one row without padding" in body
 
 
 def test_every_input_of_every_step_has_a_label(client, member, tiny_model, minilm, labelled):
