@@ -21,6 +21,7 @@ from hone.env import (
     envstr,
     generated_secret,
 )
+from hone.security import DEFAULT_POLICY as DEFAULT_CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("HONE_VAR", str(BASE_DIR / "var"))).resolve()
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hone.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -233,12 +235,40 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- security headers and HTTPS (docs/reliability.md, "Security")
 SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # pages carry the token in the markup; no script reads the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if envbool("HONE_SECURE_COOKIES", False):
+HONE_CSP = envstr("HONE_CSP", DEFAULT_CSP)  # hone/security.py; empty: no Content-Security-Policy
+# HONE_HTTPS=1: the site is served over HTTPS only. Cookies are marked Secure, plain HTTP is
+# redirected (except the probes), and browsers are told to use HTTPS for a year (HSTS).
+HONE_HTTPS = envbool("HONE_HTTPS", False)
+if HONE_HTTPS or envbool("HONE_SECURE_COOKIES", False):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+if HONE_HTTPS:
+    SECURE_SSL_REDIRECT = envbool("HONE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # kubelet probes speak plain HTTP
+    SECURE_HSTS_SECONDS = envint("HONE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("HONE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("HONE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading is a promise about the whole domain that only its operator can make
+        # (hstspreload.org); say so with HONE_HSTS_PRELOAD=1.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Behind a proxy that terminates TLS (an ingress): the header it sets, e.g. X-Forwarded-Proto.
+# Only set this when the proxy always sets or strips the header, or clients could forge it.
+_proxy_header = envstr("HONE_PROXY_SSL_HEADER")
+if _proxy_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+# Failed sign-ins allowed per username and address, and per address, in each window (hone/login.py).
+HONE_LOGIN_FAILURES = envint("HONE_LOGIN_FAILURES", 10, minimum=1)
+HONE_LOGIN_FAILURES_PER_ADDRESS = envint("HONE_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1)
+HONE_LOGIN_WINDOW_SECONDS = envint("HONE_LOGIN_WINDOW_SECONDS", 900, minimum=1)
+HONE_CLIENT_IP_HEADER = envstr("HONE_CLIENT_IP_HEADER")  # behind a proxy: e.g. X-Forwarded-For
 
 LOGGING = {
     "version": 1,

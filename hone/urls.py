@@ -2,12 +2,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from hone import health
+from hone import health, login
+
+admin.site.login = login.limit_failures(admin.site.login)  # failed sign-ins are limited there too
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),  # probes: no login, no session
     path("readyz", health.readyz, name="readyz"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", login.limit_failures(auth_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("jobs.api_urls")),

@@ -23,6 +23,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 60
 
 
+# The trainer runs a team's data (and a hub model's code): it gets the machine's environment
+# (paths, threads, HF_TOKEN for gated models) but none of the platform's own credentials,
+# as a Kubernetes pod gets only its Secret.
+PLATFORM_SECRETS = frozenset(
+    {"SECRET_KEY", "SECRET_KEY_FILE", "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "HONE_K8S_KUBECONFIG"}
+)
+
+
 class LocalExecutor:
     name = "local"
 
@@ -44,7 +52,8 @@ class LocalExecutor:
         command = [self.python, "-m", "trainers", "run", str(run_dir / "spec.json")]
         launcher = [sys.executable, "-m", "jobs.executors.launcher", str(run_dir), "--", *command]
         pythonpath = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
-        env = {**os.environ, **submission.env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath}
+        inherited = {k: v for k, v in os.environ.items() if k not in PLATFORM_SECRETS}
+        env = {**inherited, **submission.env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath}
         with (run_dir / "launcher.log").open("ab") as log:
             proc = subprocess.Popen(
                 launcher,

@@ -115,8 +115,12 @@ def page(browser, hone):
     )
     page = context.new_page()
     page.set_default_timeout(20_000)
+    # Whatever the Content-Security-Policy blocks on any page a story visits fails the story.
+    blocked: list[str] = []
+    page.on("console", lambda msg: "Content Security Policy" in msg.text and blocked.append(msg.text))
     yield page
     context.close()
+    assert not blocked, "the Content-Security-Policy blocked:\n" + "\n".join(blocked)
 
 
 def log_in(page, hone: RunningHone) -> None:

@@ -49,6 +49,7 @@ CONSOLE_ACTION = post_only("login 404 404 404 404 302", "login 404 404 404 404 4
 API_READ = {"GET": "401 200 200 200 200 403", "POST": "401 405 403 405 405 403"}  # the team's own list
 API_OBJECT = {"GET": "401 404 200 200 200 403", "POST": "401 405 403 405 405 403"}
 API_FINISHED_JOB_ACTION = {"GET": "401 405 405 405 405 403", "POST": "401 404 403 409 409 403"}
+API_NEW_JOB_FROM = {"GET": "401 405 405 405 405 403", "POST": "401 404 403 201 201 403"}
 PUBLIC = {"GET": "200 200 200 200 200 200", "POST": "405 405 405 405 405 405"}
 NOWHERE = same("404 404 404 404 404 404")
 
@@ -64,6 +65,7 @@ EXPECTED: dict[str, Rule] = {
     "jobs/new/": LAUNCH_FORM,
     "jobs/new/quantize/": LAUNCH_FORM,
     "jobs/new/evaluate/": LAUNCH_FORM,
+    "jobs/new/merge/": LAUNCH_FORM,
     "jobs/guided/": TEAM_PAGE,
     "jobs/guided/data/": WIZARD_STEP,
     "jobs/guided/model/": WIZARD_STEP,
@@ -74,6 +76,8 @@ EXPECTED: dict[str, Rule] = {
     "jobs/<int:pk>/live/": TEAM_OBJECT,
     "jobs/<int:pk>/cancel/": LAUNCH,
     "jobs/<int:pk>/retry/": LAUNCH,
+    # Continue training from this job's adapter: a form (POST with no fields: its errors).
+    "jobs/<int:pk>/continue/": {"GET": "login 404 200 200 200 404", "POST": "login 404 403 200 200 404"},
     "jobs/<int:pk>/outputs/<int:model_id>/evaluate/": LAUNCH,
     "jobs/<int:pk>/outputs/<int:model_id>/merge/": LAUNCH,
     "jobs/<int:pk>/artifacts/<int:artifact_id>/download/": TEAM_OBJECT,
@@ -141,7 +145,8 @@ EXPECTED: dict[str, Rule] = {
     "api/v1/jobs/<int:job_id>": API_OBJECT,
     "api/v1/jobs/<int:job_id>/cancel": API_FINISHED_JOB_ACTION,
     "api/v1/jobs/<int:job_id>/retry": API_FINISHED_JOB_ACTION,  # only failed jobs are retried
-    "api/v1/jobs/<int:job_id>/clone": {"GET": "401 405 405 405 405 403", "POST": "401 404 403 201 201 403"},
+    "api/v1/jobs/<int:job_id>/clone": API_NEW_JOB_FROM,
+    "api/v1/jobs/<int:job_id>/continue": API_NEW_JOB_FROM,  # training again from its adapter
     "api/v1/jobs/<int:job_id>/metrics": API_OBJECT,
     "api/v1/jobs/<int:job_id>/logs": API_OBJECT,
     "api/v1/jobs/<int:job_id>/samples": API_OBJECT,
