@@ -205,7 +205,7 @@ class MergeJobCreateSerializer(ChainJobSerializer):
 
     def validate_params(self, value: dict) -> dict:
         method = self.initial_data.get("method")
-        if method not in registry.METHODS:
+        if not isinstance(method, str) or method not in registry.METHODS:
             return value  # the method's own error says what to give
         return checked_params(chain_methods.params_model(method), value)
 

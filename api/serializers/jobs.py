@@ -287,7 +287,8 @@ class JobCreateSerializer(serializers.Serializer):
         return dataset
 
     def validate_params(self, value: dict) -> dict:
-        method = catalogue.METHODS.get(self.initial_data.get("method", "lora"))
+        name = self.initial_data.get("method", "lora")
+        method = catalogue.METHODS.get(name) if isinstance(name, str) else None
         if method is None:
             return value  # `method` is the error
         rest, own = objectives.split_params(self.initial_data.get("objective", objectives.DEFAULT), value)

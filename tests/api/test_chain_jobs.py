@@ -85,6 +85,7 @@ def test_a_ties_merge_is_queued_with_its_inputs(
         ({"method": "ties", "dataset": "ours"}, "dataset", "only greedy_soup"),
         ({"method": "slerp", "weights": [0.5, 0.5]}, "models[0].weight", "no per-model weights"),
         ({"method": "nope"}, "method", "not a valid choice"),
+        ({"method": ["ties"]}, "method", "not a valid choice"),
     ],
 )
 def test_a_bad_merge_is_a_400_naming_the_field(as_member, tiny_model, tune, dataset, changes, field, words):
