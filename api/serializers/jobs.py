@@ -317,17 +317,8 @@ class JobCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"method": [f"{method.title} does not train the {objective} objective"]}
             )
+        # A method's data tasks are those of the objectives it trains, so this check covers both.
         objectives.check_data(objective, dataset)
-        tasks = [t for t in catalogue.objective_tasks(objective) if t in method.dataset_tasks]
-        if dataset.task not in tasks:
-            raise serializers.ValidationError(
-                {
-                    "dataset": [
-                        f"{dataset.name} holds {dataset.task} data; {method.title} ({objective}) learns "
-                        f"from {', '.join(tasks)} data"
-                    ]
-                }
-            )
         self._check_gpu(method, attrs.get("compute_profile"))
         attrs["params"] = objectives.stored(objective, attrs.get("params") or validate_params(method, {}))
         if not attrs.get("name"):
