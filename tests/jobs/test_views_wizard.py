@@ -502,6 +502,10 @@ def test_a_method_chosen_in_the_advanced_settings_is_used(client, member, tiny_m
         url("method", goal="chat", dataset=dataset.pk, model=tiny_model.pk, method="loraplus")
     ).content.decode()
     assert "LoRA+ settings" in body and 'name="loraplus__lr_ratio"' in body
+    review = _text(
+        client.get(url("review", goal="chat", dataset=dataset.pk, model=tiny_model.pk, method="qlora"))
+    )
+    assert "QLoRA (4-bit base + LoRA) needs a CUDA GPU, and local has none" in review
     spec = walk(client, "chat", dataset, tiny_model, method="loraplus", loraplus__lr_ratio=8)
     assert spec["method"] == "loraplus" and spec["method_params"]["lr_ratio"] == 8
 
