@@ -44,6 +44,7 @@ bench: install
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/api_ingest.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/ui_render.py
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python bench/quantize_speed.py --runs 5
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python bench/sft_throughput.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/merge_vs_mergekit.py --size medium --runs 3
 
 clean:

@@ -10,7 +10,15 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from trainers.examples import IGNORE_INDEX, PadCollator
-from trainers.packing import BatchCollator, Batching, batch_tokens, make_batches, pack_rows
+from trainers.packing import (
+    BatchCollator,
+    Batching,
+    batch_tokens,
+    check_packing_fits,
+    make_batches,
+    pack_rows,
+)
+from trainers.spec import SpecError, TrainingParams
 
 
 def _examples(n: int, seed: int = 0, vocab: int = 100) -> list[dict]:
@@ -112,3 +120,19 @@ def test_best_fit_fills_rows() -> None:
     lengths = [60, 50, 30, 14, 10, 4, 4]
     rows = pack_rows(range(len(lengths)), lengths, 64)
     assert sorted(sorted(row) for row in rows) == [[0, 5], [1, 3], [2, 4, 6]]
+
+
+def test_packing_is_refused_for_prompt_tuning_whose_virtual_tokens_rows_would_share(
+    tiny_model_dir: Path,
+) -> None:
+    from peft import LoraConfig, PromptTuningConfig, get_peft_model
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    prompt = get_peft_model(base, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
+    with pytest.raises(SpecError, match="training.packing: prompt and prefix tuning"):
+        check_packing_fits(prompt, TrainingParams(packing=True))
+    check_packing_fits(prompt, TrainingParams(packing=False, max_batch_tokens=512))
+    lora = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir), LoraConfig(task_type="CAUSAL_LM")
+    )
+    check_packing_fits(lora, TrainingParams(packing=True))
