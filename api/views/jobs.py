@@ -22,6 +22,7 @@ from api.serializers.jobs import (
     JobDetailSerializer,
     JobSerializer,
     detail,
+    named_profiles,
     summary,
 )
 from api.views.params import IDEMPOTENCY_KEY, created
@@ -131,7 +132,7 @@ class JobList(JobScoped):
     def get(self, request: Request) -> Response:
         rows = Job.objects.filter(team=self.team).values(*SUMMARY_COLUMNS)
         page = self.paginate_queryset(filter_jobs(rows, read_query(JobFilterSerializer, request)))
-        return self.get_paginated_response([summary(row) for row in page])
+        return self.get_paginated_response([summary(row) for row in named_profiles(list(page))])
 
     @extend_schema(
         request=JOB_CREATE,
@@ -156,7 +157,7 @@ class JobDetail(JobScoped):
         if row is None:
             raise exceptions.NotFound(f"There is no job #{job_id} in {self.team.name}.")
         attempts = Attempt.objects.filter(job_id=job_id).order_by("number").values(*ATTEMPT_COLUMNS)
-        return Response(detail(row, list(attempts)))
+        return Response(detail(named_profiles([row])[0], list(attempts)))
 
 
 class JobCancel(JobScoped):

@@ -263,3 +263,26 @@ def test_models_say_their_format_quantization_and_base(as_viewer, team, tiny_mod
     adapter = team_model(team, "ad", "/a", format="adapter", adapter_base=tiny_model, quantization="")
     body = as_viewer.get(f"/api/v1/models/{adapter.pk}").json()
     assert (body["format"], body["quantization"], body["adapter_base"]) == ("adapter", "", tiny_model.pk)
+
+
+def test_profile_names_cost_a_query_only_when_a_page_has_profiles(
+    as_member, team, member, tiny_model, dataset
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.api.helpers import make_job
+
+    jobs = [make_job(team, member, tiny_model, dataset, name=f"j{i}") for i in range(3)]
+    as_member.get("/api/v1/jobs")  # the token is looked up and cached
+    with CaptureQueriesContext(connection) as plain:
+        as_member.get("/api/v1/jobs")
+    Job.objects.filter(pk=jobs[0].pk).update(profile=ComputeProfile.objects.create(name="big"))
+    with CaptureQueriesContext(connection) as named:
+        listed = as_member.get("/api/v1/jobs").json()["results"]
+    assert len(named) == len(plain) + 1
+    assert [j["compute_profile"] and j["compute_profile"]["name"] for j in listed] == [None, None, "big"]
+    job = Job.objects.select_related("base_model", "dataset", "created_by", "profile").get(pk=jobs[0].pk)
+    from api.serializers.jobs import JobSerializer
+
+    assert listed[-1] == JobSerializer(job).data
