@@ -15,7 +15,18 @@ from tests.integration.test_worker_flow import start, status_of, trainer_pid
 
 pytestmark = pytest.mark.integration
 
-PARAMS = {"lora": {"r": 8}, "training": {"epochs": 6, "batch_size": 4, "checkpoints_per_run": 12}}
+# Packed rows in token-budget batches (trainers/packing.py): the resume must find its place in
+# batches made by Hone, not by the Trainer's sampler.
+PARAMS = {
+    "lora": {"r": 8},
+    "training": {
+        "epochs": 6,
+        "checkpoints_per_run": 12,
+        "max_seq_length": 128,
+        "max_batch_tokens": 256,
+        "packing": True,
+    },
+}
 
 
 def test_a_preempted_trainer_resumes_from_its_checkpoint(live, team, member, tiny_model, demo_rows):
