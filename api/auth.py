@@ -16,6 +16,7 @@ from rest_framework.request import Request
 
 from api import tokens
 from api.models import ApiToken
+from hone import login
 from jobs.models import Membership
 from jobs.teams import current_membership
 
@@ -29,8 +30,14 @@ class BearerTokenAuthentication(BaseAuthentication):
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Send the token as 'Authorization: Bearer <token>'.")
+        wait = login.unknown_tokens_exceeded(request._request)
+        if wait:
+            raise exceptions.Throttled(
+                wait, "Too many unknown tokens were sent from your address; wait and use a valid token."
+            )
         record = tokens.find(parts[1].decode("latin-1"))
         if record is None:
+            login.count_unknown_token(request._request)
             raise exceptions.AuthenticationFailed(
                 "This token is unknown, revoked or expired; create a new one under Settings → API tokens."
             )

@@ -6,7 +6,9 @@ per username and address, and per address alone, in fixed windows of
 or ``HONE_LOGIN_FAILURES_PER_ADDRESS`` from one address, the form is refused until the window
 ends, even with the right password; a successful sign-in clears its username's count.
 Behind a proxy, set ``HONE_CLIENT_IP_HEADER`` (e.g. X-Forwarded-For) so addresses are the
-clients', not the proxy's.
+clients', not the proxy's. API tokens get the same treatment (api/auth.py): past
+``HONE_TOKEN_FAILURES_PER_ADDRESS`` unknown tokens from one address in a window, every token
+from it gets a 429 until the window ends.
 """
 
 from __future__ import annotations
@@ -60,6 +62,19 @@ def _add_failure(key: str) -> None:
         cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.set(key, 1, timeout=settings.HONE_LOGIN_WINDOW_SECONDS + 5)
+
+
+def unknown_tokens_exceeded(request: HttpRequest) -> int:
+    """Seconds to wait when this address sent ``HONE_TOKEN_FAILURES_PER_ADDRESS`` unknown API
+    tokens in this window (guessing tokens is refused like guessing passwords), else 0."""
+    window, left = _window()
+    key = f"hone:tokens:addr:{client_address(request)}:{window}"
+    return left if _count(key) >= settings.HONE_TOKEN_FAILURES_PER_ADDRESS else 0
+
+
+def count_unknown_token(request: HttpRequest) -> None:
+    window, _ = _window()
+    _add_failure(f"hone:tokens:addr:{client_address(request)}:{window}")
 
 
 def limit_failures(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

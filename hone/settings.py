@@ -269,6 +269,8 @@ HONE_LOGIN_FAILURES = envint("HONE_LOGIN_FAILURES", 10, minimum=1)
 HONE_LOGIN_FAILURES_PER_ADDRESS = envint("HONE_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1)
 HONE_LOGIN_WINDOW_SECONDS = envint("HONE_LOGIN_WINDOW_SECONDS", 900, minimum=1)
 HONE_CLIENT_IP_HEADER = envstr("HONE_CLIENT_IP_HEADER")  # behind a proxy: e.g. X-Forwarded-For
+# Unknown API tokens accepted from one address per window before every token from it gets a 429.
+HONE_TOKEN_FAILURES_PER_ADDRESS = envint("HONE_TOKEN_FAILURES_PER_ADDRESS", 50, minimum=1)
 
 LOGGING = {
     "version": 1,

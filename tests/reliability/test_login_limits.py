@@ -74,3 +74,25 @@ def test_behind_a_proxy_the_clients_address_counts(client, settings, member) -> 
     assert forged.status_code == 429
     other = sign_in(client, "member", "pw-member", address="10.9.9.9", HTTP_X_FORWARDED_FOR="198.51.100.2")
     assert other.status_code == 302
+
+
+def test_guessing_api_tokens_is_limited_like_passwords(settings, member, team) -> None:
+    from rest_framework.test import APIClient
+
+    from api import tokens
+
+    settings.HONE_TOKEN_FAILURES_PER_ADDRESS = 3
+    valid = tokens.issue(user=member, team=team, name="ci")[1]
+
+    def me(token: str, address: str = "10.0.0.1"):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client.get("/api/v1/me", REMOTE_ADDR=address)
+
+    assert me(valid).status_code == 200
+    for number in range(3):
+        assert me(f"hone_pat_guess{number}").status_code == 401
+    refused = me(valid)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "Too many unknown tokens were sent from your address" in refused.json()["detail"]
+    assert me(valid, address="10.0.0.2").status_code == 200  # other addresses are not affected
