@@ -375,6 +375,7 @@ def write_model_card(
         f"- Rows: {n_train} for training, {n_eval} for evaluation",
         f"- Objective: {spec.objective}",
         f"- Method: {method.name} ({method.title}, {method.paper})",
+        *([f"- Continued from the adapter `{spec.init_adapter}`"] if spec.init_adapter else []),
         f"- Final train loss: {_fmt_loss(cb.last_train_loss)}",
         f"- Final eval loss: {_fmt_loss(cb.last_eval_loss)}",
         f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",

@@ -87,6 +87,8 @@ def test_the_page_continues_training_in_one_form(client, member, first, django_c
     assert response.status_code == 302 and response["Location"] == f"/jobs/{new.pk}/"
     assert new.params["training"]["epochs"] == 3.0
     assert new.inputs.filter(role="model", model__produced_by=first).exists()
+    lineage = client.get(f"/jobs/{new.pk}/").content.decode()
+    assert f'from <a href="/jobs/{first.pk}/">job #{first.pk}</a>' in lineage
 
 
 def test_the_page_shows_a_dataset_error_next_to_the_field(client, member, first, classification_data):

@@ -147,6 +147,8 @@ def test_continued_training_starts_from_the_first_runs_adapter(
     assert final < 0.8 * first_eval[0]  # the first run learned something
     assert second_eval[0] == pytest.approx(final, rel=1e-4)  # and the second starts there
     assert second_eval[max(second_eval)] < final
+    card = (Path(next(e for e in second if e["kind"] == "artifact")["location"]) / "README.md").read_text()
+    assert f"Continued from the adapter `{adapter}`" in card
 
 
 def test_an_init_adapter_that_is_not_one_is_refused(
