@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.urls import reverse
 
 from jobs import continuation, kinds, services
@@ -15,7 +16,13 @@ class RetryRefused(ValueError):
 
 
 def retry(job: Job, *, user) -> Job:
-    """Run a failed or cancelled job again as a new job with the same inputs and parameters."""
+    """Run a failed or cancelled job again as a new job with the same inputs, parameters and
+    compute profile (set in the creating transaction, so the dispatcher sees it)."""
+    with transaction.atomic():
+        return kinds.set_profile(_rerun(job, user=user), job.profile)
+
+
+def _rerun(job: Job, *, user) -> Job:
     if job.kind == Job.Kind.TRAIN:
         try:
             return services.retry(job, user=user)

@@ -32,6 +32,8 @@ def of_job(params: dict) -> str:
 
 def split_params(objective: object, raw: dict) -> tuple[dict, dict]:
     """(the method's groups, the objective's own group validated with defaults filled in)."""
+    if not isinstance(objective, str):  # the objective field reports it; here it names no group
+        objective = DEFAULT
     rest = {k: v for k, v in raw.items() if k not in OBJECTIVE_PARAMS and k != "objective"}
     errors: dict[str, object] = {}
     for name in sorted(raw.keys() & OBJECTIVE_PARAMS.keys() - {objective}):

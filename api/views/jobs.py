@@ -192,8 +192,7 @@ class JobRetry(JobScoped):
     def post(self, request: Request, job_id: int) -> Response:
         job = self.job(job_id)
         try:
-            with transaction.atomic():
-                new = kinds.set_profile(actions.retry(job, user=request.user), job.profile)
+            new = actions.retry(job, user=request.user)
         except actions.RetryRefused as exc:
             raise Conflict(str(exc)) from None
         return created(self.detail(new), reverse("api:job-detail", args=[new.pk]))

@@ -91,3 +91,11 @@ def test_a_clone_keeps_the_objective(as_member, tiny_model, pairs):
     assert response.status_code == 201, response.content
     copy = Job.objects.get(pk=response.json()["id"])
     assert copy.params["objective"] == "orpo" and copy.params["orpo"] == {"beta": 0.5}
+
+
+@pytest.mark.parametrize("objective", [{"name": "dpo"}, ["dpo"], 3])
+def test_an_objective_that_is_not_a_name_is_a_field_error(as_member, tiny_model, pairs, objective):
+    response = create(as_member, base_model=tiny_model.pk, dataset=pairs.pk, objective=objective,
+                      params={"dpo": {"beta": 0.3}})
+    assert "objective" in fields(problem(response, 400)), response.content
+    assert not Job.objects.exists()

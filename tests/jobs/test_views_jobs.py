@@ -415,6 +415,17 @@ def test_retry_runs_a_failed_job_again_as_a_new_job(client, member, job, django_
     assert job.status == Job.Status.FAILED and job.error == "boom"  # the original keeps its history
 
 
+def test_retry_keeps_the_jobs_compute_profile(client, member, job, django_capture_on_commit_callbacks):
+    from jobs.models import ComputeProfile
+
+    gpu = ComputeProfile.objects.create(name="a100", gpu_type="nvidia-a100-80gb", gpu_count=1)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, profile=gpu)
+    client.force_login(member)
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(f"/jobs/{job.pk}/retry/")
+    assert Job.objects.exclude(pk=job.pk).get().profile == gpu
+
+
 def test_retry_of_a_running_job_is_refused(client, member, job):
     client.force_login(member)
     assert "Retry</button>" not in client.get(f"/jobs/{job.pk}/").content.decode()
