@@ -1,24 +1,33 @@
 """Forms for the web UI. The job form's parameter fields are built from the training catalogue
-(trainers/catalogue.py: each method's pydantic parameter groups), which stays the single source of
-defaults, bounds and descriptions; pydantic validates them."""
+(trainers/catalogue.py: each method's and each objective's pydantic parameter groups), which stays
+the single source of defaults, bounds and descriptions; pydantic validates them."""
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass
 
-import annotated_types
 from django import forms
 from django.conf import settings
 from pydantic import BaseModel, ValidationError
 
 from jobs.datasets import ALLOWED_SUFFIXES
+from jobs.form_fields import PARAM_LABELS as PARAM_LABELS
+from jobs.form_fields import DatasetChoice, ModelChoice, catalogue_field, form_value, spec_field
 from jobs.lineage import visible_models
 from jobs.models import Dataset, ModelAsset, Team
 from trainers import catalogue
+from trainers.objectives.params import (
+    OBJECTIVE_PARAMS,
+    OBJECTIVE_TASKS,
+    OBJECTIVE_TITLES,
+    either,
+    objective_problem,
+)
 from trainers.spec import LoraParams, TrainingParams
 
-TRAINABLE_TASKS = ("instruction", "chat", "text")
+DEFAULT_OBJECTIVE = "sft"  # a job whose params name no objective (every job before objectives)
+# Every dataset task some objective learns from, in the objectives' order.
+TRAINABLE_TASKS = tuple(dict.fromkeys(task for tasks in OBJECTIVE_TASKS.values() for task in tasks))
 
 # Settings most runs leave alone; the forms fold them away.
 ADVANCED_TRAINING_PARAMS = (
@@ -39,140 +48,25 @@ PARAM_GROUPS: dict[str, tuple[str, type[BaseModel], tuple[str, ...]]] = {
         ("learning_rate", "epochs", "batch_size", "max_seq_length", *ADVANCED_TRAINING_PARAMS),
     ),
 }
-PARAM_LABELS = {
-    "r": "Rank (r)",
-    "alpha": "Alpha",
-    "dropout": "Dropout",
-    "learning_rate": "Learning rate",
-    "epochs": "Epochs",
-    "batch_size": "Batch size",
-    "max_seq_length": "Max sequence length (tokens)",
-    "gradient_accumulation_steps": "Gradient accumulation steps",
-    "warmup_ratio": "Warm-up share",
-    "weight_decay": "Weight decay",
-    "eval_fraction": "Held-out share",
-    "evals_per_run": "Evaluations per run",
-    "checkpoints_per_run": "Checkpoints per run",
-    "seed": "Random seed",
-}
-
-
-def _number(value: float) -> str:
-    return f"{value:g}"
-
-
-BOUND_WORDS = (
-    (annotated_types.Ge, "ge", "min", "at least"),
-    (annotated_types.Gt, "gt", "min", "more than"),
-    (annotated_types.Le, "le", "max", "at most"),
-    (annotated_types.Lt, "lt", "max", "less than"),
-)
-
-
-def _bounds(metadata: list) -> tuple[dict, list[str]]:
-    """HTML min/max attributes and words for the bounds in a pydantic field's metadata."""
-    attrs, words = {}, []
-    for bound in metadata:
-        for kind, attr, html_attr, word in BOUND_WORDS:
-            if isinstance(bound, kind):
-                value = getattr(bound, attr)
-                attrs[html_attr] = value
-                words.append(f"{word} {_number(value)}")
-    return attrs, words
-
-
-def spec_field(model: type[BaseModel], name: str) -> forms.Field:
-    """A number field whose default, bounds and help come from the spec's field ``name``.
-
-    Blank means the default. Bounds go to the browser as hints only: pydantic is the judge.
-    """
-    info = model.model_fields[name]
-    if info.annotation is bool:
-        return forms.BooleanField(
-            label=PARAM_LABELS.get(name, name.replace("_", " ").capitalize()),
-            required=False,
-            initial=info.default,
-            help_text=f"{info.description or ''} Default {'on' if info.default else 'off'}.".strip(),
-        )
-    attrs, words = _bounds(info.metadata)
-    is_int = info.annotation is int
-    attrs["step"] = 1 if is_int else "any"
-    help_parts = [info.description or "", f"{' and '.join(words).capitalize()}." if words else ""]
-    help_parts.append(f"Default {_number(info.default)}.")
-    field_class = forms.IntegerField if is_int else forms.FloatField
-    return field_class(
-        label=PARAM_LABELS.get(name, name.replace("_", " ").capitalize()),
-        required=False,
-        initial=info.default,
-        help_text=" ".join(part for part in help_parts if part),
-        widget=forms.NumberInput(attrs=attrs | {"placeholder": _number(info.default)}),
-    )
-
-
-class ModelChoice(forms.ModelChoiceField):
-    def label_from_instance(self, obj: ModelAsset) -> str:
-        origin = "built-in" if obj.team_id is None else obj.get_source_display()
-        return f"{obj.name} ({origin})"
-
-
-class DatasetChoice(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Dataset) -> str:
-        return f"{obj.name} ({obj.task}, {obj.row_count:,} rows)"
-
-
 # The LoRA family's options most runs leave alone: folded away under the adapter's main settings.
 ADVANCED_LORA_PARAMS = ("use_rslora", "use_dora", "init")
 MAIN_METHOD_PARAMS = 2  # a method's first settings show; the rest fold away
-LIST_HELP = "Comma-separated names; blank for the default."
-
-
-def _is_list(annotation: object) -> bool:
-    return any(typing.get_origin(arg) is list for arg in (annotation, *typing.get_args(annotation)))
-
-
-def catalogue_field(model: type[BaseModel], name: str) -> forms.Field:
-    """A form field for any parameter of the catalogue: choices, names, lists, numbers, switches."""
-    info = model.model_fields[name]
-    label = PARAM_LABELS.get(name, name.replace("_", " ").capitalize())
-    if typing.get_origin(info.annotation) is typing.Literal:
-        choices = [(value, value) for value in typing.get_args(info.annotation)]
-        help_text = f"{info.description or ''} Default {info.default}.".strip()
-        return forms.ChoiceField(
-            label=label, choices=choices, required=False, initial=info.default, help_text=help_text
-        )
-    if _is_list(info.annotation) or info.annotation is str:
-        default = info.get_default(call_default_factory=True)
-        shown = ", ".join(default) if isinstance(default, list) else (default or "none")
-        extra = LIST_HELP if _is_list(info.annotation) else "Blank for the default."
-        return forms.CharField(
-            label=label,
-            required=False,
-            initial=None,
-            help_text=f"{info.description or ''} {extra} Default {shown or 'none'}.".strip(),
-            widget=forms.TextInput(attrs={"placeholder": shown}),
-        )
-    return spec_field(model, name)
-
-
-def _form_value(model: type[BaseModel], name: str, value: object) -> object:
-    """The form's value as the spec takes it: lists from comma-separated text."""
-    if isinstance(value, str) and _is_list(model.model_fields[name].annotation):
-        if value.strip() == "all-linear":
-            return "all-linear"
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
 
 
 @dataclass(frozen=True)
 class MethodGroup:
-    """Settings of one or more methods: a parameter group (``lora`` or ``method_params``)."""
+    """Settings of one or more methods (``lora``, ``method_params``) or of one objective (``dpo``)."""
 
-    key: str
+    key: str  # the group's key in a job's params
     title: str
-    methods: tuple[str, ...]  # the methods that read it
+    methods: tuple[str, ...]  # the methods that read it; () for an objective's group
     model: type[BaseModel]
     fields: tuple[tuple[str, str], ...]  # (form field name, spec field name)
     advanced: tuple[str, ...]  # form field names folded away
+
+
+def _named_fields(prefix: str, model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    return tuple((f"{prefix}__{name}", name) for name in model.model_fields)
 
 
 def method_groups() -> list[MethodGroup]:
@@ -195,7 +89,7 @@ def method_groups() -> list[MethodGroup]:
         model = method.params.get("method_params")
         if model is None:
             continue
-        fields = tuple((f"{method.name}__{name}", name) for name in model.model_fields)
+        fields = _named_fields(method.name, model)
         advanced = tuple(form_name for form_name, _ in fields[MAIN_METHOD_PARAMS:])
         groups.append(
             MethodGroup("method_params", f"{method.title} settings", (method.name,), model, fields, advanced)
@@ -203,26 +97,43 @@ def method_groups() -> list[MethodGroup]:
     return groups
 
 
+def objective_groups() -> list[MethodGroup]:
+    """Each objective's own parameters (trainers/objectives/params.py), named ``<objective>__<field>``
+    in the form and kept in a job's params under the objective's name, as the spec takes them."""
+    groups = []
+    for objective, model in OBJECTIVE_PARAMS.items():
+        fields = _named_fields(objective, model)
+        advanced = tuple(form_name for form_name, _ in fields[MAIN_METHOD_PARAMS:])
+        title = f"{OBJECTIVE_TITLES[objective]} settings"
+        groups.append(MethodGroup(objective, title, (), model, fields, advanced))
+    return groups
+
+
 def group_for(key: str, method: str) -> MethodGroup | None:
+    if key in OBJECTIVE_PARAMS:
+        return next(g for g in objective_groups() if g.key == key)
     return next((g for g in method_groups() if g.key == key and method in g.methods), None)
+
+
+def group_fields(key: str, method: str) -> tuple[tuple[str, str], ...]:
+    """(form field name, spec field name) of ``method``'s (or an objective's) group ``key``."""
+    group = group_for(key, method) if key != "training" else None
+    return group.fields if group else tuple((n, n) for n in PARAM_GROUPS.get(key, ("", None, ()))[2])
 
 
 def form_spec_names(key: str, method: str) -> set[str]:
     """The spec fields of ``method``'s group ``key`` that the job form has fields for."""
-    if key in PARAM_GROUPS and key != "lora":
-        return set(PARAM_GROUPS[key][2])
-    group = group_for(key, method)
-    return {spec_name for _form_name, spec_name in group.fields} if group else set()
+    return {spec_name for _form_name, spec_name in group_fields(key, method)}
 
 
 def initial_from_params(method: str, params: dict) -> dict:
-    """Form initial values from a job's method and params (clone and edit)."""
-    initial: dict = {"method": method}
+    """Form initial values from a job's method and params (clone and edit), its objective included."""
+    initial: dict = {"method": method, "objective": params.get("objective", DEFAULT_OBJECTIVE)}
     for key, values in params.items():
-        group = group_for(key, method) if key != "training" else None
-        names = group.fields if group else [(n, n) for n in PARAM_GROUPS.get(key, ("", None, ()))[2]]
-        for form_name, spec_name in names:
-            if spec_name in (values or {}):
+        if not isinstance(values, dict):  # "objective": a name, not a group
+            continue
+        for form_name, spec_name in group_fields(key, method):
+            if spec_name in values:
                 value = values[spec_name]
                 initial[form_name] = ", ".join(value) if isinstance(value, list) else value
     return initial
@@ -230,41 +141,76 @@ def initial_from_params(method: str, params: dict) -> dict:
 
 @dataclass(frozen=True)
 class Fieldset:
-    """One card of the job form: its fields, those folded away, and which methods it is for."""
+    """One card of the job form: its fields, those folded away, and which methods or objective it is for."""
 
     title: str
     methods: str  # space-separated method names, or "" for every method
     fields: list
     advanced: list
+    objective: str = ""  # the objective whose group it is, or ""
+    note: str = ""
 
     @property
     def advanced_has_errors(self) -> bool:
         return any(field.errors for field in self.advanced)
 
 
+class BaseModelChoice(ModelChoice):
+    def label_from_instance(self, obj: ModelAsset) -> str:
+        label = super().label_from_instance(obj)
+        return label if obj.task == ModelAsset.Task.CAUSAL_LM else f"{label[:-1]}, {obj.get_task_display()})"
+
+
+class MethodSelect(forms.Select):
+    """The method choice; each option names the objectives its method trains (for job_form.js)."""
+
+    def create_option(self, name, value, *args, **kwargs) -> dict:
+        option = super().create_option(name, value, *args, **kwargs)
+        method = catalogue.METHODS.get(str(value))
+        if method is not None:
+            option["attrs"]["data-objectives"] = " ".join(method.objectives)
+        return option
+
+
+def objective_choices() -> list[tuple[str, str]]:
+    return [
+        (name, f"{OBJECTIVE_TITLES[name]}, from {either(tasks)} data")
+        for name, tasks in OBJECTIVE_TASKS.items()
+    ]
+
+
 class JobForm(forms.Form):
     name = forms.CharField(
         max_length=200, required=False, help_text="Leave blank to name it after the model and the dataset."
     )
-    base_model = ModelChoice(
-        queryset=ModelAsset.objects.none(), label="Base model", help_text="The model to adapt."
+    objective = forms.ChoiceField(
+        choices=objective_choices,
+        initial=DEFAULT_OBJECTIVE,
+        required=False,
+        help_text="What the model learns, and so which data it learns from. The dataset must hold that data.",
+    )
+    base_model = BaseModelChoice(
+        queryset=ModelAsset.objects.none(),
+        label="Base model",
+        help_text="The model to adapt. A classification model trains the classification objective only.",
     )
     dataset = DatasetChoice(
         queryset=Dataset.objects.none(),
-        help_text="Instruction, chat or plain-text data of this team.",
+        help_text="Data of this team, of the kind the objective learns from.",
     )
     method = forms.ChoiceField(
         choices=[(m.name, m.title) for m in catalogue.methods("train")],
         initial="lora",
         required=False,
+        widget=MethodSelect,
         help_text="How the model learns. LoRA suits most runs; every method says what it does below.",
     )
 
     def __init__(self, *args, team: Team, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["base_model"].queryset = visible_models(team).filter(task=ModelAsset.Task.CAUSAL_LM)
+        self.fields["base_model"].queryset = visible_models(team)
         self.fields["dataset"].queryset = team.datasets.filter(task__in=TRAINABLE_TASKS)
-        for group in method_groups():
+        for group in (*method_groups(), *objective_groups()):
             for form_name, spec_name in group.fields:
                 self.fields.setdefault(form_name, catalogue_field(group.model, spec_name))
         for name in PARAM_GROUPS["training"][2]:
@@ -272,6 +218,7 @@ class JobForm(forms.Form):
 
     def methods(self) -> list[dict]:
         """Each training method's name, title, one-line description and paper, for the page."""
+        every = set(OBJECTIVE_TASKS)
         return [
             {
                 "name": m.name,
@@ -279,8 +226,30 @@ class JobForm(forms.Form):
                 "description": m.description,
                 "paper": m.paper,
                 "needs_cuda": m.needs_cuda,
+                "only": either(m.objectives) if set(m.objectives) != every else "",
             }
             for m in catalogue.methods("train")
+        ]
+
+    def objectives(self) -> list[dict]:
+        """Each objective's name, title and the data it learns from, for the page."""
+        return [
+            {"name": name, "title": OBJECTIVE_TITLES[name], "data": either(tasks)}
+            for name, tasks in OBJECTIVE_TASKS.items()
+        ]
+
+    def objective_groups(self) -> list[Fieldset]:
+        """Each objective's own settings; the page shows the chosen one's (all of them without JavaScript)."""
+        return [
+            Fieldset(
+                group.title,
+                "",
+                [self[f] for f, _ in group.fields if f not in group.advanced],
+                [self[f] for f in group.advanced],
+                objective=group.key,
+                note=(group.model.__doc__ or "").strip(),
+            )
+            for group in objective_groups()
         ]
 
     def param_groups(self) -> list[Fieldset]:
@@ -306,30 +275,72 @@ class JobForm(forms.Form):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        objective = cleaned.get("objective") or DEFAULT_OBJECTIVE
+        cleaned["objective"] = objective
+        self._check_inputs(cleaned, objective)
         method = catalogue.METHODS.get(cleaned.get("method") or "lora")
         if method is None:
             return cleaned  # the method field carries its own error
         cleaned["method"] = method.name
-        params = {}
-        for key, model in method.params.items():
-            group = group_for(key, method.name)
-            names = group.fields if group else tuple((n, n) for n in PARAM_GROUPS[key][2])
-            given = {
-                spec_name: _form_value(model, spec_name, cleaned[form_name])
-                for form_name, spec_name in names
-                if cleaned.get(form_name) not in (None, "")
-            }
-            try:
-                params[key] = model(**given).model_dump(mode="json")
-            except ValidationError as exc:
-                by_spec_name = {spec_name: form_name for form_name, spec_name in names}
-                for error in exc.errors():
-                    where = by_spec_name.get(str(error["loc"][0])) if error["loc"] else None
-                    self.add_error(where, error["msg"])
+        if objective not in method.objectives:
+            trains = [m.name for m in catalogue.methods("train") if objective in m.objectives]
+            self.add_error(
+                "method", f"{method.title} does not train the {objective} objective; pick {either(trains)}"
+            )
+        params = {key: self._group(key, model, method.name) for key, model in method.params.items()}
+        if objective != DEFAULT_OBJECTIVE:
+            params["objective"] = objective
+            if objective in OBJECTIVE_PARAMS:  # only the chosen objective's group is read
+                params[objective] = self._group(objective, OBJECTIVE_PARAMS[objective], method.name)
         cleaned["params"] = params
         if not cleaned.get("name") and cleaned.get("base_model") and cleaned.get("dataset"):
             cleaned["name"] = f"{cleaned['base_model'].name} on {cleaned['dataset'].name}"[:200]
         return cleaned
+
+    def _group(self, key: str, model: type[BaseModel], method: str) -> dict:
+        """One parameter group from its fields, validated by its model; errors go next to the fields."""
+        names = group_fields(key, method)
+        cleaned = self.cleaned_data
+        given = {
+            spec_name: form_value(model, spec_name, cleaned[form_name])
+            for form_name, spec_name in names
+            if cleaned.get(form_name) not in (None, "")
+        }
+        try:
+            return model(**given).model_dump(mode="json")
+        except ValidationError as exc:
+            by_spec_name = {spec_name: form_name for form_name, spec_name in names}
+            for error in exc.errors():
+                where = by_spec_name.get(str(error["loc"][0])) if error["loc"] else None
+                self.add_error(where, error["msg"])
+            return {}
+
+    def _check_inputs(self, cleaned: dict, objective: str) -> None:
+        """The dataset must hold the data the objective learns from; only a classifier may start
+        from a classification model."""
+        dataset, model = cleaned.get("dataset"), cleaned.get("base_model")
+        problem = objective_problem(objective, dataset.task, set()) if dataset is not None else None
+        if problem:
+            self.add_error("dataset", self._unfit(dataset, objective, problem))
+        if model is not None and model.task != ModelAsset.Task.CAUSAL_LM and objective != "classification":
+            self.add_error(
+                "base_model",
+                f"{model.name} is a {model.get_task_display()} model; pick a text-generation one, "
+                "or the classification objective",
+            )
+
+    def _unfit(self, dataset: Dataset, objective: str, problem: str) -> str:
+        """The dataset's error: why it does not fit (trainers' own words), and this team's data that would."""
+        tasks = OBJECTIVE_TASKS[objective]
+        fitting = list(
+            self.fields["dataset"].queryset.filter(task__in=tasks).values_list("name", flat=True)[:5]
+        )
+        here = (
+            f" Datasets here that fit: {', '.join(fitting)}."
+            if fitting
+            else f" This team has no {either(tasks)} dataset yet; upload one."
+        )
+        return f"{dataset.name} does not fit: {problem.removeprefix('objective: ')}.{here}"
 
 
 class DatasetUploadForm(forms.Form):

@@ -112,6 +112,9 @@ def _kept_settings(source: Job | None, params: dict, method: str) -> dict:
         return params
     kept = {}
     for group, values in params.items():
+        if not isinstance(values, dict):  # "objective": its name
+            kept[group] = values
+            continue
         fields = form_spec_names(group, method)
         extra = {k: v for k, v in source.params.get(group, {}).items() if k not in fields}
         kept[group] = {**values, **extra}

@@ -171,7 +171,7 @@ def test_it_offers_every_method_with_its_own_settings_and_help(client, member, t
     body = client.get("/jobs/new/").content.decode()
     for method in catalogue.methods("train"):
         assert f'<option value="{method.name}"' in body and method.description in body
-    assert '<option value="lora" selected>' in body
+    assert '<option value="lora" selected' in body
     # a method's own parameters: first ones shown, the rest folded away, each with its help
     assert 'data-methods="lisa"' in body and "How many blocks train at a time." in body
     lisa = body[body.index('data-methods="lisa"') :]
@@ -227,7 +227,7 @@ def test_clone_and_edit_starts_from_the_sources_method(client, member, tiny_mode
     )  # fmt: skip
     client.force_login(member)
     body = client.get(f"/jobs/new/?from={source.pk}").content.decode()
-    assert '<option value="vera" selected>' in body
+    assert '<option value="vera" selected' in body
     assert 'value="64"' in input_tag(body, "vera__r")
 
 
@@ -242,3 +242,230 @@ def test_the_job_page_names_the_method_and_its_settings(client, member, tiny_mod
     body = client.get(f"/jobs/{job.pk}/").content.decode()
     assert "Fine-tune · LISA (layer-wise sampling)" in body
     assert "LISA (layer-wise sampling) settings" in body and "n_layers" in body
+
+
+# --- objectives -------------------------------------------------------------------
+
+
+@pytest.fixture
+def pairs(team, member):
+    rows = [{"prompt": f"Say {w}.", "chosen": w, "rejected": w[::-1]} for w in ["yes", "no", "maybe", "ok"]]
+    return create_dataset(
+        team=team, user=member, name="pairs", upload=SimpleUploadedFile("p.jsonl", jsonl_bytes(rows))
+    )
+
+
+@pytest.fixture
+def labelled(team, member):
+    rows = [{"text": f"row {i}", "label": ["a", "b"][i % 2]} for i in range(6)]
+    return create_dataset(
+        team=team, user=member, name="labelled", upload=SimpleUploadedFile("l.jsonl", jsonl_bytes(rows))
+    )
+
+
+@pytest.fixture
+def prose(team, member):
+    rows = [{"text": f"Plain text number {i}, long enough to read."} for i in range(6)]
+    return create_dataset(
+        team=team, user=member, name="prose", upload=SimpleUploadedFile("t.jsonl", jsonl_bytes(rows))
+    )
+
+
+@pytest.fixture
+def encoder(db, tiny_model_dir):
+    """A classification model, as the MiniLM demo model is registered."""
+    return ModelAsset.objects.create(
+        name="minilm", source="builtin", path=str(tiny_model_dir), task="sequence-classification",
+        architecture="BertModel",
+    )  # fmt: skip
+
+
+def test_the_form_offers_each_objective_with_its_data_and_own_settings(client, member, tiny_model, dataset):
+    from trainers.objectives.params import OBJECTIVE_TITLES
+
+    client.force_login(member)
+    body = client.get("/jobs/new/").content.decode()
+    assert re.search(
+        r'<option value="sft" selected>Supervised fine-tuning[^<]*, from instruction, chat or text data', body
+    )
+    for name, title in OBJECTIVE_TITLES.items():
+        assert f'<option value="{name}"' in body and title in body
+    assert "Direct Preference Optimization (DPO), from preference data" in body
+    dpo = body[body.index('data-objective-group="dpo"') :]
+    dpo = dpo[: dpo.index("</fieldset>")]
+    beta = input_tag(dpo, "dpo__beta")
+    assert 'value="0.1"' in beta and 'min="0.0"' in beta and 'max="10.0"' in beta
+    assert (
+        "How far the model may drift from the reference" in dpo
+        and "More than 0 and at most 10. Default 0.1." in dpo
+    )
+    assert (
+        dpo.index('name="dpo__loss_type"') < dpo.index("<details") < dpo.index('name="dpo__label_smoothing"')
+    )
+    assert 'href="https://arxiv.org/abs/2305.18290"' in dpo
+    # each method option says which objectives it trains; prompt tuning only the text ones
+    assert '<option value="prompt_tuning" data-objectives="sft pretrain">' in body
+    assert "Trains sft or pretrain only." in body
+
+
+def post_job(client, data: dict, capture) -> object:
+    with capture(execute=False):
+        return client.post("/jobs/new/", data)
+
+
+@pytest.mark.parametrize(
+    ("objective", "data", "model", "extra"),
+    [
+        ("sft", "dataset", "tiny_model", {}),
+        ("pretrain", "prose", "tiny_model", {}),
+        ("classification", "labelled", "encoder", {}),
+        ("dpo", "pairs", "tiny_model", {"dpo__beta": 0.3, "dpo__loss_type": "ipo", "kto__beta": 5}),
+    ],
+)
+def test_the_chosen_objective_reaches_the_spec(
+    client, member, request, django_capture_on_commit_callbacks, objective, data, model, extra
+):
+    from jobs import services
+
+    dataset, base = request.getfixturevalue(data), request.getfixturevalue(model)
+    client.force_login(member)
+    form = form_data(base.pk, dataset.pk, objective=objective, **extra)
+    response = post_job(client, form, django_capture_on_commit_callbacks)
+    assert response.status_code == 302, response.context["form"].errors
+    job = Job.objects.get()
+    spec = services.build_spec(job, 1, None)
+    assert spec["objective"] == objective
+    if objective == "dpo":
+        assert spec["dpo"] == {"beta": 0.3, "loss_type": "ipo", "label_smoothing": 0.0}
+        # only the chosen objective's group is kept, whatever else the page sent
+        assert set(job.params) == {"objective", "dpo", "lora", "training"} and spec["kto"] is None
+    else:
+        assert "objective" not in job.params if objective == "sft" else job.params["objective"] == objective
+
+
+def test_a_dataset_the_objective_cannot_learn_from_is_an_error_next_to_it(
+    client, member, tiny_model, dataset, pairs
+):
+    client.force_login(member)
+    response = client.post("/jobs/new/", form_data(tiny_model.pk, dataset.pk, objective="dpo"))
+    assert response.status_code == 200 and list(response.context["form"].errors) == ["dataset"]
+    message = response.context["form"].errors["dataset"][0]
+    assert "dpo learns from preference data" in message and "pick objective sft" in message
+    assert "Datasets here that fit: pairs." in message
+    body = response.content.decode()
+    assert re.search(r'<ul class="errorlist" id="id_dataset_error"><li>demo does not fit: dpo learns', body)
+    response = client.post("/jobs/new/", form_data(tiny_model.pk, pairs.pk, objective="pretrain"))
+    message = response.context["form"].errors["dataset"][0]
+    assert "for preference data pick objective dpo, kto, orpo or simpo" in message
+    assert "This team has no text dataset yet; upload one." in message
+    assert not Job.objects.exists()
+
+
+def test_only_a_method_that_trains_the_objective_and_a_classifier_from_a_classification_model(
+    client, member, tiny_model, encoder, pairs, dataset
+):
+    client.force_login(member)
+    response = client.post(
+        "/jobs/new/", form_data(tiny_model.pk, pairs.pk, objective="dpo", method="prompt_tuning")
+    )
+    message = response.context["form"].errors["method"][0]
+    assert message.startswith("Prompt tuning does not train the dpo objective; pick lora, loraplus, ")
+    assert "prompt_tuning" not in message and "prefix_tuning" not in message
+    response = client.post("/jobs/new/", form_data(encoder.pk, dataset.pk))
+    assert (
+        "pick a text-generation one, or the classification objective"
+        in response.context["form"].errors["base_model"][0]
+    )
+    assert (
+        f'<option value="{encoder.pk}" selected>minilm (built-in, classification)</option>'
+        in response.content.decode()
+    )
+    assert not Job.objects.exists()
+
+
+def test_clone_and_edit_keeps_objective_method_and_their_settings_exactly(
+    client, member, tiny_model, pairs, django_capture_on_commit_callbacks
+):
+    from jobs import services
+    from tests.jobs.html_form import submitted
+    from trainers import catalogue
+    from trainers.objectives.params import DpoParams
+
+    lisa = catalogue.get("lisa").params["method_params"]
+    params = {
+        "objective": "dpo",
+        "dpo": DpoParams(beta=0.35, loss_type="hinge", label_smoothing=0.05).model_dump(mode="json"),
+        "method_params": lisa(n_layers=3, period=7, train_head=False).model_dump(mode="json"),
+        # packing has no field in the form: it carries over from the source job
+        "training": TrainingParams(learning_rate=3e-5, epochs=2, seed=7, packing=True).model_dump(
+            mode="json"
+        ),
+    }
+    source = services.create_training_job(
+        team=pairs.team,
+        user=member,
+        name="src",
+        base_model=tiny_model,
+        dataset=pairs,
+        method="lisa",
+        params=params,
+    )
+    client.force_login(member)
+    page = client.get(f"/jobs/new/?from={source.pk}").content.decode()
+    assert re.search(r'<option value="dpo" selected>', page) and 'value="0.35"' in input_tag(
+        page, "dpo__beta"
+    )
+    response = post_job(client, submitted(page), django_capture_on_commit_callbacks)
+    assert response.status_code == 302, response.context["form"].errors
+    copy = Job.objects.exclude(pk=source.pk).get()
+    assert (copy.method, copy.dataset, copy.base_model, copy.name) == (
+        "lisa",
+        pairs,
+        tiny_model,
+        "src (copy)",
+    )
+    assert copy.params == source.params
+    assert services.build_spec(copy, 1, None)["dpo"]["beta"] == 0.35
+
+
+def test_api_retry_and_clone_keep_objective_method_and_settings(member, team, tiny_model, pairs, settings):
+    from jobs import services
+    from tests.api.helpers import client_for
+    from trainers import catalogue
+    from trainers.objectives.params import KtoParams
+
+    freeze = catalogue.get("freeze").params["method_params"]
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    params = {
+        "objective": "kto",
+        "kto": KtoParams(beta=0.2, desirable_weight=1.5).model_dump(mode="json"),
+        "method_params": freeze(trainable_modules=["norm"], train_head=False).model_dump(mode="json"),
+        "training": TrainingParams(epochs=1).model_dump(mode="json"),
+    }
+    source = services.create_training_job(
+        team=team,
+        user=member,
+        name="src",
+        base_model=tiny_model,
+        dataset=pairs,
+        method="freeze",
+        params=params,
+    )
+    Job.objects.filter(pk=source.pk).update(status="failed")
+    api = client_for(member, team)
+    for action in ("retry", "clone"):
+        response = api.post(f"/api/v1/jobs/{source.pk}/{action}", {}, format="json")
+        assert response.status_code == 201, response.content
+        copy = Job.objects.get(pk=response.json()["id"])
+        assert (copy.method, copy.params) == ("freeze", source.params), action
+
+
+def test_every_control_of_the_form_has_a_label(client, member, tiny_model, dataset):
+    from tests.jobs.html_form import read_form
+
+    client.force_login(member)
+    form = read_form(client.get("/jobs/new/").content.decode())
+    assert len(form.controls) > 40
+    unlabelled = [c.get("name") for c in form.controls if c.get("id") not in form.labelled]
+    assert unlabelled == []
