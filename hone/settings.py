@@ -251,7 +251,9 @@ if HONE_HTTPS or envbool("HONE_SECURE_COOKIES", False):
     CSRF_COOKIE_SECURE = True
 if HONE_HTTPS:
     SECURE_SSL_REDIRECT = envbool("HONE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # kubelet probes speak plain HTTP
+    # Plain HTTP inside the cluster: kubelet probes, and trainer pods posting events to the web
+    # Service (HONE_INGEST_URL, authenticated per attempt; a redirect would drop every event).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^api/v1/attempts/\d+/\d+/events$"]
     SECURE_HSTS_SECONDS = envint("HONE_HSTS_SECONDS", 31_536_000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("HONE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = envbool("HONE_HSTS_PRELOAD", False)

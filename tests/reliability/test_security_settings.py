@@ -29,7 +29,12 @@ client = Client(HTTP_HOST="hone.example.com")
 secure = client.get("/login/", secure=True)
 plain = client.get("/login/")
 probe = client.get("/healthz")
+from django.middleware.security import SecurityMiddleware
+from django.test import RequestFactory
+events = RequestFactory(HTTP_HOST="hone-web").post("/api/v1/attempts/1/1/events")
+ingest = SecurityMiddleware(lambda request: None).process_request(events)
 print(json.dumps({
+    "ingest_redirect": getattr(ingest, "status_code", None),
     "secure_headers": dict(secure.headers),
     "secure_cookies": {name: dict(c.items()) for name, c in secure.cookies.items()},
     "plain": [plain.status_code, plain.headers.get("Location", "")],
@@ -95,6 +100,8 @@ def test_production_sends_hsts_csp_and_secure_cookies(tmp_path) -> None:
     assert seen["secure_cookies"]["csrftoken"]["httponly"] is True
     assert seen["plain"] == [301, "https://hone.example.com/login/"]
     assert seen["probe"] == 200  # the kubelet's plain-HTTP probe is not redirected
+    # Trainer pods post events to the web Service over the cluster's plain HTTP: not redirected.
+    assert seen["ingest_redirect"] is None
 
 
 def test_every_page_gets_the_content_security_policy(client, owner) -> None:
