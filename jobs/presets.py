@@ -32,6 +32,10 @@ dataset's size and the compute profile. The values, and where they come from:
 - Batches: 8 rows per update (16 for classifiers, BERT's smallest), the per-device batch halving
   until the estimate fits, gradient accumulation making up the rest; KTO keeps at least 2 per
   device (its KL term is estimated within a batch). Continued pre-training packs rows.
+- Length grouping for instruction tuning in "quick" and "balanced": batches of similar lengths
+  waste little compute on padding (1.6-1.7x the tokens/s of transformers' padding-free collator
+  on varied lengths, bench/sft_throughput.py) at a slightly higher loss than fully shuffled
+  batches, which "best quality" keeps.
 """
 
 from __future__ import annotations
@@ -230,6 +234,7 @@ def recipe(preset: Preset, objective: str, s: Sizing, *, method: str = "") -> Re
         gradient_accumulation_steps=accumulation,
         max_seq_length=s.max_length,
         packing=objective == "pretrain",
+        group_by_length=objective == "sft" and preset.key != "best",
     )
     params: dict = {"objective": objective, "training": training.model_dump(mode="json")}
     entry = catalogue.get(method)

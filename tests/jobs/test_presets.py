@@ -148,6 +148,12 @@ def test_continued_pretraining_packs_rows(db):
     assert as_spec(recipe("balanced", "sft")).training.packing is False
 
 
+def test_quick_and_balanced_instruction_tuning_batch_by_length_and_best_quality_shuffles(db):
+    grouped = {key: recipe(key, "sft").params["training"]["group_by_length"] for key in presets.PRESETS}
+    assert grouped == {"quick": True, "balanced": True, "best": False}
+    assert recipe("quick", "dpo").params["training"]["group_by_length"] is False  # sft's batching only
+
+
 @pytest.mark.parametrize(
     ("preset", "objective", "rows", "epochs"),
     [
