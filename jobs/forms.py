@@ -215,6 +215,16 @@ class JobForm(forms.Form):
                 self.fields.setdefault(form_name, catalogue_field(group.model, spec_name))
         for name in PARAM_GROUPS["training"][2]:
             self.fields[name] = spec_field(TrainingParams, name)
+        if not self.is_bound and "objective" not in self.initial:
+            self.initial["objective"] = self._objective_for_dataset(str(self.initial.get("dataset") or ""))
+
+    def _objective_for_dataset(self, dataset_id: str) -> str:
+        """A new job on a given dataset starts on the first objective that learns from its data."""
+        found = (
+            self.fields["dataset"].queryset.filter(pk=dataset_id).first() if dataset_id.isdigit() else None
+        )
+        fits = (name for name, tasks in OBJECTIVE_TASKS.items() if found and found.task in tasks)
+        return next(fits, DEFAULT_OBJECTIVE)
 
     def methods(self) -> list[dict]:
         """Each training method's name, title, one-line description and paper, for the page."""
@@ -364,6 +374,10 @@ def group_title(key: str, method: str) -> str:
     """How a job page names one of its parameter groups."""
     if key == "method_params" and method in catalogue.METHODS:
         return f"{catalogue.get(method).title} settings"
+    if key in OBJECTIVE_PARAMS:
+        return f"{OBJECTIVE_TITLES[key]} settings"
+    if key == "objective":
+        return "Objective"
     return PARAM_GROUPS[key][0] if key in PARAM_GROUPS else key
 
 

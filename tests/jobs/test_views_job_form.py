@@ -159,6 +159,13 @@ def test_it_preselects_the_dataset_from_the_query(client, member, tiny_model, da
     assert f'<option value="{dataset.pk}" selected>' in body
 
 
+def test_a_dataset_from_the_query_picks_an_objective_that_learns_from_it(client, member, tiny_model, pairs):
+    client.force_login(member)
+    body = client.get(f"/jobs/new/?dataset={pairs.pk}").content.decode()
+    assert '<option value="dpo" selected>' in body and f'<option value="{pairs.pk}" selected>' in body
+    assert '<option value="sft" selected>' in client.get("/jobs/new/?dataset=x").content.decode()
+
+
 def test_it_says_to_upload_a_dataset_first(client, member, tiny_model):
     client.force_login(member)
     assert "No datasets yet — upload one" in client.get("/jobs/new/").content.decode()
@@ -281,7 +288,7 @@ def encoder(db, tiny_model_dir):
 
 
 def test_the_form_offers_each_objective_with_its_data_and_own_settings(client, member, tiny_model, dataset):
-    from trainers.objectives.params import OBJECTIVE_TITLES
+    from trainers.objectives.params import OBJECTIVE_PARAMS, OBJECTIVE_TITLES
 
     client.force_login(member)
     body = client.get("/jobs/new/").content.decode()
@@ -291,6 +298,10 @@ def test_the_form_offers_each_objective_with_its_data_and_own_settings(client, m
     for name, title in OBJECTIVE_TITLES.items():
         assert f'<option value="{name}"' in body and title in body
     assert "Direct Preference Optimization (DPO), from preference data" in body
+    # without JavaScript every objective's settings are on the page (job_form.js shows the chosen one's)
+    for name, model in OBJECTIVE_PARAMS.items():
+        assert f'data-objective-group="{name}"' in body
+        assert all(f'name="{name}__{field}"' in body for field in model.model_fields)
     dpo = body[body.index('data-objective-group="dpo"') :]
     dpo = dpo[: dpo.index("</fieldset>")]
     beta = input_tag(dpo, "dpo__beta")
@@ -426,6 +437,8 @@ def test_clone_and_edit_keeps_objective_method_and_their_settings_exactly(
     )
     assert copy.params == source.params
     assert services.build_spec(copy, 1, None)["dpo"]["beta"] == 0.35
+    page = client.get(f"/jobs/{copy.pk}/").content.decode()
+    assert "<caption>Direct Preference Optimization (DPO) settings</caption>" in page
 
 
 def test_api_retry_and_clone_keep_objective_method_and_settings(member, team, tiny_model, pairs, settings):
