@@ -244,7 +244,8 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 HONE_CSP = envstr("HONE_CSP", DEFAULT_CSP)  # hone/security.py; empty: no Content-Security-Policy
 # HONE_HTTPS=1: the site is served over HTTPS only. Cookies are marked Secure, plain HTTP is
-# redirected (except the probes and trainers' event posts), and browsers are told to use HTTPS for a year (HSTS).
+# redirected (except the probes and trainers' event posts), and browsers are told to use HTTPS
+# for a year (HSTS).
 HONE_HTTPS = envbool("HONE_HTTPS", False)
 if HONE_HTTPS or envbool("HONE_SECURE_COOKIES", False):
     SESSION_COOKIE_SECURE = True
