@@ -69,17 +69,20 @@ def spec_field(model: type[BaseModel], name: str) -> forms.Field:
             help_text=f"{info.description or ''} Default {'on' if info.default else 'off'}.".strip(),
         )
     attrs, words = _bounds(info.metadata)
-    is_int = info.annotation is int
+    # ``int | None``: an optional setting whose blank (the default) means "not used".
+    kinds = [t for t in typing.get_args(info.annotation) if t is not type(None)] or [info.annotation]
+    is_int = kinds[0] is int
     attrs["step"] = 1 if is_int else "any"
+    shown = "none" if info.default is None else _number(info.default)
     help_parts = [info.description or "", f"{' and '.join(words).capitalize()}." if words else ""]
-    help_parts.append(f"Default {_number(info.default)}.")
+    help_parts.append(f"Default {shown}.")
     field_class = forms.IntegerField if is_int else forms.FloatField
     return field_class(
         label=PARAM_LABELS.get(name, name.replace("_", " ").capitalize()),
         required=False,
         initial=info.default,
         help_text=" ".join(part for part in help_parts if part),
-        widget=forms.NumberInput(attrs=attrs | {"placeholder": _number(info.default)}),
+        widget=forms.NumberInput(attrs=attrs | {"placeholder": "" if info.default is None else shown}),
     )
 
 

@@ -38,6 +38,14 @@ ADVANCED_TRAINING_PARAMS = (
     "evals_per_run",
     "checkpoints_per_run",
     "seed",
+    # Speed and memory (trainers/packing.py), checkpoints and early stopping.
+    "group_by_length",
+    "max_batch_tokens",
+    "packing",
+    "gradient_checkpointing",
+    "save_every_steps",
+    "keep_checkpoints",
+    "early_stopping_patience",
 )
 # Form field name -> spec field: the same names, grouped as they appear in params.
 PARAM_GROUPS: dict[str, tuple[str, type[BaseModel], tuple[str, ...]]] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from jobs.models import Job, ModelAsset
@@ -27,8 +29,10 @@ def adapter(team, tiny_model, member, dataset):
 def test_the_quantize_form_offers_full_precision_models_only(client, member, tiny_model, adapter):
     client.force_login(member)
     body = client.get(f"/jobs/new/quantize/?model={tiny_model.pk}").content.decode()
-    assert f'<option value="{tiny_model.pk}" selected>' in body
-    assert f'<option value="{adapter.pk}"' not in body
+    # Only the model list: a dataset list on the page may hold the same ids.
+    models = re.search(r'<select name="model".*?</select>', body, re.S).group(0)
+    assert f'<option value="{tiny_model.pk}" selected>' in models
+    assert f'<option value="{adapter.pk}"' not in models
     assert 'name="group_size"' in body and 'name="symmetric"' in body
 
 

@@ -47,8 +47,13 @@ def test_job_form_shows_defaults_bounds_and_help_from_the_spec(client, member, t
     body = client.get("/jobs/new/").content.decode()
     for _title, model, names in PARAM_GROUPS.values():
         for name in names:
-            field = model.model_fields[name]
-            assert f'value="{field.default}"' in input_tag(body, name)
+            field, tag = model.model_fields[name], input_tag(body, name)
+            if field.annotation is bool:
+                assert ("checked" in tag) is field.default, name
+            elif field.default is None:  # optional: blank means not used
+                assert "value=" not in tag, name
+            else:
+                assert f'value="{field.default}"' in tag
             if field.description:
                 assert field.description in body
     assert 'min="1"' in input_tag(body, "r") and 'max="256"' in input_tag(body, "r")
@@ -90,6 +95,27 @@ def test_blank_settings_take_the_spec_defaults_and_a_name_is_made_up(
     job = Job.objects.get()
     assert job.params == {"lora": LoraParams().model_dump(), "training": TrainingParams().model_dump()}
     assert job.name == f"{tiny_model.name} on {dataset.name}"
+
+
+def test_speed_and_checkpoint_settings_are_in_the_form_blank_meaning_off(
+    client, member, tiny_model, dataset, django_capture_on_commit_callbacks
+):
+    client.force_login(member)
+    page = client.get("/jobs/new/").content.decode()
+    for name in ("packing", "group_by_length", "max_batch_tokens", "save_every_steps"):
+        assert f'name="{name}"' in page, name
+    data = form_data(
+        tiny_model.pk, dataset.pk, group_by_length="on", max_batch_tokens=2048, keep_checkpoints=3
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        assert client.post("/jobs/new/", data).status_code == 302
+    training = Job.objects.get().params["training"]
+    assert (training["group_by_length"], training["max_batch_tokens"], training["keep_checkpoints"]) == (
+        True, 2048, 3,
+    )
+    assert (training["packing"], training["save_every_steps"], training["early_stopping_patience"]) == (
+        False, None, None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -407,7 +433,7 @@ def test_clone_and_edit_keeps_objective_method_and_their_settings_exactly(
         "objective": "dpo",
         "dpo": DpoParams(beta=0.35, loss_type="hinge", label_smoothing=0.05).model_dump(mode="json"),
         "method_params": lisa(n_layers=3, period=7, train_head=False).model_dump(mode="json"),
-        # packing has no field in the form: it carries over from the source job
+        # packing is a checkbox: pre-filled from the source job, submitted as it was
         "training": TrainingParams(learning_rate=3e-5, epochs=2, seed=7, packing=True).model_dump(
             mode="json"
         ),
