@@ -11,7 +11,7 @@ import copy
 
 from django.db import transaction
 
-from jobs import lineage, services
+from jobs import kinds, lineage, services
 from jobs.models import Dataset, Job, ModelAsset
 from trainers.spec import SpecError
 
@@ -69,11 +69,10 @@ def continue_training(
             base_model=start.adapter_base if is_adapter else start,
             dataset=dataset,
             params=params,
+            method=job.method,  # its parameters are in params
             start_from=start if is_adapter else None,
         )
-        # The same method (its parameters are in params) and compute profile as the first job.
-        Job.objects.filter(pk=new.pk).update(method=job.method, profile=job.profile_id)
-        new.refresh_from_db()
+        kinds.set_profile(new, job.profile)  # in this transaction, so the dispatcher sees it
         try:
             services.build_spec(new, 1, None)  # refuse a bad combination now, not at dispatch
         except SpecError as exc:  # leaving the atomic block rolls the job back, and its dispatch
