@@ -98,11 +98,11 @@ def started_time(attempt) -> datetime | None:
 
 def hone_once(team, user, model, dataset) -> tuple[float, float]:
     """(creation → started event, creation → the executor spawning the supervisor)."""
-    from jobs import services
+    from jobs import launch, services
     from jobs.executors import registry
     from jobs.models import Attempt, Job
 
-    job = services.create_training_job(
+    job = launch.launch_training(
         team=team, user=user, name="bench", base_model=model, dataset=dataset, params=LONG_RUN
     )
     deadline = time.monotonic() + 120

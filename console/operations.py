@@ -54,7 +54,6 @@ def requeue_job(job: Job, *, by) -> str:
         if not moved:
             raise OperationRefused(f"job #{job.pk} changed while you looked at it; reload and try again")
         audit.record(by, "job.requeue", job, details={"was": Job.Status.FAILED, "error": job.error[:500]})
-        services.enqueue_dispatch(job.pk)
     return f"job #{job.pk} is back in the queue"
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.urls import reverse
 
-from jobs import continuation, kinds, services
+from jobs import continuation
+from jobs.launch import LaunchRefused, launch, rerun_request
 from jobs.models import Job, Membership, ModelAsset
 
 
@@ -16,32 +16,17 @@ class RetryRefused(ValueError):
 
 
 def retry(job: Job, *, user) -> Job:
-    """Run a failed or cancelled job again as a new job with the same inputs, parameters and
-    compute profile (set in the creating transaction, so the dispatcher sees it)."""
-    with transaction.atomic():
-        return kinds.set_profile(_rerun(job, user=user), job.profile)
+    """Run a failed or cancelled job again: a NEW job with the same inputs, parameters and compute
+    profile, through the launch path (so it is checked as a new job is).
 
-
-def _rerun(job: Job, *, user) -> Job:
-    if job.kind == Job.Kind.TRAIN:
-        try:
-            return services.retry(job, user=user)
-        except services.JobStateError as exc:
-            raise RetryRefused(str(exc)) from None
+    A new job rather than a requeue, so the original keeps its attempts, error, metrics and finish
+    time as they were, and the retry gets a fresh attempt budget; it starts from scratch (the old
+    job's checkpoints are not reused). Succeeded training jobs are cloned instead (job form, API)."""
     if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
         raise RetryRefused(f"only failed or cancelled jobs can be retried; job #{job.pk} is {job.status}")
-    inputs = list(job.inputs.select_related("model", "dataset").order_by("role", "position"))
     try:
-        return kinds.create_job(
-            job.kind,
-            team=job.team,
-            user=user,
-            name=job.name,
-            params=job.params,
-            models=[(i.role, i.model, i.weight) for i in inputs if i.model_id],
-            datasets=[(i.role, i.dataset) for i in inputs if i.dataset_id],
-        )
-    except kinds.JobRejected as exc:
+        return launch(rerun_request(job, user=user))
+    except LaunchRefused as exc:
         raise RetryRefused(str(exc)) from None
 
 

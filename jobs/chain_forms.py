@@ -1,7 +1,7 @@
 """Forms for the jobs that follow training: quantize and evaluate (and merge).
 
 Parameter fields come from the trainer's spec models, as in the training form; the whole
-job is validated by building its spec (``kinds.create_job``), whose errors name the field.
+job is checked by the launch path (``jobs.launch``), whose errors name the field.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from django import forms
 
 from jobs.forms import DatasetChoice, ModelChoice, spec_field
-from jobs.lineage import visible_models
 from jobs.models import ModelAsset, Team
 from trainers.spec_quantize import GptqParams
 
@@ -35,7 +34,7 @@ PARAM_FIELDS = ("group_size", "symmetric", "damp_percent", "calibration_samples"
 def quantizable_models(team: Team):
     """Full-precision transformers models on disk: the inputs quantization can read."""
     return (
-        visible_models(team)
+        ModelAsset.objects.visible_to(team)
         .filter(task=ModelAsset.Task.CAUSAL_LM, format=ModelAsset.Format.TRANSFORMERS, quantization="")
         .exclude(path="")
     )
@@ -110,7 +109,7 @@ class EvaluateForm(forms.Form):
 
     def __init__(self, *args, team: Team, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        models = visible_models(team).exclude(path="")
+        models = ModelAsset.objects.visible_to(team).exclude(path="")
         self.fields["base"].queryset = models
         self.fields["candidate"].queryset = models
         self.fields["dataset"].queryset = team.datasets.all()

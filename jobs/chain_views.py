@@ -10,9 +10,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from jobs import kinds, lineage
+from jobs import launch_errors, lineage
 from jobs.actions import NextStep
 from jobs.chain_forms import EvaluateForm, QuantizeForm
+from jobs.launch import LaunchRefused, LaunchRequest, launch
 from jobs.merge_forms import WEIGHT_HELP, MergeForm, merge_method, mergeable_models
 from jobs.models import Job, Membership, ModelAsset, Team
 from jobs.teams import current_membership, require_launch
@@ -34,18 +35,19 @@ def _create(request: HttpRequest, kind: str) -> HttpResponse:
         if form.is_valid():
             models, datasets = form.inputs()
             data = form.cleaned_data
+            asked = LaunchRequest.of(
+                kind,
+                team=team,
+                user=request.user,
+                name=data["name"],
+                params=data["params"],
+                models=models,
+                datasets=datasets,
+            )
             try:
-                job = kinds.create_job(
-                    kind,
-                    team=team,
-                    user=request.user,
-                    name=data["name"],
-                    params=data["params"],
-                    models=models,
-                    datasets=datasets,
-                )
-            except kinds.JobRejected as exc:
-                _attach(form, str(exc))
+                job = launch(asked)
+            except LaunchRefused as exc:
+                launch_errors.add_to_form(form, exc, _head)
             else:
                 messages.success(request, f"“{job.name}” is queued; this page follows it as it runs.")
                 return redirect("jobs:job_detail", pk=job.pk)
@@ -56,10 +58,10 @@ def _create(request: HttpRequest, kind: str) -> HttpResponse:
     return render(request, template, {"form": form, "can_launch": membership.can_launch})
 
 
-def _attach(form, message: str) -> None:
-    """Put a spec error next to the field it names (``outputs: …``), else on the form."""
-    field = message.split(":", 1)[0].split(".")[0].strip()
-    form.add_error(field if field in form.fields else None, message)
+def _head(loc: tuple) -> str | None:
+    """The quantize and evaluate forms name their fields as the spec does (``outputs``, ``model``)."""
+    head = str(loc[0]) if loc else None
+    return "eval_dataset" if head == "eval_texts" else head
 
 
 @login_required
@@ -86,16 +88,16 @@ def evaluate_against_base(request: HttpRequest, pk: int, model_id: int) -> HttpR
             request, "This output has no base model to compare with; pick both on the evaluate page."
         )
         return redirect("jobs:evaluate_create")
+    asked = LaunchRequest.of(
+        Job.Kind.EVALUATE,
+        team=membership.team,
+        user=request.user,
+        name=f"{output.name} vs {base.name}",
+        models=[("base", base, None), ("candidate", output, None)],
+    )
     try:
-        new = kinds.create_job(
-            "evaluate",
-            team=membership.team,
-            user=request.user,
-            name=f"{output.name} vs {base.name}"[:200],
-            params={},
-            models=[("base", base, None), ("candidate", output, None)],
-        )
-    except kinds.JobRejected as exc:
+        new = launch(asked)
+    except LaunchRefused as exc:
         messages.error(request, str(exc))
         return redirect("jobs:job_detail", pk=job.pk)
     messages.success(request, f"“{new.name}” is queued.")
@@ -113,10 +115,11 @@ def merge_create(request: HttpRequest) -> HttpResponse:
         form = MergeForm(request.POST, team=team, method=method)
         if form.is_valid():
             try:
-                job = kinds.create_job("merge", team=team, user=request.user, **form.job_request())
-            except kinds.JobRejected as exc:
-                for loc, message in exc.problems:
-                    form.add_error(form.field_for(loc), message)
+                job = launch(
+                    LaunchRequest.of(Job.Kind.MERGE, team=team, user=request.user, **form.job_request())
+                )
+            except LaunchRefused as exc:
+                launch_errors.add_to_form(form, exc, form.field_for)
             else:
                 messages.success(request, f"“{job.name}” is queued; this page follows it as it runs.")
                 return redirect("jobs:job_detail", pk=job.pk)

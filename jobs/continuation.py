@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import copy
 
-from django.db import transaction
-
-from jobs import kinds, lineage, services
+from jobs import lineage
+from jobs.launch import LaunchRefused, launch_training
 from jobs.models import Dataset, Job, ModelAsset
-from trainers.spec import SpecError
 
 
 class ContinueRefused(ValueError):
@@ -61,20 +59,18 @@ def continue_training(
     if epochs is not None:
         params.setdefault("training", {})["epochs"] = epochs
     is_adapter = start.format == ModelAsset.Format.ADAPTER
-    with transaction.atomic():
-        new = services.create_training_job(
+    try:
+        return launch_training(
             team=job.team,
             user=user,
             name=(name or f"{job.name} (continued)")[:200],
             base_model=start.adapter_base if is_adapter else start,
             dataset=dataset,
             params=params,
-            method=job.method,  # its parameters are in params
+            method=job.method,
+            objective=job.objective,
             start_from=start if is_adapter else None,
+            profile=job.profile,
         )
-        kinds.set_profile(new, job.profile)  # in this transaction, so the dispatcher sees it
-        try:
-            services.build_spec(new, 1, None)  # refuse a bad combination now, not at dispatch
-        except SpecError as exc:  # leaving the atomic block rolls the job back, and its dispatch
-            raise ContinueRefused(str(exc).removeprefix("invalid job spec: ")) from None
-    return new
+    except LaunchRefused as exc:
+        raise ContinueRefused(str(exc)) from None

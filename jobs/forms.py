@@ -13,7 +13,6 @@ from pydantic import BaseModel, ValidationError
 from jobs.datasets import ALLOWED_SUFFIXES
 from jobs.form_fields import PARAM_LABELS as PARAM_LABELS
 from jobs.form_fields import DatasetChoice, ModelChoice, catalogue_field, form_value, spec_field
-from jobs.lineage import visible_models
 from jobs.models import Dataset, ModelAsset, Team
 from trainers import catalogue
 from trainers.objectives.params import (
@@ -21,7 +20,6 @@ from trainers.objectives.params import (
     OBJECTIVE_TASKS,
     OBJECTIVE_TITLES,
     either,
-    objective_problem,
 )
 from trainers.spec import LoraParams, TrainingParams
 
@@ -134,11 +132,11 @@ def form_spec_names(key: str, method: str) -> set[str]:
     return {spec_name for _form_name, spec_name in group_fields(key, method)}
 
 
-def initial_from_params(method: str, params: dict) -> dict:
-    """Form initial values from a job's method and params (clone and edit), its objective included."""
-    initial: dict = {"method": method, "objective": params.get("objective", DEFAULT_OBJECTIVE)}
+def initial_from_params(method: str, objective: str, params: dict) -> dict:
+    """Form initial values from a job's method, objective and params (clone and edit)."""
+    initial: dict = {"method": method, "objective": objective or DEFAULT_OBJECTIVE}
     for key, values in params.items():
-        if not isinstance(values, dict):  # "objective": a name, not a group
+        if not isinstance(values, dict):
             continue
         for form_name, spec_name in group_fields(key, method):
             if spec_name in values:
@@ -216,7 +214,9 @@ class JobForm(forms.Form):
 
     def __init__(self, *args, team: Team, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["base_model"].queryset = visible_models(team)
+        # Encoders too: a classifier may start from one (the launch rules name the objective it needs).
+        usable = ModelAsset.objects.visible_to(team).usable_as_base("classification")
+        self.fields["base_model"].queryset = usable
         self.fields["dataset"].queryset = team.datasets.filter(task__in=TRAINABLE_TASKS)
         for group in (*method_groups(), *objective_groups()):
             for form_name, spec_name in group.fields:
@@ -292,24 +292,19 @@ class JobForm(forms.Form):
         return sets
 
     def clean(self) -> dict:
+        """The request's parts, each parameter group validated by its model next to its fields; the
+        rules of a training job (data that fits the objective, a method that trains it, a model
+        that can be a base) are the launch path's (``jobs.launch_rules``), applied on launch."""
         cleaned = super().clean()
         objective = cleaned.get("objective") or DEFAULT_OBJECTIVE
         cleaned["objective"] = objective
-        self._check_inputs(cleaned, objective)
         method = catalogue.METHODS.get(cleaned.get("method") or "lora")
         if method is None:
             return cleaned  # the method field carries its own error
         cleaned["method"] = method.name
-        if objective not in method.objectives:
-            trains = [m.name for m in catalogue.methods("train") if objective in m.objectives]
-            self.add_error(
-                "method", f"{method.title} does not train the {objective} objective; pick {either(trains)}"
-            )
         params = {key: self._group(key, model, method.name) for key, model in method.params.items()}
-        if objective != DEFAULT_OBJECTIVE:
-            params["objective"] = objective
-            if objective in OBJECTIVE_PARAMS:  # only the chosen objective's group is read
-                params[objective] = self._group(objective, OBJECTIVE_PARAMS[objective], method.name)
+        if objective in OBJECTIVE_PARAMS:  # only the chosen objective's group is read
+            params[objective] = self._group(objective, OBJECTIVE_PARAMS[objective], method.name)
         cleaned["params"] = params
         if not cleaned.get("name") and cleaned.get("base_model") and cleaned.get("dataset"):
             cleaned["name"] = f"{cleaned['base_model'].name} on {cleaned['dataset'].name}"[:200]
@@ -332,33 +327,6 @@ class JobForm(forms.Form):
                 where = by_spec_name.get(str(error["loc"][0])) if error["loc"] else None
                 self.add_error(where, error["msg"])
             return {}
-
-    def _check_inputs(self, cleaned: dict, objective: str) -> None:
-        """The dataset must hold the data the objective learns from; only a classifier may start
-        from a classification model."""
-        dataset, model = cleaned.get("dataset"), cleaned.get("base_model")
-        problem = objective_problem(objective, dataset.task, set()) if dataset is not None else None
-        if problem:
-            self.add_error("dataset", self._unfit(dataset, objective, problem))
-        if model is not None and model.task != ModelAsset.Task.CAUSAL_LM and objective != "classification":
-            self.add_error(
-                "base_model",
-                f"{model.name} is a {model.get_task_display()} model; pick a text-generation one, "
-                "or the classification objective",
-            )
-
-    def _unfit(self, dataset: Dataset, objective: str, problem: str) -> str:
-        """The dataset's error: why it does not fit (trainers' own words), and this team's data that would."""
-        tasks = OBJECTIVE_TASKS[objective]
-        fitting = list(
-            self.fields["dataset"].queryset.filter(task__in=tasks).values_list("name", flat=True)[:5]
-        )
-        here = (
-            f" Datasets here that fit: {', '.join(fitting)}."
-            if fitting
-            else f" This team has no {either(tasks)} dataset yet; upload one."
-        )
-        return f"{dataset.name} does not fit: {problem.removeprefix('objective: ')}.{here}"
 
 
 class DatasetUploadForm(forms.Form):
@@ -384,8 +352,6 @@ def group_title(key: str, method: str) -> str:
         return f"{catalogue.get(method).title} settings"
     if key in OBJECTIVE_PARAMS:
         return f"{OBJECTIVE_TITLES[key]} settings"
-    if key == "objective":
-        return "Objective"
     return PARAM_GROUPS[key][0] if key in PARAM_GROUPS else key
 
 

@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 
 from jobs import storage
 from jobs.modelinfo import ModelDirError, safetensors_parameter_count
-from jobs.models import Artifact, Dataset, Job, JobInput, ModelAsset, Team
+from jobs.models import Artifact, Dataset, Job, JobInput, ModelAsset
 
 # Artifact kinds that are models, and what they become.
 MODEL_ARTIFACTS = {
@@ -70,7 +70,7 @@ def _asset_fields(job: Job, artifact: Artifact) -> dict:
 
 def _output_task(job: Job, base: ModelAsset | None) -> str:
     """A classifier trained from a decoder is a classifier, whatever its base model was."""
-    if job.kind == Job.Kind.TRAIN and job.params.get("objective") == "classification":
+    if job.kind == Job.Kind.TRAIN and job.objective == "classification":
         return ModelAsset.Task.CLASSIFICATION
     return base.task if base else ModelAsset.Task.CAUSAL_LM
 
@@ -87,11 +87,6 @@ def _base_of(job: Job) -> ModelAsset | None:
         return job.base_model
     first = job.inputs.filter(model__isnull=False).select_related("model").first()
     return first.model if first else None
-
-
-def visible_models(team: Team) -> QuerySet[ModelAsset]:
-    """Built-in models and the team's own."""
-    return ModelAsset.objects.filter(Q(team__isnull=True) | Q(team=team))
 
 
 def outputs_of(job: Job) -> QuerySet[ModelAsset]:

@@ -13,7 +13,6 @@ from django import forms
 from pydantic import ValidationError
 
 from jobs.forms import DatasetChoice, ModelChoice, spec_field
-from jobs.lineage import visible_models
 from jobs.models import Dataset, ModelAsset, Team
 from trainers import chain_methods
 from trainers.merge import registry
@@ -44,7 +43,7 @@ def merge_method(name: str | None) -> MergeMethod:
 def mergeable_models(team: Team):
     """Full-precision models and LoRA adapters with files on the server, built-in or the team's."""
     return (
-        visible_models(team)
+        ModelAsset.objects.visible_to(team)
         .exclude(path="")
         .exclude(format=ModelAsset.Format.GGUF)
         .filter(quantization="")
@@ -164,7 +163,7 @@ class MergeForm(forms.Form):
             return None
 
     def job_request(self) -> dict:
-        """``kinds.create_job``'s arguments for the cleaned form."""
+        """The launch request's name, params and inputs for the cleaned form (``jobs.launch``)."""
         data = self.cleaned_data
         models = [("model", m, w) for m, w in zip(data["models"], data["weights"], strict=True)]
         if data.get("base_model"):
@@ -176,7 +175,7 @@ class MergeForm(forms.Form):
         return {"name": data["name"], "params": params, "models": models, "datasets": datasets}
 
     def field_for(self, loc: tuple) -> str | None:
-        """The form field a spec problem (``kinds.JobRejected.problems``) is about."""
+        """The form field a refused launch's problem (``jobs.launch_types.Problem``) is about."""
         head = str(loc[0]) if loc else ""
         if head == "params" and len(loc) > 1 and str(loc[1]) in self.fields:
             return str(loc[1])

@@ -69,8 +69,22 @@ class Dataset(models.Model):
         return self.name
 
 
+class ModelAssetQuerySet(models.QuerySet):
+    def visible_to(self, team: Team) -> ModelAssetQuerySet:
+        """Built-in models and the team's own: what the team may see and use."""
+        return self.filter(Q(team__isnull=True) | Q(team=team))
+
+    def usable_as_base(self, objective: str = "") -> ModelAssetQuerySet:
+        """Models a training job can start from: full-precision transformers models, text-generation
+        ones unless the objective is classification (which also trains encoders)."""
+        found = self.filter(format=ModelAsset.Format.TRANSFORMERS, quantization="")
+        return found if objective == "classification" else found.filter(task=ModelAsset.Task.CAUSAL_LM)
+
+
 class ModelAsset(models.Model):
     """A model users can start from. Built-in models (team is null) are shared by every team."""
+
+    objects = ModelAssetQuerySet.as_manager()
 
     class Source(models.TextChoices):
         BUILTIN = "builtin", "built-in"
@@ -124,6 +138,35 @@ class ModelAsset(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def base_problem(self, objective: str = "") -> str | None:
+        """Why a training job cannot start from this model (None if it can), and what to pick instead."""
+        if self.format == self.Format.ADAPTER:
+            base = f" ({self.adapter_base.name}, id {self.adapter_base_id})" if self.adapter_base_id else ""
+            return (
+                f"{self.name} is a LoRA adapter, not a model to start from; pick its base model{base}, "
+                "or continue the job that trained it"
+            )
+        if self.format == self.Format.GGUF:
+            return f"{self.name} is a GGUF file for llama.cpp-family runtimes; pick a transformers model"
+        if self.quantization:
+            return f"{self.name} is quantized ({self.quantization}); train from its full-precision original"
+        if self.task != self.Task.CAUSAL_LM and objective != "classification":
+            return (
+                f"{self.name} is a {self.get_task_display()} model; pick a text-generation one, "
+                "or the classification objective"
+            )
+        return None
+
+
+class ComputeProfileQuerySet(models.QuerySet):
+    def visible_to(self, team: Team) -> ComputeProfileQuerySet:
+        """Profiles open to every team (no allowed teams), and those that allow this one."""
+        return self.filter(Q(allowed_teams__isnull=True) | Q(allowed_teams=team)).distinct()
+
+    def default(self) -> ComputeProfile | None:
+        """Where a job without a profile runs: the installation's default (HONE_DEFAULT_PROFILE)."""
+        return self.filter(name=settings.HONE_DEFAULT_PROFILE).first()
+
 
 class ComputeProfile(models.Model):
     """Where and with what resources attempts run. Operators manage these."""
@@ -131,6 +174,8 @@ class ComputeProfile(models.Model):
     class Executor(models.TextChoices):
         LOCAL = "local"
         KUBERNETES = "kubernetes"
+
+    objects = ComputeProfileQuerySet.as_manager()
 
     name = models.SlugField(max_length=60, unique=True)
     description = models.CharField(max_length=200, blank=True)
@@ -180,6 +225,9 @@ class Job(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TRAIN)
     method = models.CharField(max_length=30, default="lora")
+    objective = models.CharField(
+        max_length=30, blank=True, help_text="Training jobs: what the model learns (sft, dpo, …); else empty."
+    )
     # The primary inputs, for lists and filters; every input (with its role) is a JobInput.
     base_model = models.ForeignKey(
         ModelAsset, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"

@@ -18,7 +18,6 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
 from jobs import playground
-from jobs.lineage import visible_models
 from jobs.models import ModelAsset
 from jobs.teams import current_membership
 from jobs.text import human_count
@@ -95,7 +94,7 @@ class ClassifyForm(forms.Form):
 
 def _model(request: HttpRequest, pk: int) -> ModelAsset:
     team = current_membership(request).team
-    queryset = visible_models(team).select_related("adapter_base")
+    queryset = ModelAsset.objects.visible_to(team).select_related("adapter_base")
     return get_object_or_404(queryset, pk=pk)
 
 

@@ -12,18 +12,17 @@ import hashlib
 import logging
 import secrets
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jobs import ingest, lineage, queue, storage, transitions
+from jobs import ingest, lineage, queue, specs, transitions
 from jobs.executors import registry
 from jobs.executors.base import ExecutorUnavailable, Observation, Submission
-from jobs.models import Attempt, ComputeProfile, Dataset, Job, JobInput, ModelAsset, Team
-from trainers.spec import EVENTS_TOKEN_ENV, parse_spec
+from jobs.models import Attempt, ComputeProfile, Job
+from trainers.spec import EVENTS_TOKEN_ENV, SpecError
 
 log = logging.getLogger(__name__)
 
@@ -39,114 +38,9 @@ SUBMIT_TIMEOUT_SECONDS = 60
 MAX_PREEMPTIONS = 20
 
 
-def output_dir(job: Job) -> Path:
-    return storage.root() / "runs" / f"job-{job.pk}" / "output"
-
-
-def create_training_job(
-    *,
-    team: Team,
-    user,
-    name: str,
-    base_model: ModelAsset,
-    dataset: Dataset,
-    params: dict,
-    method: str = "lora",
-    start_from: ModelAsset | None = None,
-) -> Job:
-    """Create a queued training job of ``method`` (trainers/methods/); ``params`` holds its validated
-    groups: {"lora": ..., "method_params": ..., "training": ...} as the method takes them."""
-    job = Job.objects.create(
-        team=team,
-        created_by=user,
-        name=name,
-        kind=Job.Kind.TRAIN,
-        method=method,
-        base_model=base_model,
-        dataset=dataset,
-        params=params,
-        max_attempts=settings.HONE_MAX_ATTEMPTS,
-    )
-    # start_from: the adapter a continued job trains on from (jobs/continuation.py).
-    models = [("base", base_model, None)] + ([("model", start_from, None)] if start_from else [])
-    lineage.record_inputs(job, models=models, datasets=[("dataset", dataset)])
-    transitions.record(job.pk, Job.Status.QUEUED)
-    enqueue_dispatch(job.pk)
-    return job
-
-
-def enqueue_dispatch(job_id: int) -> None:
-    from jobs.tasks import dispatch_job
-
-    # robust: with the broker down the job is still queued, and the reconciler dispatches it.
-    transaction.on_commit(lambda: dispatch_job.delay(job_id), robust=True)
-
-
-def latest_checkpoint(job: Job) -> Path | None:
-    checkpoints = output_dir(job) / "checkpoints"
-    found = [p for p in checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
-    return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
-
-
-def spec_common(job: Job, attempt_number: int) -> dict:
-    """The fields every kind of spec has: identity, output and where events go."""
-    ingest_url = settings.HONE_INGEST_URL.rstrip("/")
-    events_url = f"{ingest_url}/api/v1/attempts/{job.pk}/{attempt_number}/events" if ingest_url else None
-    return {
-        "kind": job.kind,
-        "job_id": job.pk,
-        "attempt": attempt_number,
-        "output_dir": str(output_dir(job)),
-        "events": {"url": events_url},
-    }
-
-
-def build_spec(job: Job, attempt_number: int, resume_from: Path | None) -> dict:
-    """The validated spec of one attempt; raises SpecError naming the offending field."""
-    if job.kind != Job.Kind.TRAIN:
-        from jobs import kinds
-
-        return parse_spec(spec_common(job, attempt_number) | kinds.spec_fields(job)).model_dump(mode="json")
-    spec = spec_common(job, attempt_number) | {
-        "base_model": model_ref(job.base_model),
-        "dataset": dataset_ref(job.dataset),
-        "method": job.method,
-        **job.params,
-        "resume_from": str(resume_from) if resume_from else None,
-        "init_adapter": start_adapter(job),
-    }
-    return parse_spec(spec).model_dump(mode="json")
-
-
-def start_adapter(job: Job) -> str | None:
-    """The adapter a continued training job starts from: its "model" input, if it has one."""
-    row = (
-        job.inputs.filter(role=JobInput.Role.MODEL, model__format=ModelAsset.Format.ADAPTER)
-        .select_related("model")
-        .first()
-    )
-    return row.model.path if row else None
-
-
-
-def model_ref(model: ModelAsset) -> dict:
-    return {"name": model.name, "path": model.path or None, "hub_id": model.hub_id or None}
-
-
-def dataset_ref(dataset: Dataset) -> dict:
-    return {
-        "path": str(storage.resolve(dataset.location)),
-        "sha256": dataset.sha256,
-        "format": dataset.format,
-        "task": dataset.task,
-    }
-
-
 def compute_profile(job: Job) -> ComputeProfile | None:
     """The job's compute profile, or the installation's default (HONE_DEFAULT_PROFILE)."""
-    if job.profile_id:
-        return job.profile
-    return ComputeProfile.objects.filter(name=settings.HONE_DEFAULT_PROFILE).first()
+    return job.profile if job.profile_id else ComputeProfile.objects.default()
 
 
 def profile_fields(profile: ComputeProfile | None) -> dict:
@@ -196,7 +90,12 @@ def _claim(job_id: int, gpu_count: int) -> Attempt | None:
     if not claimed:
         return None
     job = Job.objects.select_related("base_model", "dataset", "team").get(pk=job_id)
-    resume = latest_checkpoint(job)
+    resume = specs.latest_checkpoint(job)
+    try:
+        spec = specs.build_spec(job, job.attempt_count, resume)
+    except Exception as exc:  # one job that can no longer run must never hold up the queue behind it
+        _fail_unrunnable(job, exc)
+        return None
     try:
         attempt = Attempt.objects.create(
             job=job,
@@ -207,9 +106,22 @@ def _claim(job_id: int, gpu_count: int) -> Attempt | None:
         )
     except IntegrityError:
         raise RuntimeError(f"job {job_id} already has a live attempt") from None
-    job.spec = build_spec(job, attempt.number, resume)
+    job.spec = spec
     job.save(update_fields=["spec"])
     return attempt
+
+
+def _fail_unrunnable(job: Job, exc: Exception) -> None:
+    """End a job whose spec cannot be built any more (an input changed or vanished since it was
+    queued), with the reason; it was checked when it was created, so this is rare."""
+    if isinstance(exc, SpecError):
+        reason = f"the job can no longer run as it was set up: {str(exc).removeprefix('invalid job spec: ')}"
+    else:
+        log.exception("building the spec of job %s failed", job.pk)
+        reason = f"the job could not be prepared to run: {exc}"
+    transitions.move(
+        job.pk, to=Job.Status.FAILED, expected=Job.Status.STARTING, finished_at=timezone.now(), error=reason
+    )
 
 
 def submit(attempt: Attempt) -> None:
@@ -240,54 +152,9 @@ def submit(attempt: Attempt) -> None:
 
 def cancel(job: Job) -> bool:
     """Cancel a queued or running job. The reconciler stops its process and records the end."""
-    with transaction.atomic():
-        changed = transitions.move(
-            job.pk, to=Job.Status.CANCELLED, expected=Job.ACTIVE, finished_at=timezone.now(), eta_seconds=None
-        )
-        if changed:
-            from jobs.tasks import stop_attempts
-
-            # robust: if the broker is down, the reconciler stops the process on its next pass.
-            transaction.on_commit(lambda: stop_attempts.delay(job.pk), robust=True)
-    return bool(changed)
-
-
-class JobStateError(ValueError):
-    """The job is not in a state that allows what was asked."""
-
-
-def retry(job: Job, *, user) -> Job:
-    """Run a failed or cancelled training job again: a NEW job with the same inputs and params.
-
-    A new job rather than a requeue, so the original keeps its attempts, error, metrics and
-    finish time as they were, and the retry gets a fresh attempt budget; it starts from
-    scratch (the old job's checkpoints are not reused). Succeeded jobs are cloned instead."""
-    if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
-        raise JobStateError(f"only failed or cancelled jobs can be retried; job #{job.pk} is {job.status}")
-    return clone(job, user=user)
-
-
-def clone(
-    job: Job,
-    *,
-    user,
-    name: str | None = None,
-    base_model: ModelAsset | None = None,
-    dataset: Dataset | None = None,
-    params: dict | None = None,
-    method: str | None = None,
-) -> Job:
-    """A new queued job from ``job``'s inputs, any of them replaced (``params`` validated)."""
-    if job.kind != Job.Kind.TRAIN:
-        raise JobStateError(f"job #{job.pk} is a {job.kind} job; only training jobs can be copied for now")
-    return create_training_job(
-        team=job.team,
-        user=user,
-        name=name or job.name,
-        base_model=base_model or job.base_model,
-        dataset=dataset or job.dataset,
-        params=job.params if params is None else params,
-        method=method or job.method,
+    # On commit, the move enqueues stopping its trainer (jobs.tasks.on_job_changed).
+    return transitions.move(
+        job.pk, to=Job.Status.CANCELLED, expected=Job.ACTIVE, finished_at=timezone.now(), eta_seconds=None
     )
 
 
@@ -323,7 +190,10 @@ def reconcile() -> None:
             reconcile_attempt(attempt)
         except Exception:
             log.exception("reconciling %s failed; will retry next cycle", attempt)
-    dispatch()  # in queue order (priority, fair share, age), within slots and quotas
+    try:
+        dispatch()  # in queue order (priority, fair share, age), within slots and quotas
+    except Exception:
+        log.exception("dispatching from the reconciler failed; will retry next cycle")
 
 
 def reconcile_attempt(attempt: Attempt) -> None:
@@ -428,8 +298,8 @@ def _advance_job(job: Job, attempt: Attempt, status: str, code: int | None, reas
     if status == Attempt.Status.PREEMPTED and preemptions >= MAX_PREEMPTIONS:
         retry, reason = False, f"preempted {preemptions} times; giving up"
     if retry:
-        if transitions.move(job.pk, to=Job.Status.QUEUED, expected=live, eta_seconds=None):
-            enqueue_dispatch(job.pk)
+        # Dispatched again once this commits (jobs.tasks.on_job_changed).
+        transitions.move(job.pk, to=Job.Status.QUEUED, expected=live, eta_seconds=None)
         return
     transitions.move(
         job.pk,

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from jobs import services
+from jobs.models import Job
 
 
 @shared_task(name="jobs.tasks.dispatch_job")
@@ -18,3 +19,14 @@ def stop_attempts(job_id: int) -> None:
 @shared_task(name="jobs.tasks.reconcile")
 def reconcile() -> None:
     services.reconcile()
+
+
+def on_job_changed(sender, job_id: int, status: str, **kwargs) -> None:
+    """The work a status change calls for, enqueued after the transaction that made it commits
+    (``jobs.transitions.job_changed``): a queued job is dispatched, a cancelled one's trainer stopped.
+    With the broker down nothing is lost: the reconciler dispatches queued jobs and stops the
+    processes of cancelled ones on its next pass."""
+    if status == Job.Status.QUEUED:
+        dispatch_job.delay(job_id)
+    elif status == Job.Status.CANCELLED:
+        stop_attempts.delay(job_id)

@@ -18,7 +18,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
-from jobs import actions, chain_views, compare, data_preview, downloads, kinds, lineage, services
+from jobs import (
+    actions,
+    chain_views,
+    compare,
+    data_preview,
+    downloads,
+    launch,
+    launch_errors,
+    lineage,
+    services,
+)
 from jobs.datasets import DatasetRejected, create_dataset
 from jobs.forms import (
     ADVANCED_TRAINING_PARAMS,
@@ -28,8 +38,8 @@ from jobs.forms import (
     group_title,
     initial_from_params,
     method_label,
-    visible_models,
 )
+from jobs.launch import LaunchRefused, LaunchRequest, ModelInput
 from jobs.live import live_context
 from jobs.models import Artifact, Dataset, Job, ModelAsset
 from jobs.teams import current_membership, require_launch
@@ -103,7 +113,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 def _initial_from(job: Job) -> dict:
     """The job form's fields filled from an earlier job: clone and edit."""
     initial = {"name": f"{job.name} (copy)"[:200], "base_model": job.base_model_id, "dataset": job.dataset_id}
-    return initial | initial_from_params(job.method, job.params)
+    return initial | initial_from_params(job.method, job.objective, job.params)
 
 
 def _kept_settings(source: Job | None, params: dict, method: str) -> dict:
@@ -112,9 +122,6 @@ def _kept_settings(source: Job | None, params: dict, method: str) -> dict:
         return params
     kept = {}
     for group, values in params.items():
-        if not isinstance(values, dict):  # "objective": its name
-            kept[group] = values
-            continue
         fields = form_spec_names(group, method)
         extra = {k: v for k, v in source.params.get(group, {}).items() if k not in fields}
         kept[group] = {**values, **extra}
@@ -133,17 +140,22 @@ def job_create(request: HttpRequest) -> HttpResponse:
         form = JobForm(request.POST, team=team)
         if form.is_valid():
             data = form.cleaned_data
-            job = services.create_training_job(
-                team=team,
-                user=request.user,
-                name=data["name"],
-                base_model=data["base_model"],
-                dataset=data["dataset"],
-                method=data["method"],
-                params=_kept_settings(source, data["params"], data["method"]),
-            )
-            messages.success(request, f"“{job.name}” is queued; this page follows it as it runs.")
-            return redirect("jobs:job_detail", pk=job.pk)
+            try:
+                job = launch.launch_training(
+                    team=team,
+                    user=request.user,
+                    name=data["name"],
+                    base_model=data["base_model"],
+                    dataset=data["dataset"],
+                    method=data["method"],
+                    objective=data["objective"],
+                    params=_kept_settings(source, data["params"], data["method"]),
+                )
+            except LaunchRefused as exc:
+                launch_errors.add_to_form(form, exc, launch_errors.train_form_field(data["method"]))
+            else:
+                messages.success(request, f"“{job.name}” is queued; this page follows it as it runs.")
+                return redirect("jobs:job_detail", pk=job.pk)
     elif source is not None:
         form = JobForm(team=team, initial=_initial_from(source))
     else:
@@ -239,16 +251,18 @@ def merge_into_base(request: HttpRequest, pk: int, model_id: int) -> HttpRespons
         lineage.outputs_of(job).filter(format=ModelAsset.Format.ADAPTER, adapter_base__isnull=False),
         pk=model_id,
     )
+    request_ = LaunchRequest(
+        kind=Job.Kind.MERGE,
+        team=membership.team,
+        user=request.user,
+        name=f"{adapter.name} merged into {adapter.adapter_base.name}",
+        method="lora_fold",
+        params={"method": "lora_fold"},
+        models=(ModelInput("base", adapter.adapter_base), ModelInput("model", adapter)),
+    )
     try:
-        merged = kinds.create_job(
-            "merge",
-            team=membership.team,
-            user=request.user,
-            name=f"{adapter.name} merged into {adapter.adapter_base.name}"[:200],
-            params={"method": "lora_fold"},
-            models=[("base", adapter.adapter_base, None), ("model", adapter, None)],
-        )
-    except kinds.JobRejected as exc:
+        merged = launch.launch(request_)
+    except LaunchRefused as exc:
         messages.error(request, f"The adapter was not merged: {exc}")
         return redirect("jobs:job_detail", pk=job.pk)
     messages.success(request, f"“{merged.name}” is queued.")
@@ -324,7 +338,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "stats": dataset.report.get("stats", {}),
         "jobs": jobs_using(dataset),
         "can_launch": membership.can_launch,
-        **data_preview.dataset_context(dataset, visible_models(membership.team), request.GET),
+        **data_preview.dataset_context(dataset, ModelAsset.objects.visible_to(membership.team), request.GET),
     }
     return render(request, "jobs/dataset_detail.html", context)
 
@@ -349,7 +363,7 @@ def preview_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
 @login_required
 def model_list(request: HttpRequest) -> HttpResponse:
     membership = current_membership(request)
-    models = list(visible_models(membership.team).select_related("team", "adapter_base"))
+    models = list(ModelAsset.objects.visible_to(membership.team).select_related("team", "adapter_base"))
     for model in models:
         model.parameters_text = human_count(model.parameter_count)
     return render(request, "jobs/model_list.html", {"models": models, "can_launch": membership.can_launch})

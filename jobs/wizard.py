@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 from django.db.models import Case, Count, QuerySet, When
 
 from jobs import wizard_params
-from jobs.lineage import visible_models
 from jobs.models import Dataset, ModelAsset, Team
 from jobs.presets import DEFAULT_PRESET, PRESETS
 from trainers import catalogue
@@ -164,7 +163,7 @@ def trainable_models(team: Team, goal: Goal | None = None) -> QuerySet[ModelAsse
     """Full-precision models in Hugging Face format the goal can start from; encoders first for a
     classifier (small and made for it), then by name."""
     tasks = goal.model_tasks if goal else LM
-    models = visible_models(team).filter(
+    models = ModelAsset.objects.visible_to(team).filter(
         task__in=tasks, format=ModelAsset.Format.TRANSFORMERS, quantization=""
     )
     if goal and ModelAsset.Task.CLASSIFICATION in tasks:

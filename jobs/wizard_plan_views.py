@@ -7,12 +7,20 @@ import json
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from pydantic import ValidationError
 
-from jobs import data_preview, presets, services, sizing, task_preview, wizard, wizard_params, wizard_words
+from jobs import (
+    data_preview,
+    launch_errors,
+    presets,
+    sizing,
+    task_preview,
+    wizard,
+    wizard_params,
+    wizard_words,
+)
+from jobs.launch import LaunchRefused, launch_training
 from jobs.models import Dataset
 from jobs.teams import current_membership, require_launch
 from jobs.text import human_duration
@@ -20,7 +28,6 @@ from jobs.wizard_pages import back_to, chosen_max_length, page, sampled_lengths
 from trainers import catalogue
 from trainers.estimate import human_bytes
 from trainers.objectives.params import OBJECTIVE_TITLES
-from trainers.spec import SpecError
 
 # --- method -------------------------------------------------------------------------
 
@@ -155,45 +162,25 @@ def _chosen_params(
         return None, form, []
 
 
-def spec_errors(exc: SpecError, method: str) -> dict[str | None, str]:
-    """A refused spec's problems by the form field they concern (None: the whole choice)."""
-    cause = exc.__cause__
-    if not isinstance(cause, ValidationError):
-        return {None: str(exc)}
-    found: dict[str | None, str] = {}
-    for error in cause.errors():
-        loc = [str(part) for part in error["loc"]]
-        message = error["msg"].removeprefix("Value error, ")
-        group, name = (loc + ["", ""])[:2]
-        if group in ("training", "lora") and name:
-            where = name
-        elif group == "method_params" and name:
-            where = f"{method}__{name}"
-        elif group in OBJECTIVE_TITLES and name:
-            where = f"{group}__{name}"
-        else:
-            where = None
-        text = message if where or not group else f"{'.'.join(loc)}: {message}"
-        found[where] = f"{found[where]}; {text}" if where in found else text
-    return found
-
-
 def _launch(request, membership, chosen, launch, method: str, params: dict):
-    """Create the job, checked by building its spec as the dispatcher will; nothing is kept if refused."""
+    """Create the job through the launch path; nothing is kept if refused, and each problem comes
+    back under the advanced form's field it is about (None: the whole choice)."""
+    params = dict(params)
+    objective = params.pop("objective", "sft")
     try:
-        with transaction.atomic():
-            job = services.create_training_job(
-                team=membership.team,
-                user=request.user,
-                name=launch.cleaned_data["name"],
-                base_model=chosen.model,
-                dataset=chosen.dataset,
-                params=params,
-                method=method,
-            )
-            services.build_spec(job, 1, None)
-    except SpecError as exc:
-        return None, spec_errors(exc, method)
+        job = launch_training(
+            team=membership.team,
+            user=request.user,
+            name=launch.cleaned_data["name"],
+            base_model=chosen.model,
+            dataset=chosen.dataset,
+            params=params,
+            method=method,
+            objective=objective,
+        )
+    except LaunchRefused as exc:
+        found = launch_errors.by_field(exc, launch_errors.train_form_field(method))
+        return None, {field: "; ".join(messages) for field, messages in found.items()}
     return job, {}
 
 

@@ -2,18 +2,18 @@
 
 Each kind has its own request body (``kind`` tells them apart). Parameters are checked by the
 trainer's own models (``trainers.chain_methods``), inputs against what the team may use, and
-then the whole job by ``jobs.kinds.create_job``, which builds the trainer's spec and runs the
+then the whole job by the launch path (``jobs.launch``), which builds the trainer's spec and runs the
 checks that need the files. Every refusal names the request field it is about.
 """
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework import serializers
 
-from jobs import kinds
+from jobs.launch import LaunchRefused, LaunchRequest, launch
+from jobs.launch_errors import api_errors
 from jobs.models import ComputeProfile, Dataset, Job, ModelAsset, Team
 from trainers import chain_methods
 from trainers.merge import registry
@@ -21,15 +21,10 @@ from trainers.merge import registry
 DTYPES = ["auto", "float32", "float16", "bfloat16"]
 
 
-def visible_profiles(team: Team) -> QuerySet[ComputeProfile]:
-    """Profiles open to every team (no allowed teams), and those that allow this one."""
-    return ComputeProfile.objects.filter(Q(allowed_teams__isnull=True) | Q(allowed_teams=team)).distinct()
-
-
 def check_profile(team: Team, value: int | None) -> ComputeProfile | None:
     if value is None:
         return None
-    profile = visible_profiles(team).filter(pk=value).first()
+    profile = ComputeProfile.objects.visible_to(team).filter(pk=value).first()
     if profile is None:
         raise serializers.ValidationError(
             f"there is no compute profile #{value} that {team.name} may use; see GET /api/v1/profiles"
@@ -47,7 +42,7 @@ def profile_field() -> serializers.IntegerField:
 
 
 def model_of(team: Team, value: int) -> ModelAsset:
-    model = ModelAsset.objects.filter(Q(team__isnull=True) | Q(team=team), pk=value).first()
+    model = ModelAsset.objects.visible_to(team).filter(pk=value).first()
     if model is None:
         raise serializers.ValidationError(f"there is no model #{value} available to {team.name}")
     return model
@@ -76,13 +71,6 @@ def checked_params(model: type[BaseModel], raw: object) -> dict:
         raise serializers.ValidationError(errors) from None
 
 
-def quantized(model: ModelAsset) -> str:
-    """Why a model is not full precision, or ''."""
-    if model.format == ModelAsset.Format.GGUF:
-        return "a GGUF export"
-    return f"quantized ({model.quantization})" if model.quantization else ""
-
-
 class ChainJobSerializer(serializers.Serializer):
     """What every kind after training shares. ``kind`` picks the body; ``request()`` is the job."""
 
@@ -102,7 +90,7 @@ class ChainJobSerializer(serializers.Serializer):
         return check_profile(self.team, value)
 
     def request(self) -> dict:
-        """``kinds.create_job``'s arguments."""
+        """The launch request's name, params and inputs."""
         raise NotImplementedError
 
     def field_of(self, loc: tuple) -> str | None:
@@ -114,21 +102,19 @@ class ChainJobSerializer(serializers.Serializer):
     def param_groups(self) -> tuple[str, ...]:
         return ()
 
-    def create_job(self, user) -> Job:
-        data = self.validated_data
+    def launch(self, user) -> Job:
+        """The job through the launch path, which checks the rest; its refusals named by request field."""
+        request = LaunchRequest.of(
+            self.job_kind,
+            team=self.team,
+            user=user,
+            profile=self.validated_data.get("compute_profile"),
+            **self.request(),
+        )
         try:
-            return kinds.create_job(
-                self.job_kind,
-                team=self.team,
-                user=user,
-                profile=data.get("compute_profile"),
-                **self.request(),
-            )
-        except kinds.JobRejected as exc:
-            errors: dict = {}
-            for loc, message in exc.problems:
-                errors.setdefault(self.field_of(loc) or "non_field_errors", []).append(message)
-            raise serializers.ValidationError(errors) from None
+            return launch(request)
+        except LaunchRefused as exc:
+            raise serializers.ValidationError(api_errors(exc, self.field_of)) from None
 
 
 class MergeInputSerializer(serializers.Serializer):
@@ -176,29 +162,15 @@ class MergeJobCreateSerializer(ChainJobSerializer):
         found, errors = [], [{} for _ in value]
         for i, given in enumerate(value):
             try:
-                model = model_of(self.team, given["model"])
+                found.append((model_of(self.team, given["model"]), given.get("weight")))
             except serializers.ValidationError as exc:
                 errors[i] = {"model": exc.detail}
-                continue
-            if why := quantized(model):
-                errors[i] = {
-                    "model": [
-                        f"{model.name} is {why}; a merge needs full-precision weights: merge the original "
-                        "models, then quantize the result with a quantize job"
-                    ]
-                }
-            found.append((model, given.get("weight")))
         if any(errors):
             raise serializers.ValidationError(errors)
         return found
 
     def validate_base_model(self, value: int | None) -> ModelAsset | None:
-        if value is None:
-            return None
-        model = model_of(self.team, value)
-        if why := quantized(model):
-            raise serializers.ValidationError(f"{model.name} is {why}; pick the full-precision base model")
-        return model
+        return None if value is None else model_of(self.team, value)
 
     def validate_dataset(self, value: int | None) -> Dataset | None:
         return dataset_of(self.team, value)
@@ -213,13 +185,6 @@ class MergeJobCreateSerializer(ChainJobSerializer):
         method = attrs["method"]
         if "params" not in attrs:
             attrs["params"] = checked_params(chain_methods.params_model(method), {})
-        if (method == "greedy_soup") != (attrs.get("dataset") is not None):
-            message = (
-                "greedy_soup needs dataset: held-out data to score each soup on"
-                if method == "greedy_soup"
-                else f"{method} reads no dataset; only greedy_soup does (to score soups on)"
-            )
-            raise serializers.ValidationError({"dataset": [message]})
         return attrs
 
     def request(self) -> dict:
@@ -273,21 +238,7 @@ class QuantizeJobCreateSerializer(ChainJobSerializer):
         return ("rtn_int4", "gptq_int4")
 
     def validate_model(self, value: int) -> ModelAsset:
-        model = model_of(self.team, value)
-        if why := quantized(model):
-            raise serializers.ValidationError(
-                f"{model.name} is already {why}; quantize its full-precision original"
-            )
-        if model.format == ModelAsset.Format.ADAPTER:
-            raise serializers.ValidationError(
-                f"{model.name} is a LoRA adapter; fold it into its base with a lora_fold merge, "
-                "then quantize that"
-            )
-        if model.task != ModelAsset.Task.CAUSAL_LM or not model.path:
-            raise serializers.ValidationError(
-                f"{model.name} cannot be quantized: give a text-generation model with files on the server"
-            )
-        return model
+        return model_of(self.team, value)
 
     def validate_calibration(self, value: int | None) -> Dataset | None:
         return dataset_of(self.team, value)
@@ -355,15 +306,6 @@ class EvaluateJobCreateSerializer(ChainJobSerializer):
         return checked_params(chain_methods.EvaluateParams, value)
 
     def validate(self, attrs: dict) -> dict:
-        base, candidate = attrs["base_model"], attrs["candidate"]
-        if base.task != candidate.task:
-            raise serializers.ValidationError(
-                {
-                    "candidate": [
-                        f"{candidate.name} does a different task than {base.name}; compare like with like"
-                    ]
-                }
-            )
         attrs.setdefault("params", checked_params(chain_methods.EvaluateParams, {}))
         return attrs
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 
-from django.conf import settings
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 from rest_framework import serializers
 
 from api.serializers import chain_jobs, objectives
 from api.serializers.common import LinkField, RefSerializer, UsernameField
 from jobs import queue
+from jobs.launch import LaunchRefused, launch, training
+from jobs.launch_errors import api_errors, train_api_field
 from jobs.models import Attempt, ComputeProfile, Dataset, Job, ModelAsset, Team
 from trainers import catalogue
 
@@ -53,7 +51,14 @@ class JobSerializer(serializers.ModelSerializer):
     )
     created_by = UsernameField()
     progress = serializers.FloatField(read_only=True, help_text="From 0 to 1.")
-    params = serializers.DictField(read_only=True, help_text="The method's parameters, as validated.")
+    objective = serializers.CharField(
+        read_only=True, help_text="Training jobs: what the model learns (sft, dpo, …); empty for other kinds."
+    )
+    params = serializers.DictField(
+        read_only=True,
+        help_text="The method's parameters, as validated. Training jobs also repeat a non-sft objective "
+        "here as `objective` (deprecated: read the job's `objective`).",
+    )
 
     class Meta:
         model = Job
@@ -63,6 +68,7 @@ class JobSerializer(serializers.ModelSerializer):
             "name",
             "kind",
             "method",
+            "objective",
             "status",
             "base_model",
             "dataset",
@@ -99,7 +105,7 @@ class JobSerializer(serializers.ModelSerializer):
 # model instances: on the busiest endpoint, building models and running DRF's field by field
 # machinery cost far more than the query (tests/api/test_jobs.py checks both paths agree).
 SUMMARY_COLUMNS = (
-    "id", "name", "kind", "method", "status", "base_model_id", "base_model__name", "dataset_id",
+    "id", "name", "kind", "method", "objective", "status", "base_model_id", "base_model__name", "dataset_id",
     "dataset__name", "profile_id", "params", "step", "total_steps", "eta_seconds",
     "error", "attempt_count", "max_attempts", "created_by__username", "created_at", "started_at",
     "finished_at", "updated_at",
@@ -126,11 +132,12 @@ def summary(row: dict) -> dict:
         "name": row["name"],
         "kind": row["kind"],
         "method": row["method"],
+        "objective": row["objective"],
         "status": status,
         "base_model": _ref(row["base_model_id"], row["base_model__name"]),
         "dataset": _ref(row["dataset_id"], row["dataset__name"]),
         "compute_profile": _ref(row["profile_id"], row["profile__name"]),
-        "params": row["params"],
+        "params": _params(row),
         "step": step,
         "total_steps": total,
         # As Job.progress: done is done; otherwise steps so far, capped at 1.
@@ -145,6 +152,14 @@ def summary(row: dict) -> dict:
         "finished_at": _time(row["finished_at"]),
         "updated_at": _time(row["updated_at"]),
     }
+
+
+def _params(row: dict) -> dict:
+    """A job's params; a training job's non-sft objective repeated in them, as clients read it before
+    it had a field of its own (deprecated)."""
+    if row["objective"] in ("", "sft"):
+        return row["params"]
+    return {**row["params"], "objective": row["objective"]}
 
 
 @functools.cache
@@ -211,44 +226,6 @@ def detail(row: dict, attempts: list[dict]) -> dict:
     }
 
 
-def _nest(errors: dict, loc: tuple, message: str) -> None:
-    """Put ``message`` at the path ``loc`` inside ``errors`` (dicts all the way down)."""
-    node = errors
-    for part in loc[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):  # a message already sits here: keep both at this level
-            return
-    node.setdefault(loc[-1], []).append(message)
-
-
-def validate_params(method: catalogue.Method, raw: object) -> dict:
-    """Each group through its pydantic model; a ValidationError keyed by field path if any fails."""
-    if not isinstance(raw, dict):
-        raise serializers.ValidationError(["must be an object"])
-    errors: dict = {}
-    for group in raw.keys() - method.params.keys():
-        known = ", ".join(method.params)
-        _nest(errors, (group,), f"{method.name} has no parameter group {group!r}; it takes {known}")
-    params = {}
-    for group, model in method.params.items():
-        given = raw.get(group) or {}
-        if not isinstance(given, dict):
-            _nest(errors, (group,), "must be an object")
-            continue
-        try:
-            params[group] = _validated(model, given)
-        except PydanticValidationError as exc:
-            for error in exc.errors():
-                _nest(errors, (group, *error["loc"]), error["msg"])
-    if errors:
-        raise serializers.ValidationError(errors)
-    return params
-
-
-def _validated(model: type[BaseModel], given: dict) -> dict:
-    return model.model_validate(given).model_dump(mode="json")
-
-
 class JobCreateSerializer(serializers.Serializer):
     name = serializers.CharField(
         max_length=200, required=False, allow_blank=True, help_text="Defaults to '<model> on <dataset>'."
@@ -282,62 +259,39 @@ class JobCreateSerializer(serializers.Serializer):
         return chain_jobs.check_profile(self.team, value)
 
     def validate_base_model(self, value: int) -> ModelAsset:
-        visible = ModelAsset.objects.filter(Q(team__isnull=True) | Q(team=self.team))
-        model = visible.filter(pk=value).first()
-        if model is None:
-            raise serializers.ValidationError(f"there is no model #{value} available to {self.team.name}")
-        # A classifier can be trained from an encoder or a decoder; everything else generates text.
-        if model.task != ModelAsset.Task.CAUSAL_LM and self.initial_data.get("objective") != "classification":
-            raise serializers.ValidationError(
-                f"{model.name} is a {model.get_task_display()} model; pick a text-generation one, "
-                "or the classification objective"
-            )
-        return model
+        return chain_jobs.model_of(self.team, value)
 
     def validate_dataset(self, value: int) -> Dataset:
-        dataset = self.team.datasets.filter(pk=value).first()
-        if dataset is None:
-            raise serializers.ValidationError(f"there is no dataset #{value} in {self.team.name}")
-        return dataset
+        return chain_jobs.dataset_of(self.team, value)
 
     def validate_params(self, value: dict) -> dict:
-        name = self.initial_data.get("method", "lora")
-        method = catalogue.METHODS.get(name) if isinstance(name, str) else None
-        if method is None:
-            return value  # `method` is the error
-        rest, own = objectives.split_params(self.initial_data.get("objective", objectives.DEFAULT), value)
-        return {**validate_params(method, rest), **own}
+        """Its shape only: an object of groups, each an object (the launch path checks their fields)."""
+        errors = {
+            group: ["must be an object"] for group, given in value.items() if not isinstance(given, dict)
+        }
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
 
-    def _check_gpu(self, method: catalogue.Method, profile: ComputeProfile | None) -> None:
-        """A method that needs a CUDA GPU (QLoRA) is refused for a profile without one, before it queues."""
-        if not method.needs_cuda:
-            return
-        profile = profile or ComputeProfile.objects.filter(name=settings.HONE_DEFAULT_PROFILE).first()
-        if profile is not None and profile.gpu_count == 0:
-            raise serializers.ValidationError(
-                {
-                    "method": [
-                        f"{method.title} needs a CUDA GPU and compute profile {profile.name} has none; "
-                        "pick a GPU profile, or use lora"
-                    ]
-                }
-            )
-
-    def validate(self, attrs: dict) -> dict:
-        method = catalogue.get(attrs["method"])
-        dataset = attrs["dataset"]
-        objective = attrs.get("objective", "sft")
-        if objective not in method.objectives:
-            raise serializers.ValidationError(
-                {"method": [f"{method.title} does not train the {objective} objective"]}
-            )
-        # A method's data tasks are those of the objectives it trains, so this check covers both.
-        objectives.check_data(objective, dataset)
-        self._check_gpu(method, attrs.get("compute_profile"))
-        attrs["params"] = objectives.stored(objective, attrs.get("params") or validate_params(method, {}))
-        if not attrs.get("name"):
-            attrs["name"] = f"{attrs['base_model'].name} on {dataset.name}"[:200]
-        return attrs
+    def launch(self, user) -> Job:
+        """The job through the launch path, which checks the rest (``jobs.launch_rules``); a refusal
+        is a 400 naming each field (``params.training.learning_rate``)."""
+        data = self.validated_data
+        request = training(
+            team=self.team,
+            user=user,
+            name=data.get("name") or "",
+            base_model=data["base_model"],
+            dataset=data["dataset"],
+            params=data.get("params") or {},
+            method=data["method"],
+            objective=data["objective"],
+            profile=data.get("compute_profile"),
+        )
+        try:
+            return launch(request)
+        except LaunchRefused as exc:
+            raise serializers.ValidationError(api_errors(exc, train_api_field)) from None
 
 
 class JobCloneSerializer(serializers.Serializer):
@@ -354,14 +308,14 @@ class JobCloneSerializer(serializers.Serializer):
     def merged_with(self, job: Job) -> dict:
         """The create request this clone amounts to."""
         changes = self.validated_data
-        params = {group: dict(values) for group, values in job.params.items() if group != "objective"}
+        params = {group: dict(values) for group, values in job.params.items()}
         for group, values in (changes.get("params") or {}).items():
             params[group] = {**params.get(group, {}), **values} if isinstance(values, dict) else values
         return {
             "name": changes.get("name") or f"{job.name} (copy)"[:200],
             "kind": job.kind,
             "method": job.method,
-            "objective": objectives.of_job(job.params),
+            "objective": job.objective or "sft",
             "base_model": changes.get("base_model", job.base_model_id),
             "dataset": changes.get("dataset", job.dataset_id),
             "compute_profile": changes.get("compute_profile", job.profile_id),

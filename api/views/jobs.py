@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
@@ -26,7 +25,7 @@ from api.serializers.jobs import (
     summary,
 )
 from api.views.params import IDEMPOTENCY_KEY, created
-from jobs import actions, kinds, services
+from jobs import actions, services
 from jobs.models import Attempt, Job
 
 STATUS_GROUPS = {"active": Job.ACTIVE, "finished": Job.FINISHED}
@@ -94,13 +93,10 @@ class JobScoped(ApiView):
         return JobDetailSerializer(job).data
 
 
-def _validated_job(view: JobScoped, data: object) -> dict:
+def _launch_training(view: JobScoped, data: object, user) -> Job:
     serializer = JobCreateSerializer(data=data, context={"team": view.team})
     serializer.is_valid(raise_exception=True)
-    given = serializer.validated_data
-    return {key: given[key] for key in ("name", "method", "base_model", "dataset", "params")} | {
-        "profile": given.get("compute_profile")
-    }
+    return serializer.launch(user)
 
 
 JOB_CREATE = PolymorphicProxySerializer(
@@ -118,10 +114,10 @@ def _create(view: JobScoped, request: Request) -> Job:
         known = ", ".join(Job.Kind.values)
         raise serializers.ValidationError({"kind": [f"unknown job kind {kind!r}; use one of {known}"]})
     if kind == Job.Kind.TRAIN:
-        return kinds.create_training_job(team=view.team, user=request.user, **_validated_job(view, data))
+        return _launch_training(view, data, request.user)
     serializer = CHAIN_SERIALIZERS[kind](data=data, context={"team": view.team})
     serializer.is_valid(raise_exception=True)
-    return serializer.create_job(request.user)
+    return serializer.launch(request.user)
 
 
 class JobList(JobScoped):
@@ -215,8 +211,5 @@ class JobClone(JobScoped):
             raise Conflict(f"Job #{job.pk} is a {job.kind} job; only training jobs can be cloned for now.")
         changes = JobCloneSerializer(data=request.data)
         changes.is_valid(raise_exception=True)
-        given = _validated_job(self, changes.merged_with(job))
-        profile = given.pop("profile")
-        with transaction.atomic():
-            new = kinds.set_profile(services.clone(job, user=request.user, **given), profile)
+        new = _launch_training(self, changes.merged_with(job), request.user)
         return created(self.detail(new), reverse("api:job-detail", args=[new.pk]))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import services
+from jobs import specs
 from jobs.models import ComputeProfile, Job, ModelAsset
 from tests.api.helpers import fields, problem
 from trainers.merge import registry
@@ -68,7 +68,7 @@ def test_a_ties_merge_is_queued_with_its_inputs(
     }
     roles = [(i.role, i.model_id, i.weight) for i in job.inputs.order_by("position")]
     assert roles == [("base", tiny_model.pk, None), ("model", tune.pk, 0.6), ("model", tiny_model.pk, 0.4)]
-    spec = services.build_spec(job, 1, None)
+    spec = specs.build_spec(job, 1, None)
     assert [m["weight"] for m in spec["models"]] == [0.6, 0.4] and spec["dtype"] == "float16"
 
 
@@ -160,7 +160,7 @@ def test_a_quantize_job_is_queued(as_member, tiny_model, dataset):
         "gptq_int4",
         ["torchao", "gguf_q4_0"],
     )
-    assert services.build_spec(job, 1, None)["gptq_int4"]["calibration_samples"] == 4
+    assert specs.build_spec(job, 1, None)["gptq_int4"]["calibration_samples"] == 4
     assert {i.role for i in job.inputs.all()} == {"base", "calibration"}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import services
+from jobs import specs
 from jobs.models import Job, ModelAsset
 from tests.api.helpers import fields, make_job, problem
 
@@ -28,7 +28,7 @@ def test_it_creates_a_job_that_trains_on_from_the_adapter(as_member, succeeded, 
     assert body["status"] == "queued" and body["base_model"]["id"] == tiny_model.pk
     assert body["params"]["training"]["epochs"] == 2
     assert new.inputs.filter(role="model", model__produced_by=succeeded).exists()
-    assert services.build_spec(new, 1, None)["init_adapter"] == "/store/job/adapter"
+    assert specs.build_spec(new, 1, None)["init_adapter"] == "/store/job/adapter"
 
 
 def test_a_failed_job_cannot_be_continued(as_member, succeeded):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from jobs import services
+from jobs import specs
 from jobs.datasets import create_dataset
 from jobs.models import Job, ModelAsset
 from tests.api.helpers import fields, problem
@@ -37,11 +37,12 @@ def test_a_preference_job_keeps_its_objective_and_parameters(as_member, tiny_mod
                       params={"dpo": {"beta": 0.3}, "training": {"epochs": 1}})
     assert response.status_code == 201, response.content
     job = Job.objects.get(pk=response.json()["id"])
-    assert job.params["objective"] == "dpo"
+    assert job.objective == "dpo" and "objective" not in job.params
+    assert response.json()["objective"] == "dpo" and response.json()["params"]["objective"] == "dpo"
     assert job.params["dpo"] == {"beta": 0.3, "loss_type": "sigmoid", "label_smoothing": 0.0}
     assert response.json()["params"]["objective"] == "dpo"
 
-    spec = services.build_spec(job, 1, None)
+    spec = specs.build_spec(job, 1, None)
     assert spec["objective"] == "dpo" and spec["dpo"]["beta"] == 0.3 and spec["kto"] is None
 
 
@@ -55,7 +56,7 @@ def test_a_dataset_the_objective_cannot_learn_from_is_refused(as_member, tiny_mo
     refused = create(as_member, base_model=tiny_model.pk, dataset=dataset.pk, objective="dpo")
     assert fields(problem(refused, 400))["dataset"] == (
         "demo holds instruction data, but the dpo objective learns from preference data; "
-        "pick such a dataset, or objective sft"
+        "pick such a dataset, or objective sft. Datasets here that fit: pairs."
     )
     refused = create(as_member, base_model=tiny_model.pk, dataset=pairs.pk, objective="pretrain")
     message = fields(problem(refused, 400))["dataset"]
@@ -81,7 +82,7 @@ def test_only_a_classifier_may_start_from_an_encoder(as_member, encoder, dataset
                               upload=SimpleUploadedFile("l.jsonl", jsonl_bytes(rows)))
     response = create(as_member, base_model=encoder.pk, dataset=labelled.pk, objective="classification")
     assert response.status_code == 201, response.content
-    assert Job.objects.get(pk=response.json()["id"]).params["objective"] == "classification"
+    assert Job.objects.get(pk=response.json()["id"]).objective == "classification"
 
 
 def test_a_clone_keeps_the_objective(as_member, tiny_model, pairs):
@@ -90,7 +91,7 @@ def test_a_clone_keeps_the_objective(as_member, tiny_model, pairs):
     response = as_member.post(f"/api/v1/jobs/{job_id}/clone", change, format="json")
     assert response.status_code == 201, response.content
     copy = Job.objects.get(pk=response.json()["id"])
-    assert copy.params["objective"] == "orpo" and copy.params["orpo"] == {"beta": 0.5}
+    assert copy.objective == "orpo" and copy.params["orpo"] == {"beta": 0.5}
 
 
 @pytest.mark.parametrize("objective", [{"name": "dpo"}, ["dpo"], 3])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import kinds, lineage
+from jobs import launch, lineage
 from jobs.models import Job, MetricPoint, ModelAsset
 from tests.integration.conftest import wait_for
 from tests.integration.test_worker_flow import QUICK, start, status_of
@@ -32,7 +32,7 @@ def test_train_merge_quantize_evaluate(live, team, member, tiny_model, demo_rows
     assert (adapter.format, adapter.adapter_base) == ("adapter", tiny_model)
 
     merged = finish(
-        kinds.create_job(
+        launch.launch_job(
             "merge",
             team=team,
             user=member,
@@ -45,7 +45,7 @@ def test_train_merge_quantize_evaluate(live, team, member, tiny_model, demo_rows
     assert full.format == "transformers"
 
     quantized = finish(
-        kinds.create_job(
+        launch.launch_job(
             "quantize",
             team=team,
             user=member,
@@ -60,7 +60,7 @@ def test_train_merge_quantize_evaluate(live, team, member, tiny_model, demo_rows
     assert MetricPoint.objects.filter(job=quantized, name="eval/perplexity").count() == 2
 
     evaluated = finish(
-        kinds.create_job(
+        launch.launch_job(
             "evaluate",
             team=team,
             user=member,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from jobs import services, storage
+from jobs import launch, services, storage
 from jobs.datasets import create_dataset
 from jobs.executors import registry
 from jobs.models import Artifact, Attempt, Job, MetricPoint
@@ -26,7 +26,7 @@ LONG = {"lora": {"r": 8}, "training": {"epochs": 100, "batch_size": 4, "checkpoi
 def start(team, user, model, rows, params, **job_fields) -> Job:
     upload = SimpleUploadedFile("train.jsonl", jsonl_bytes(rows))
     dataset = create_dataset(team=team, user=user, name="toy", upload=upload)
-    job = services.create_training_job(
+    job = launch.launch_training(
         team=team, user=user, name="toy run", base_model=model, dataset=dataset, params=params
     )
     if job_fields:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import services
+from jobs import specs
 from jobs.continuation import ContinueRefused, continue_training
 from jobs.models import Dataset, Job, ModelAsset
+from trainers.spec import TrainingParams
 
 
 @pytest.fixture
@@ -41,20 +42,21 @@ def test_it_creates_a_job_that_starts_from_the_first_jobs_adapter(first, member,
         "lora",
         tiny_model,
     )
-    assert new.params["training"] == {"epochs": 2, "learning_rate": 1e-3}
-    spec = services.build_spec(new, 1, None)
+    # kept as the trainer reads them: the first job's settings, more epochs, defaults filled in
+    assert new.params["training"] == TrainingParams(epochs=2, learning_rate=1e-3).model_dump(mode="json")
+    spec = specs.build_spec(new, 1, None)
     assert spec["init_adapter"] == "/store/run/adapter"
     assert spec["training"]["epochs"] == 2 and spec["lora"]["r"] == 4
     first.refresh_from_db()
     assert first.params["training"]["epochs"] == 1  # the first job is left as it was
-    assert services.build_spec(first, 1, None)["init_adapter"] is None
+    assert specs.build_spec(first, 1, None)["init_adapter"] is None
 
 
 def test_a_full_model_result_becomes_the_base(first, member):
     ModelAsset.objects.filter(produced_by=first).update(format="transformers", adapter_base=None)
     new = continue_training(first, user=member)
     assert new.base_model.produced_by_id == first.pk
-    assert services.build_spec(new, 1, None)["init_adapter"] is None
+    assert specs.build_spec(new, 1, None)["init_adapter"] is None
 
 
 @pytest.mark.parametrize("status", ["failed", "running"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import kinds, services
+from jobs import launch, specs
+from jobs.launch import LaunchRefused
 from jobs.models import Job, ModelAsset
 
 
@@ -23,7 +24,7 @@ def adapter(team, tiny_model):
 
 def create(kind, team, member, models, params, datasets=(), capture=None):
     with capture():
-        return kinds.create_job(
+        return launch.launch_job(
             kind, team=team, user=member, name=kind, params=params, models=models, datasets=list(datasets)
         )
 
@@ -51,7 +52,7 @@ def test_a_quantize_job_is_queued_with_its_inputs(
         "gptq_int4",
         tiny_model,
     )
-    spec = services.build_spec(job, 1, None)
+    spec = specs.build_spec(job, 1, None)
     assert spec["model"]["path"] == tiny_model.path
     assert spec["calibration"]["sha256"] == dataset.sha256
     assert spec["gptq_int4"]["group_size"] == 32
@@ -62,7 +63,7 @@ def test_a_bad_quantize_combination_is_refused_and_nothing_is_stored(
     team, member, tiny_model, dataset, django_capture_on_commit_callbacks
 ):
     params = {"method": "rtn_int8", "outputs": ["torchao"]}
-    with pytest.raises(kinds.JobRejected, match="calibration"):
+    with pytest.raises(LaunchRefused, match="calibration"):
         create(
             "quantize",
             team,
@@ -86,7 +87,7 @@ def test_an_evaluate_job_reads_an_adapter_on_its_base(
         {"max_new_tokens": 16},
         capture=django_capture_on_commit_callbacks,
     )
-    spec = services.build_spec(job, 1, None)
+    spec = specs.build_spec(job, 1, None)
     assert spec["base"]["model"]["path"] == tiny_model.path and spec["base"]["adapter_path"] is None
     assert spec["candidate"] == {
         "model": spec["base"]["model"],
@@ -102,7 +103,7 @@ def test_another_teams_model_or_dataset_is_refused(
     foreign = ModelAsset.objects.create(
         team=other_team, name="x", source="local", path="/x", task="causal-lm"
     )
-    with pytest.raises(kinds.JobRejected, match="not available"):
+    with pytest.raises(LaunchRefused, match="not available"):
         create(
             "evaluate",
             team,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import services
+from jobs import launch, services
 from jobs.executors import registry
 from jobs.models import Artifact, Attempt, Job, MetricPoint
 
@@ -24,7 +24,7 @@ def _fake_trainer(settings):
 @pytest.fixture
 def job(team, member, tiny_model, dataset, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks():
-        return services.create_training_job(
+        return launch.launch_training(
             team=team, user=member, name="j", base_model=tiny_model, dataset=dataset, params=PARAMS
         )
 
@@ -151,7 +151,7 @@ def test_one_slot_keeps_the_second_job_queued(
 ):
     monkeypatch.setenv("FAKE_TRAINER_SLEEP", "30")
     with django_capture_on_commit_callbacks():
-        other = services.create_training_job(
+        other = launch.launch_training(
             team=team, user=member, name="k", base_model=tiny_model, dataset=dataset, params=PARAMS
         )
     first = services.dispatch(job.pk)

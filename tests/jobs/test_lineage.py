@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from jobs import lineage, services
+from jobs import launch, lineage
 from jobs.modelinfo import ModelDirError, safetensors_parameter_count
 from jobs.models import Artifact, Job, JobInput, ModelAsset
 
@@ -16,7 +16,7 @@ PARAMS = {"lora": {"r": 4}, "training": {"epochs": 1}}
 @pytest.fixture
 def job(team, member, tiny_model, dataset, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks():
-        return services.create_training_job(
+        return launch.launch_training(
             team=team, user=member, name="run", base_model=tiny_model, dataset=dataset, params=PARAMS
         )
 
@@ -48,14 +48,14 @@ def test_an_adapter_output_becomes_a_model_of_the_team(job, tiny_model, _storage
     assert asset.produced_by == job and asset.parameter_count > 0
     assert lineage.register_outputs(job) == [asset]  # a second call adds nothing
     assert list(lineage.outputs_of(job)) == [asset]
-    assert list(lineage.visible_models(job.team).filter(pk=asset.pk)) == [asset]
+    assert list(ModelAsset.objects.visible_to(job.team).filter(pk=asset.pk)) == [asset]
 
 
 def test_a_classifier_trained_from_a_decoder_is_registered_as_a_classifier(
     job, tiny_model, _storage, tiny_model_dir
 ):
-    job.params = {**job.params, "objective": "classification"}
-    job.save(update_fields=["params"])
+    job.objective = "classification"
+    job.save(update_fields=["objective"])
     model_dir = _storage / "runs" / f"job-{job.pk}" / "output" / "model"
     model_dir.mkdir(parents=True)
     (model_dir / "model.safetensors").write_bytes((tiny_model_dir / "model.safetensors").read_bytes())
@@ -70,7 +70,7 @@ def test_a_classifier_trained_from_a_decoder_is_registered_as_a_classifier(
 
 def test_another_teams_outputs_are_not_visible(job, other_team, _storage):
     asset = ModelAsset.objects.create(team=job.team, name="x", source="job", path="/x", task="causal-lm")
-    assert not lineage.visible_models(other_team).filter(pk=asset.pk).exists()
+    assert not ModelAsset.objects.visible_to(other_team).filter(pk=asset.pk).exists()
 
 
 def test_jobs_using_a_model_include_merge_inputs(job, tiny_model):

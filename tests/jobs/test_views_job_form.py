@@ -80,8 +80,8 @@ def test_it_creates_a_job_and_redirects_to_its_page(
             learning_rate=1e-4, epochs=2, batch_size=4, max_seq_length=256
         ).model_dump(),
     }
-    # dispatch (and the "queued" announcement) wait for the commit; nothing ran here
-    assert len(callbacks) == 2
+    # the "queued" announcement, which enqueues dispatch, waits for the commit; nothing ran here
+    assert len(callbacks) == 1
     assert not job.attempts.exists()
 
 
@@ -252,9 +252,9 @@ def test_a_bad_method_setting_shows_next_to_its_field(client, member, tiny_model
 
 
 def test_clone_and_edit_starts_from_the_sources_method(client, member, tiny_model, dataset):
-    from jobs import services
+    from jobs import launch
 
-    source = services.create_training_job(
+    source = launch.launch_training(
         team=dataset.team, user=member, name="src", base_model=tiny_model, dataset=dataset, method="vera",
         params={"method_params": {"r": 64}, "training": {}},
     )  # fmt: skip
@@ -265,9 +265,9 @@ def test_clone_and_edit_starts_from_the_sources_method(client, member, tiny_mode
 
 
 def test_the_job_page_names_the_method_and_its_settings(client, member, tiny_model, dataset):
-    from jobs import services
+    from jobs import launch
 
-    job = services.create_training_job(
+    job = launch.launch_training(
         team=dataset.team, user=member, name="j", base_model=tiny_model, dataset=dataset, method="lisa",
         params={"method_params": {"n_layers": 3}, "training": {}},
     )  # fmt: skip
@@ -362,7 +362,7 @@ def post_job(client, data: dict, capture) -> object:
 def test_the_chosen_objective_reaches_the_spec(
     client, member, request, django_capture_on_commit_callbacks, objective, data, model, extra
 ):
-    from jobs import services
+    from jobs import specs
 
     dataset, base = request.getfixturevalue(data), request.getfixturevalue(model)
     client.force_login(member)
@@ -370,14 +370,14 @@ def test_the_chosen_objective_reaches_the_spec(
     response = post_job(client, form, django_capture_on_commit_callbacks)
     assert response.status_code == 302, response.context["form"].errors
     job = Job.objects.get()
-    spec = services.build_spec(job, 1, None)
+    spec = specs.build_spec(job, 1, None)
     assert spec["objective"] == objective
     if objective == "dpo":
         assert spec["dpo"] == {"beta": 0.3, "loss_type": "ipo", "label_smoothing": 0.0}
         # only the chosen objective's group is kept, whatever else the page sent
-        assert set(job.params) == {"objective", "dpo", "lora", "training"} and spec["kto"] is None
+        assert set(job.params) == {"dpo", "lora", "training"} and spec["kto"] is None
     else:
-        assert "objective" not in job.params if objective == "sft" else job.params["objective"] == objective
+        assert job.objective == objective and "objective" not in job.params
 
 
 def test_a_dataset_the_objective_cannot_learn_from_is_an_error_next_to_it(
@@ -387,13 +387,15 @@ def test_a_dataset_the_objective_cannot_learn_from_is_an_error_next_to_it(
     response = client.post("/jobs/new/", form_data(tiny_model.pk, dataset.pk, objective="dpo"))
     assert response.status_code == 200 and list(response.context["form"].errors) == ["dataset"]
     message = response.context["form"].errors["dataset"][0]
-    assert "dpo learns from preference data" in message and "pick objective sft" in message
-    assert "Datasets here that fit: pairs." in message
+    assert message == (
+        "demo holds instruction data, but the dpo objective learns from preference data; pick such a "
+        "dataset, or objective sft. Datasets here that fit: pairs."
+    )  # word for word what the API says (tests/api/test_job_objectives.py)
     body = response.content.decode()
-    assert re.search(r'<ul class="errorlist" id="id_dataset_error"><li>demo does not fit: dpo learns', body)
+    assert re.search(r'<ul class="errorlist" id="id_dataset_error"><li>demo holds instruction data', body)
     response = client.post("/jobs/new/", form_data(tiny_model.pk, pairs.pk, objective="pretrain"))
     message = response.context["form"].errors["dataset"][0]
-    assert "for preference data pick objective dpo, kto, orpo or simpo" in message
+    assert "pick such a dataset, or objective dpo, orpo, simpo or kto" in message
     assert "This team has no text dataset yet; upload one." in message
     assert not Job.objects.exists()
 
@@ -423,14 +425,13 @@ def test_only_a_method_that_trains_the_objective_and_a_classifier_from_a_classif
 def test_clone_and_edit_keeps_objective_method_and_their_settings_exactly(
     client, member, tiny_model, pairs, django_capture_on_commit_callbacks
 ):
-    from jobs import services
+    from jobs import launch, specs
     from tests.jobs.html_form import submitted
     from trainers import catalogue
     from trainers.objectives.params import DpoParams
 
     lisa = catalogue.get("lisa").params["method_params"]
     params = {
-        "objective": "dpo",
         "dpo": DpoParams(beta=0.35, loss_type="hinge", label_smoothing=0.05).model_dump(mode="json"),
         "method_params": lisa(n_layers=3, period=7, train_head=False).model_dump(mode="json"),
         # packing is a checkbox: pre-filled from the source job, submitted as it was
@@ -438,13 +439,14 @@ def test_clone_and_edit_keeps_objective_method_and_their_settings_exactly(
             mode="json"
         ),
     }
-    source = services.create_training_job(
+    source = launch.launch_training(
         team=pairs.team,
         user=member,
         name="src",
         base_model=tiny_model,
         dataset=pairs,
         method="lisa",
+        objective="dpo",
         params=params,
     )
     client.force_login(member)
@@ -461,14 +463,14 @@ def test_clone_and_edit_keeps_objective_method_and_their_settings_exactly(
         tiny_model,
         "src (copy)",
     )
-    assert copy.params == source.params
-    assert services.build_spec(copy, 1, None)["dpo"]["beta"] == 0.35
+    assert (copy.objective, copy.params) == ("dpo", source.params)
+    assert specs.build_spec(copy, 1, None)["dpo"]["beta"] == 0.35
     page = client.get(f"/jobs/{copy.pk}/").content.decode()
     assert "<caption>Direct Preference Optimization (DPO) settings</caption>" in page
 
 
 def test_api_retry_and_clone_keep_objective_method_and_settings(member, team, tiny_model, pairs, settings):
-    from jobs import services
+    from jobs import launch
     from tests.api.helpers import client_for
     from trainers import catalogue
     from trainers.objectives.params import KtoParams
@@ -477,18 +479,18 @@ def test_api_retry_and_clone_keep_objective_method_and_settings(member, team, ti
 
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     params = {
-        "objective": "kto",
         "kto": KtoParams(beta=0.2, desirable_weight=1.5).model_dump(mode="json"),
         "method_params": freeze(trainable_modules=["norm"], train_head=False).model_dump(mode="json"),
         "training": TrainingParams(epochs=1).model_dump(mode="json"),
     }
-    source = services.create_training_job(
+    source = launch.launch_training(
         team=team,
         user=member,
         name="src",
         base_model=tiny_model,
         dataset=pairs,
         method="freeze",
+        objective="kto",
         params=params,
     )
     Job.objects.filter(pk=source.pk).update(status="failed")
@@ -497,7 +499,7 @@ def test_api_retry_and_clone_keep_objective_method_and_settings(member, team, ti
         response = api.post(f"/api/v1/jobs/{source.pk}/{action}", {}, format="json")
         assert response.status_code == 201, response.content
         copy = Job.objects.get(pk=response.json()["id"])
-        assert (copy.method, copy.params) == ("freeze", source.params), action
+        assert (copy.method, copy.objective, copy.params) == ("freeze", "kto", source.params), action
 
 
 def test_every_control_of_the_form_has_a_label(client, member, tiny_model, dataset):

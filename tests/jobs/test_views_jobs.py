@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from django.utils import timezone
 
-from jobs import storage
+from jobs import launch, storage
 from jobs.models import Artifact, Attempt, Event, Job, MetricPoint
 from trainers.spec import LoraParams, TrainingParams
 
@@ -233,7 +233,7 @@ def test_cancel_moves_a_running_job_to_cancelled(client, member, job, django_cap
     assert response.redirect_chain == [(f"/jobs/{job.pk}/", 302)]
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELLED
-    assert len(callbacks) == 2  # stopping the process (and the announcement) wait for the commit
+    assert len(callbacks) == 1  # the announcement, which enqueues stopping the process, waits for the commit
     assert "is cancelled" in response.content.decode()
 
 
@@ -437,10 +437,9 @@ def test_retry_of_a_running_job_is_refused(client, member, job):
 def test_retry_of_an_evaluation_keeps_its_inputs(
     client, member, team, tiny_model, dataset, django_capture_on_commit_callbacks
 ):
-    from jobs import kinds
 
     with django_capture_on_commit_callbacks(execute=False):
-        evaluation = kinds.create_job(
+        evaluation = launch.launch_job(
             "evaluate",
             team=team,
             user=member,

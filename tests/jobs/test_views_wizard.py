@@ -229,7 +229,7 @@ def test_launching_creates_the_job_with_the_presets_parameters(client, member, c
     job = Job.objects.get(name="my bot")
     assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
     assert job.base_model == tiny_model and job.dataset == dataset and job.created_by == member
-    assert (job.method, job.params["objective"]) == ("lora", "sft")
+    assert (job.method, job.objective) == ("lora", "sft") and "objective" not in job.params
     lora = job.params["lora"]
     assert (lora["r"], lora["alpha"], lora["dropout"], lora["target_modules"]) == (16, 32, 0.05, "all-linear")
     training = job.params["training"]
@@ -373,7 +373,7 @@ def _text(response) -> str:
 
 def walk(client, goal: str, dataset: Dataset, model: ModelAsset, name: str = "", **extra) -> dict:
     """Every step of the guided set-up with the user's choices, then launch; the job's built spec."""
-    from jobs import services
+    from jobs import specs
 
     choices = {"goal": goal, "dataset": dataset.pk, "model": model.pk, **extra}
     for step in ("", "data", "model", "method", "review"):
@@ -384,7 +384,7 @@ def walk(client, goal: str, dataset: Dataset, model: ModelAsset, name: str = "",
     assert response.status_code == 302, _text(response)[:2000]
     job = Job.objects.get(name=name)
     assert client.get(response["Location"]).status_code == 200  # the job page shows any objective's params
-    return services.build_spec(job, 1, None)
+    return specs.build_spec(job, 1, None)
 
 
 @pytest.mark.parametrize(

@@ -56,11 +56,11 @@ def gpu_profile(db):
 
 @pytest.fixture
 def job(k8s, team, member, tiny_model, dataset, gpu_profile, django_capture_on_commit_callbacks):
-    from jobs import services
+    from jobs import launch
     from jobs.models import Job
 
     with django_capture_on_commit_callbacks():
-        job = services.create_training_job(
+        job = launch.launch_training(
             team=team, user=member, name="k8s", base_model=tiny_model, dataset=dataset, params=PARAMS
         )
     Job.objects.filter(pk=job.pk).update(profile=gpu_profile)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from jobs import services
+from jobs import launch, services, specs
 from jobs.executors import kubernetes, registry
 from jobs.executors.k8s_manifest import job_name
 from jobs.models import Attempt, Event, Job
@@ -39,7 +39,7 @@ def terminated(fake, name: str, exit_code: int, reason: str = "Error", **pod_sta
 def second_job(team, member, tiny_model, dataset):
     from tests.k8s.conftest import PARAMS
 
-    return services.create_training_job(
+    return launch.launch_training(
         team=team, user=member, name="two", base_model=tiny_model, dataset=dataset, params=PARAMS
     )
 
@@ -96,7 +96,7 @@ def test_an_oomkilled_trainer_fails_without_retry_and_says_so(job, k8s):
 def test_a_disrupted_pod_requeues_the_job_and_the_next_attempt_resumes_from_the_checkpoint(
     job, k8s, pod_status
 ):
-    checkpoint = services.output_dir(job) / "checkpoints" / "checkpoint-10"
+    checkpoint = specs.output_dir(job) / "checkpoints" / "checkpoint-10"
     checkpoint.mkdir(parents=True)
     (checkpoint / "trainer_state.json").write_text("{}")
     attempt, name = started(job)

@@ -40,13 +40,13 @@ def setup() -> None:
 
 
 def create(count: int, params: dict) -> list[int]:
-    from jobs import services
+    from jobs import launch
     from jobs.models import Dataset, ModelAsset, Team
 
     team = Team.objects.get(slug="faults")
     model, dataset = ModelAsset.objects.get(name="tiny"), Dataset.objects.filter(team=team).first()
     return [
-        services.create_training_job(
+        launch.launch_training(
             team=team, user=None, name=f"job {i}", base_model=model, dataset=dataset, params=params
         ).pk
         for i in range(count)

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from jobs import services
+from jobs import launch, services
 from jobs.executors import registry
 from jobs.models import Artifact, MetricPoint
 
@@ -43,7 +43,7 @@ def test_a_run_whose_events_never_arrive_ends_with_its_full_history(
     broken_ingest, team, member, tiny_model, dataset, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks():
-        job = services.create_training_job(
+        job = launch.launch_training(
             team=team, user=member, name="offline", base_model=tiny_model, dataset=dataset, params=PARAMS
         )
     attempt = services.dispatch(job.pk)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from jobs import services
+from jobs import launch, services
 from jobs.datasets import DatasetRejected, create_dataset
 from jobs.models import Artifact, Dataset, ModelAsset
 from tests.conftest import jsonl_bytes
@@ -28,7 +28,7 @@ def test_a_trainer_that_cannot_write_its_output_fails_clearly_and_registers_noth
     monkeypatch.setenv("SMALL_DISK_KB", "48")
     params = {"lora": {"r": 64}, "training": {"epochs": 1, "checkpoints_per_run": 0}}
     with django_capture_on_commit_callbacks():
-        job = services.create_training_job(
+        job = launch.launch_training(
             team=team, user=member, name="full", base_model=tiny_model, dataset=dataset, params=params
         )
     services.dispatch(job.pk)
