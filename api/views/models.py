@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import ProtectedError, Q, QuerySet
+from django.db.models import ProtectedError, QuerySet
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
@@ -23,6 +23,12 @@ REGISTERED = (ModelAsset.Source.LOCAL, ModelAsset.Source.HUB)
 class ModelFilter(serializers.Serializer):
     source = serializers.ChoiceField(choices=ModelAsset.Source.choices, required=False)
     task = serializers.ChoiceField(choices=ModelAsset.Task.choices, required=False)
+    usable_as = serializers.ChoiceField(
+        choices=["base"],
+        required=False,
+        help_text="base: only models a training job can start from (full-precision transformers "
+        "models; no adapters, GGUF files or quantized models).",
+    )
 
 
 class ModelScoped(ApiView):
@@ -30,7 +36,7 @@ class ModelScoped(ApiView):
 
     def visible(self) -> QuerySet[ModelAsset]:
         """Built-in models, shared by every team, and the team's own."""
-        return ModelAsset.objects.filter(Q(team__isnull=True) | Q(team=self.team))
+        return ModelAsset.objects.visible_to(self.team)
 
 
 class ModelList(ModelScoped):
@@ -39,7 +45,11 @@ class ModelList(ModelScoped):
 
     @extend_schema(parameters=[ModelFilter], responses=ModelAssetSerializer(many=True), summary="List models")
     def get(self, request: Request) -> Response:
-        models = self.visible().filter(**read_query(ModelFilter, request))
+        query = read_query(ModelFilter, request)
+        models = self.visible()
+        if query.pop("usable_as", None) == "base":
+            models = models.usable_as_base("classification")  # the task filter narrows it to LMs
+        models = models.filter(**query)
         return Response(ModelAssetSerializer(models, many=True).data)
 
     @extend_schema(

@@ -79,6 +79,26 @@ def test_the_curl_walkthrough_runs(hone, tmp_path):
     assert_adapter(tmp_path / "adapter.zip")
 
 
+def test_the_curl_walkthrough_picks_a_base_on_a_server_with_trained_outputs(hone, tmp_path, team, tiny_model):
+    """Adapters and GGUF exports of earlier jobs sort first in the model list; the walkthrough
+    still trains from a model (it asks for ``usable_as=base``)."""
+    from jobs.models import ModelAsset
+
+    for name, format, path in (("a-adapter", "adapter", "/x/adapter"), ("a-export", "gguf", "/x/m.gguf")):
+        ModelAsset.objects.create(
+            team=team,
+            name=name,
+            source="job",
+            format=format,
+            path=path,
+            task="causal-lm",
+            adapter_base=tiny_model,
+        )
+    out = run(["bash", "-euo", "pipefail", "-c", readme_blocks()["sh"]], hone, tmp_path)
+    job = Job.objects.get()
+    assert f"job {job.pk} is succeeded" in out and job.base_model == tiny_model
+
+
 def test_the_python_example_runs(hone, tmp_path):
     out = run([sys.executable, "-c", readme_blocks()["python"]], hone, tmp_path)
     job = Job.objects.get()
