@@ -7,8 +7,8 @@ class ApiConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from api import schema, throttling, webhooks  # noqa: F401 (registers the OpenAPI extensions)
+        from api import schema, tasks, throttling  # noqa: F401 (schema registers the OpenAPI extensions)
         from jobs.transitions import job_changed
 
         throttling.check_rate_setting()
-        job_changed.connect(webhooks.on_job_changed, dispatch_uid="api.webhooks.on_job_changed")
+        job_changed.connect(tasks.on_job_changed, dispatch_uid="api.tasks.on_job_changed")

@@ -30,7 +30,6 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
@@ -143,15 +142,8 @@ def fan_out(transitions) -> int:
     return len(rows)
 
 
-def on_job_changed(sender, job_id: int, status: str, **kwargs) -> None:
-    """After a transition commits: deliver now, if the team has endpoints (the sweep is the net)."""
-    try:
-        if WebhookEndpoint.objects.filter(team__jobs__id=job_id, is_active=True).exists():
-            from api.tasks import deliver_job_webhooks
-
-            deliver_job_webhooks.delay(job_id)
-    except Exception:  # never fail the transition's caller: the sweep will catch up
-        log.exception("could not enqueue webhooks for job %s; the sweep will send them", job_id)
+def has_endpoints(job_id: int) -> bool:
+    return WebhookEndpoint.objects.filter(team__jobs__id=job_id, is_active=True).exists()
 
 
 # --- delivery ---------------------------------------------------------------------------
@@ -211,24 +203,23 @@ def deliver(delivery_id: int) -> str | None:
     elif delivery.attempts >= settings.HONE_WEBHOOK_MAX_ATTEMPTS:
         fields |= {"status": WebhookDelivery.Status.FAILED, "next_attempt_at": None}
     else:
-        wait = backoff_seconds(delivery.attempts)
-        fields["next_attempt_at"] = now + timedelta(seconds=wait)
-        _schedule_retry(delivery.pk, wait)
+        fields["next_attempt_at"] = now + timedelta(seconds=backoff_seconds(delivery.attempts))
     WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
     return fields.get("status", WebhookDelivery.Status.PENDING)
 
 
-def _schedule_retry(delivery_id: int, wait: int) -> None:
-    from api.tasks import deliver_webhook
+def retries_due(delivery_ids: list[int]) -> list[tuple[int, float]]:
+    """(delivery, seconds until its next attempt) for those of ``delivery_ids`` still pending: the
+    tasks schedule each one then (``api.tasks``); the sweep is the net if that is lost."""
+    now = timezone.now()
+    pending = WebhookDelivery.objects.filter(
+        pk__in=delivery_ids, status=WebhookDelivery.Status.PENDING, next_attempt_at__isnull=False
+    ).values_list("pk", "next_attempt_at")
+    return [(pk, max((at - now).total_seconds(), 0.0)) for pk, at in pending]
 
-    try:
-        transaction.on_commit(lambda: deliver_webhook.apply_async((delivery_id,), countdown=wait))
-    except Exception:
-        log.exception("could not schedule webhook delivery %s; the sweep will retry it", delivery_id)
 
-
-def deliver_due(*, job_id: int | None = None, limit: int = 200) -> int:
-    """Attempt the pending deliveries whose time has come (of one job, or all)."""
+def deliver_due(*, job_id: int | None = None, limit: int = 200) -> list[int]:
+    """Attempt the pending deliveries whose time has come (of one job, or all); the ids attempted."""
     due = WebhookDelivery.objects.filter(
         status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now(), endpoint__is_active=True
     )
@@ -237,15 +228,16 @@ def deliver_due(*, job_id: int | None = None, limit: int = 200) -> int:
     ids = list(due.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
     for delivery_id in ids:
         deliver(delivery_id)
-    return len(ids)
+    return ids
 
 
-def deliver_for_job(job_id: int) -> int:
+def deliver_for_job(job_id: int) -> list[int]:
+    """Fan out the job's transitions and attempt its due deliveries; the ids attempted."""
     fan_out(JobTransition.objects.filter(job_id=job_id))
     return deliver_due(job_id=job_id)
 
 
-def sweep() -> int:
+def sweep() -> list[int]:
     """Fan out transitions not yet seen by the sweep, then retry due deliveries."""
     cursor, _ = SweepCursor.objects.get_or_create(name="webhooks")
     fan_out(JobTransition.objects.filter(pk__gt=cursor.position))

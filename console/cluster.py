@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 import urllib3
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -83,13 +82,6 @@ def latest() -> ClusterView | None:
         return None
     nodes = [Node(**n) for n in data.pop("nodes", [])]
     return ClusterView(nodes=nodes, **data)
-
-
-def request_refresh() -> None:
-    """Ask the worker to look at the cluster (after this request's transaction commits)."""
-    from console.tasks import observe_cluster
-
-    transaction.on_commit(lambda: observe_cluster.delay(), robust=True)
 
 
 def observe() -> ClusterView:

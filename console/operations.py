@@ -9,6 +9,7 @@ from django.db import transaction
 from console import audit
 from jobs import services, transitions
 from jobs.models import Attempt, ComputeProfile, Job
+from jobs.tasks import stop_attempts
 
 PRIORITY_RANGE = (-1000, 1000)
 
@@ -58,8 +59,6 @@ def requeue_job(job: Job, *, by) -> str:
 
 
 def _requeue_running(job: Job, by) -> str:
-    from jobs.tasks import stop_attempts
-
     with transaction.atomic():
         audit.record(by, "job.requeue", job, details={"was": job.status})
         transaction.on_commit(lambda: stop_attempts.delay(job.pk), robust=True)

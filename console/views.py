@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from console import cluster, operations
 from console.models import AuditLog
+from console.tasks import request_cluster_refresh
 from jobs import queue
 from jobs.models import Attempt, ComputeProfile, Job, Team
 from jobs.text import human_duration
@@ -110,7 +111,7 @@ def _cluster_view() -> cluster.ClusterView | None:
     """The worker's latest look at the cluster; asks for a fresh one when it is old."""
     view = cluster.latest()
     if view is None or view.age_seconds > cluster.FRESH_SECONDS:
-        cluster.request_refresh()
+        request_cluster_refresh()
     return view
 
 

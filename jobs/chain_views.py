@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from jobs import launch_errors, lineage
 from jobs.actions import NextStep
 from jobs.chain_forms import EvaluateForm, QuantizeForm
+from jobs.htmx import is_htmx
 from jobs.launch import LaunchRefused, LaunchRequest, launch
 from jobs.merge_forms import WEIGHT_HELP, MergeForm, merge_method, mergeable_models
 from jobs.models import Job, Membership, ModelAsset, Team
@@ -133,8 +134,6 @@ def merge_create(request: HttpRequest) -> HttpResponse:
         "can_launch": membership.can_launch,
         "query": _preselection_query(request),
     }
-    from jobs.views import is_htmx
-
     template = "jobs/_merge_form.html" if is_htmx(request) else "jobs/merge_form.html"
     return render(request, template, context)
 

@@ -39,6 +39,7 @@ from jobs.forms import (
     initial_from_params,
     method_label,
 )
+from jobs.htmx import is_htmx
 from jobs.launch import LaunchRefused, LaunchRequest, ModelInput
 from jobs.live import live_context
 from jobs.models import Artifact, Dataset, Job, ModelAsset
@@ -54,10 +55,6 @@ KIND_LABELS = {
     "quantize": "Quantization",
     "evaluate": "Evaluation",
 }
-
-
-def is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 # --- jobs ---------------------------------------------------------------------------

@@ -168,7 +168,7 @@ def test_failures_are_retried_with_backoff_then_delivered(
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 500)
     assert delivery.last_error == "HTTP 500: receiver ok"
     assert timedelta(seconds=25) < delivery.next_attempt_at - timezone.now() <= timedelta(seconds=30)
-    assert webhooks.sweep() == 0  # not due yet: nothing is sent
+    assert webhooks.sweep() == []  # not due yet: nothing is sent
     for attempts, wait in ((2, 60), (3, None)):
         WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
         webhooks.sweep()
