@@ -1,4 +1,4 @@
-"""What a user can do next with a job: retry it, copy it, and use what it made."""
+"""What a user can do next with a job on its page: cancel, retry, clone, continue, and use what it made."""
 
 from __future__ import annotations
 
@@ -7,27 +7,7 @@ from dataclasses import dataclass
 from django.urls import reverse
 
 from jobs import continuation
-from jobs.launch import LaunchRefused, launch, rerun_request
 from jobs.models import Job, Membership, ModelAsset
-
-
-class RetryRefused(ValueError):
-    """The job cannot be run again as it is; the message says why."""
-
-
-def retry(job: Job, *, user) -> Job:
-    """Run a failed or cancelled job again: a NEW job with the same inputs, parameters and compute
-    profile, through the launch path (so it is checked as a new job is).
-
-    A new job rather than a requeue, so the original keeps its attempts, error, metrics and finish
-    time as they were, and the retry gets a fresh attempt budget; it starts from scratch (the old
-    job's checkpoints are not reused). Succeeded training jobs are cloned instead (job form, API)."""
-    if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
-        raise RetryRefused(f"only failed or cancelled jobs can be retried; job #{job.pk} is {job.status}")
-    try:
-        return launch(rerun_request(job, user=user))
-    except LaunchRefused as exc:
-        raise RetryRefused(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ class ContinueRefused(ValueError):
     """The job cannot be continued as asked; the message says why and what to do."""
 
 
-def starting_point(job: Job) -> ModelAsset | None:
+def start_from(job: Job) -> ModelAsset | None:
     """The trained output to continue from: the adapter, else a full-precision trained model."""
     outputs = list(lineage.outputs_of(job).select_related("adapter_base"))
     for model in outputs:
@@ -44,7 +44,7 @@ def continue_training(
             f"only succeeded training jobs can be continued; job #{job.pk} is a {job.kind} job "
             f"that is {job.status}"
         )
-    start = starting_point(job)
+    start = start_from(job)  # the adapter (the spec's init_adapter), or a trained model as the base
     if start is None:
         raise ContinueRefused(f"job #{job.pk} registered no trained model to continue from")
     dataset = dataset or job.dataset

@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from jobs.continuation import ContinueRefused, can_continue, continue_training, starting_point
+from jobs.continuation import ContinueRefused, can_continue, continue_training, start_from
 from jobs.forms import DatasetChoice, spec_field
 from jobs.models import Job
 from jobs.teams import current_membership, require_launch
@@ -42,7 +42,7 @@ def job_continue(request: HttpRequest, pk: int) -> HttpResponse:
     membership = current_membership(request)
     jobs = Job.objects.select_related("dataset", "base_model", "team")
     job = get_object_or_404(jobs, pk=pk, team=membership.team)
-    if not can_continue(job) or starting_point(job) is None:
+    if not can_continue(job) or start_from(job) is None:
         messages.error(request, f"“{job.name}” has no trained result to continue from.")
         return redirect("jobs:job_detail", pk=job.pk)
     form = ContinueForm(request.POST or None, job=job)
@@ -60,5 +60,5 @@ def job_continue(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, f"“{new.name}” is queued; it starts from job #{job.pk}'s result.")
                 return redirect("jobs:job_detail", pk=new.pk)
-    context = {"form": form, "job": job, "start": starting_point(job), "can_launch": membership.can_launch}
+    context = {"form": form, "job": job, "start": start_from(job), "can_launch": membership.can_launch}
     return render(request, "jobs/continue_form.html", context)

@@ -263,9 +263,14 @@ class Job(models.Model):
 
     @property
     def progress(self) -> float:
-        if self.status == self.Status.SUCCEEDED:
+        return self.progress_of(self.status, self.step, self.total_steps)
+
+    @staticmethod
+    def progress_of(status: str, step: int, total_steps: int) -> float:
+        """From 0 to 1: done is done; otherwise steps so far, capped at 1 (the page and the API)."""
+        if status == Job.Status.SUCCEEDED:
             return 1.0
-        return min(self.step / self.total_steps, 1.0) if self.total_steps else 0.0
+        return min(step / total_steps, 1.0) if total_steps else 0.0
 
     @property
     def is_active(self) -> bool:

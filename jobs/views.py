@@ -27,6 +27,7 @@ from jobs import (
     launch,
     launch_errors,
     lineage,
+    rerun,
     services,
 )
 from jobs.datasets import DatasetRejected, create_dataset
@@ -229,8 +230,8 @@ def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
     membership, job = _team_job(request, pk)
     require_launch(membership)
     try:
-        new = actions.retry(job, user=request.user)
-    except actions.RetryRefused as exc:
+        new = rerun.retry(job, user=request.user)
+    except rerun.RetryRefused as exc:
         messages.error(request, f"“{job.name}” was not retried: {exc}.")
         return redirect("jobs:job_detail", pk=job.pk)
     messages.success(request, f"Retrying “{job.name}” as job #{new.pk}; job #{job.pk} keeps its history.")

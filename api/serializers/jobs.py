@@ -140,8 +140,7 @@ def summary(row: dict) -> dict:
         "params": _params(row),
         "step": step,
         "total_steps": total,
-        # As Job.progress: done is done; otherwise steps so far, capped at 1.
-        "progress": 1.0 if status == Job.Status.SUCCEEDED else (min(step / total, 1.0) if total else 0.0),
+        "progress": Job.progress_of(status, step, total),
         "eta_seconds": row["eta_seconds"],
         "error": row["error"],
         "attempt_count": row["attempt_count"],

@@ -13,7 +13,7 @@ from api.problems import Conflict
 from api.serializers.jobs import JobDetailSerializer
 from api.views.jobs import JobScoped
 from api.views.params import IDEMPOTENCY_KEY, created
-from jobs.continuation import ContinueRefused, can_continue, continue_training, starting_point
+from jobs.continuation import ContinueRefused, can_continue, continue_training, start_from
 
 
 class JobContinueSerializer(serializers.Serializer):
@@ -47,7 +47,7 @@ class JobContinue(JobScoped):
     @idempotent
     def post(self, request: Request, job_id: int) -> Response:
         job = self.job(job_id)
-        if not can_continue(job) or starting_point(job) is None:
+        if not can_continue(job) or start_from(job) is None:
             raise Conflict(
                 f"Job #{job.pk} ({job.kind}, {job.status}) has no trained result to continue from."
             )

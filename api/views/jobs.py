@@ -25,7 +25,7 @@ from api.serializers.jobs import (
     summary,
 )
 from api.views.params import IDEMPOTENCY_KEY, created
-from jobs import actions, services
+from jobs import rerun, services
 from jobs.models import Attempt, Job
 
 STATUS_GROUPS = {"active": Job.ACTIVE, "finished": Job.FINISHED}
@@ -188,8 +188,8 @@ class JobRetry(JobScoped):
     def post(self, request: Request, job_id: int) -> Response:
         job = self.job(job_id)
         try:
-            new = actions.retry(job, user=request.user)
-        except actions.RetryRefused as exc:
+            new = rerun.retry(job, user=request.user)
+        except rerun.RetryRefused as exc:
             raise Conflict(str(exc)) from None
         return created(self.detail(new), reverse("api:job-detail", args=[new.pk]))
 

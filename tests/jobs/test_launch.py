@@ -139,7 +139,7 @@ def test_retry_of_a_merge_goes_through_the_same_checks(team, member, tiny_model,
     )  # fmt: skip
     Job.objects.filter(pk=merge.pk).update(status=Job.Status.FAILED)
     ModelAsset.objects.filter(pk=adapter.pk).update(quantization="int4")  # what it reads changed since
-    from jobs.actions import RetryRefused, retry
+    from jobs.rerun import RetryRefused, retry
 
     with pytest.raises(RetryRefused, match=r"models\.0: run · adapter is quantized \(int4\); a merge needs"):
         retry(Job.objects.get(pk=merge.pk), user=member)
