@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from jobs import kinds
+from jobs.kinds import check_calibration_size, check_merge_files
 from jobs.launch_types import LaunchRequest, Loc, Problem, pydantic_problems
 from jobs.models import ComputeProfile, Dataset, Job, ModelAsset
 from trainers import catalogue
@@ -270,6 +270,6 @@ RULES: dict[str, Callable[[LaunchRequest], list[Problem]]] = {
 def check_files(job: Job, spec: dict) -> None:
     """The checks that read files (no weights): LaunchRefused naming the offending input."""
     if job.kind == Job.Kind.MERGE:
-        kinds.check_merge_files(spec)
+        check_merge_files(spec)
     elif job.kind == Job.Kind.QUANTIZE:
-        kinds.check_calibration_size(job, spec)
+        check_calibration_size(job, spec)

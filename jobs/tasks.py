@@ -22,10 +22,10 @@ def reconcile() -> None:
 
 
 def on_job_changed(sender, job_id: int, status: str, **kwargs) -> None:
-    """The work a status change calls for, enqueued after the transaction that made it commits
-    (``jobs.transitions.job_changed``): a queued job is dispatched, a cancelled one's trainer stopped.
-    With the broker down nothing is lost: the reconciler dispatches queued jobs and stops the
-    processes of cancelled ones on its next pass."""
+    """The work a status change calls for, enqueued once the transaction that made it commits
+    (``jobs.transitions.job_changed``): a queued job is dispatched, a cancelled one's trainer
+    stopped. With the broker down nothing is lost: the reconciler dispatches queued jobs and
+    stops the processes of cancelled ones on its next pass."""
     if status == Job.Status.QUEUED:
         dispatch_job.delay(job_id)
     elif status == Job.Status.CANCELLED:
