@@ -8,7 +8,7 @@ class ApiConfig(AppConfig):
 
     def ready(self) -> None:
         from api import schema, tasks, throttling  # noqa: F401 (schema registers the OpenAPI extensions)
-        from jobs.transitions import job_changed
+        from jobs.lifecycle.transitions import job_changed
 
         throttling.check_rate_setting()
         job_changed.connect(tasks.on_job_changed, dispatch_uid="api.tasks.on_job_changed")

@@ -18,7 +18,7 @@ from api import tokens
 from api.models import ApiToken
 from hone import login
 from jobs.models import Membership
-from jobs.teams import current_membership
+from jobs.teams.access import current_membership
 
 VIEWER_REFUSAL = "Viewers can look but not launch or change anything in this team."
 

@@ -19,9 +19,9 @@ from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 
-from jobs import storage
-from jobs.downloads import artifact_files
+from jobs.data import storage
 from jobs.models import Artifact
+from jobs.web.downloads import artifact_files
 
 CHUNK_BYTES = 256 * 1024
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

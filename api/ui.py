@@ -14,7 +14,7 @@ from api import ssrf, tokens, webhooks
 from api.forms import TokenForm, WebhookForm
 from api.models import ApiToken, WebhookEndpoint
 from jobs.models import Membership
-from jobs.teams import current_membership
+from jobs.teams.access import current_membership
 
 DELIVERIES_SHOWN = 50
 

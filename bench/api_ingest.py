@@ -5,7 +5,7 @@ row) are written, each time into a fresh attempt, three ways:
 
   baseline  COPY of exactly those rows into the same two tables: the fastest path
             PostgreSQL has, with no parsing, no checks and no idempotency
-  ingest    jobs.ingest.parse_events + ingest() in batches of 5,000 (the endpoint's limit)
+  ingest    jobs.lifecycle.ingest.parse_events + ingest() in batches of 5,000 (the endpoint's limit)
   http      POST /api/v1/attempts/<job>/<n>/events to gunicorn, in batches of 200 (what a
             trainer sends), from --trainers concurrent trainers, each with its own attempt
 
@@ -140,7 +140,7 @@ def copy_baseline(raw: list[dict]) -> Meter:
 
 
 def ingest_direct(raw: list[dict], batch: int) -> Meter:
-    from jobs import ingest
+    from jobs.lifecycle import ingest
 
     attempt = new_attempt()
     with Meter() as meter:

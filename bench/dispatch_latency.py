@@ -47,7 +47,7 @@ def fixtures():
     from django.contrib.auth import get_user_model
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from jobs.datasets import create_dataset
+    from jobs.data.datasets import create_dataset
     from jobs.models import Membership, ModelAsset, Team
     from trainers.tiny import build_tiny_llama, demo_instruction_rows
 
@@ -98,8 +98,9 @@ def started_time(attempt) -> datetime | None:
 
 def hone_once(team, user, model, dataset) -> tuple[float, float]:
     """(creation → started event, creation → the executor spawning the supervisor)."""
-    from jobs import launch, services
+    from jobs import launch
     from jobs.executors import registry
+    from jobs.lifecycle import services
     from jobs.models import Attempt, Job
 
     job = launch.launch_training(
@@ -126,7 +127,7 @@ def hone_once(team, user, model, dataset) -> tuple[float, float]:
 
 
 def baseline_once(dataset, model, workdir: Path) -> float:
-    from jobs import storage
+    from jobs.data import storage
     from trainers.spec import parse_spec
 
     spec = parse_spec(

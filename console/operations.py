@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import transaction
 
 from console import audit
-from jobs import services, transitions
+from jobs.lifecycle import services, transitions
 from jobs.models import Attempt, ComputeProfile, Job
 from jobs.tasks import stop_attempts
 

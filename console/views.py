@@ -24,9 +24,9 @@ from django.views.decorators.http import require_POST
 from console import cluster, operations
 from console.models import AuditLog
 from console.tasks import request_cluster_refresh
-from jobs import queue
+from jobs.lifecycle import queue
 from jobs.models import Attempt, ComputeProfile, Job, Team
-from jobs.text import human_duration
+from jobs.web.text import human_duration
 
 RECENT_FAILURES = 20
 AUDIT_PER_PAGE = 100

@@ -12,12 +12,12 @@ urlpatterns = [
     path("login/", login.limit_failures(auth_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("jobs.api_urls")),
+    path("api/v1/", include("jobs.lifecycle.ingest_urls")),
     path("api/v1/", include("api.urls")),  # after the ingest route: it ends in a catch-all 404
     path("settings/", include("api.ui_urls")),
     path("console/", include("console.urls")),  # operators (staff) only
-    path("team/", include("jobs.team_urls")),
-    path("", include("jobs.urls")),
+    path("team/", include("jobs.teams.urls")),
+    path("", include("jobs.web.urls")),
 ]
 
 handler500 = "api.problems.server_error"  # API paths get a problem+json body

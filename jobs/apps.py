@@ -8,6 +8,6 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         from jobs import tasks
-        from jobs.transitions import job_changed
+        from jobs.lifecycle.transitions import job_changed
 
         job_changed.connect(tasks.on_job_changed, dispatch_uid="jobs.tasks.on_job_changed")

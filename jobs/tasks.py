@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from jobs import services
+from jobs.lifecycle import services
 from jobs.models import Job
 
 
@@ -23,7 +23,7 @@ def reconcile() -> None:
 
 def on_job_changed(sender, job_id: int, status: str, **kwargs) -> None:
     """The work a status change calls for, enqueued once the transaction that made it commits
-    (``jobs.transitions.job_changed``): a queued job is dispatched, a cancelled one's trainer
+    (``jobs.lifecycle.transitions.job_changed``): a queued job is dispatched, a cancelled one's trainer
     stopped. With the broker down nothing is lost: the reconciler dispatches queued jobs and
     stops the processes of cancelled ones on its next pass."""
     if status == Job.Status.QUEUED:

@@ -115,7 +115,7 @@ def demo_rows() -> list[dict]:
 def dataset(team, member, demo_rows):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from jobs.datasets import create_dataset
+    from jobs.data.datasets import create_dataset
 
     upload = SimpleUploadedFile("demo.jsonl", jsonl_bytes(demo_rows))
     return create_dataset(team=team, user=member, name="demo", upload=upload)

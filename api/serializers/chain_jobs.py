@@ -13,7 +13,7 @@ from pydantic import ValidationError as PydanticValidationError
 from rest_framework import serializers
 
 from jobs.launch import LaunchRefused, LaunchRequest, launch
-from jobs.launch_errors import api_errors
+from jobs.launch.errors import api_errors
 from jobs.models import ComputeProfile, Dataset, Job, ModelAsset, Team
 from trainers import chain_methods
 from trainers.merge import registry
@@ -78,7 +78,7 @@ class ChainJobSerializer(serializers.Serializer):
         max_length=200, required=False, allow_blank=True, help_text="Defaults to one made from the inputs."
     )
     compute_profile = profile_field()
-    # Spec fields (as jobs.kinds names them) → request fields, for refusals of the whole job.
+    # Spec fields (as jobs.launch.file_checks names them) → request fields, for refusals of the whole job.
     spec_fields: dict[str, str] = {}
     job_kind: str
 

@@ -16,9 +16,9 @@ from rest_framework import serializers
 
 from api.serializers import chain_jobs, objectives
 from api.serializers.common import LinkField, RefSerializer, UsernameField
-from jobs import queue
 from jobs.launch import LaunchRefused, launch, training
-from jobs.launch_errors import api_errors, train_api_field
+from jobs.launch.errors import api_errors, train_api_field
+from jobs.lifecycle import queue
 from jobs.models import Attempt, ComputeProfile, Dataset, Job, ModelAsset, Team
 from trainers import catalogue
 

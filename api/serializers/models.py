@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers.common import LinkField
-from jobs.modelinfo import ModelDirError, describe_model_dir
+from jobs.assets.modelinfo import ModelDirError, describe_model_dir
 from jobs.models import ModelAsset
 
 # The form of a Hugging Face repo id: an optional namespace, then a name (huggingface_hub's rule).

@@ -17,7 +17,7 @@ from api.idempotency import idempotent
 from api.problems import Conflict, DatasetRejected, PayloadTooLarge
 from api.serializers.datasets import DatasetDetailSerializer, DatasetSerializer, DatasetUploadSerializer
 from api.views.params import IDEMPOTENCY_KEY, created, job_numbers
-from jobs import datasets, storage
+from jobs.data import datasets, storage
 from jobs.models import Dataset
 
 # Room for the multipart envelope around the file (boundaries, headers, the name field).

@@ -13,7 +13,7 @@ from api.problems import Conflict
 from api.serializers.jobs import JobDetailSerializer
 from api.views.jobs import JobScoped
 from api.views.params import IDEMPOTENCY_KEY, created
-from jobs.continuation import ContinueRefused, can_continue, continue_training, start_from
+from jobs.launch.continuation import ContinueRefused, can_continue, continue_training, start_from
 
 
 class JobContinueSerializer(serializers.Serializer):

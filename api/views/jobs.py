@@ -25,7 +25,8 @@ from api.serializers.jobs import (
     summary,
 )
 from api.views.params import IDEMPOTENCY_KEY, created
-from jobs import rerun, services
+from jobs.launch import rerun
+from jobs.lifecycle import services
 from jobs.models import Attempt, Job
 
 STATUS_GROUPS = {"active": Job.ACTIVE, "finished": Job.FINISHED}

@@ -2,7 +2,7 @@
 
 from django import template
 
-from jobs import queue
+from jobs.lifecycle import queue
 from jobs.models import Job
 
 register = template.Library()

@@ -48,7 +48,7 @@ def job(team, member, tiny_model, dataset):
 def other_dataset(other_team, outsider):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from jobs.datasets import create_dataset
+    from jobs.data.datasets import create_dataset
     from tests.conftest import jsonl_bytes
     from trainers.tiny import demo_instruction_rows
 

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from jobs import storage
+from jobs.data import storage
 from jobs.models import Artifact
 from tests.api.helpers import problem
 

@@ -81,7 +81,7 @@ def test_a_job_takes_its_methods_parameters(as_member, tiny_model, dataset):
     assert body.status_code == 201, body.content
     job = Job.objects.get(pk=body.json()["id"])
     assert job.method == "loraplus" and job.params["method_params"] == {"lr_ratio": 8.0, "lr_embedding": 1e-6}
-    from jobs import specs
+    from jobs.lifecycle import specs
 
     spec = specs.build_spec(job, 1, None)
     assert spec["method"] == "loraplus" and spec["method_params"]["lr_ratio"] == 8.0

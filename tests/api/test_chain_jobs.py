@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import specs
+from jobs.lifecycle import specs
 from jobs.models import ComputeProfile, Job, ModelAsset
 from tests.api.helpers import fields, problem
 from trainers.merge import registry

@@ -6,7 +6,7 @@ import json
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from jobs import storage
+from jobs.data import storage
 from jobs.models import Dataset
 from tests.api.helpers import fields, make_job, problem
 from tests.conftest import jsonl_bytes

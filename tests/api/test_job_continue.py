@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import specs
+from jobs.lifecycle import specs
 from jobs.models import Job, ModelAsset
 from tests.api.helpers import fields, make_job, problem
 

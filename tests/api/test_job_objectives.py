@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from jobs import specs
-from jobs.datasets import create_dataset
+from jobs.data.datasets import create_dataset
+from jobs.lifecycle import specs
 from jobs.models import Job, ModelAsset
 from tests.api.helpers import fields, problem
 from tests.conftest import jsonl_bytes

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from jobs import services
+from jobs.lifecycle import services
 from jobs.models import Job
 from tests.api.helpers import token_for
 from tests.conftest import jsonl_bytes

@@ -12,7 +12,7 @@ from django.urls import URLPattern
 
 from api import tokens, urls, webhooks
 from api.models import ApiToken
-from jobs import storage
+from jobs.data import storage
 from jobs.models import Artifact, ComputeProfile, ModelAsset
 from tests.api.helpers import client_for, problem
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from api import webhooks
 from api.models import WebhookDelivery, WebhookEndpoint
-from jobs import transitions
+from jobs.lifecycle import transitions
 from jobs.models import JobTransition
 from tests.api.helpers import fields, problem
 

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from console.models import AuditLog
-from jobs import transitions
+from jobs.lifecycle import transitions
 from jobs.models import Attempt, ComputeProfile, Job
 from tests.console.helpers import gpu_profile, queued_job
 

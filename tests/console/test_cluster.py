@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from console import cluster
-from jobs import services
 from jobs.executors import kubernetes
+from jobs.lifecycle import services
 from jobs.models import Attempt, ComputeProfile
 from tests.console.fake_nodes import FakeCluster, node, pod
 from tests.console.helpers import queued_job

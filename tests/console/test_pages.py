@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from console import audit
 from console.models import AuditLog
-from jobs import queue
+from jobs.lifecycle import queue
 from tests.console.helpers import past_usage
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import launch, lineage
+from jobs import launch
+from jobs.assets import lineage
 from jobs.models import Job, MetricPoint, ModelAsset
 from tests.integration.conftest import wait_for
 from tests.integration.test_worker_flow import QUICK, start, status_of

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from jobs import launch, services, storage
-from jobs.datasets import create_dataset
+from jobs import launch
+from jobs.data import storage
+from jobs.data.datasets import create_dataset
 from jobs.executors import registry
+from jobs.lifecycle import services
 from jobs.models import Artifact, Attempt, Job, MetricPoint
 from tests.conftest import jsonl_bytes
 from tests.integration.conftest import wait_for

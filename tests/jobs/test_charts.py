@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from jobs.charts import MAX_POINTS, downsample, line_chart, nice_ticks
+from jobs.web.charts import MAX_POINTS, downsample, line_chart, nice_ticks
 
 SVG = "{http://www.w3.org/2000/svg}"
 

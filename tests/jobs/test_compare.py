@@ -7,8 +7,9 @@ import re
 import pytest
 from django.http import QueryDict
 
-from jobs import compare, lineage, metric_series
+from jobs.assets import lineage
 from jobs.models import Attempt, Job, MetricPoint
+from jobs.web import compare, metric_series
 from trainers.spec import LoraParams, TrainingParams
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import specs
-from jobs.continuation import ContinueRefused, continue_training
+from jobs.launch.continuation import ContinueRefused, continue_training
+from jobs.lifecycle import specs
 from jobs.models import Dataset, Job, ModelAsset
 from trainers.spec import TrainingParams
 

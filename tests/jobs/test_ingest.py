@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from django.urls import reverse
 
-from jobs import services
+from jobs.lifecycle import services
 from jobs.models import Attempt, Event, Job, MetricPoint
 
 TOKEN = "attempt-token-123"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import launch, specs
+from jobs import launch
 from jobs.launch import LaunchRefused
+from jobs.lifecycle import specs
 from jobs.models import Job, ModelAsset
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import launch, services
+from jobs import launch
 from jobs.launch import LaunchRefused
+from jobs.lifecycle import services
 from jobs.models import ComputeProfile, Job, JobTransition, ModelAsset
 from tests.api.helpers import client_for, fields, problem
 from tests.jobs.test_lifecycle import FAKE_PYTHON, wait_until_exited
@@ -139,7 +140,7 @@ def test_retry_of_a_merge_goes_through_the_same_checks(team, member, tiny_model,
     )  # fmt: skip
     Job.objects.filter(pk=merge.pk).update(status=Job.Status.FAILED)
     ModelAsset.objects.filter(pk=adapter.pk).update(quantization="int4")  # what it reads changed since
-    from jobs.rerun import RetryRefused, retry
+    from jobs.launch.rerun import RetryRefused, retry
 
     with pytest.raises(RetryRefused, match=r"models\.0: run · adapter is quantized \(int4\); a merge needs"):
         retry(Job.objects.get(pk=merge.pk), user=member)

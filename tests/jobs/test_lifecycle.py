@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs import launch, services
+from jobs import launch
 from jobs.executors import registry
+from jobs.lifecycle import services
 from jobs.models import Artifact, Attempt, Job, MetricPoint
 
 FAKE_PYTHON = Path(__file__).resolve().parents[1] / "support" / "fake-python"
@@ -162,7 +163,7 @@ def test_one_slot_keeps_the_second_job_queued(
 
 
 def test_every_status_change_is_recorded_once_and_announced_after_commit(job):
-    from jobs.transitions import job_changed
+    from jobs.lifecycle.transitions import job_changed
 
     heard = []
 

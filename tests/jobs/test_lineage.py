@@ -6,8 +6,9 @@ import struct
 
 import pytest
 
-from jobs import launch, lineage
-from jobs.modelinfo import ModelDirError, safetensors_parameter_count
+from jobs import launch
+from jobs.assets import lineage
+from jobs.assets.modelinfo import ModelDirError, safetensors_parameter_count
 from jobs.models import Artifact, Job, JobInput, ModelAsset
 
 PARAMS = {"lora": {"r": 4}, "training": {"epochs": 1}}

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from jobs import metric_series
 from jobs.models import Attempt, Job, MetricPoint
+from jobs.web import metric_series
 
 
 @pytest.fixture

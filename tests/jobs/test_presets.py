@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import presets, sizing, wizard_params
-from jobs.histogram import bin_edges, counts, length_histogram
+from jobs.guided import params, presets, sizing
 from jobs.models import ComputeProfile
+from jobs.web.histogram import bin_edges, counts, length_histogram
 from trainers import estimate
 from trainers.spec import TrainSpec
 
@@ -207,17 +207,17 @@ def test_full_fine_tuning_and_qlora_change_the_memory_estimate(db):
 
 def test_overrides_are_validated_by_the_catalogue_models(db):
     base = recipe("quick", "dpo").params
-    changed = wizard_params.with_overrides(base, "lora", {"r": 32, "epochs": 1.5, "dpo__beta": 0.3})
+    changed = params.with_overrides(base, "lora", {"r": 32, "epochs": 1.5, "dpo__beta": 0.3})
     assert (changed["lora"]["r"], changed["training"]["epochs"], changed["dpo"]["beta"]) == (32, 1.5, 0.3)
     assert changed["lora"]["alpha"] == base["lora"]["alpha"]  # the rest stays the preset's
-    with pytest.raises(wizard_params.ParamsInvalid) as refused:
-        wizard_params.with_overrides(base, "lora", {"dropout": 2.0, "batch_size": 0, "dpo__beta": -1})
+    with pytest.raises(params.ParamsInvalid) as refused:
+        params.with_overrides(base, "lora", {"dropout": 2.0, "batch_size": 0, "dpo__beta": -1})
     assert set(refused.value.errors) == {"dropout", "batch_size", "dpo__beta"}
 
 
 def test_every_catalogue_parameter_gets_a_form_field_with_its_help():
-    for f in wizard_params.all_fields():
-        field = wizard_params.form_field(f)
+    for f in params.all_fields():
+        field = params.form_field(f)
         assert field.help_text and "Default" in field.help_text, f.name
         assert not field.required
 

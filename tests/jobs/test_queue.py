@@ -13,8 +13,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from jobs import queue, services
 from jobs.executors import registry
+from jobs.lifecycle import queue, services
 from jobs.models import Attempt, ComputeProfile, Job
 from tests.console.helpers import FAKE_PYTHON, gpu_profile, past_usage, queued_job
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from jobs import storage
+from jobs.data import storage
 from jobs.models import Dataset
 from tests.conftest import jsonl_bytes
 
@@ -171,7 +171,7 @@ def test_detail_shows_the_validation_report(client, member, dataset):
 
 
 def test_detail_lists_jobs_that_used_it_in_any_role(client, member, dataset, tiny_model, team):
-    from jobs import lineage
+    from jobs.assets import lineage
     from jobs.models import Job
 
     evaluation = Job.objects.create(team=team, name="held-out check", kind="evaluate", base_model=tiny_model)

@@ -7,9 +7,9 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from jobs.datasets import create_dataset
-from jobs.forms import PARAM_GROUPS
+from jobs.data.datasets import create_dataset
 from jobs.models import Job, ModelAsset
+from jobs.web.forms import PARAM_GROUPS
 from tests.conftest import jsonl_bytes
 from trainers.spec import LoraParams, TrainingParams
 
@@ -362,7 +362,7 @@ def post_job(client, data: dict, capture) -> object:
 def test_the_chosen_objective_reaches_the_spec(
     client, member, request, django_capture_on_commit_callbacks, objective, data, model, extra
 ):
-    from jobs import specs
+    from jobs.lifecycle import specs
 
     dataset, base = request.getfixturevalue(data), request.getfixturevalue(model)
     client.force_login(member)
@@ -425,7 +425,8 @@ def test_only_a_method_that_trains_the_objective_and_a_classifier_from_a_classif
 def test_clone_and_edit_keeps_objective_method_and_their_settings_exactly(
     client, member, tiny_model, pairs, django_capture_on_commit_callbacks
 ):
-    from jobs import launch, specs
+    from jobs import launch
+    from jobs.lifecycle import specs
     from tests.jobs.html_form import submitted
     from trainers import catalogue
     from trainers.objectives.params import DpoParams

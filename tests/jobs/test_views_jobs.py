@@ -9,7 +9,8 @@ import zipfile
 import pytest
 from django.utils import timezone
 
-from jobs import launch, storage
+from jobs import launch
+from jobs.data import storage
 from jobs.models import Artifact, Attempt, Event, Job, MetricPoint
 from trainers.spec import LoraParams, TrainingParams
 

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from jobs import playground
 from jobs.models import ModelAsset
+from jobs.playground import generation
 
 PROMPT = "What is the capital of Valdoria?"
 
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    playground._cache.clear()
+    generation._cache.clear()
     yield
-    playground._cache.clear()
+    generation._cache.clear()
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_the_page_offers_chat_or_completion_greedy_or_sampling(client, member, t
     body = client.get(f"/models/{tiny_model.pk}/playground/").content.decode()
     for value in ("chat", "complete", "greedy", "sample"):
         assert f'value="{value}"' in body
-    assert 'name="max_new_tokens"' in body and f'max="{playground.MAX_NEW_TOKENS}"' in body
+    assert 'name="max_new_tokens"' in body and f'max="{generation.MAX_NEW_TOKENS}"' in body
     assert f'data-stream-url="/models/{tiny_model.pk}/playground/stream/"' in body
     assert "answer-base" not in body  # a built-in model has no base to compare with
 
@@ -139,7 +139,7 @@ def test_an_adapter_answers_beside_its_base(client, member, adapter, tiny_model_
     assert tuned == expected_greedy(tiny_model_dir, PROMPT, 8, adapter_dir)
     assert base == expected_greedy(tiny_model_dir, PROMPT, 8)
     assert tuned != base
-    assert len(playground._cache) == 1  # the base side is the same weights with the adapter off
+    assert len(generation._cache) == 1  # the base side is the same weights with the adapter off
 
 
 def test_the_stream_sends_each_sides_tokens_then_done(client, member, adapter, tiny_model_dir, adapter_dir):
@@ -179,8 +179,8 @@ def test_completion_mode_continues_the_raw_text(client, member, tiny_model):
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
-        ({"max_new_tokens": playground.MAX_NEW_TOKENS + 1}, "max_new_tokens", "less than or equal to 256"),
-        ({"prompt": "x" * (playground.MAX_PROMPT_CHARS + 1)}, "prompt", "at most 4000 characters"),
+        ({"max_new_tokens": generation.MAX_NEW_TOKENS + 1}, "max_new_tokens", "less than or equal to 256"),
+        ({"prompt": "x" * (generation.MAX_PROMPT_CHARS + 1)}, "prompt", "at most 4000 characters"),
         ({"decoding": "sample", "temperature": 5}, "temperature", "less than or equal to 2"),
     ],
 )
@@ -193,27 +193,27 @@ def test_limits_are_errors_next_to_their_fields(client, member, tiny_model, chan
 
 
 def test_a_prompt_with_too_many_tokens_is_refused(client, member, tiny_model, monkeypatch):
-    monkeypatch.setattr(playground, "MAX_PROMPT_TOKENS", 5)
+    monkeypatch.setattr(generation, "MAX_PROMPT_TOKENS", 5)
     client.force_login(member)
     body = client.post(f"/models/{tiny_model.pk}/playground/", form()).content.decode()
     assert re.search(r"The prompt is \d+ tokens; at most 5 fit with 8 new tokens", body)
 
 
 def test_a_busy_model_says_so_instead_of_queueing_forever(tiny_model, monkeypatch):
-    monkeypatch.setattr(playground, "BUSY_WAIT_SECONDS", 0.01)
-    loaded = playground.load(tiny_model)
-    with loaded.lock, pytest.raises(playground.PlaygroundError, match="busy"):
-        next(playground.stream(loaded, playground.Settings(mode="chat", prompt="hi", max_new_tokens=2)))
+    monkeypatch.setattr(generation, "BUSY_WAIT_SECONDS", 0.01)
+    loaded = generation.load(tiny_model)
+    with loaded.lock, pytest.raises(generation.PlaygroundError, match="busy"):
+        next(generation.stream(loaded, generation.Settings(mode="chat", prompt="hi", max_new_tokens=2)))
 
 
 def test_the_cache_keeps_the_most_recently_used_models(
     team, tiny_model, adapter, tiny_model_dir, monkeypatch
 ):
-    monkeypatch.setattr(playground, "CACHE_SIZE", 1)
-    first = playground.load(tiny_model)
-    assert playground.load(tiny_model) is first
-    playground.load(adapter)
-    assert not playground.cached(tiny_model) and playground.cached(adapter)
+    monkeypatch.setattr(generation, "CACHE_SIZE", 1)
+    first = generation.load(tiny_model)
+    assert generation.load(tiny_model) is first
+    generation.load(adapter)
+    assert not generation.cached(tiny_model) and generation.cached(adapter)
 
 
 def test_gguf_files_are_not_supported_and_the_page_says_why(client, member, team):

@@ -287,7 +287,7 @@ def test_state_survives_going_back_a_step(client, member, choices):
 def test_chat_rows_mark_every_assistant_turn_and_plain_text_trains_on_everything(
     client, member, team, tiny_model
 ):
-    from jobs.datasets import create_dataset
+    from jobs.data.datasets import create_dataset
 
     chat = [
         {
@@ -339,7 +339,7 @@ def minilm(db):
 
 
 def _upload(team, member, name: str, rows: list[dict]) -> Dataset:
-    from jobs.datasets import create_dataset
+    from jobs.data.datasets import create_dataset
 
     return create_dataset(
         team=team, user=member, name=name, upload=SimpleUploadedFile(f"{name}.jsonl", jsonl_bytes(rows))
@@ -373,7 +373,7 @@ def _text(response) -> str:
 
 def walk(client, goal: str, dataset: Dataset, model: ModelAsset, name: str = "", **extra) -> dict:
     """Every step of the guided set-up with the user's choices, then launch; the job's built spec."""
-    from jobs import specs
+    from jobs.lifecycle import specs
 
     choices = {"goal": goal, "dataset": dataset.pk, "model": model.pk, **extra}
     for step in ("", "data", "model", "method", "review"):
@@ -475,7 +475,7 @@ def test_a_check_across_settings_is_shown_next_to_the_field_it_names(client, mem
 def test_launch_is_checked_by_building_the_spec_and_nothing_is_kept_if_refused(
     client, member, minilm, labelled, monkeypatch
 ):
-    from jobs import presets
+    from jobs.guided import presets
 
     # Let a method through that the spec refuses for classification: prompt tuning.
     monkeypatch.setattr(presets, "trains", lambda method, objective: True)

@@ -7,8 +7,8 @@ from django.core.management import CommandError, call_command
 
 from jobs.executors import k8s_manifest as manifest
 from jobs.executors.base import Submission
+from jobs.lifecycle.services import profile_fields
 from jobs.models import ComputeProfile
-from jobs.services import profile_fields
 
 GPU_ARGS = [
     "gpu-a100", "--executor", "kubernetes", "--gpus", "1", "--gpu-type", "nvidia-a100-80gb",

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from jobs import services
 from jobs.executors import kubernetes, registry
 from jobs.executors.k8s_manifest import KubeSettings, job_name
+from jobs.lifecycle import services
 from jobs.models import Attempt, Job
 from tests.k8s.conftest import IMAGE
 

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from jobs import launch, services, specs
+from jobs import launch
 from jobs.executors import kubernetes, registry
 from jobs.executors.k8s_manifest import job_name
+from jobs.lifecycle import services, specs
 from jobs.models import Attempt, Event, Job
 
 UNSCHEDULABLE = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are available."

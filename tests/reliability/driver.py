@@ -24,7 +24,7 @@ def setup() -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.core.management import call_command
 
-    from jobs.datasets import create_dataset
+    from jobs.data.datasets import create_dataset
     from jobs.models import Membership, ModelAsset, Team
     from trainers.tiny import demo_instruction_rows
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from api import tokens, webhooks
 from api.models import IdempotencyKey, WebhookDelivery
 from console import audit
-from jobs import storage
+from jobs.data import storage
 from jobs.models import (
     Artifact,
     Attempt,

@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from jobs import launch, services
+from jobs import launch
 from jobs.executors import registry
+from jobs.lifecycle import services
 from jobs.models import Artifact, MetricPoint
 
 PARAMS = {"lora": {"r": 8}, "training": {"epochs": 2, "batch_size": 8}}

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from jobs import launch, services
-from jobs.datasets import DatasetRejected, create_dataset
+from jobs import launch
+from jobs.data.datasets import DatasetRejected, create_dataset
+from jobs.lifecycle import services
 from jobs.models import Artifact, Dataset, ModelAsset
 from tests.conftest import jsonl_bytes
 

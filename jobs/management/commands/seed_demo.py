@@ -11,8 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from jobs.datasets import create_dataset
-from jobs.modelinfo import describe_model_dir
+from jobs.assets.modelinfo import describe_model_dir
+from jobs.data.datasets import create_dataset
 from jobs.models import Dataset, Membership, ModelAsset, Team
 
 DEMO_USER = "demo"

@@ -1,0 +1,1 @@
+"""Data users bring: upload and row checks, content-addressed storage, previews."""

@@ -1,0 +1,275 @@
+"""The rules a job must meet before it is created, once for every door (``jobs.launch``).
+
+Each kind has its checks of the request (``RULES``): what can be told from the records alone, in
+the user's words, at the place in the request each is about. Then the spec is built and parsed by
+the trainer's own models, and ``check_files`` runs the checks that read files without loading
+weights (a merge's compatibility, a calibration set's size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+from jobs.launch.file_checks import check_calibration_size, check_merge_files
+from jobs.launch.types import LaunchRequest, Loc, Problem, pydantic_problems
+from jobs.models import ComputeProfile, Dataset, Job, ModelAsset
+from trainers import catalogue
+from trainers.objectives.params import OBJECTIVE_PARAMS, OBJECTIVE_TASKS, either
+
+# Where each input role sits in the spec of each kind, for problems about that input.
+INPUT_LOCS: dict[str, dict[str, str]] = {
+    Job.Kind.TRAIN: {"base": "base_model", "dataset": "dataset", "model": "init_adapter"},
+    Job.Kind.MERGE: {"base": "base_model", "model": "models", "dataset": "dataset"},
+    Job.Kind.QUANTIZE: {"base": "model", "calibration": "calibration", "dataset": "eval_texts"},
+    Job.Kind.EVALUATE: {"base": "base", "candidate": "candidate", "dataset": "dataset"},
+}
+
+
+def problems(request: LaunchRequest) -> list[Problem]:
+    """Everything wrong with ``request`` that the records tell, before anything is created."""
+    if request.kind not in RULES:
+        known = ", ".join(RULES)
+        return [Problem(("kind",), f"unknown job kind {request.kind!r}; use one of {known}")]
+    found = _unavailable(request)
+    if (
+        request.profile is not None
+        and not ComputeProfile.objects.visible_to(request.team).filter(pk=request.profile.pk).exists()
+    ):
+        found.append(
+            Problem(
+                ("compute_profile",),
+                f"compute profile {request.profile.name} is not open to "
+                f"{request.team.name}; see GET /api/v1/profiles",
+            )
+        )
+    return found or RULES[request.kind](request)
+
+
+def input_loc(kind: str, role: str, position: int) -> Loc:
+    where = INPUT_LOCS.get(kind, {}).get(role, role)
+    return (where, position) if where == "models" else (where,)
+
+
+def _unavailable(request: LaunchRequest) -> list[Problem]:
+    found = []
+    for i, given in enumerate(m for m in request.models if m.role == "model"):
+        if given.model.team_id not in (None, request.team.pk):
+            found.append(
+                Problem(
+                    input_loc(request.kind, "model", i),
+                    f"model {given.model.pk} is not available to {request.team.name}",
+                )
+            )
+    for given in request.models:
+        if given.role != "model" and given.model.team_id not in (None, request.team.pk):
+            found.append(
+                Problem(
+                    input_loc(request.kind, given.role, 0),
+                    f"model {given.model.pk} is not available to {request.team.name}",
+                )
+            )
+    for given in request.datasets:
+        if given.dataset.team_id != request.team.pk:
+            found.append(
+                Problem(
+                    input_loc(request.kind, given.role, 0),
+                    f"dataset {given.dataset.pk} is not available to {request.team.name}",
+                )
+            )
+    return found
+
+
+# --- training ----------------------------------------------------------------------------
+
+
+def _train(request: LaunchRequest) -> list[Problem]:
+    objective = request.objective or "sft"
+    if objective not in OBJECTIVE_TASKS:
+        return [
+            Problem(
+                ("objective",), f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVE_TASKS)}"
+            )
+        ]
+    method = catalogue.METHODS.get(request.method)
+    if method is None or method.kind != "train":
+        known = ", ".join(m.name for m in catalogue.methods("train"))
+        return [Problem(("method",), f"unknown training method {request.method!r}; use one of {known}")]
+    found = []
+    base, dataset = request.model("base"), request.dataset("dataset")
+    if base is None or dataset is None:
+        found += [
+            Problem((name,), "required")
+            for name, given in (("base_model", base), ("dataset", dataset))
+            if given is None
+        ]
+    if base is not None and (why := base.base_problem(objective)):
+        found.append(Problem(("base_model",), why))
+    if dataset is not None and dataset.task not in OBJECTIVE_TASKS[objective]:
+        found.append(Problem(("dataset",), unfit(dataset, objective)))
+    if objective not in method.objectives:
+        trains = [m.name for m in catalogue.methods("train") if objective in m.objectives]
+        found.append(
+            Problem(
+                ("method",), f"{method.title} does not train the {objective} objective; pick {either(trains)}"
+            )
+        )
+    found += _param_groups(method, objective, request.params)
+    profile = request.profile or ComputeProfile.objects.default()
+    if method.needs_cuda and profile is not None and profile.gpu_count == 0:
+        found.append(
+            Problem(
+                ("method",),
+                f"{method.title} needs a CUDA GPU and compute profile "
+                f"{profile.name} has none; pick a GPU profile, or use lora",
+            )
+        )
+    return found
+
+
+def unfit(dataset: Dataset, objective: str) -> str:
+    """Why the objective cannot learn from the dataset, and the team's data that would fit."""
+    tasks = OBJECTIVE_TASKS[objective]
+    fitting = [name for name, ok in OBJECTIVE_TASKS.items() if dataset.task in ok]
+    names = list(dataset.team.datasets.filter(task__in=tasks).values_list("name", flat=True)[:5])
+    here = (
+        f" Datasets here that fit: {', '.join(names)}."
+        if names
+        else f" This team has no {either(tasks)} dataset yet; upload one."
+    )
+    return (
+        f"{dataset.name} holds {dataset.task} data, but the {objective} objective learns from "
+        f"{either(tasks)} data; pick such a dataset, or objective {either(fitting)}.{here}"
+    )
+
+
+def _param_groups(method: catalogue.Method, objective: str, params: dict) -> list[Problem]:
+    """Each group through its model, errors at their fields (``("lora", "r")``); groups the method
+    does not read, and other objectives' groups, named where they stand."""
+    found = []
+    for group, given in params.items():
+        model = method.params.get(group) or (OBJECTIVE_PARAMS.get(group) if group == objective else None)
+        if group in OBJECTIVE_PARAMS and group != objective:
+            message = f"parameters of the {group} objective, but the objective is {objective!r}; remove it"
+            found.append(Problem((group,), message))
+        elif model is None:
+            known = ", ".join(method.params)
+            found.append(
+                Problem((group,), f"{method.name} has no parameter group {group!r}; it takes {known}")
+            )
+        elif not isinstance(given, dict):
+            found.append(Problem((group,), "must be an object"))
+        else:
+            try:
+                model.model_validate(given)
+            except ValidationError as exc:
+                found += pydantic_problems(exc, (group,))
+    return found
+
+
+def stored_params(spec: dict) -> dict:
+    """A training job's params as the trainer reads them, defaults filled in: the method's groups,
+    and the objective's own group where it has one."""
+    kept = {group: spec[group] for group in catalogue.get(spec["method"]).params}
+    objective = spec["objective"]
+    if objective in OBJECTIVE_PARAMS:
+        kept[objective] = spec.get(objective) or OBJECTIVE_PARAMS[objective]().model_dump(mode="json")
+    return kept
+
+
+# --- merge, quantize, evaluate -------------------------------------------------------------
+
+
+def quantized(model: ModelAsset) -> str:
+    """Why a model is not full precision, or ''."""
+    if model.format == ModelAsset.Format.GGUF:
+        return "a GGUF export"
+    return f"quantized ({model.quantization})" if model.quantization else ""
+
+
+def _merge(request: LaunchRequest) -> list[Problem]:
+    found = []
+    for i, given in enumerate(m for m in request.models if m.role == "model"):
+        if why := quantized(given.model):
+            found.append(
+                Problem(
+                    ("models", i),
+                    f"{given.model.name} is {why}; a merge needs full-precision "
+                    "weights: merge the original models, then quantize the result with a "
+                    "quantize job",
+                )
+            )
+    base = request.model("base")
+    if base is not None and (why := quantized(base)):
+        found.append(Problem(("base_model",), f"{base.name} is {why}; pick the full-precision base model"))
+    method = request.params.get("method")
+    if (method == "greedy_soup") != (request.dataset("dataset") is not None):
+        found.append(
+            Problem(
+                ("dataset",),
+                "greedy_soup needs dataset: held-out data to score each soup on"
+                if method == "greedy_soup"
+                else f"{method} reads no dataset; only greedy_soup does (to score soups on)",
+            )
+        )
+    return found
+
+
+def _quantize(request: LaunchRequest) -> list[Problem]:
+    model = request.model("base")
+    if model is None:
+        return [Problem(("model",), "required")]
+    if why := quantized(model):
+        return [Problem(("model",), f"{model.name} is already {why}; quantize its full-precision original")]
+    if model.format == ModelAsset.Format.ADAPTER:
+        return [
+            Problem(
+                ("model",),
+                f"{model.name} is a LoRA adapter; fold it into its base with a "
+                "lora_fold merge, then quantize that",
+            )
+        ]
+    if model.task != ModelAsset.Task.CAUSAL_LM or not model.path:
+        return [
+            Problem(
+                ("model",),
+                f"{model.name} cannot be quantized: give a text-generation model with files on the server",
+            )
+        ]
+    return []
+
+
+def _evaluate(request: LaunchRequest) -> list[Problem]:
+    base, candidate = request.model("base"), request.model("candidate")
+    if base is None or candidate is None:
+        return [
+            Problem((name,), "required")
+            for name, given in (("base", base), ("candidate", candidate))
+            if given is None
+        ]
+    if base.task != candidate.task:
+        return [
+            Problem(
+                ("candidate",),
+                f"{candidate.name} does a different task than {base.name}; compare like with like",
+            )
+        ]
+    return []
+
+
+# One entry per job kind: its checks of the request. A new kind adds one here.
+RULES: dict[str, Callable[[LaunchRequest], list[Problem]]] = {
+    Job.Kind.TRAIN: _train,
+    Job.Kind.MERGE: _merge,
+    Job.Kind.QUANTIZE: _quantize,
+    Job.Kind.EVALUATE: _evaluate,
+}
+
+
+def check_files(job: Job, spec: dict) -> None:
+    """The checks that read files (no weights): LaunchRefused naming the offending input."""
+    if job.kind == Job.Kind.MERGE:
+        check_merge_files(spec)
+    elif job.kind == Job.Kind.QUANTIZE:
+        check_calibration_size(job, spec)

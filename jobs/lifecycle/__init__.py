@@ -1,0 +1,1 @@
+"""Job lifecycle: dispatch and reconcile, the queue, status transitions, events in, specs out."""

@@ -1,0 +1,148 @@
+"""The trainer's spec of one attempt, built from a job's record: the fields every kind shares, then
+each kind's own (one builder per kind in ``BUILDERS``), parsed by the trainer's spec models.
+
+The launch path builds the first attempt's spec before a job is queued (``jobs.launch``) and the
+dispatcher builds each attempt's again (``jobs.services``), so both see the same document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+
+from jobs.data import storage
+from jobs.models import Dataset, Job, JobInput, ModelAsset
+from trainers.spec import parse_spec
+
+Inputs = dict[str, list[JobInput]]
+
+
+def output_dir(job: Job) -> Path:
+    return storage.root() / "runs" / f"job-{job.pk}" / "output"
+
+
+def latest_checkpoint(job: Job) -> Path | None:
+    checkpoints = output_dir(job) / "checkpoints"
+    found = [p for p in checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def spec_common(job: Job, attempt_number: int) -> dict:
+    """The fields every kind of spec has: identity, output and where events go."""
+    ingest_url = settings.HONE_INGEST_URL.rstrip("/")
+    events_url = f"{ingest_url}/api/v1/attempts/{job.pk}/{attempt_number}/events" if ingest_url else None
+    return {
+        "kind": job.kind,
+        "job_id": job.pk,
+        "attempt": attempt_number,
+        "output_dir": str(output_dir(job)),
+        "events": {"url": events_url},
+    }
+
+
+def build_spec(job: Job, attempt_number: int, resume_from: Path | None) -> dict:
+    """The validated spec of one attempt; raises SpecError naming the offending field."""
+    fields = BUILDERS[job.kind](job, job_inputs(job), resume_from)
+    return parse_spec(spec_common(job, attempt_number) | fields).model_dump(mode="json")
+
+
+def job_inputs(job: Job) -> Inputs:
+    found: Inputs = {}
+    for row in job.inputs.select_related("model", "model__adapter_base", "dataset").order_by("position"):
+        found.setdefault(row.role, []).append(row)
+    return found
+
+
+def model_ref(model: ModelAsset) -> dict:
+    return {"name": model.name, "path": model.path or None, "hub_id": model.hub_id or None}
+
+
+def dataset_ref(dataset: Dataset) -> dict:
+    return {
+        "path": str(storage.resolve(dataset.location)),
+        "sha256": dataset.sha256,
+        "format": dataset.format,
+        "task": dataset.task,
+    }
+
+
+def _dataset(inputs: Inputs, role: str) -> dict | None:
+    rows = inputs.get(role)
+    return dataset_ref(rows[0].dataset) if rows else None
+
+
+def _train(job: Job, inputs: Inputs, resume_from: Path | None) -> dict:
+    # A continued job starts from an adapter: its "model" input (jobs/continuation.py).
+    start = [row.model for row in inputs.get("model", []) if row.model.format == ModelAsset.Format.ADAPTER]
+    return {
+        "base_model": model_ref(job.base_model),
+        "dataset": dataset_ref(job.dataset),
+        "objective": job.objective or "sft",
+        "method": job.method,
+        **job.params,
+        "resume_from": str(resume_from) if resume_from else None,
+        "init_adapter": start[0].path if start else None,
+    }
+
+
+def _quantize(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
+    p = job.params
+    fields = {
+        "model": model_ref(inputs["base"][0].model),
+        "method": p["method"],
+        "outputs": p.get("outputs", ["torchao"]),
+        "calibration": _dataset(inputs, "calibration"),
+        "eval_texts": _dataset(inputs, "dataset"),
+    }
+    if p.get("params"):
+        fields[p["method"]] = p["params"]
+    return fields
+
+
+def evaluated(model: ModelAsset) -> dict:
+    """How the trainer reads a model asset: plain, an adapter on its base, or a GGUF file."""
+    if model.format == ModelAsset.Format.ADAPTER:
+        return {"model": model_ref(model.adapter_base), "adapter_path": model.path}
+    if model.format == ModelAsset.Format.GGUF:
+        path = Path(model.path)
+        return {"model": {"name": model.name, "path": str(path.parent)}, "gguf_file": path.name}
+    return {"model": model_ref(model)}
+
+
+def _evaluate(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
+    return {
+        "base": evaluated(inputs["base"][0].model),
+        "candidate": evaluated(inputs["candidate"][0].model),
+        "dataset": _dataset(inputs, "dataset"),
+        **job.params,
+    }
+
+
+def _merge(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
+    p = job.params
+    models = [
+        {"name": row.model.name, "path": row.model.path, "weight": row.weight}
+        for row in inputs.get("model", [])
+    ]
+    base = inputs.get("base")
+    params = dict(p.get("params", {}))
+    if held_out := _dataset(inputs, "dataset"):  # greedy soup scores its soups on this
+        params["held_out"] = held_out
+    return {
+        "method": p["method"],
+        "models": models,
+        "base_model": model_ref(base[0].model) if base else None,
+        "params": params,
+        **{k: v for k, v in p.items() if k not in ("method", "params")},
+    }
+
+
+# One builder per job kind: the spec fields it adds to the common ones. A new kind adds one here.
+BUILDERS: dict[str, Callable[[Job, Inputs, Path | None], dict]] = {
+    Job.Kind.TRAIN: _train,
+    Job.Kind.MERGE: _merge,
+    Job.Kind.QUANTIZE: _quantize,
+    Job.Kind.EVALUATE: _evaluate,
+}

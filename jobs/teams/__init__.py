@@ -1,0 +1,1 @@
+"""Teams: which team a request acts for, roles, membership pages."""

@@ -1,0 +1,1 @@
+"""The web pages of jobs, datasets and models: views, forms, live fragments, charts, downloads."""

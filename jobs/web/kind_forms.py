@@ -1,0 +1,130 @@
+"""Forms for the jobs that follow training: quantize and evaluate (and merge).
+
+Parameter fields come from the trainer's spec models, as in the training form; the whole
+job is checked by the launch path (``jobs.launch``), whose errors name the field.
+"""
+
+from __future__ import annotations
+
+from django import forms
+
+from jobs.models import ModelAsset, Team
+from jobs.web.forms import DatasetChoice, ModelChoice, spec_field
+from trainers.spec_quantize import GptqParams
+
+QUANTIZE_METHODS = [
+    ("rtn_int8", "int8, round to nearest: fast, nearly lossless, half the size of fp16"),
+    ("rtn_int4", "int4, round to nearest: a quarter of fp16, some quality loss"),
+    ("gptq_int4", "int4 with GPTQ: calibrated on text, the best 4-bit quality"),
+]
+QUANTIZE_OUTPUTS = [
+    ("torchao", "transformers model (loads back quantized with from_pretrained)"),
+    ("gguf_q8_0", "GGUF Q8_0 (llama.cpp, Ollama, LM Studio)"),
+    ("gguf_q4_0", "GGUF Q4_0 (llama.cpp, Ollama, LM Studio)"),
+]
+# Which method reads which parameter fields.
+METHOD_PARAMS = {
+    "rtn_int8": (),
+    "rtn_int4": ("group_size", "symmetric"),
+    "gptq_int4": ("group_size", "symmetric", "damp_percent", "calibration_samples"),
+}
+PARAM_FIELDS = ("group_size", "symmetric", "damp_percent", "calibration_samples")
+
+
+def quantizable_models(team: Team):
+    """Full-precision transformers models on disk: the inputs quantization can read."""
+    return (
+        ModelAsset.objects.visible_to(team)
+        .filter(task=ModelAsset.Task.CAUSAL_LM, format=ModelAsset.Format.TRANSFORMERS, quantization="")
+        .exclude(path="")
+    )
+
+
+class QuantizeForm(forms.Form):
+    name = forms.CharField(
+        max_length=200, required=False, help_text="Leave blank to name it after the model."
+    )
+    model = ModelChoice(queryset=ModelAsset.objects.none(), help_text="A full-precision model of this team.")
+    method = forms.ChoiceField(choices=QUANTIZE_METHODS, initial="rtn_int8", widget=forms.RadioSelect)
+    outputs = forms.MultipleChoiceField(
+        choices=QUANTIZE_OUTPUTS, initial=["torchao"], widget=forms.CheckboxSelectMultiple
+    )
+    calibration = DatasetChoice(
+        queryset=None, required=False, help_text="GPTQ only: text to calibrate on; blank uses built-in text."
+    )
+    eval_dataset = DatasetChoice(
+        queryset=None,
+        required=False,
+        label="Evaluation text",
+        help_text="Held-out text for perplexity before and after; blank uses built-in passages.",
+    )
+
+    def __init__(self, *args, team: Team, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model"].queryset = quantizable_models(team)
+        for name in ("calibration", "eval_dataset"):
+            self.fields[name].queryset = team.datasets.filter(task__in=("text", "instruction", "chat"))
+        for name in PARAM_FIELDS:
+            self.fields[name] = spec_field(GptqParams, name)
+
+    def param_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in PARAM_FIELDS]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        method = cleaned.get("method")
+        chosen = {n: cleaned[n] for n in METHOD_PARAMS.get(method, ()) if cleaned.get(n) is not None}
+        cleaned["params"] = {"method": method, "outputs": cleaned.get("outputs", []), "params": chosen}
+        if not cleaned.get("name") and cleaned.get("model"):
+            cleaned["name"] = f"{cleaned['model'].name} · {method}"[:200]
+        return cleaned
+
+    def inputs(self) -> tuple[list, list]:
+        data = self.cleaned_data
+        datasets = [
+            (role, data[key])
+            for role, key in (("calibration", "calibration"), ("dataset", "eval_dataset"))
+            if data.get(key)
+        ]
+        return [("base", data["model"], None)], datasets
+
+
+class EvaluateForm(forms.Form):
+    name = forms.CharField(
+        max_length=200, required=False, help_text="Leave blank to name it after the models."
+    )
+    base = ModelChoice(
+        queryset=ModelAsset.objects.none(), label="Base model", help_text="What to compare against."
+    )
+    candidate = ModelChoice(queryset=ModelAsset.objects.none(), help_text="The model you made.")
+    dataset = DatasetChoice(
+        queryset=None,
+        required=False,
+        label="Evaluation data",
+        help_text="Held-out rows; text + label for classifiers. Blank: built-in passages (language models).",
+    )
+    max_new_tokens = forms.IntegerField(
+        min_value=1, max_value=2048, initial=64, label="Tokens per sample generation"
+    )
+
+    def __init__(self, *args, team: Team, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        models = ModelAsset.objects.visible_to(team).exclude(path="")
+        self.fields["base"].queryset = models
+        self.fields["candidate"].queryset = models
+        self.fields["dataset"].queryset = team.datasets.all()
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        base, candidate = cleaned.get("base"), cleaned.get("candidate")
+        if base and candidate and base.task != candidate.task:
+            self.add_error("candidate", f"{candidate.name} does a different task than {base.name}")
+        cleaned["params"] = {"max_new_tokens": cleaned.get("max_new_tokens") or 64}
+        if not cleaned.get("name") and base and candidate:
+            cleaned["name"] = f"{candidate.name} vs {base.name}"[:200]
+        return cleaned
+
+    def inputs(self) -> tuple[list, list]:
+        data = self.cleaned_data
+        datasets = [("dataset", data["dataset"])] if data.get("dataset") else []
+        return [("base", data["base"], None), ("candidate", data["candidate"], None)], datasets

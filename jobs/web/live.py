@@ -1,0 +1,197 @@
+"""What the job page shows while a job runs: progress, charts, log tail, samples, attempts.
+
+Built for the page and for its live fragment, which htmx polls until the job has ended. The
+number of queries does not grow with the run: metrics come downsampled from the database
+(``metric_series``), logs and samples are the newest few events.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from django.utils.safestring import SafeString
+
+from jobs.models import Attempt, Event, Job
+from jobs.web import metric_series
+from jobs.web.charts import line_chart
+from jobs.web.text import human_duration
+
+LOG_TAIL = 50
+LOSS_SERIES = ("train/loss", "eval/loss")
+LEARNING_RATE = "train/learning_rate"
+# Metrics where lower is better; the rest (accuracy, F1…) are better higher.
+LOWER_IS_BETTER = ("loss", "perplexity", "grad_norm", "nll", "error")
+METRIC_TITLES = {
+    "eval/perplexity": "Perplexity (held-out)",
+    "eval/accuracy": "Accuracy (held-out)",
+    "eval/macro_f1": "Macro-F1 (held-out)",
+    "train/grad_norm": "Gradient norm",
+    LEARNING_RATE: "Learning rate",
+}
+EVALUATE_SIDES = {0: "base", 1: "candidate"}
+
+
+def metric_title(name: str) -> str:
+    if name in METRIC_TITLES:
+        return METRIC_TITLES[name]
+    split, _, metric = name.partition("/")
+    return f"{metric.replace('_', ' ').capitalize()} ({split})" if metric else name
+
+
+def lower_is_better(name: str) -> bool:
+    return any(word in name.rsplit("/", 1)[-1] for word in LOWER_IS_BETTER)
+
+
+def metric_charts(series: dict[str, list[tuple[int, float]]]) -> list[tuple[str, SafeString]]:
+    """(title, SVG) per chart: losses together, then every other metric with two points or more."""
+    charts = []
+    losses = {name: series[name] for name in LOSS_SERIES if name in series}
+    if losses:
+        charts.append(("Loss", line_chart(losses, title="Loss")))
+    others = sorted(
+        (name for name in series if name not in LOSS_SERIES), key=lambda n: (n == LEARNING_RATE, n)
+    )
+    for name in others:
+        if len(series[name]) >= 2:
+            title = metric_title(name)
+            charts.append((title, line_chart({name: series[name]}, height=180, title=title)))
+    return charts
+
+
+def latest_metrics(series: dict[str, list[tuple[int, float]]]) -> list[dict]:
+    """Per metric: its newest value and step, and its best value so far."""
+    rows = []
+    for name in sorted(series):
+        points = series[name]
+        if not points:
+            continue
+        pick = min if lower_is_better(name) else max
+        rows.append(
+            {
+                "name": name,
+                "title": metric_title(name),
+                "step": points[-1][0],
+                "value": points[-1][1],
+                "best": pick(value for _step, value in points),
+                "lower_is_better": lower_is_better(name),
+            }
+        )
+    return rows
+
+
+def evaluation_results(series: dict[str, list[tuple[int, float]]]) -> list[dict]:
+    """An evaluate job's metrics: base (step 0) and candidate (step 1), and the change."""
+    rows = []
+    for name in sorted(series):
+        values = dict(series[name])
+        base, candidate = values.get(0), values.get(1)
+        change = candidate - base if base is not None and candidate is not None else None
+        better = None
+        if change:
+            better = (change < 0) == lower_is_better(name)
+        rows.append(
+            {
+                "name": name,
+                "title": metric_title(name),
+                "base": base,
+                "candidate": candidate,
+                "change": change,
+                "better": better,
+            }
+        )
+    return rows
+
+
+def live_context(job: Job) -> dict:
+    series = metric_series.for_job(job.pk)
+    attempts = attempt_timeline(job)
+    is_evaluation = job.kind == Job.Kind.EVALUATE
+    return {
+        "job": job,
+        # A cancelled job keeps updating until its process has really stopped.
+        "polling": job.is_active or any(a.status in Attempt.LIVE for a in attempts),
+        "percent": round(job.progress * 100),
+        "eta_text": human_duration(job.eta_seconds),
+        "charts": [] if is_evaluation else metric_charts(series),
+        "latest_metrics": [] if is_evaluation else latest_metrics(series),
+        "evaluation": evaluation_results(series) if is_evaluation else [],
+        "log_lines": log_tail(job),
+        "samples": evaluation_samples(job) if is_evaluation else latest_samples(job),
+        "attempts": attempts,
+    }
+
+
+def _newest_events(job: Job, kind: str, limit: int) -> list[Event]:
+    events = Event.objects.filter(attempt__job=job, kind=kind).select_related("attempt")
+    return list(events.order_by("-attempt__number", "-seq")[:limit])
+
+
+def log_tail(job: Job) -> list[Event]:
+    """The last log lines across attempts, newest last."""
+    return _newest_events(job, "log", LOG_TAIL)[::-1]
+
+
+def latest_samples(job: Job) -> list[dict]:
+    """The generations of the most recent step that produced samples."""
+    recent = _newest_events(job, "sample", 20)
+    if not recent:
+        return []
+    newest = recent[0]
+    step = newest.payload.get("step")
+    same = [e for e in recent if e.attempt_id == newest.attempt_id and e.payload.get("step") == step]
+    return [e.payload for e in reversed(same)]
+
+
+def evaluation_samples(job: Job) -> list[dict]:
+    """An evaluation's generations paired by prompt: {prompt, base, candidate}."""
+    by_prompt: dict[str, dict] = {}
+    for event in reversed(_newest_events(job, "sample", 200)):
+        payload = event.payload
+        side = payload.get("model") or EVALUATE_SIDES.get(payload.get("step"), "candidate")
+        entry = by_prompt.setdefault(str(payload.get("prompt", "")), {"prompt": payload.get("prompt", "")})
+        entry[side] = payload.get("output", "")
+    return [{**entry, "paired": True} for entry in by_prompt.values()]
+
+
+CHECKPOINT_STEP = re.compile(r"checkpoint-(\d+)$")
+
+
+def checkpoint_step(path: str) -> int | None:
+    """400 for '…/checkpoints/checkpoint-400'; None for anything else."""
+    found = CHECKPOINT_STEP.search(Path(path).name) if path else None
+    return int(found.group(1)) if found else None
+
+
+def attempt_timeline(job: Job) -> list[Attempt]:
+    """The job's attempts, each with a one-line story: how it started, how it ended, why."""
+    attempts = list(job.attempts.all())
+    for attempt in attempts:
+        attempt.resumed_step = checkpoint_step(attempt.resumed_from)
+        attempt.resumed_label = Path(attempt.resumed_from).name if attempt.resumed_from else ""
+        attempt.story = attempt_story(attempt)
+        ran = None
+        if attempt.started_at and attempt.finished_at:
+            ran = (attempt.finished_at - attempt.started_at).total_seconds()
+        attempt.duration_text = human_duration(ran)
+    return attempts
+
+
+def attempt_story(attempt: Attempt) -> str:
+    """'preempted, resumed from step 400', 'failed (exit code 1): …', 'running'."""
+    parts = []
+    if attempt.resumed_from:
+        step = checkpoint_step(attempt.resumed_from)
+        parts.append(f"resumed from step {step:,}" if step is not None else "resumed from a checkpoint")
+    else:
+        parts.append("started from scratch" if attempt.number > 1 else "first attempt")
+    ended = {
+        "preempted": "preempted (the node was reclaimed); the next attempt resumes from the last checkpoint",
+        "failed": "failed" + (f" (exit code {attempt.exit_code})" if attempt.exit_code is not None else ""),
+        "cancelled": "stopped because the job was cancelled",
+        "succeeded": "finished",
+        "running": "running",
+        "starting": "waiting to start",
+    }
+    parts.append(ended.get(attempt.status, attempt.status))
+    return ", ".join(parts)

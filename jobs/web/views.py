@@ -1,0 +1,382 @@
+"""The web UI's pages: jobs, datasets, models.
+
+Each view looks up the current team's object (another team's is a 404), checks permission,
+calls one domain function and renders or redirects. An htmx request gets just the fragment
+that changes; every page also works as plain links and forms.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_POST
+
+from jobs import launch
+from jobs.assets import lineage
+from jobs.data import preview
+from jobs.data.datasets import DatasetRejected, create_dataset
+from jobs.launch import LaunchRefused, LaunchRequest, ModelInput, errors, rerun
+from jobs.lifecycle import services
+from jobs.models import Artifact, Dataset, Job, ModelAsset
+from jobs.teams.access import current_membership, require_launch
+from jobs.web import compare, downloads, kind_views, next_steps
+from jobs.web.forms import (
+    ADVANCED_TRAINING_PARAMS,
+    DatasetUploadForm,
+    JobForm,
+    form_spec_names,
+    group_title,
+    initial_from_params,
+    method_label,
+)
+from jobs.web.htmx import is_htmx
+from jobs.web.live import live_context
+from jobs.web.text import human_count, human_duration
+
+JOBS_PER_PAGE = 50
+MAX_QUERY = 100
+STATUS_FILTERS = {"active": Job.ACTIVE, **{status: (status,) for status in Job.Status.values}}
+KIND_LABELS = {
+    "train": "Fine-tune",
+    "merge": "Merge",
+    "quantize": "Quantization",
+    "evaluate": "Evaluation",
+}
+
+
+# --- jobs ---------------------------------------------------------------------------
+
+
+def filtered_jobs(team, query: str, status: str, kind: str):
+    jobs = team.jobs.select_related("base_model", "dataset")
+    if query:
+        match = Q(name__icontains=query)
+        number = query.removeprefix("#")
+        if number.isdigit() and len(number) < 10:
+            match |= Q(pk=int(number))  # "#42" finds job 42
+        jobs = jobs.filter(match)
+    if status in STATUS_FILTERS:
+        jobs = jobs.filter(status__in=STATUS_FILTERS[status])
+    if kind in Job.Kind.values:
+        jobs = jobs.filter(kind=kind)
+    return jobs
+
+
+@login_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    membership = current_membership(request)
+    team = membership.team
+    query = request.GET.get("q", "").strip()[:MAX_QUERY]
+    status = request.GET.get("status", "")
+    status = status if status in STATUS_FILTERS else ""
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in Job.Kind.values else ""
+    page = Paginator(filtered_jobs(team, query, status, kind), JOBS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    for job in page:
+        job.eta_text = human_duration(job.eta_seconds)
+    context = {
+        "page": page,
+        "q": query,
+        "status": status,
+        "kind": kind,
+        "filtered": bool(query or status or kind),
+        "status_choices": ["active", *Job.Status.values],
+        "kind_choices": [(value, KIND_LABELS.get(value, value)) for value in Job.Kind.values],
+        # Poll while anything runs, whatever the filter: a finishing job moves between filters.
+        "polling": team.jobs.filter(status__in=Job.ACTIVE).exists(),
+        "can_launch": membership.can_launch,
+    }
+    template = "jobs/_job_table.html" if is_htmx(request) else "jobs/job_list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _initial_from(job: Job) -> dict:
+    """The job form's fields filled from an earlier job: clone and edit."""
+    initial = {"name": f"{job.name} (copy)"[:200], "base_model": job.base_model_id, "dataset": job.dataset_id}
+    return initial | initial_from_params(job.method, job.objective, job.params)
+
+
+def _kept_settings(source: Job | None, params: dict, method: str) -> dict:
+    """Settings the form has no field for (e.g. LoRA target modules) carry over from the source job."""
+    if source is None or source.method != method:
+        return params
+    kept = {}
+    for group, values in params.items():
+        fields = form_spec_names(group, method)
+        extra = {k: v for k, v in source.params.get(group, {}).items() if k not in fields}
+        kept[group] = {**values, **extra}
+    return kept
+
+
+@login_required
+def job_create(request: HttpRequest) -> HttpResponse:
+    membership = current_membership(request)
+    team = membership.team
+    source_id = str(request.POST.get("from") or request.GET.get("from") or "")
+    is_id = source_id.isdigit() and len(source_id) < 10
+    source = team.jobs.filter(pk=source_id, kind=Job.Kind.TRAIN).first() if is_id else None
+    if request.method == "POST":
+        require_launch(membership)
+        form = JobForm(request.POST, team=team)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                job = launch.launch_training(
+                    team=team,
+                    user=request.user,
+                    name=data["name"],
+                    base_model=data["base_model"],
+                    dataset=data["dataset"],
+                    method=data["method"],
+                    objective=data["objective"],
+                    params=_kept_settings(source, data["params"], data["method"]),
+                )
+            except LaunchRefused as exc:
+                errors.add_to_form(form, exc, errors.train_form_field(data["method"]))
+            else:
+                messages.success(request, f"“{job.name}” is queued; this page follows it as it runs.")
+                return redirect("jobs:job_detail", pk=job.pk)
+    elif source is not None:
+        form = JobForm(team=team, initial=_initial_from(source))
+    else:
+        form = JobForm(team=team, initial={"dataset": request.GET.get("dataset")})
+    context = {
+        "form": form,
+        "can_launch": membership.can_launch,
+        "source": source,
+        "advanced_names": ADVANCED_TRAINING_PARAMS,
+    }
+    return render(request, "jobs/job_form.html", context)
+
+
+def _team_job(request: HttpRequest, pk: int):
+    membership = current_membership(request)
+    queryset = Job.objects.select_related("base_model", "dataset", "created_by")
+    return membership, get_object_or_404(queryset, pk=pk, team=membership.team)
+
+
+def settled_context(job: Job, membership) -> dict:
+    """The parts of the job page that change only when the job ends: actions, outputs, lineage."""
+    outputs = list(lineage.outputs_of(job).select_related("adapter_base"))
+    for model in outputs:
+        model.next_steps = next_steps.output_steps(job, model, membership)
+        model.next_steps += kind_views.merge_steps(model, membership)
+    return {
+        **next_steps.job_actions(job, membership),
+        "artifacts": job.artifacts.all(),
+        "inputs": job.inputs.select_related("model", "dataset"),
+        "outputs": outputs,
+    }
+
+
+@login_required
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    membership, job = _team_job(request, pk)
+    context = {
+        **live_context(job),
+        **settled_context(job, membership),
+        "params": [(group_title(group, job.method), values) for group, values in job.params.items()],
+        "kind_label": " · ".join(
+            filter(None, [KIND_LABELS.get(job.kind, job.kind), method_label(job.kind, job.method)])
+        ),
+    }
+    return render(request, "jobs/job_detail.html", context)
+
+
+@login_required
+def job_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The part of the job page that changes while it runs; polled by htmx until the job ends."""
+    membership, job = _team_job(request, pk)
+    context = live_context(job)
+    if is_htmx(request) and not context["polling"]:
+        # The final render also replaces the actions, outputs and lineage (out of band).
+        context |= {"final": True, **settled_context(job, membership)}
+    return render(request, "jobs/_job_live.html", context)
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    membership, job = _team_job(request, pk)
+    require_launch(membership)
+    if services.cancel(job):
+        messages.success(request, f"“{job.name}” is cancelled; its process is being stopped.")
+    else:
+        messages.info(request, f"“{job.name}” had already finished; there was nothing to cancel.")
+    return redirect("jobs:job_detail", pk=job.pk)
+
+
+@login_required
+@require_POST
+def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    membership, job = _team_job(request, pk)
+    require_launch(membership)
+    try:
+        new = rerun.retry(job, user=request.user)
+    except rerun.RetryRefused as exc:
+        messages.error(request, f"“{job.name}” was not retried: {exc}.")
+        return redirect("jobs:job_detail", pk=job.pk)
+    messages.success(request, f"Retrying “{job.name}” as job #{new.pk}; job #{job.pk} keeps its history.")
+    return redirect("jobs:job_detail", pk=new.pk)
+
+
+@login_required
+@require_POST
+def merge_into_base(request: HttpRequest, pk: int, model_id: int) -> HttpResponse:
+    """One click from a finished training job: fold its adapter into the base model, so the result
+    is a plain model that loads without peft and can be quantized."""
+    membership, job = _team_job(request, pk)
+    require_launch(membership)
+    adapter = get_object_or_404(
+        lineage.outputs_of(job).filter(format=ModelAsset.Format.ADAPTER, adapter_base__isnull=False),
+        pk=model_id,
+    )
+    request_ = LaunchRequest(
+        kind=Job.Kind.MERGE,
+        team=membership.team,
+        user=request.user,
+        name=f"{adapter.name} merged into {adapter.adapter_base.name}",
+        method="lora_fold",
+        params={"method": "lora_fold"},
+        models=(ModelInput("base", adapter.adapter_base), ModelInput("model", adapter)),
+    )
+    try:
+        merged = launch.launch(request_)
+    except LaunchRefused as exc:
+        messages.error(request, f"The adapter was not merged: {exc}")
+        return redirect("jobs:job_detail", pk=job.pk)
+    messages.success(request, f"“{merged.name}” is queued.")
+    return redirect("jobs:job_detail", pk=merged.pk)
+
+
+@login_required
+def artifact_download(request: HttpRequest, pk: int, artifact_id: int) -> HttpResponse:
+    team = current_membership(request).team
+    artifact = get_object_or_404(
+        Artifact.objects.select_related("job"), pk=artifact_id, job_id=pk, job__team=team
+    )
+    return downloads.artifact_response(artifact)
+
+
+# --- datasets -----------------------------------------------------------------------
+
+
+@login_required
+def dataset_list(request: HttpRequest) -> HttpResponse:
+    membership = current_membership(request)
+    datasets = membership.team.datasets.select_related("created_by")
+    context = {"datasets": datasets, "can_launch": membership.can_launch}
+    return render(request, "jobs/dataset_list.html", context)
+
+
+@login_required
+def dataset_create(request: HttpRequest) -> HttpResponse:
+    membership = current_membership(request)
+    form, report = DatasetUploadForm(), None
+    if request.method == "POST":
+        require_launch(membership)
+        form = DatasetUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                dataset = create_dataset(
+                    team=membership.team,
+                    user=request.user,
+                    name=form.cleaned_data["name"],
+                    upload=form.cleaned_data["file"],
+                )
+            except DatasetRejected as exc:
+                form.add_error("file", str(exc))
+                report = exc.report
+            else:
+                stored = f"“{dataset.name}” is checked and stored: {dataset.row_count:,} rows."
+                messages.success(request, stored)
+                return redirect("jobs:dataset_detail", pk=dataset.pk)
+    context = {"form": form, "report": report, "can_launch": membership.can_launch}
+    return render(request, "jobs/dataset_form.html", context)
+
+
+def jobs_using(dataset: Dataset):
+    """Jobs that read the dataset in any role: trained on it, evaluated or calibrated with it."""
+    return (
+        Job.objects.filter(Q(dataset=dataset) | Q(inputs__dataset=dataset))
+        .distinct()
+        .select_related("base_model")
+        .order_by("-created_at")
+    )
+
+
+@login_required
+def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = current_membership(request)
+    dataset = get_object_or_404(Dataset, pk=pk, team=membership.team)
+    columns, rows = preview_table(dataset.report.get("preview", []))
+    context = {
+        "dataset": dataset,
+        "report": dataset.report,
+        "preview_columns": columns,
+        "preview_rows": rows,
+        "stats": dataset.report.get("stats", {}),
+        "jobs": jobs_using(dataset),
+        "can_launch": membership.can_launch,
+        **preview.dataset_context(dataset, ModelAsset.objects.visible_to(membership.team), request.GET),
+    }
+    return render(request, "jobs/dataset_detail.html", context)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(m, dict) and "role" in m for m in value):
+        return "\n".join(f"{m['role']}: {m.get('content', '')}" for m in value)  # a chat
+    return json.dumps(value, ensure_ascii=False)
+
+
+def preview_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Column names (in first-seen order) and cell texts for the report's preview rows."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return columns, [[_cell(row.get(column, "")) for column in columns] for row in rows]
+
+
+# --- models -------------------------------------------------------------------------
+
+
+@login_required
+def model_list(request: HttpRequest) -> HttpResponse:
+    membership = current_membership(request)
+    models = list(ModelAsset.objects.visible_to(membership.team).select_related("team", "adapter_base"))
+    for model in models:
+        model.parameters_text = human_count(model.parameter_count)
+    return render(request, "jobs/model_list.html", {"models": models, "can_launch": membership.can_launch})
+
+
+# --- compare ------------------------------------------------------------------------
+
+
+@login_required
+def job_compare(request: HttpRequest) -> HttpResponse:
+    team = current_membership(request).team
+    ids = compare.parse_ids(request.GET)
+    jobs = compare.team_jobs(team, ids[: compare.MAX_JOBS])
+    context = {
+        "jobs": jobs,
+        "dropped": max(len(ids) - compare.MAX_JOBS, 0),
+        "max_jobs": compare.MAX_JOBS,
+        "not_found": len(ids[: compare.MAX_JOBS]) - len(jobs),
+    }
+    if len(jobs) >= 2:
+        context |= compare.comparison(jobs)
+    else:
+        context["recent"] = compare.recent_jobs(team)
+        context["chosen"] = {job.pk for job in jobs}
+    return render(request, "jobs/compare.html", context)
