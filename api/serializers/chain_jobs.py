@@ -13,7 +13,8 @@ from pydantic import ValidationError as PydanticValidationError
 from rest_framework import serializers
 
 from jobs.launch import LaunchRefused, LaunchRequest, launch
-from jobs.launch.errors import api_errors
+from jobs.launch.errors import api_errors, dotted
+from jobs.launch.types import pydantic_problems
 from jobs.models import ComputeProfile, Dataset, Job, ModelAsset, Team
 from trainers import chain_methods
 from trainers.merge import registry
@@ -64,11 +65,7 @@ def checked_params(model: type[BaseModel], raw: object) -> dict:
     try:
         return model.model_validate(raw).model_dump(mode="json")
     except PydanticValidationError as exc:
-        errors: dict = {}
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"]) or "non_field_errors"
-            errors.setdefault(where, []).append(error["msg"].removeprefix("Value error, "))
-        raise serializers.ValidationError(errors) from None
+        raise serializers.ValidationError(api_errors(pydantic_problems(exc), dotted)) from None
 
 
 class ChainJobSerializer(serializers.Serializer):

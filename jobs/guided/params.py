@@ -18,6 +18,7 @@ import annotated_types
 from django import forms
 from pydantic import BaseModel, ValidationError
 
+from jobs.launch.types import pydantic_problems
 from jobs.web.forms import PARAM_LABELS
 from trainers import catalogue
 from trainers.objectives.params import OBJECTIVE_PARAMS, OBJECTIVE_TITLES
@@ -177,11 +178,10 @@ def with_overrides(params: dict, method: str, overrides: dict[str, object]) -> d
         try:
             result[group] = members[0].model(**{**params.get(group, {}), **given}).model_dump(mode="json")
         except ValidationError as exc:
-            for error in exc.errors():
-                message = error["msg"].removeprefix("Value error, ")
+            for problem in pydantic_problems(exc):
                 # A check across fields has no location; its message starts with the field it is about.
-                named = str(error["loc"][0]) if error["loc"] else message.split(" ", 1)[0]
-                errors[by_spec.get(named) or group] = message
+                named = str(problem.loc[0]) if problem.loc else problem.message.split(" ", 1)[0]
+                errors[by_spec.get(named) or group] = problem.message
     if errors:
         raise ParamsInvalid(errors)
     return result

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from django import forms
 
-from jobs.launch.types import LaunchRefused, Loc
+from jobs.launch.types import LaunchRefused, Loc, Problem
 from trainers.objectives.params import OBJECTIVE_PARAMS
 
 FieldOf = Callable[[Loc], str | None]
@@ -22,23 +22,33 @@ TRAIN_FIELDS = ("base_model", "dataset", "method", "objective", "compute_profile
 SPEC_ONLY = ("version", "kind", "job_id", "attempt", "output_dir", "resume_from", "init_adapter", "events")
 
 
-def by_field(refused: LaunchRefused, field_of: FieldOf) -> dict[str | None, list[str]]:
+Problems = LaunchRefused | list[Problem]
+
+
+def by_field(problems: Problems, field_of: FieldOf) -> dict[str | None, list[str]]:
     """Each problem's message under the door's field for its place (None: the request as a whole)."""
+    if isinstance(problems, LaunchRefused):
+        problems = problems.problems
     found: dict[str | None, list[str]] = {}
-    for problem in refused.problems:
+    for problem in problems:
         field = field_of(problem.loc)
         found.setdefault(field, []).append(problem.message if field else str(problem))
     return found
 
 
-def api_errors(refused: LaunchRefused, field_of: FieldOf) -> dict[str, list[str]]:
+def api_errors(problems: Problems, field_of: FieldOf) -> dict[str, list[str]]:
     """For a DRF ValidationError: messages by request path, the whole request's as non_field_errors."""
-    return {field or "non_field_errors": messages for field, messages in by_field(refused, field_of).items()}
+    return {field or "non_field_errors": messages for field, messages in by_field(problems, field_of).items()}
 
 
-def add_to_form(form: forms.Form, refused: LaunchRefused, field_of: FieldOf) -> None:
+def dotted(loc: Loc) -> str | None:
+    """A place as a dotted path (``lora.r``), the API's way inside a body part."""
+    return ".".join(str(part) for part in loc) or None
+
+
+def add_to_form(form: forms.Form, problems: Problems, field_of: FieldOf) -> None:
     """Put each problem next to the form field it is about, or above the form."""
-    for field, messages in by_field(refused, lambda loc: _known(form, field_of(loc))).items():
+    for field, messages in by_field(problems, lambda loc: _known(form, field_of(loc))).items():
         for message in messages:
             form.add_error(field, message)
 

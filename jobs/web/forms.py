@@ -11,6 +11,8 @@ from django.conf import settings
 from pydantic import BaseModel, ValidationError
 
 from jobs.data.datasets import ALLOWED_SUFFIXES
+from jobs.launch.errors import add_to_form
+from jobs.launch.types import pydantic_problems
 from jobs.models import Dataset, ModelAsset, Team
 from jobs.web.form_fields import PARAM_LABELS as PARAM_LABELS
 from jobs.web.form_fields import DatasetChoice, ModelChoice, catalogue_field, form_value, spec_field
@@ -323,9 +325,9 @@ class JobForm(forms.Form):
             return model(**given).model_dump(mode="json")
         except ValidationError as exc:
             by_spec_name = {spec_name: form_name for form_name, spec_name in names}
-            for error in exc.errors():
-                where = by_spec_name.get(str(error["loc"][0])) if error["loc"] else None
-                self.add_error(where, error["msg"])
+            add_to_form(
+                self, pydantic_problems(exc), lambda loc: by_spec_name.get(str(loc[0])) if loc else None
+            )
             return {}
 
 

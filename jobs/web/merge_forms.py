@@ -12,6 +12,8 @@ import typing
 from django import forms
 from pydantic import ValidationError
 
+from jobs.launch.errors import add_to_form
+from jobs.launch.types import pydantic_problems
 from jobs.models import Dataset, ModelAsset, Team
 from jobs.web.forms import DatasetChoice, ModelChoice, spec_field
 from trainers import chain_methods
@@ -142,11 +144,7 @@ class MergeForm(forms.Form):
         try:
             cleaned["params"] = self.params_model.model_validate(given).model_dump(mode="json")
         except ValidationError as exc:
-            for error in exc.errors():
-                where = str(error["loc"][0]) if error["loc"] else None
-                self.add_error(
-                    where if where in self.fields else None, error["msg"].removeprefix("Value error, ")
-                )
+            add_to_form(self, pydantic_problems(exc), lambda loc: str(loc[0]) if loc else None)
         models = cleaned.get("models") or []
         if not cleaned.get("name") and models:
             cleaned["name"] = f"{self.method.title}: {' + '.join(m.name for m in models)}"[:200]
