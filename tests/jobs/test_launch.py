@@ -10,16 +10,9 @@ from jobs.launch import LaunchRefused
 from jobs.lifecycle import services
 from jobs.models import ComputeProfile, Job, JobTransition, ModelAsset
 from tests.api.helpers import client_for, fields, problem
-from tests.jobs.test_lifecycle import FAKE_PYTHON, wait_until_exited
+from tests.jobs.test_lifecycle import PARAMS, wait_until_exited
+from tests.jobs.test_lifecycle import _fake_trainer as _fake_trainer  # autouse: the fake trainer runs
 from tests.jobs.test_views_job_form import form_data
-
-PARAMS = {"lora": {"r": 4}, "training": {"epochs": 1}}
-
-
-@pytest.fixture(autouse=True)
-def _fake_trainer(settings):
-    settings.HONE_TRAINER_PYTHON = str(FAKE_PYTHON)
-    settings.HONE_INGEST_URL = ""
 
 
 @pytest.fixture
