@@ -1,6 +1,6 @@
 """``/api/v1/``: every resource, the OpenAPI schema and its docs page. Unknown paths are a
 problem+json 404. (The trainers' event ingest, ``attempts/<job>/<n>/events``, is routed by
-jobs.api_urls, included just before this.)"""
+jobs.lifecycle.ingest_urls, included just before this.)"""
 
 import threading
 

@@ -1,5 +1,5 @@
 """Writing the audit log: operator actions (``console.operations``), changes to a team's members
-(``jobs.membership``), and every change made in the Django admin.
+(``jobs.teams.membership``), and every change made in the Django admin.
 
 The admin writes a ``LogEntry`` for each addition, change and deletion; a receiver copies each
 into the audit log. Deleting several objects at once (the "delete selected" action) creates its

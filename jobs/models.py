@@ -11,7 +11,7 @@ class Team(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=100, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # Quotas, enforced when jobs are dispatched (jobs/queue.py). Empty: no limit.
+    # Quotas, enforced when jobs are dispatched (jobs/lifecycle/queue.py). Empty: no limit.
     max_gpus = models.PositiveIntegerField(
         null=True, blank=True, help_text="GPUs its attempts may hold at once."
     )

@@ -201,7 +201,7 @@ class JobDetailSerializer(JobSerializer):
 
 
 def queue_place(job_id: int, status: str) -> dict | None:
-    """A queued job's place and why it waits (jobs/queue.py), as QueuePlaceSerializer declares it."""
+    """A queued job's place and why it waits (jobs/lifecycle/queue.py), as QueuePlaceSerializer says."""
     place = queue.queue_positions().get(job_id) if status == Job.Status.QUEUED else None
     if place is None:
         return None
@@ -273,7 +273,7 @@ class JobCreateSerializer(serializers.Serializer):
         return value
 
     def launch(self, user) -> Job:
-        """The job through the launch path, which checks the rest (``jobs.launch_rules``); a refusal
+        """The job through the launch path, which checks the rest (``jobs.launch.rules``); a refusal
         is a 400 naming each field (``params.training.learning_rate``)."""
         data = self.validated_data
         request = training(

@@ -1,6 +1,6 @@
 """A training job's objective (trainers/objectives/) as the API takes it: a field of its own; its
 parameter group goes in ``params`` under its name (``{"dpo": {"beta": 0.1}}``), checked by the
-launch path (``jobs.launch_rules``) with the method's groups."""
+launch path (``jobs.launch.rules``) with the method's groups."""
 
 from __future__ import annotations
 

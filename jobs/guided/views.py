@@ -1,4 +1,4 @@
-"""The guided new job's pages (see ``jobs.wizard`` for how state travels between them)."""
+"""The guided new job's pages (see ``jobs.guided.wizard`` for how state travels between them)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from jobs.data.datasets import DatasetRejected, create_dataset
 from jobs.guided import presets, sizing, wizard
 from jobs.guided.pages import back_to, chosen_max_length, page, sampled_lengths
 
-# The method and review steps live in jobs/wizard_plan_views.py; the URLconf finds them here.
+# The method and review steps live in jobs/guided/plan_views.py; the URLconf finds them here.
 from jobs.guided.plan_views import method_step, review_step  # noqa: E402
 from jobs.models import Dataset, ModelAsset
 from jobs.teams.access import current_membership, require_launch

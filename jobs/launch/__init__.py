@@ -2,11 +2,11 @@
 
 Forms, the guided set-up, the REST API, retry, clone and continue are thin doors onto
 ``launch()``. It checks the request once — inputs the team may use, the rules of the job's kind
-(``jobs.launch_rules``), then the trainer's own spec models, by building the first attempt's spec
+(``jobs.launch.rules``), then the trainer's own spec models, by building the first attempt's spec
 exactly as the dispatcher will — and creates the job, its inputs and its compute profile in one
 transaction, enqueuing dispatch on commit. A refusal is ``LaunchRefused``: each problem names where
 it is in the request (``("training", "learning_rate")``, ``("models", 1)``), and the doors turn
-those places into their own field names (``jobs.launch_errors``), so the browser and the API refuse
+those places into their own field names (``jobs.launch.errors``), so the browser and the API refuse
 the same things with the same words.
 """
 

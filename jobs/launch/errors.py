@@ -1,6 +1,6 @@
 """A refused launch in each door's own terms: problems under the form's fields or the API's paths.
 
-Problems carry their place in the trainer's spec vocabulary (``jobs.launch_types``); a door gives a
+Problems carry their place in the trainer's spec vocabulary (``jobs.launch.types``); a door gives a
 ``field_of`` that says which of its fields a place is, and ``by_field`` does the rest, so every
 door words a refusal the same way. A problem at a place the door has no field for keeps its place
 in its message ("lora.target_modules: …") and goes on the request as a whole.

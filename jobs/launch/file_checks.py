@@ -1,6 +1,6 @@
 """The checks of a new job that read its input files without loading weights: a merge's
 compatibility (from config files and safetensors headers) and whether a calibration set can hold
-the tokens asked for. The launch path runs them after the spec is built (``jobs.launch_rules``).
+the tokens asked for. The launch path runs them after the spec is built (``jobs.launch.rules``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A problem's place (``loc``) is in the trainer's spec vocabulary — ``("training", "learning_rate")``,
 ``("base_model",)``, ``("models", 1)`` — which each door turns into its own field names
-(``jobs.launch_errors``).
+(``jobs.launch.errors``).
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def dispatch(job_id: int | None = None) -> Attempt | None:
     with ``job_id``, those up to and including that job; returns its attempt if this call
     started it. Safe to call any number of times, from any number of workers: choosing the
     next job, checking its team's quotas and claiming it happen in one transaction under the
-    queue's lock (jobs/queue.py). Jobs left waiting get their reason."""
+    queue's lock (jobs/lifecycle/queue.py). Jobs left waiting get their reason."""
     for _ in range(MAX_STARTS_PER_PASS):
         with transaction.atomic():
             queue.lock()

@@ -2,7 +2,7 @@
 each kind's own (one builder per kind in ``BUILDERS``), parsed by the trainer's spec models.
 
 The launch path builds the first attempt's spec before a job is queued (``jobs.launch``) and the
-dispatcher builds each attempt's again (``jobs.services``), so both see the same document.
+dispatcher builds each attempt's again (``jobs.lifecycle.services``), so both see the same document.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _dataset(inputs: Inputs, role: str) -> dict | None:
 
 
 def _train(job: Job, inputs: Inputs, resume_from: Path | None) -> dict:
-    # A continued job starts from an adapter: its "model" input (jobs/continuation.py).
+    # A continued job starts from an adapter: its "model" input (jobs/launch/continuation.py).
     start = [row.model for row in inputs.get("model", []) if row.model.format == ModelAsset.Format.ADAPTER]
     return {
         "base_model": model_ref(job.base_model),

@@ -296,7 +296,7 @@ class JobForm(forms.Form):
     def clean(self) -> dict:
         """The request's parts, each parameter group validated by its model next to its fields; the
         rules of a training job (data that fits the objective, a method that trains it, a model
-        that can be a base) are the launch path's (``jobs.launch_rules``), applied on launch."""
+        that can be a base) are the launch path's (``jobs.launch.rules``), applied on launch."""
         cleaned = super().clean()
         objective = cleaned.get("objective") or DEFAULT_OBJECTIVE
         cleaned["objective"] = objective

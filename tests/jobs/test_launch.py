@@ -1,4 +1,4 @@
-"""The one launch path (jobs/launch.py): every door refuses the same things in the same words, and a
+"""The one launch path (jobs/launch/): every door refuses the same things in the same words, and a
 job that can no longer run at dispatch fails alone instead of holding up the queue."""
 
 from __future__ import annotations
