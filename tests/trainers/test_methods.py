@@ -19,8 +19,9 @@ from tests.trainers.conftest import make_spec, write_jsonl
 from trainers import methods, train
 from trainers.cli import EXIT_INVALID, run_job
 from trainers.events import EventEmitter
-from trainers.examples import build_examples
+from trainers.examples import PadCollator, build_examples
 from trainers.methods.base import MethodError
+from trainers.objectives import sft
 from trainers.packing import prepare_batches
 from trainers.spec import SpecError, TrainSpec, parse_spec
 from trainers.tiny import demo_instruction_rows
@@ -50,8 +51,9 @@ def train_briefly(spec: TrainSpec, model_dir: Path, tokenizer, examples: list[di
     model = model or AutoModelForCausalLM.from_pretrained(model_dir)
     batches = prepare_batches(examples, examples[:8], spec.training, tokenizer.pad_token_id)
     out = Path(spec.output_dir)
-    prepared = train.prepare_method(model, spec, tokenizer, examples, batches, out)
-    args = train.training_arguments(spec, out, train.plan_steps(spec, len(batches.train)))
+    steps = train.plan_steps(spec, len(batches.train))
+    prepared = prepare(model, spec, tokenizer, examples, steps.total)
+    args = train.training_arguments(spec, out, steps)
     args.max_steps, args.eval_strategy, args.save_strategy, args.eval_on_start = STEPS, "no", "no", False
     args.logging_steps = 1
     trainer = Trainer(
@@ -67,6 +69,13 @@ def train_briefly(spec: TrainSpec, model_dir: Path, tokenizer, examples: list[di
     kind = methods.get(spec.method).artifact
     saved = train.save_adapter(prepared.model, tokenizer, out / kind, **prepared.save_kwargs)
     return prepared, trainer, result.training_loss, saved, batches
+
+
+def prepare(model, spec: TrainSpec, tokenizer, examples: list[dict], total_steps: int):
+    """The spec's method on ``model``, as the SFT objective prepares it (EVA sees padded batches)."""
+    pad = PadCollator(tokenizer.pad_token_id)
+    first = train.first_batches(examples, pad, spec.training.batch_size)
+    return train.prepare_method(model, spec, "CAUSAL_LM", total_steps, first)
 
 
 def logits(model, batch: dict) -> torch.Tensor:
@@ -288,11 +297,12 @@ def test_the_toy_task_is_learnt(
         tiny_model_dir, demo_jsonl, tmp_path / "out", method, training=training, method_params=method_params
     )
     rows, eval_rows = train.load_datasets(spec)
-    train_set, eval_set = train.tokenize_splits(tiny_tokenizer, rows, eval_rows, "instruction", 48)
+    train_set, eval_set = sft.tokenize_splits(tiny_tokenizer, rows, eval_rows, "instruction", 48)
     batches = prepare_batches(train_set, eval_set, spec.training, tiny_tokenizer.pad_token_id)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    prepared = train.prepare_method(model, spec, tiny_tokenizer, train_set, batches, tmp_path / "out")
-    args = train.training_arguments(spec, tmp_path / "out", train.plan_steps(spec, len(batches.train)))
+    steps = train.plan_steps(spec, len(batches.train))
+    prepared = prepare(model, spec, tiny_tokenizer, train_set, steps.total)
+    args = train.training_arguments(spec, tmp_path / "out", steps)
     args.eval_strategy, args.save_strategy, args.eval_on_start = "no", "no", False
     trainer = Trainer(
         model=prepared.model,

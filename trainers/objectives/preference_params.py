@@ -1,7 +1,7 @@
-"""What each objective learns from, and its own parameters (a group of the spec named after it).
+"""The preference objectives' own parameters (a group of the spec named after each objective).
 
 Each field has a type, a range, a default and a one-line help; each group's description links
-the paper. The preference groups are passed to TRL's configs as they are, so names follow TRL.
+the paper. The groups are passed to TRL's configs as they are, so names follow TRL.
 Nothing here imports torch or the rest of the trainer.
 """
 
@@ -9,32 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-Objective = Literal["sft", "pretrain", "classification", "dpo", "orpo", "simpo", "kto"]
-PREFERENCE_OBJECTIVES = ("dpo", "orpo", "simpo", "kto")
-
-# The dataset tasks each objective learns from (checked when a spec is validated).
-OBJECTIVE_TASKS: dict[str, tuple[str, ...]] = {
-    "sft": ("instruction", "chat", "text"),
-    "pretrain": ("text",),
-    "classification": ("classification",),
-    **{name: ("preference",) for name in PREFERENCE_OBJECTIVES},
-}
-
-OBJECTIVE_TITLES: dict[str, str] = {
-    "sft": "Supervised fine-tuning (loss on the responses)",
-    "pretrain": "Continued pre-training on raw text (packed, loss on every token)",
-    "classification": "Sequence classification (text + label)",
-    "dpo": "Direct Preference Optimization (DPO)",
-    "orpo": "Odds Ratio Preference Optimization (ORPO)",
-    "simpo": "Simple Preference Optimization (SimPO)",
-    "kto": "Kahneman-Tversky Optimization (KTO)",
-}
-
-
-class ObjectiveParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from trainers.objectives.base import ObjectiveParams
 
 
 class DpoParams(ObjectiveParams):
@@ -83,33 +60,3 @@ class KtoParams(ObjectiveParams):
     undesirable_weight: float = Field(
         1.0, gt=0.0, le=10.0, description="Weight of the loss on bad (rejected) responses."
     )
-
-
-# The parameter group of each objective that has one; the spec names the group after the objective.
-OBJECTIVE_PARAMS: dict[str, type[ObjectiveParams]] = {
-    "dpo": DpoParams,
-    "orpo": OrpoParams,
-    "simpo": SimpoParams,
-    "kto": KtoParams,
-}
-
-
-def either(names: tuple[str, ...] | list[str]) -> str:
-    """'a', 'a or b', 'a, b or c'."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
-
-
-def objective_problem(objective: str, task: str, groups_given: set[str]) -> str | None:
-    """Why ``objective`` cannot learn from ``task`` data (or takes a group it does not use); None if fine."""
-    tasks = OBJECTIVE_TASKS[objective]
-    if task not in tasks:
-        fitting = sorted(name for name, ok in OBJECTIVE_TASKS.items() if task in ok)
-        return (
-            f"objective: {objective} learns from {either(tasks)} data, but dataset.task is {task!r}; "
-            f"use such a dataset, or for {task} data pick objective {either(fitting)}"
-        )
-    stray = sorted(groups_given - {objective})
-    if stray:
-        group = stray[0]
-        return f"{group}: parameters of the {group} objective, but objective is {objective!r}; remove them"
-    return None
