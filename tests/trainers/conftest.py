@@ -80,7 +80,14 @@ class TrainerRun:
 
     @property
     def events(self) -> list[dict]:
-        return [json.loads(line) for line in self.stdout.splitlines()]
+        """Every stdout line, each held to the event protocol (the typed models in trainers/events.py)."""
+        from trainers.events import Unreadable, parse_event
+
+        events = [json.loads(line) for line in self.stdout.splitlines()]
+        for event in events:
+            parsed = parse_event(event)
+            assert not isinstance(parsed, Unreadable), f"{event}: {parsed.problem}"
+        return events
 
     def of_kind(self, kind: str) -> list[dict]:
         return [event for event in self.events if event["kind"] == kind]
