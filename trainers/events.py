@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TextIO
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trainers.event_sink import CLOSE_WAIT_S, HttpSink
 
@@ -43,19 +43,12 @@ class EventError(ValueError):
     """Not an event: the message names the field, e.g. ``events[3].seq must be a positive integer``."""
 
 
-def _time_or_none(value: Any, handler: Callable[[Any], Any]) -> datetime | None:
-    try:
-        return handler(value)
-    except ValidationError:  # a clock the platform cannot read: it stamps the event on arrival
-        return None
-
-
 class BaseEvent(BaseModel):
     # Strict: a step of "5" or a value of true is not a number. Extra fields are kept.
     model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     seq: int = Field(ge=1, le=MAX_INT)
-    time: Annotated[datetime | None, WrapValidator(_time_or_none)] = Field(None, strict=False)
+    time: datetime | None = Field(None, strict=False)  # unreadable: None, the platform stamps it
 
 
 class Started(BaseEvent):
@@ -149,12 +142,19 @@ def parse_event(raw: object, where: str = "event") -> BaseEvent:
         raise EventError(f"{where}.seq must be a positive integer, got {seq!r}")
     if kind not in EVENT_TYPES:
         raise EventError(f"{where}.kind must be one of {sorted(KINDS)}, got {kind!r}")
+    model = EVENT_TYPES[kind]
     try:
-        return EVENT_TYPES[kind].model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
-        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        time = raw.get("time") if isinstance(raw.get("time"), str) else None
+        errors = exc.errors()
+    if all(e["loc"] == ("time",) for e in errors):  # a clock the platform cannot read: it stamps it
+        return parse_event({**raw, "time": None}, where)
+    problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+    time = raw.get("time") if isinstance(raw.get("time"), str) else None
+    try:
         return Unreadable.model_validate({"seq": seq, "time": time, "kind": kind, "problem": problem})
+    except ValidationError:
+        return Unreadable(seq=seq, kind=kind, problem=problem)
 
 
 def decode_line(line: bytes | str) -> dict | None:
