@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from trainers.lookup import lookup
 from trainers.methods import (
     adalora,
     bitfit,
@@ -65,10 +66,7 @@ def known() -> str:
 
 
 def get(name: str) -> TrainMethod:
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise UnknownMethod(f"unknown method {name!r}; known methods: {known()}") from None
+    return lookup(METHODS, name, UnknownMethod, "method")
 
 
 def validated_params(name: str | None, raw: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from trainers.lookup import lookup
 from trainers.objectives.base import Objective, ObjectiveParams
 from trainers.objectives.preference_params import DpoParams, KtoParams, OrpoParams, SimpoParams
 
@@ -67,17 +68,10 @@ OBJECTIVE_PARAMS: dict[str, type[ObjectiveParams]] = {
 PREFERENCE_OBJECTIVES = tuple(o.name for o in OBJECTIVES.values() if "preference" in o.tasks)
 
 
-def known() -> str:
-    return ", ".join(OBJECTIVES)
-
-
 def get(name: str) -> Objective:
-    try:
-        return OBJECTIVES[name]
-    except KeyError:
-        from trainers.spec import SpecError  # not at the top: the spec imports this module
+    from trainers.spec import SpecError  # not at the top: the spec imports this module
 
-        raise SpecError(f"objective: unknown objective {name!r}; known objectives: {known()}") from None
+    return lookup(OBJECTIVES, name, SpecError, "objective", where="objective")
 
 
 def either(names: tuple[str, ...] | list[str]) -> str:

@@ -47,13 +47,3 @@ class QuantizeMethod:
     def calibrated(self) -> bool:
         """Whether it measures the model on calibration text (and so takes a calibration dataset)."""
         return self.quantize_model is not None
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "description": self.description,
-            "bits": self.bits,
-            "calibrated": self.calibrated,
-            "params_schema": self.params.model_json_schema() if self.params else None,
-        }

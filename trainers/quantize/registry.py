@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from trainers.lookup import lookup
 from trainers.quantize.method import QuantizeMethod
 from trainers.quantize.params import GptqParams, Rtn4Params
 from trainers.spec import SpecError
@@ -70,12 +71,5 @@ class UnknownMethod(SpecError):
     pass
 
 
-def known() -> str:
-    return ", ".join(METHODS)
-
-
 def get(name: str) -> QuantizeMethod:
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise UnknownMethod(f"unknown quantize method {name!r}; known methods: {known()}") from None
+    return lookup(METHODS, name, UnknownMethod, "quantize method")
