@@ -47,13 +47,24 @@ class RunInfo:
 
 
 class EventsCallback(TrainerCallback):
+    """Reports the run as events; also the objective's own metrics, from the Trainer's logs.
+
+    ``metrics`` maps a name as the Trainer (or TRL) logs it to the name Hone reports, e.g.
+    ``{"rewards/accuracies": "reward_accuracy"}``; an ``eval_`` prefix on the log key makes the
+    point an eval one. ``perplexity`` adds exp(eval loss), the usual reading of an LM's loss.
+    """
+
     def __init__(
-        self, emitter: EventEmitter, tokenizer: Any, info: RunInfo, sample: SamplePrompt | None
+        self, emitter: EventEmitter, tokenizer: Any, info: RunInfo, sample: SamplePrompt | None, *,
+        metrics: dict[str, str] | None = None, perplexity: bool = False,
     ) -> None:
         self.emitter = emitter
         self.tokenizer = tokenizer
         self.info = info
         self.sample_prompt = sample
+        self.metrics = metrics or {}
+        self.perplexity = perplexity
+        self.last_eval: dict[str, float | None] = {}  # the objective's metrics at the last evaluation
         self.stop_requested = False
         self.last_train_loss: float | None = None
         self.last_eval_loss: float | None = None
@@ -105,6 +116,20 @@ class EventsCallback(TrainerCallback):
                 self.emitter.metric(name, step=state.global_step, value=_finite(logs[name]), split="train")
         if logs and "loss" in logs:
             self.last_train_loss = _finite(logs["loss"])
+        self._objective_metrics(state.global_step, logs or {})
+
+    def _objective_metrics(self, step: int, logs: dict) -> None:
+        for key, value in logs.items():
+            split, name = ("eval", key.removeprefix("eval_")) if key.startswith("eval_") else ("train", key)
+            if name in self.metrics and isinstance(value, int | float):
+                point = self.emitter.metric(self.metrics[name], step=step, value=value, split=split)
+                if split == "eval":
+                    self.last_eval[self.metrics[name]] = point["value"]
+        if self.perplexity and "eval_loss" in logs:
+            loss = logs["eval_loss"]
+            ppl = math.exp(loss) if loss < 50 else None  # beyond that it is no longer a readable number
+            point = self.emitter.metric("perplexity", step=step, value=ppl, split="eval")
+            self.last_eval["perplexity"] = point["value"]
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                     metrics: dict | None = None, model: Any = None, **kw: Any):

@@ -14,26 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, create_model
 
 from trainers.merge import registry
+from trainers.quantize import registry as quantize_registry
 from trainers.spec_evaluate import EvaluateSpec
-from trainers.spec_quantize import GptqParams, QuantizeOutput, Rtn4Params
+from trainers.spec_quantize import QuantizeOutput
 
+# name -> (title, description, parameter model or None), from the quantize registry.
 QUANTIZE_METHODS: dict[str, tuple[str, str, type[BaseModel] | None]] = {
-    "rtn_int8": (
-        "int8, round to nearest",
-        "Symmetric int8 with one scale per output channel: fast, nearly lossless, half the size of fp16.",
-        None,
-    ),
-    "rtn_int4": (
-        "int4, round to nearest",
-        "int4 in groups of group_size weights, each with its own scale: a quarter of fp16, some loss.",
-        Rtn4Params,
-    ),
-    "gptq_int4": (
-        "int4 with GPTQ",
-        "GPTQ int4 in groups, layer by layer on calibration text, with bias correction: the best 4-bit "
-        "quality. Give a calibration dataset of your own domain, or built-in text is used.",
-        GptqParams,
-    ),
+    m.name: (m.title, m.description, m.params) for m in quantize_registry.METHODS.values()
 }
 QUANTIZE_OUTPUTS: tuple[str, ...] = QuantizeOutput.__args__
 

@@ -1,9 +1,16 @@
-"""Events: what a trainer tells the platform while it runs.
+"""Events: what a trainer tells the platform while it runs, and the one parser of an event.
 
 One JSON object per line on stdout, always, flushed per line. When the spec names an ingest
 URL the same events are also POSTed there in batches from a background thread. Delivery is
 best effort: events are for display, and the reconciler decides whether an attempt lived or
 died from the process exit, so a slow or broken endpoint must never block or crash training.
+
+The protocol is the typed models below, one per ``kind`` (``Event`` is their union): every event
+has ``seq`` (per attempt, from 1: ingest is idempotent on it), ``time`` and ``kind``, then the
+kind's own fields; more fields are allowed and kept (a classifier's confusion matrix on a
+``log``, the "before"/"after" ``model`` of a quantize ``sample``). An artifact's kind travels as
+``artifact_kind``, since ``kind`` is the event's own. ``parse_event`` is the one parser: the
+platform's ingest, both executors (through ``decode_line``) and the test trainer use it.
 """
 
 from __future__ import annotations
@@ -12,26 +19,158 @@ import json
 import logging
 import math
 import os
-import queue
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Annotated, Any, Literal, TextIO
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from trainers.event_sink import CLOSE_WAIT_S, HttpSink
 
 log = logging.getLogger("trainers")
 
-BATCH_MAX_EVENTS = 200
-BATCH_MAX_WAIT_S = 0.5
-CLOSE_WAIT_S = 5.0
-BACKOFF_MAX_S = 10.0
-# A platform that is down for hours must not make a trainer hold every event in memory.
-PENDING_MAX_EVENTS = 50_000
 # Library loggers whose warnings users should see; our own "trainers" logger also sends INFO.
 LIBRARY_LOGGERS = ("transformers", "peft", "torch", "accelerate", "py.warnings")
+
+
+MAX_INT = 2**31 - 1  # seq and step are 32-bit integers on the platform
+ENVELOPE = ("seq", "kind", "time")
+
+
+class EventError(ValueError):
+    """Not an event: the message names the field, e.g. ``events[3].seq must be a positive integer``."""
+
+
+class BaseEvent(BaseModel):
+    # Strict: a step of "5" or a value of true is not a number. Extra fields are kept.
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+    seq: int = Field(ge=1, le=MAX_INT)
+    time: datetime | None = Field(None, strict=False)  # unreadable: None, the platform stamps it
+
+
+class Started(BaseEvent):
+    kind: Literal["started"] = "started"
+    total_steps: int | None = None
+    epochs: float | None = None
+    trainable_params: int | None = None
+    total_params: int | None = None
+    device: str | None = None
+    model: str | None = None
+
+
+class Progress(BaseEvent):
+    kind: Literal["progress"] = "progress"
+    step: int = Field(ge=0, le=MAX_INT)
+    total: int = Field(ge=0, le=MAX_INT)
+    epoch: float | None = None
+    eta_seconds: float | None = None
+    samples_per_second: float | None = None
+
+
+class Metric(BaseEvent):
+    kind: Literal["metric"] = "metric"
+    name: str
+    step: int = Field(ge=0, le=MAX_INT)
+    value: float | None  # None: not a finite number (a diverged loss); the chart shows a gap
+    split: str = "train"
+
+
+class Log(BaseEvent):
+    kind: Literal["log"] = "log"
+    level: str = "info"
+    message: str
+
+
+class Sample(BaseEvent):
+    kind: Literal["sample"] = "sample"
+    step: int
+    prompt: str
+    output: str
+    expected: str | None = None
+
+
+class Checkpoint(BaseEvent):
+    kind: Literal["checkpoint"] = "checkpoint"
+    step: int
+    location: str
+
+
+class Artifact(BaseEvent):
+    kind: Literal["artifact"] = "artifact"
+    name: str
+    artifact_kind: str  # "adapter", "model", "gguf", "report", ...: the kind of the artifact itself
+    location: str
+    bytes: int = Field(ge=0)
+    sha256: str
+
+
+class Finished(BaseEvent):
+    kind: Literal["finished"] = "finished"
+    status: Literal["succeeded", "failed", "cancelled"]
+    error: str | None = None
+
+
+class Unreadable(BaseEvent):
+    """An event of a known kind whose own fields do not fit it: kept for display, never applied."""
+
+    kind: str
+    problem: str
+
+
+Event = Annotated[
+    Started | Progress | Metric | Log | Sample | Checkpoint | Artifact | Finished, Field(discriminator="kind")
+]
+EVENT_TYPES: dict[str, type[BaseEvent]] = {
+    cls.model_fields["kind"].default: cls
+    for cls in (Started, Progress, Metric, Log, Sample, Checkpoint, Artifact, Finished)
+}
+KINDS = tuple(EVENT_TYPES)
+
+
+def parse_event(raw: object, where: str = "event") -> BaseEvent:
+    """The typed event (one of ``Event``), or ``Unreadable`` where only its own fields are wrong.
+
+    Raises EventError when ``raw`` is no event at all (not an object, no valid ``seq``, an unknown
+    ``kind``), naming ``where`` (e.g. ``events[3]``)."""
+    if not isinstance(raw, dict):
+        raise EventError(f"{where} is not an object")
+    seq, kind = raw.get("seq"), raw.get("kind")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_INT:
+        raise EventError(f"{where}.seq must be a positive integer, got {seq!r}")
+    if kind not in EVENT_TYPES:
+        raise EventError(f"{where}.kind must be one of {sorted(KINDS)}, got {kind!r}")
+    model = EVENT_TYPES[kind]
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+    if all(e["loc"] == ("time",) for e in errors):  # a clock the platform cannot read: it stamps it
+        return parse_event({**raw, "time": None}, where)
+    problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+    time = raw.get("time") if isinstance(raw.get("time"), str) else None
+    try:
+        return Unreadable.model_validate({"seq": seq, "time": time, "kind": kind, "problem": problem})
+    except ValidationError:
+        return Unreadable(seq=seq, kind=kind, problem=problem)
+
+
+def decode_line(line: bytes | str) -> dict | None:
+    """The event object on one line of a trainer's stdout, or None for anything else there (a
+    library's stray output, a partial line): a JSON object with a ``seq``."""
+    try:
+        decoded = json.loads(line)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, dict) and "seq" in decoded else None
+
+
+def parse_line(line: bytes | str) -> BaseEvent | None:
+    """``decode_line`` then ``parse_event``: None where the line is no event."""
+    decoded = decode_line(line)
+    return None if decoded is None else parse_event(decoded)
 
 
 def claim_stdout() -> TextIO:
@@ -49,93 +188,6 @@ def claim_stdout() -> TextIO:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class HttpSink:
-    """Posts batches of events to the ingest URL from a daemon thread, retrying with backoff."""
-
-    def __init__(self, url: str, token: str | None, *, timeout_s: float = 10.0) -> None:
-        self.url = url
-        self._token = token
-        self._timeout_s = timeout_s
-        self._queue: queue.Queue[dict | None] = queue.Queue()
-        self._closing = threading.Event()
-        self._deadline = float("inf")
-        self._thread = threading.Thread(target=self._run, name="hone-events-http", daemon=True)
-        self._thread.start()
-
-    def put(self, event: dict) -> None:
-        if self._queue.qsize() < PENDING_MAX_EVENTS:
-            self._queue.put(event)
-
-    def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
-        """Deliver what is pending, waiting at most ``wait_s`` seconds."""
-        self._deadline = time.monotonic() + wait_s
-        self._closing.set()
-        self._queue.put(None)
-        self._thread.join(timeout=wait_s + 0.5)
-
-    def _run(self) -> None:
-        done = False
-        while not done:
-            batch, done = self._next_batch()
-            if batch:
-                self._deliver(batch)
-
-    def _next_batch(self) -> tuple[list[dict], bool]:
-        """Block for the first event, then gather more until the batch is full or old enough."""
-        item = self._queue.get()
-        if item is None:
-            return [], True
-        batch, cutoff = [item], time.monotonic() + BATCH_MAX_WAIT_S
-        while len(batch) < BATCH_MAX_EVENTS:
-            try:
-                item = self._queue.get(timeout=max(0.0, cutoff - time.monotonic()))
-            except queue.Empty:
-                break
-            if item is None:
-                return batch, True
-            batch.append(item)
-        return batch, False
-
-    def _deliver(self, batch: list[dict]) -> None:
-        body = json.dumps({"events": batch}).encode("utf-8")
-        delay = 0.25
-        while True:
-            error = self._post(body)
-            if error is None:
-                return
-            if time.monotonic() + delay > self._deadline:
-                print(f"hone events: gave up delivering {len(batch)} events: {error}", file=sys.stderr)
-                return
-            print(f"hone events: delivery failed ({error}); retrying in {delay:.2f}s", file=sys.stderr)
-            if self._closing.is_set():
-                time.sleep(delay)
-            else:
-                self._closing.wait(delay)  # close() cuts a long backoff short: one more try before exit
-            delay = min(delay * 2, BACKOFF_MAX_S)
-
-    def _post(self, body: bytes) -> str | None:
-        """POST one batch; return None on success, else a description of the failure.
-
-        A 4xx other than 408/429 will not get better by retrying (bad token, attempt gone), so
-        the batch is dropped; the messages never include the token.
-        """
-        headers = {"Content-Type": "application/json"}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
-                response.read()
-            return None
-        except urllib.error.HTTPError as exc:
-            if 400 <= exc.code < 500 and exc.code not in (408, 429):
-                print(f"hone events: endpoint refused a batch with HTTP {exc.code}; dropped", file=sys.stderr)
-                return None
-            return f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            return type(exc).__name__ + (f": {exc.reason}" if isinstance(exc, urllib.error.URLError) else "")
 
 
 class EventEmitter:
@@ -188,9 +240,9 @@ class EventEmitter:
     def checkpoint(self, *, step: int, location: str) -> dict:
         return self.emit("checkpoint", step=step, location=location)
 
-    def artifact(self, *, name: str, artifact_kind: str, location: str, size: int, sha256: str) -> dict:
+    def artifact(self, *, name: str, artifact_kind: str, location: str, bytes: int, sha256: str) -> dict:
         """``artifact_kind`` (e.g. "adapter") because ``kind`` is the event's own kind."""
-        return self.emit("artifact", name=name, artifact_kind=artifact_kind, location=location, bytes=size,
+        return self.emit("artifact", name=name, artifact_kind=artifact_kind, location=location, bytes=bytes,
                          sha256=sha256)
 
     def finished(self, status: str, error: str | None = None) -> dict | None:

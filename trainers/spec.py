@@ -22,16 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from trainers.objectives.params import (
-    OBJECTIVE_PARAMS,
-    DpoParams,
-    KtoParams,
-    Objective,
-    ObjectiveParams,
-    OrpoParams,
-    SimpoParams,
-    objective_problem,
-)
+from trainers.objectives import registry as objectives
+from trainers.objectives.base import ObjectiveParams
+from trainers.objectives.preference_params import DpoParams, KtoParams, OrpoParams, SimpoParams
 
 SPEC_VERSION = 1
 EVENTS_TOKEN_ENV = "HONE_EVENTS_TOKEN"
@@ -179,7 +172,7 @@ class TrainSpec(_Strict):
     attempt: int = Field(ge=1)
     base_model: ModelRef
     dataset: DatasetRef
-    objective: Objective = Field(
+    objective: objectives.ObjectiveName = Field(
         "sft", description="What to learn: sft, pretrain, classification, or dpo / orpo / simpo / kto."
     )
     method: str = Field("lora", description="A training method from trainers.methods (GET /api/v1/methods).")
@@ -218,15 +211,15 @@ class TrainSpec(_Strict):
 
     @model_validator(mode="after")
     def _objective_fits_the_data(self) -> TrainSpec:
-        given = {name for name in OBJECTIVE_PARAMS if getattr(self, name) is not None}
-        problem = objective_problem(self.objective, self.dataset.task, given)
+        given = {name for name in objectives.OBJECTIVE_PARAMS if getattr(self, name) is not None}
+        problem = objectives.objective_problem(self.objective, self.dataset.task, given)
         if problem:
             raise ValueError(problem)
         return self
 
     def objective_params(self) -> ObjectiveParams | None:
         """The objective's parameter group as given, or its defaults; None for objectives without one."""
-        model = OBJECTIVE_PARAMS.get(self.objective)
+        model = objectives.get(self.objective).params
         return None if model is None else getattr(self, self.objective) or model()
 
     @model_validator(mode="after")

@@ -17,62 +17,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from trainers.quantize import registry
+from trainers.quantize.method import QuantizeMethod
+from trainers.quantize.params import GptqParams, Rtn4Params
 from trainers.spec import SPEC_VERSION, DatasetRef, EventsSink, ModelRef, _Strict
 from trainers.spec_evaluate import DEFAULT_PROMPTS
 
-QuantizeMethod = Literal["rtn_int8", "rtn_int4", "gptq_int4"]
+# The registry's names (trainers/quantize/registry.py); each method with parameters has a field here.
+QuantizeMethodName = Literal[tuple(registry.METHODS)]  # type: ignore[valid-type]
 QuantizeOutput = Literal["torchao", "gguf_q8_0", "gguf_q4_0"]
 GGUF_Q4_0_GROUP = 32  # a Q4_0 block: 32 weights sharing one fp16 scale, symmetric
 
-
-class Rtn4Params(_Strict):
-    group_size: int = Field(
-        32, ge=16, le=1024, description="Weights per scale; smaller groups are more accurate and larger."
-    )
-    symmetric: bool = Field(
-        False,
-        description="One scale per group and no zero point; asymmetric groups fit skewed weights better.",
-    )
-
-    @model_validator(mode="after")
-    def _power_of_two(self) -> Rtn4Params:
-        if self.group_size & (self.group_size - 1):
-            raise ValueError(f"group_size must be a power of two (16, 32, 64, ...), not {self.group_size}")
-        return self
-
-
-class GptqParams(Rtn4Params):
-    group_size: int = Field(
-        128,
-        ge=16,
-        le=1024,
-        description="Weights per scale; 128 is the usual GPTQ setting, 32 matches GGUF Q4_0.",
-    )
-    damp_percent: float = Field(
-        0.01, gt=0.0, le=1.0, description="Share of the mean Hessian diagonal added for numerical stability."
-    )
-    calibration_samples: int = Field(
-        128, ge=4, le=4096, description="Calibration windows the layer statistics are measured on."
-    )
-    calibration_seq_len: int = Field(512, ge=16, le=8192, description="Tokens per calibration window.")
-    block_size: int = Field(
-        128, ge=16, le=4096, description="Columns updated together (the paper's lazy batch); speed only."
-    )
-    bias_correction: bool = Field(
-        True,
-        description="Shift the biases of layers that have them by the mean output error on calibration data.",
-    )
-    seed: int = Field(0, ge=0, description="Which calibration windows are drawn.")
-
-    @model_validator(mode="after")
-    def _block_holds_groups(self) -> GptqParams:
-        if self.block_size % self.group_size:
-            raise ValueError(
-                f"block_size ({self.block_size}) must be a multiple of group_size ({self.group_size})"
-            )
-        return self
+__all__ = ["GptqParams", "QuantizeOutput", "QuantizeSpec", "Rtn4Params"]
 
 
 class QuantizeSpec(_Strict):
@@ -81,7 +39,7 @@ class QuantizeSpec(_Strict):
     job_id: int = Field(ge=1)
     attempt: int = Field(ge=1)
     model: ModelRef
-    method: QuantizeMethod
+    method: QuantizeMethodName
     rtn_int4: Rtn4Params = Rtn4Params()
     gptq_int4: GptqParams = GptqParams()
     calibration: DatasetRef | None = Field(
@@ -108,20 +66,31 @@ class QuantizeSpec(_Strict):
             )
         if len(set(self.outputs)) != len(self.outputs):
             raise ValueError("outputs: each output format may appear once")
-        if self.calibration is not None and self.method != "gptq_int4":
-            raise ValueError(f"calibration: only gptq_int4 uses calibration data, not {self.method}")
-        if self.method == "gptq_int4" and "gguf_q4_0" in self.outputs:
-            p = self.gptq_int4
+        method = self.quantize_method
+        if self.calibration is not None and not method.calibrated:
+            calibrated = ", ".join(m.name for m in registry.METHODS.values() if m.calibrated)
+            raise ValueError(f"calibration: only {calibrated} uses calibration data, not {self.method}")
+        if method.quantize_model is not None and "gguf_q4_0" in self.outputs:
+            # Its integers are computed before writing, so they must already be on Q4_0's grid.
+            p, name = self.method_params(), self.method
             if p.group_size != GGUF_Q4_0_GROUP or not p.symmetric:
                 raise ValueError(
-                    "outputs: GGUF Q4_0 stores symmetric 4-bit blocks of 32 weights, so a GPTQ result "
-                    "fits it only with gptq_int4.group_size 32 and gptq_int4.symmetric true; "
+                    f"outputs: GGUF Q4_0 stores symmetric 4-bit blocks of 32 weights, so a {name} result "
+                    f"fits it only with {name}.group_size 32 and {name}.symmetric true; "
                     "set both, or drop gguf_q4_0"
                 )
         return self
 
     @property
+    def quantize_method(self) -> QuantizeMethod:
+        return registry.get(self.method)
+
+    def method_params(self) -> BaseModel | None:
+        """The chosen method's parameter group (the field named after it); None where it takes none."""
+        return getattr(self, self.method) if self.quantize_method.params is not None else None
+
+    @property
     def params(self) -> dict:
         """The chosen method's parameters (empty for rtn_int8)."""
-        chosen = {"rtn_int4": self.rtn_int4, "gptq_int4": self.gptq_int4}.get(self.method)
+        chosen = self.method_params()
         return chosen.model_dump() if chosen else {}

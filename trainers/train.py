@@ -1,7 +1,9 @@
-"""LoRA fine-tuning of a causal LM: data, model, Trainer, train, save.
+"""Training, for every objective alike: check, data, model, method, Trainer, train, save.
 
-``run_training`` reads top to bottom. The transformers ``Trainer`` does the loop, mixed
-precision and checkpoint/resume; our code is the data glue, the events and the saved artifact.
+``run_training`` reads top to bottom; each objective (trainers/objectives/registry.py) gives the
+steps that differ (its ``Recipe``: how rows become the model's data, which Trainer, what is saved,
+which metrics), and everything else here is shared. The transformers ``Trainer`` does the loop,
+mixed precision and checkpoint/resume; our code is the data glue, the events and the artifact.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import math
 import random
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,23 +31,19 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from trainers import methods
-from trainers.callbacks import EventsCallback, RunInfo, SamplePrompt, checkpoint_on_sigterm
+from trainers.callbacks import EventsCallback, RunInfo, checkpoint_on_sigterm
 from trainers.data import DataError, load_rows
 from trainers.events import EventEmitter
-from trainers.examples import (
-    build_examples,
-    ensure_chat_template,
-    render,
-    row_messages,
-)
-from trainers.packing import check_packing_fits, prepare_batches
+from trainers.examples import ensure_chat_template
+from trainers.objectives import registry as objectives
+from trainers.objectives.base import Built, Recipe
 from trainers.spec import ModelRef, SpecError, TrainSpec
 
 log = logging.getLogger("trainers")
 
-SUPPORTED_TASKS = ("text", "instruction", "chat")
 MAX_EVAL_ROWS = 1000  # held out from a big dataset; more only makes each eval slower
 MAX_LOG_POINTS = 200  # per metric and run, so long runs don't flood the platform
+EVA_BATCHES = 8  # training batches a method that looks at the data first (EVA) may see
 
 
 class ModelError(SpecError):
@@ -52,65 +51,35 @@ class ModelError(SpecError):
 
 
 def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
-    if spec.objective != "sft":  # pre-training, classification, preference: trainers/objectives/
-        from trainers.objectives.registry import run_objective
-
-        return run_objective(spec, emitter)
     hf_logging.disable_progress_bar()  # tqdm bars are noise in pod logs; progress goes out as events
-    output_dir = Path(spec.output_dir).resolve()
-    check_inputs(spec)
+    objective = objectives.get(spec.objective)
+    recipe = objective.load_recipe()
+    check_inputs(spec)  # files, checksums, checkpoint and adapter directories
+    if recipe.check is not None:
+        recipe.check(spec)  # what this objective refuses before any model loads
+    if spec.training.packing and not objective.packs:
+        log.warning(f"training.packing applies to sft; {spec.objective} trains on padded batches")
 
-    train_rows, eval_rows = load_datasets(spec)
-    tokenizer, model, device = load_base_model(spec.base_model, methods.load_options(spec))
-    task, max_length = spec.dataset.task, spec.training.max_seq_length
-    train_set, eval_set = tokenize_splits(tokenizer, train_rows, eval_rows, task, max_length)
-    batches = prepare_batches(train_set, eval_set, spec.training, tokenizer.pad_token_id)
+    # Data and model: the objective turns rows into what its model trains on.
+    built = recipe.build(spec, *load_datasets(spec))
+    steps = plan_steps(spec, len(built.train_set), prebatched=built.prebatched)
 
-    prepared = methods.Prepared(model)  # what a method adds: callbacks, optimizer, save options
-    if not spec.init_adapter:
-        prepared = prepare_method(model, spec, tokenizer, train_set, batches, output_dir)
-        model = prepared.model
-    else:  # continue training a finished job's adapter; its method and rank come with it
-        model = load_trainable_adapter(model, spec.init_adapter)
-    check_packing_fits(model, spec.training)
-    trainable, total = methods.parameter_counts(model)
-    steps = plan_steps(spec, len(batches.train), prebatched=batches.prebatched)
-    samples_per_step = round(batches.examples_per_batch * spec.training.gradient_accumulation_steps)
-    info = RunInfo(spec.base_model.name, device, trainable, total, samples_per_step)
-    sample = sample_prompt(tokenizer, eval_rows, task, max_length)
-    callback = EventsCallback(emitter, tokenizer, info, sample)
-    trainer = Trainer(
-        model=model,
-        args=training_arguments(spec, output_dir, steps, prebatched=batches.prebatched),
-        data_collator=batches.collator,
-        train_dataset=batches.train,
-        eval_dataset=batches.eval,
-        processing_class=tokenizer,
-        callbacks=[callback, *early_stopping(spec), *prepared.callbacks],
-    )
+    # Method and trainer
+    prepared = prepare_method(built.model, spec, objective.task_type, steps.total, built.first_batches)
+    callback = make_callback(spec, emitter, recipe, built, prepared)
+    args = training_arguments(spec, Path(spec.output_dir).resolve(), steps, prebatched=built.prebatched)
+    trainer = recipe.trainer(spec, built, prepared, args, callback)
     if prepared.optimizer:  # e.g. LoRA+'s own learning rate for B; the Trainer still schedules it
-        trainer.optimizer = prepared.optimizer(model, trainer.args)
-    with checkpoint_on_sigterm(callback):
-        trainer.train(resume_from_checkpoint=spec.resume_from)
-    if callback.stop_requested:
-        # The checkpoint is on disk: let SIGTERM end the process as it would have (cli: exit 143).
-        signal.raise_signal(signal.SIGTERM)
-        raise SystemExit(143)  # only reached where SIGTERM's handler returns
+        trainer.optimizer = prepared.optimizer(prepared.model, trainer.args)
 
-    kind = methods.get(spec.method).artifact  # "adapter" (peft) or "model" (full, freeze, BitFit, LISA)
-    artifact_dir = save_adapter(model, tokenizer, output_dir / kind, **prepared.save_kwargs)
-    write_model_card(artifact_dir, spec, len(train_rows), len(eval_rows), callback)
-    emit_artifact(emitter, artifact_dir, kind)
+    # Train, save
+    train_until_done(trainer, callback, spec)
+    recipe.save(spec, built, prepared, callback)
     emitter.finished("succeeded")
 
 
 def check_inputs(spec: TrainSpec) -> None:
     """Refuse what cannot work before spending time loading anything."""
-    if spec.objective == "sft" and spec.dataset.task not in SUPPORTED_TASKS:
-        raise SpecError(
-            f"dataset.task: LoRA training of a causal LM takes {', '.join(SUPPORTED_TASKS)} data, "
-            f"not {spec.dataset.task!r}"
-        )
     if spec.resume_from and not Path(spec.resume_from).is_dir():
         raise SpecError(f"resume_from: checkpoint directory {spec.resume_from} does not exist")
     if spec.init_adapter and not (Path(spec.init_adapter) / "adapter_config.json").is_file():
@@ -192,72 +161,86 @@ def _is_permanent_hub_error(exc: BaseException) -> bool:
     return isinstance(exc, ValueError | KeyError) or isinstance(exc.__cause__, permanent)
 
 
-def tokenize_splits(
-    tokenizer: Any, train_rows: list[dict], eval_rows: list[dict], task: str, max_length: int
-) -> tuple[list[dict], list[dict]]:
-    train_set, train_stats = build_examples(tokenizer, train_rows, task, max_length)
-    eval_set, eval_stats = build_examples(tokenizer, eval_rows, task, max_length)
-    for note in train_stats.notes:
-        log.warning(f"Training data: {note}")
-    for note in eval_stats.notes:
-        log.warning(f"Evaluation data: {note}")
-    for split, examples, rows in (("training", train_set, train_rows), ("evaluation", eval_set, eval_rows)):
-        if rows and not examples:
-            raise DataError(
-                f"none of the {len(rows)} {split} rows has an answer within max_seq_length={max_length} "
-                "tokens; raise max_seq_length or check the data",
-                file="dataset",
-            )
-    return train_set, eval_set
-
-
-def sample_prompt(tokenizer: Any, eval_rows: list[dict], task: str, max_length: int) -> SamplePrompt | None:
-    """The held-out prompt to generate from after each eval: the first that fits the context."""
-    for row in eval_rows[:20]:
-        sample = _row_prompt(tokenizer, row, task)
-        if 0 < len(sample.ids) < max_length:  # as in training, so within what the model handles
-            return sample
-    return None
-
-
-def _row_prompt(tokenizer: Any, row: dict, task: str) -> SamplePrompt:
-    if task == "text":
-        ids = tokenizer(row["text"])["input_ids"][:16]
-        return SamplePrompt(tokenizer.decode(ids, skip_special_tokens=True), ids, None)
-    messages = row_messages(row, task)
-    last_reply = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=len(messages))
-    context = messages[:last_reply]
-    text = render(tokenizer, context, generation_prompt=True)
-    shown = context[-1]["content"] if context else ""
-    expected = messages[last_reply]["content"] if last_reply < len(messages) else None
-    return SamplePrompt(shown, tokenizer(text, add_special_tokens=False)["input_ids"], expected)
-
-
-EVA_BATCHES = 8  # training batches a method that looks at the data first (EVA) may see
-
-
 def prepare_method(
-    model: Any,
-    spec: TrainSpec,
-    tokenizer: Any,
-    train_set: list[dict],
-    batches: Any,
-    output_dir: Path,
-    task_type: str = "CAUSAL_LM",
+    model: Any, spec: TrainSpec, task_type: str, total_steps: int,
+    batches: Callable[[], list] | None = None,
 ) -> methods.Prepared:
-    """The spec's method (trainers/methods/) applied to the base model: an adapter, freezing, or all."""
-    from trainers.examples import PadCollator
-
-    size, collate = spec.training.batch_size, PadCollator(tokenizer.pad_token_id)
-    first = train_set[: EVA_BATCHES * size]
+    """The spec's method (trainers/methods/) on the base model; ``task_type`` is peft's (CAUSAL_LM or
+    SEQ_CLS: peft then also trains and saves the classification head, ``classifier`` / ``score``).
+    With ``init_adapter`` a finished job's adapter is trained further instead (its method and rank
+    come with it). ``batches``: a few collated training batches, for methods that look at the data
+    first (EVA)."""
+    if spec.init_adapter:
+        return methods.Prepared(load_trainable_adapter(model, spec.init_adapter))
     ctx = methods.Context(
         task_type=task_type,
-        total_steps=plan_steps(spec, len(batches.train), prebatched=batches.prebatched).total,
+        total_steps=total_steps,  # for schedules inside a method (AdaLoRA's rank budget)
         model_source=spec.base_model.path or spec.base_model.hub_id,
-        work_dir=output_dir,
-        batches=lambda: [collate(first[i : i + size]) for i in range(0, len(first), size)],
+        work_dir=Path(spec.output_dir).resolve(),
+        batches=batches,
     )
     return methods.apply_method(model, spec, ctx)
+
+
+def first_batches(
+    examples: list[dict], collator: Callable, size: int, n: int = EVA_BATCHES
+) -> Callable[[], list]:
+    """The first ``n`` collated training batches, made only if a method asks (EVA initialises from them)."""
+    first = examples[: n * size]
+    return lambda: [collator(first[i : i + size]) for i in range(0, len(first), size)]
+
+
+def make_callback(
+    spec: TrainSpec, emitter: EventEmitter, recipe: Recipe, built: Built, prepared: methods.Prepared
+) -> EventsCallback:
+    """What reports the run as events: the objective's own callback, or the standard one with its metrics."""
+    t = spec.training
+    trainable, total = methods.parameter_counts(prepared.model)
+    per_batch = built.examples_per_batch if built.examples_per_batch is not None else t.batch_size
+    samples_per_step = round(per_batch * t.gradient_accumulation_steps)
+    info = RunInfo(spec.base_model.name, built.device, trainable, total, samples_per_step)
+    if recipe.callback is not None:
+        return recipe.callback(emitter, built, info)
+    return EventsCallback(
+        emitter, built.tokenizer, info, built.sample, metrics=recipe.metrics, perplexity=recipe.perplexity
+    )
+
+
+def hf_trainer(
+    spec: TrainSpec, built: Built, prepared: methods.Prepared, args: TrainingArguments,
+    callback: EventsCallback, **extra: Any,
+) -> Trainer:
+    """The transformers Trainer on the objective's data (``extra``: e.g. its ``compute_metrics``)."""
+    return Trainer(
+        model=prepared.model,
+        args=args,
+        data_collator=built.collator,
+        train_dataset=built.train_set,
+        eval_dataset=built.eval_set,
+        processing_class=built.tokenizer,
+        callbacks=[callback, *early_stopping(spec), *prepared.callbacks],
+        **extra,
+    )
+
+
+def train_until_done(trainer: Any, callback: EventsCallback, spec: TrainSpec) -> None:
+    """Train (resuming if the spec says so); on SIGTERM, checkpoint and end the process with 143."""
+    with checkpoint_on_sigterm(callback):
+        trainer.train(resume_from_checkpoint=spec.resume_from)
+    if callback.stop_requested:
+        # The checkpoint is on disk: let SIGTERM end the process as it would have (cli: exit 143).
+        signal.raise_signal(signal.SIGTERM)
+        raise SystemExit(143)  # only reached where SIGTERM's handler returns
+
+
+def save_lm(spec: TrainSpec, built: Built, prepared: methods.Prepared, callback: EventsCallback) -> None:
+    """The trained adapter (or model, for methods that train the model itself) with its card; one
+    artifact event."""
+    kind = methods.get(spec.method).artifact  # "adapter" (peft) or "model" (full, freeze, BitFit, LISA)
+    output_dir = Path(spec.output_dir).resolve()
+    artifact_dir = save_adapter(prepared.model, built.tokenizer, output_dir / kind, **prepared.save_kwargs)
+    write_model_card(artifact_dir, spec, *built.rows, callback)
+    emit_artifact(callback.emitter, artifact_dir, kind)
 
 
 def load_trainable_adapter(model: Any, adapter_dir: str) -> PeftModel:
@@ -407,6 +390,6 @@ def emit_artifact(emitter: EventEmitter, adapter_dir: Path, kind: str = "adapter
         name=kind,
         artifact_kind=kind,
         location=str(adapter_dir.resolve()),
-        size=size,
+        bytes=size,
         sha256=file_sha256(weights),
     )

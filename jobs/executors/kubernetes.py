@@ -34,6 +34,7 @@ from jobs.executors import k8s_manifest as manifest
 from jobs.executors.base import ExecutorUnavailable, Observation, Submission
 from jobs.executors.k8s_manifest import KubeSettings
 from jobs.executors.k8s_status import classify
+from trainers.events import decode_line
 
 log = logging.getLogger(__name__)
 
@@ -382,11 +383,8 @@ def _events_after(data: bytes, offset: int) -> tuple[list[dict], int]:
         if not line.endswith(b"\n"):
             break  # still being written; read it next time
         position += len(line)
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # stderr and library output share the pod log: not events
-        if isinstance(event, dict) and "seq" in event:
+        event = decode_line(line)  # None: stderr and library output share the pod log
+        if event is not None:
             events.append(event)
     return events, position
 

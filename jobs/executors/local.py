@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from jobs.executors.base import Observation, Submission
+from trainers.events import decode_line
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # A run directory without a pid this long after creation never started.
@@ -125,11 +126,8 @@ class LocalExecutor:
                 if not line.endswith(b"\n"):
                     break  # a line still being written; read it next time
                 offset += len(line)
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue  # stray output from a library: not an event
-                if isinstance(event, dict):
+                event = decode_line(line)  # None: stray output from a library, not an event
+                if event is not None:
                     events.append(event)
         return events, offset
 

@@ -15,50 +15,35 @@ from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from jobs.data import storage
 from jobs.lifecycle import transitions
 from jobs.models import Artifact, Attempt, Event, Job, MetricPoint
+from trainers import events
 
 log = logging.getLogger(__name__)
 
-KINDS = {"started", "progress", "metric", "log", "sample", "checkpoint", "artifact", "finished"}
 MAX_BATCH = 5000
-MAX_INT = 2**31 - 1  # seq and step are PostgreSQL integers
-
-
-class BadEvents(ValueError):
-    pass
+MAX_INT = events.MAX_INT  # seq and step are PostgreSQL integers
+BadEvents = events.EventError  # not an event: refused with the message, which names the field
 
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """An event as received, its shape checked; a plain record (a model per event is costly)."""
+    """An event as received: its typed model (trainers/events.py) and the payload stored as sent."""
 
     seq: int
     kind: str
     time: datetime
-    payload: dict
+    payload: dict  # every field but seq, kind and time, as sent (extra fields included)
+    event: events.BaseEvent  # an ``Unreadable`` one is stored for display but never applied
 
 
-def _time(raw: object) -> datetime | None:
-    try:
-        return parse_datetime(raw) if isinstance(raw, str) else None
-    except ValueError:  # well-formed but impossible, e.g. month 13
-        return None
-
-
-def _parse(raw: object, index: int) -> Incoming:
-    if not isinstance(raw, dict):
-        raise BadEvents(f"events[{index}] is not an object")
-    seq, kind = raw.get("seq"), raw.get("kind")
-    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_INT:
-        raise BadEvents(f"events[{index}].seq must be a positive integer, got {seq!r}")
-    if kind not in KINDS:
-        raise BadEvents(f"events[{index}].kind must be one of {sorted(KINDS)}, got {kind!r}")
-    payload = {k: v for k, v in raw.items() if k not in ("seq", "kind", "time")}
-    return Incoming(seq=seq, kind=kind, time=_time(raw.get("time")) or timezone.now(), payload=payload)
+def parse_one(raw: object, index: int = 0) -> Incoming:
+    """One event through the trainer's own parser; BadEvents names ``events[index]`` and the field."""
+    event = events.parse_event(raw, where=f"events[{index}]")
+    payload = {k: v for k, v in raw.items() if k not in events.ENVELOPE}
+    return Incoming(event.seq, event.kind, event.time or timezone.now(), payload, event)
 
 
 def parse_events(raw_events: object) -> list[Incoming]:
@@ -66,7 +51,7 @@ def parse_events(raw_events: object) -> list[Incoming]:
         raise BadEvents("'events' must be a list")
     if len(raw_events) > MAX_BATCH:
         raise BadEvents(f"at most {MAX_BATCH} events per request")
-    return [_parse(raw, i) for i, raw in enumerate(raw_events)]
+    return [parse_one(raw, i) for i, raw in enumerate(raw_events)]
 
 
 def ingest(attempt: Attempt, events: list[Incoming]) -> int:
@@ -144,24 +129,27 @@ def _clean(value: object) -> object:
     return value
 
 
-def _apply(attempt: Attempt, events: list[Incoming]) -> None:
+def _apply(attempt: Attempt, incoming: list[Incoming]) -> None:
     # A resumed attempt re-logs the steps after its checkpoint, and a batch may hold the same
     # step twice: the newest value wins.
     points = {}
-    for event in events:
-        if event.kind == "metric" and (point := _metric(attempt, event)) is not None:
-            points[point[:2]] = point[2]
-    _store_metrics(attempt, points)
     progress = None
-    for event in events:
-        if event.kind == "started":
-            mark_running(attempt)
-        elif event.kind == "progress":
+    for item in incoming:
+        event = item.event
+        if isinstance(event, events.Unreadable):
+            log.warning("attempt %s: not applying event %s: %s", attempt.pk, item.seq, event.problem)
+        elif isinstance(event, events.Metric) and (point := _metric(attempt, event)) is not None:
+            points[point[:2]] = point[2]
+        elif isinstance(event, events.Progress):
             progress = event  # each overwrites the last: only the newest needs applying
-        elif event.kind == "artifact":
-            _artifact(attempt, event.payload)
+    _store_metrics(attempt, points)
+    for item in incoming:
+        if isinstance(item.event, events.Started):
+            mark_running(attempt)
+        elif isinstance(item.event, events.Artifact):
+            _artifact(attempt, item.event)
     if progress is not None:
-        _progress(attempt, progress.payload)
+        _progress(attempt, progress)
 
 
 def _store_metrics(attempt: Attempt, points: dict[tuple[str, int], float]) -> None:
@@ -189,15 +177,13 @@ def _store_metrics(attempt: Attempt, points: dict[tuple[str, int], float]) -> No
     )
 
 
-def _metric(attempt: Attempt, event: Incoming) -> tuple[str, int, float] | None:
-    p = event.payload
-    name, step, value, split = p.get("name"), p.get("step"), p.get("value"), p.get("split", "train")
-    valid = isinstance(name, str) and isinstance(split, str) and len(name) + len(split) < 100
-    valid = valid and isinstance(step, int) and 0 <= step <= MAX_INT and isinstance(value, int | float)
-    if not valid or isinstance(value, bool):
-        log.warning("attempt %s: ignoring malformed metric event %s", attempt.pk, event.seq)
+def _metric(attempt: Attempt, event: events.Metric) -> tuple[str, int, float] | None:
+    if event.value is None:  # not a finite number: a gap in the chart
         return None
-    return f"{split}/{name}", step, float(value)
+    if len(event.name) + len(event.split) >= 100:  # the series name must fit its column
+        log.warning("attempt %s: ignoring metric event %s: name too long", attempt.pk, event.seq)
+        return None
+    return f"{event.split}/{event.name}", event.step, event.value
 
 
 def mark_running(attempt: Attempt) -> None:
@@ -209,30 +195,25 @@ def mark_running(attempt: Attempt) -> None:
     Job.objects.filter(pk=attempt.job_id, started_at__isnull=True).update(started_at=now)
 
 
-def _progress(attempt: Attempt, p: dict) -> None:
-    step, total = p.get("step"), p.get("total")
-    if not isinstance(step, int) or not isinstance(total, int):
-        return
+def _progress(attempt: Attempt, event: events.Progress) -> None:
     if not Attempt.objects.filter(pk=attempt.pk, status__in=Attempt.LIVE).exists():
         return  # a late event from a finished attempt must not move the bar
-    eta = p.get("eta_seconds")
     Job.objects.filter(pk=attempt.job_id, status__in=Job.ACTIVE).update(
-        step=step, total_steps=total, eta_seconds=eta if isinstance(eta, int | float) else None
+        step=event.step, total_steps=event.total, eta_seconds=event.eta_seconds
     )
 
 
-def _artifact(attempt: Attempt, p: dict) -> None:
+def _artifact(attempt: Attempt, event: events.Artifact) -> None:
     try:
-        location = storage.relative(p["location"])
-        values = {
-            "kind": str(p["artifact_kind"]),
-            "location": location,
-            "bytes": int(p["bytes"]),
-            "sha256": str(p["sha256"]),
-            "attempt": attempt,
-        }
-        name = str(p["name"])
-    except (KeyError, TypeError, ValueError) as exc:
+        location = storage.relative(event.location)
+    except ValueError as exc:
         log.warning("attempt %s: refusing artifact event: %s", attempt.pk, exc)
         return
-    Artifact.objects.update_or_create(job_id=attempt.job_id, name=name, defaults=values)
+    values = {
+        "kind": event.artifact_kind,
+        "location": location,
+        "bytes": event.bytes,
+        "sha256": event.sha256,
+        "attempt": attempt,
+    }
+    Artifact.objects.update_or_create(job_id=attempt.job_id, name=event.name, defaults=values)

@@ -239,7 +239,7 @@ def sync_events(attempt: Attempt) -> None:
     parsed = []
     for raw in events:
         try:
-            parsed.append(ingest._parse(raw, 0))
+            parsed.append(ingest.parse_one(raw))
         except ingest.BadEvents as exc:
             log.warning("%s: skipping bad event line: %s", attempt, exc)
     ingest.ingest(attempt, parsed)

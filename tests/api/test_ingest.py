@@ -92,3 +92,49 @@ def test_refusals_use_the_apis_problem_format(client, attempt):
     problem(client.post(url, {"events": []}, content_type="application/json"), 401)
     bad = client.post(url, "{", content_type="application/json", headers={"Authorization": f"Bearer {TOKEN}"})
     problem(bad, 400)
+
+
+@pytest.mark.parametrize(
+    ("bad", "detail"),
+    [
+        ({"seq": 0, "kind": "log", "message": "m"}, "events[1].seq must be a positive integer, got 0"),
+        ({"seq": 2, "kind": "epoch"}, "events[1].kind must be one of ['artifact', 'checkpoint', 'finished',"),
+        ("line", "events[1] is not an object"),
+    ],
+)
+def test_a_batch_holding_something_that_is_no_event_is_refused_whole(client, attempt, bad, detail):
+    from tests.api.helpers import problem
+
+    body = problem(post(client, attempt, [metric(1, 1, 2.0), bad]), 400)
+    assert body["detail"].startswith(detail)
+    assert not Event.objects.exists() and not MetricPoint.objects.exists()
+
+
+def test_an_event_with_wrong_fields_is_kept_for_display_but_not_applied(client, attempt):
+    """The typed models (trainers/events.py) decide: a progress without its total moves nothing,
+    a step given as text is no step, an artifact's size must be a number."""
+    events = [
+        {"seq": 1, "kind": "progress", "step": 3},
+        metric(2, "4", 1.0),
+        {"seq": 3, "kind": "artifact", "name": "adapter", "artifact_kind": "adapter", "location": "/x",
+         "bytes": "12", "sha256": "0" * 64},
+        metric(4, 5, 0.5),
+    ]
+    assert post(client, attempt, events).json() == {"received": 4, "new": 4}
+    assert list(Event.objects.order_by("seq").values_list("seq", flat=True)) == [1, 2, 3, 4]
+    assert list(MetricPoint.objects.values_list("step", "value")) == [(5, 0.5)]
+    job = Job.objects.get(pk=attempt.job_id)
+    assert job.step != 3 and not job.artifacts.exists()
+
+
+def test_an_artifact_event_records_the_artifact(client, attempt, settings):
+    from pathlib import Path
+
+    location = Path(settings.HONE_STORAGE) / "runs" / "adapter"
+    event = {"seq": 1, "kind": "artifact", "name": "adapter", "artifact_kind": "adapter",
+             "location": str(location), "bytes": 12, "sha256": "a" * 64}
+    post(client, attempt, [event])
+    artifact = Job.objects.get(pk=attempt.job_id).artifacts.get()
+    assert (artifact.kind, artifact.location, artifact.bytes, artifact.sha256) == (
+        "adapter", "runs/adapter", 12, "a" * 64
+    )

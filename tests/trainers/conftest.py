@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -15,6 +16,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 # The tiny model gains nothing from threads, and 2 busy cores make thread contention slow.
 TRAINER_ENV = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _frozen_heap():
+    """Leave what is alive when the tests start (torch, transformers, pytest, the test modules) out
+    of every garbage collection: none of it is garbage, and every Trainer run ends in a full
+    ``gc.collect()`` (accelerate's ``free_memory``) that would walk all of it, ~0.5 s a run."""
+    gc.freeze()
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +91,14 @@ class TrainerRun:
 
     @property
     def events(self) -> list[dict]:
-        return [json.loads(line) for line in self.stdout.splitlines()]
+        """Every stdout line, each held to the event protocol (the typed models in trainers/events.py)."""
+        from trainers.events import Unreadable, parse_event
+
+        events = [json.loads(line) for line in self.stdout.splitlines()]
+        for event in events:
+            parsed = parse_event(event)
+            assert not isinstance(parsed, Unreadable), f"{event}: {parsed.problem}"
+        return events
 
     def of_kind(self, kind: str) -> list[dict]:
         return [event for event in self.events if event["kind"] == kind]

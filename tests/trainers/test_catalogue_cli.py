@@ -34,8 +34,8 @@ def test_methods_json_lists_every_method_with_its_schema_and_the_valid_combinati
         groups = entry["parameters"]["properties"]
         assert groups["training"] == TrainingParams.model_json_schema()
         assert ("lora" in groups) == method.uses_lora_group
-        if method.params is not None:
-            assert groups["method_params"] == method.params.model_json_schema()
+        if method.method_params is not None:
+            assert groups["method_params"] == method.method_params.model_json_schema()
             for field, schema in groups["method_params"]["properties"].items():
                 assert schema.get("description"), (name, field)  # every parameter says what it does
         assert entry["title"] and entry["description"] and entry["paper"].startswith("https://")

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,8 +20,9 @@ from tests.trainers.conftest import make_spec, write_jsonl
 from trainers import methods, train
 from trainers.cli import EXIT_INVALID, run_job
 from trainers.events import EventEmitter
-from trainers.examples import build_examples
+from trainers.examples import PadCollator, build_examples
 from trainers.methods.base import MethodError
+from trainers.objectives import sft
 from trainers.packing import prepare_batches
 from trainers.spec import SpecError, TrainSpec, parse_spec
 from trainers.tiny import demo_instruction_rows
@@ -50,8 +52,9 @@ def train_briefly(spec: TrainSpec, model_dir: Path, tokenizer, examples: list[di
     model = model or AutoModelForCausalLM.from_pretrained(model_dir)
     batches = prepare_batches(examples, examples[:8], spec.training, tokenizer.pad_token_id)
     out = Path(spec.output_dir)
-    prepared = train.prepare_method(model, spec, tokenizer, examples, batches, out)
-    args = train.training_arguments(spec, out, train.plan_steps(spec, len(batches.train)))
+    steps = train.plan_steps(spec, len(batches.train))
+    prepared = prepare(model, spec, tokenizer, examples, steps.total)
+    args = train.training_arguments(spec, out, steps)
     args.max_steps, args.eval_strategy, args.save_strategy, args.eval_on_start = STEPS, "no", "no", False
     args.logging_steps = 1
     trainer = Trainer(
@@ -69,11 +72,19 @@ def train_briefly(spec: TrainSpec, model_dir: Path, tokenizer, examples: list[di
     return prepared, trainer, result.training_loss, saved, batches
 
 
+def prepare(model, spec: TrainSpec, tokenizer, examples: list[dict], total_steps: int):
+    """The spec's method on ``model``, as the SFT objective prepares it (EVA sees padded batches)."""
+    pad = PadCollator(tokenizer.pad_token_id)
+    first = train.first_batches(examples, pad, spec.training.batch_size)
+    return train.prepare_method(model, spec, "CAUSAL_LM", total_steps, first)
+
+
 def logits(model, batch: dict) -> torch.Tensor:
     with torch.no_grad():
         return model.eval()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
 
 
+ADALORA = {"init_r": 6, "target_r": 2, "warmup_share": 0.0, "final_share": 0.0}  # ranks move from step 1
 CASES = {
     "lora": ("lora", {}),
     "lora-rslora-dora": ("lora", {"lora": {"use_rslora": True, "use_dora": True}}),
@@ -82,7 +93,7 @@ CASES = {
     "lora-olora": ("lora", {"lora": {"init": "olora"}}),
     "lora-eva": ("lora", {"lora": {"init": "eva", "r": 4}}),
     "loraplus": ("loraplus", {"method_params": {"lr_ratio": 16}}),
-    "adalora": ("adalora", {"method_params": {"init_r": 6, "target_r": 2}}),
+    "adalora": ("adalora", {"method_params": ADALORA}),
     "lokr": ("lokr", {}),
     "loha": ("loha", {}),
     "vera": ("vera", {"method_params": {"r": 16}}),
@@ -95,30 +106,66 @@ CASES = {
 }
 
 
+@dataclass
+class Trained:
+    spec: TrainSpec
+    prepared: methods.Prepared
+    trainer: Trainer
+    loss: float
+    saved: Path
+    batch: dict  # four examples, collated as in training
+    before: dict[str, torch.Tensor]  # the base model's weights before the method was applied
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model_dir, tiny_tokenizer, examples, small_data, tmp_path_factory):
+    """Each case of CASES trained once for the whole module (a few optimizer steps, saved); the
+    tests below look at the same run from different sides."""
+    runs: dict[str, Trained] = {}
+
+    def run(case: str) -> Trained:
+        if case not in runs:
+            method, groups = CASES[case]
+            out = tmp_path_factory.mktemp(case) / "out"
+            spec = spec_for(tiny_model_dir, small_data, out, method, **groups)
+            model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+            before = _weights(model)
+            prepared, trainer, loss, saved, batches = train_briefly(
+                spec, tiny_model_dir, tiny_tokenizer, examples, model=model
+            )
+            runs[case] = Trained(spec, prepared, trainer, loss, saved, batches.collator(examples[:4]), before)
+        return runs[case]
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def base_logits(tiny_model_dir):
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    return lambda batch: logits(base, batch)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_every_method_trains_and_its_artifact_loads_back_with_the_same_logits(
-    case: str, tiny_model_dir: Path, tiny_tokenizer, examples, small_data, tmp_path
+    case: str, trained, base_logits, tiny_model_dir: Path
 ) -> None:
-    method, groups = CASES[case]
-    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", method, **groups)
-    prepared, _trainer, loss, saved, batches = train_briefly(spec, tiny_model_dir, tiny_tokenizer, examples)
-    assert math.isfinite(loss) and loss > 0
-    trainable, total = methods.parameter_counts(prepared.model)
+    run = trained(case)
+    assert math.isfinite(run.loss) and run.loss > 0
+    trainable, total = methods.parameter_counts(run.prepared.model)
     assert 0 < trainable <= total
-    batch = batches.collator(examples[:4])
-    if methods.get(method).artifact == "adapter":
+    if methods.get(run.spec.method).artifact == "adapter":
         from peft import PeftModel
 
-        assert (saved / "adapter_model.safetensors").is_file()
-        reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), saved)
+        assert (run.saved / "adapter_model.safetensors").is_file()
+        reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), run.saved)
     else:
-        assert (saved / "model.safetensors").is_file() and (saved / "tokenizer.json").is_file()
-        reloaded = AutoModelForCausalLM.from_pretrained(saved)
-    trained_logits = logits(prepared.model, batch)
-    base_logits = logits(AutoModelForCausalLM.from_pretrained(tiny_model_dir), batch)
+        assert (run.saved / "model.safetensors").is_file() and (run.saved / "tokenizer.json").is_file()
+        reloaded = AutoModelForCausalLM.from_pretrained(run.saved)
+    trained_logits = logits(run.prepared.model, run.batch)
+    base = base_logits(run.batch)
     # prompt tuning's logits start with its virtual tokens: compare the real tokens'
-    assert not torch.allclose(trained_logits[:, -base_logits.shape[1] :], base_logits)
-    torch.testing.assert_close(logits(reloaded, batch), trained_logits, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(trained_logits[:, -base.shape[1] :], base)
+    torch.testing.assert_close(logits(reloaded, run.batch), trained_logits, atol=1e-4, rtol=1e-4)
 
 
 def _weights(model) -> dict[str, torch.Tensor]:
@@ -144,38 +191,26 @@ def test_lisa_trains_only_the_drawn_blocks_with_embeddings_and_head(
     assert "lm_head.weight" in changed and "model.embed_tokens.weight" not in changed
 
 
-def test_freeze_trains_the_last_blocks_only(tiny_model_dir, tiny_tokenizer, examples, small_data, tmp_path):
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    before = _weights(model)
-    spec = spec_for(
-        tiny_model_dir, small_data, tmp_path / "out", "freeze", method_params={"trainable_layers": 1}
-    )
-    train_briefly(spec, tiny_model_dir, tiny_tokenizer, examples, model=model)
-    changed = _changed(before, model)
+def test_freeze_trains_the_last_blocks_only(trained):
+    run = trained("freeze")  # trainable_layers 1
+    changed = _changed(run.before, run.prepared.model)
     assert changed and all(n.startswith("model.layers.1.") for n in changed)
 
 
-def test_loraplus_gives_the_b_matrices_a_higher_learning_rate(
-    tiny_model_dir, tiny_tokenizer, examples, small_data, tmp_path
-) -> None:
-    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", "loraplus", method_params={"lr_ratio": 8})
-    prepared, trainer, *_ = train_briefly(spec, tiny_model_dir, tiny_tokenizer, examples)
-    names = {id(p): n for n, p in prepared.model.named_parameters()}
+def test_loraplus_gives_the_b_matrices_a_higher_learning_rate(trained) -> None:
+    run = trained("loraplus")  # lr_ratio 16
+    names = {id(p): n for n, p in run.prepared.model.named_parameters()}
     rates = {
         ("lora_B" in names[id(p)]): group["initial_lr"]
-        for group in trainer.optimizer.param_groups
+        for group in run.trainer.optimizer.param_groups
         for p in group["params"]
     }
-    assert rates[True] == pytest.approx(8 * rates[False]) and rates[False] == pytest.approx(1e-2)
+    assert rates[True] == pytest.approx(16 * rates[False]) and rates[False] == pytest.approx(1e-2)
 
 
-def test_adalora_reallocates_ranks_while_it_trains(
-    tiny_model_dir, tiny_tokenizer, examples, small_data, tmp_path
-):
-    params = {"init_r": 6, "target_r": 2, "warmup_share": 0.0, "final_share": 0.0}
-    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", "adalora", method_params=params)
-    _prepared, _trainer, _loss, saved, _ = train_briefly(spec, tiny_model_dir, tiny_tokenizer, examples)
-    config = json.loads((saved / "adapter_config.json").read_text())
+def test_adalora_reallocates_ranks_while_it_trains(trained):
+    run = trained("adalora")  # init_r 6, target_r 2, no warm-up or final phase
+    config = json.loads((run.saved / "adapter_config.json").read_text())
     ranks = [sum(mask) for mask in config["rank_pattern"].values()]  # set by update_and_allocate
     assert ranks and min(ranks) < 6 and config["total_step"] == 12
 
@@ -288,11 +323,12 @@ def test_the_toy_task_is_learnt(
         tiny_model_dir, demo_jsonl, tmp_path / "out", method, training=training, method_params=method_params
     )
     rows, eval_rows = train.load_datasets(spec)
-    train_set, eval_set = train.tokenize_splits(tiny_tokenizer, rows, eval_rows, "instruction", 48)
+    train_set, eval_set = sft.tokenize_splits(tiny_tokenizer, rows, eval_rows, "instruction", 48)
     batches = prepare_batches(train_set, eval_set, spec.training, tiny_tokenizer.pad_token_id)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    prepared = train.prepare_method(model, spec, tiny_tokenizer, train_set, batches, tmp_path / "out")
-    args = train.training_arguments(spec, tmp_path / "out", train.plan_steps(spec, len(batches.train)))
+    steps = train.plan_steps(spec, len(batches.train))
+    prepared = prepare(model, spec, tiny_tokenizer, train_set, steps.total)
+    args = train.training_arguments(spec, tmp_path / "out", steps)
     args.eval_strategy, args.save_strategy, args.eval_on_start = "no", "no", False
     trainer = Trainer(
         model=prepared.model,
@@ -327,14 +363,10 @@ def test_the_estimate_counts_what_each_method_trains(case, tiny_model_dir, small
     )
 
 
-@pytest.mark.parametrize(
-    ("method", "groups"), [("freeze", {"method_params": {"trainable_layers": 1}}), ("loraplus", {})]
-)
-def test_the_artifact_and_its_card_name_the_method(
-    method, groups, tiny_model_dir, tiny_tokenizer, examples, small_data, tmp_path
-):
-    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", method, **groups)
-    *_, saved, _batches = train_briefly(spec, tiny_model_dir, tiny_tokenizer, examples)
+@pytest.mark.parametrize("method", ["freeze", "loraplus"])
+def test_the_artifact_and_its_card_name_the_method(method, trained):
+    run = trained(method)  # freeze: trainable_layers 1; loraplus: lr_ratio 16, lora r 16
+    saved, spec = run.saved, run.spec
     train.write_model_card(saved, spec, 24, 8, SimpleNamespace(last_train_loss=1.5, last_eval_loss=1.6))
     out = io.StringIO()
     kind = methods.get(method).artifact

@@ -42,7 +42,7 @@ def emit_artifact(emitter: EventEmitter, name: str, artifact_kind: str, path: Pa
         name=name,
         artifact_kind=artifact_kind,
         location=str(path.resolve()),
-        size=path_size(path),
+        bytes=path_size(path),
         sha256=artifact_digest(path),
     )
 

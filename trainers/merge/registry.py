@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trainers.lookup import lookup
 from trainers.merge import (
     adapter_combine,
     breadcrumbs,
@@ -48,10 +49,7 @@ def known() -> str:
 
 
 def get(name: str) -> MergeMethod:
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise UnknownMethod(f"unknown merge method {name!r}; known methods: {known()}") from None
+    return lookup(METHODS, name, UnknownMethod, "merge method")
 
 
 def catalogue() -> list[dict[str, Any]]:

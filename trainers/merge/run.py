@@ -102,5 +102,5 @@ def emit_artifact(emitter: EventEmitter, out_dir: Path, method: MergeMethod) -> 
         name, digest_of = "model", index if index.is_file() else out_dir / SINGLE_NAME
     size = sum(f.stat().st_size for f in out_dir.rglob("*") if f.is_file())
     emitter.artifact(
-        name=name, artifact_kind=name, location=str(out_dir), size=size, sha256=file_sha256(digest_of)
+        name=name, artifact_kind=name, location=str(out_dir), bytes=size, sha256=file_sha256(digest_of)
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from trainers.lookup import lookup
 from trainers.methods import (
     adalora,
     bitfit,
@@ -51,7 +52,9 @@ METHODS: dict[str, TrainMethod] = {
     )
 }
 
-__all__ = ["METHODS", "Context", "MethodError", "Prepared", "TrainMethod", "apply_method", "get"]
+__all__ = [
+    "METHODS", "Context", "MethodError", "Prepared", "TrainMethod", "UnknownMethod", "apply_method", "get"
+]
 
 
 class UnknownMethod(SpecError):
@@ -63,10 +66,7 @@ def known() -> str:
 
 
 def get(name: str) -> TrainMethod:
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise UnknownMethod(f"unknown method {name!r}; known methods: {known()}") from None
+    return lookup(METHODS, name, UnknownMethod, "method")
 
 
 def validated_params(name: str | None, raw: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def check_combination(spec: Any) -> None:
 
 def params_of(spec: Any) -> BaseModel | None:
     method = get(spec.method)
-    return method.params.model_validate(spec.method_params) if method.params else None
+    return method.validate_params(spec.method_params)
 
 
 def load_options(spec: Any) -> dict:
@@ -131,7 +131,3 @@ def parameter_counts(model: Any) -> tuple[int, int]:
         return model.get_nb_trainable_parameters()
     params = list(model.parameters())
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
-
-
-def catalogue() -> list[dict[str, Any]]:
-    return [method.describe() for method in METHODS.values()]

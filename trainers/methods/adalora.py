@@ -80,5 +80,5 @@ METHOD = TrainMethod(
     description="LoRA that moves its rank budget to the layers that matter most while it trains.",
     paper="https://arxiv.org/abs/2303.10512",
     apply=apply_adalora,
-    params=AdaLoraParams,
+    method_params=AdaLoraParams,
 )

@@ -11,20 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from trainers.objectives.params import OBJECTIVE_TASKS
+from trainers.objectives.registry import OBJECTIVE_TASKS, OBJECTIVES
 from trainers.spec import SpecError
 
-# Every objective (trainers/objectives/params.py), and the ones that train a text generator.
-ALL_OBJECTIVES: tuple[str, ...] = tuple(OBJECTIVE_TASKS)
-CAUSAL_LM_OBJECTIVES = tuple(o for o in ALL_OBJECTIVES if o != "classification")
-# Prompt-based methods (prompt and prefix tuning) put virtual tokens before the input, so the
-# logits come back longer than the labels. peft pads the labels for the plain LM loss, but the
-# preference trainers slice logits by position and would score the wrong tokens.
-CAUSAL_LM_GENERATION = ("sft", "pretrain")
+# Every objective (trainers/objectives/registry.py), those that train a text generator, and those
+# that take prompt-based methods' virtual tokens (see ``Objective.virtual_tokens``).
+ALL_OBJECTIVES: tuple[str, ...] = tuple(OBJECTIVES)
+CAUSAL_LM_OBJECTIVES = tuple(o.name for o in OBJECTIVES.values() if o.task_type == "CAUSAL_LM")
+CAUSAL_LM_GENERATION = tuple(n for n in CAUSAL_LM_OBJECTIVES if OBJECTIVES[n].virtual_tokens)
 
 Artifact = Literal["adapter", "model"]
 
@@ -69,20 +67,36 @@ ApplyFn = Callable[[Any, Any, Context], Prepared]
 
 @dataclass(frozen=True)
 class TrainMethod:
+    """A training method: the one type the trainer, the catalogue and the platform use (also exported as
+    ``trainers.catalogue.Method``)."""
+
+    kind: ClassVar[str] = "train"  # the job kind that runs it
     name: str
     title: str
     description: str  # one line, for the form and the API
     paper: str
     apply: ApplyFn  # (base model, validated params, context) -> Prepared
-    params: type[MethodParams] | None = None  # the spec's ``method_params``; None: it takes none
+    method_params: type[MethodParams] | None = None  # the spec's ``method_params``; None: it takes none
     uses_lora_group: bool = False  # LoRA-family methods read the spec's ``lora`` group too
     objectives: tuple[str, ...] = ALL_OBJECTIVES
     needs_cuda: bool = False
-    artifact: Artifact = "adapter"
+    artifact: Artifact = "adapter"  # what a job saves: a peft "adapter" or a whole "model"
     # Extra ``from_pretrained`` arguments for the base model (QLoRA: its 4-bit quantization).
     load_options: Callable[[Any], dict] | None = None
 
+    @property
+    def params(self) -> dict[str, type[BaseModel]]:
+        """The parameter groups a training job of this method takes, in the order a form shows them."""
+        from trainers.spec import LoraParams, TrainingParams
+
+        groups: dict[str, type[BaseModel]] = {"lora": LoraParams} if self.uses_lora_group else {}
+        if self.method_params is not None:
+            groups["method_params"] = self.method_params
+        return groups | {"training": TrainingParams}
+
+    @property
     def dataset_tasks(self) -> tuple[str, ...]:
+        """The dataset tasks it can learn from, through the objectives it trains."""
         tasks: list[str] = []
         for objective in self.objectives:
             tasks += [t for t in OBJECTIVE_TASKS.get(objective, ()) if t not in tasks]
@@ -90,23 +104,35 @@ class TrainMethod:
 
     def validate_params(self, raw: dict | None) -> BaseModel | None:
         """The method's parameters from the spec's ``method_params``; pydantic's error if invalid."""
-        if self.params is None:
+        if self.method_params is None:
             if raw:
                 raise ValueError(f"{self.name} takes no method_params; remove {', '.join(sorted(raw))}")
             return None
-        return self.params.model_validate(raw or {})
+        return self.method_params.model_validate(raw or {})
+
+    def parameters_schema(self) -> dict:
+        """A JSON schema for the whole ``params`` object of a job: one property per group."""
+        groups = {group: model.model_json_schema() for group, model in self.params.items()}
+        return {
+            "type": "object",
+            "properties": groups,
+            "additionalProperties": False,
+            "description": f"Parameters of {self.title}; every field has a default.",
+        }
 
     def describe(self) -> dict[str, Any]:
+        """The catalogue entry (``GET /api/v1/methods``, ``python -m trainers methods --json``)."""
         return {
             "name": self.name,
+            "kind": self.kind,
             "title": self.title,
             "description": self.description,
             "paper": self.paper,
             "objectives": list(self.objectives),
+            "dataset_tasks": list(self.dataset_tasks),
             "needs_cuda": self.needs_cuda,
             "artifact": self.artifact,
-            "uses_lora_group": self.uses_lora_group,
-            "method_params": self.params.model_json_schema() if self.params else None,
+            "parameters": self.parameters_schema(),
         }
 
 

@@ -62,6 +62,6 @@ METHOD = TrainMethod(
     "the rest stays frozen.",
     paper="https://arxiv.org/abs/1411.1792",
     apply=apply_freeze,
-    params=FreezeParams,
+    method_params=FreezeParams,
     artifact="model",
 )

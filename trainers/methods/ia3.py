@@ -47,5 +47,5 @@ METHOD = TrainMethod(
     "Likes a high learning rate (~3e-3).",
     paper="https://arxiv.org/abs/2205.05638",
     apply=apply_ia3,
-    params=IA3Params,
+    method_params=IA3Params,
 )

@@ -51,6 +51,6 @@ METHOD = TrainMethod(
     "near full fine-tuning quality with far less optimizer memory. The result is a whole model.",
     paper="https://arxiv.org/abs/2403.17919",
     apply=apply_lisa,
-    params=LisaParams,
+    method_params=LisaParams,
     artifact="model",
 )

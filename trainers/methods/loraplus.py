@@ -55,6 +55,6 @@ METHOD = TrainMethod(
     "often learns faster at no cost.",
     paper="https://arxiv.org/abs/2402.12354",
     apply=apply_loraplus,
-    params=LoraPlusParams,
+    method_params=LoraPlusParams,
     uses_lora_group=True,
 )

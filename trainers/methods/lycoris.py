@@ -49,7 +49,7 @@ LOKR = TrainMethod(
     "expressive at very few weights.",
     paper="https://arxiv.org/abs/2309.14859",
     apply=_lycoris_apply("LoKrConfig"),
-    params=LycorisParams,
+    method_params=LycorisParams,
 )
 LOHA = TrainMethod(
     name="loha",
@@ -58,5 +58,5 @@ LOHA = TrainMethod(
     "a higher rank per weight.",
     paper="https://arxiv.org/abs/2108.06098",
     apply=_lycoris_apply("LoHaConfig"),
-    params=LycorisParams,
+    method_params=LycorisParams,
 )

@@ -51,6 +51,6 @@ METHOD = TrainMethod(
     "Likes a high learning rate (~1e-2).",
     paper="https://arxiv.org/abs/2101.00190",
     apply=apply_prefix_tuning,
-    params=PrefixTuningParams,
+    method_params=PrefixTuningParams,
     objectives=CAUSAL_LM_GENERATION,
 )

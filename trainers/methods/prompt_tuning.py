@@ -58,6 +58,6 @@ METHOD = TrainMethod(
     "Needs a high learning rate (~1e-2 to 3e-1).",
     paper="https://arxiv.org/abs/2104.08691",
     apply=apply_prompt_tuning,
-    params=PromptTuningParams,
+    method_params=PromptTuningParams,
     objectives=CAUSAL_LM_GENERATION,
 )

@@ -82,7 +82,7 @@ METHOD = TrainMethod(
     "Needs a CUDA GPU.",
     paper="https://arxiv.org/abs/2305.14314",
     apply=apply_qlora,
-    params=QLoraParams,
+    method_params=QLoraParams,
     uses_lora_group=True,
     needs_cuda=True,
     load_options=load_options,

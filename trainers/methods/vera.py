@@ -43,5 +43,5 @@ METHOD = TrainMethod(
     "likes a high learning rate (~1e-2).",
     paper="https://arxiv.org/abs/2310.11454",
     apply=apply_vera,
-    params=VeraParams,
+    method_params=VeraParams,
 )

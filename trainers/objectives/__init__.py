@@ -1,7 +1,4 @@
-"""Training objectives other than causal-LM SFT: continued pre-training, sequence classification
-and preference optimisation (DPO, ORPO, SimPO, KTO through TRL).
-
-One file per family, each a ``run_*`` function that reads top to bottom. ``params`` holds the
-objectives' parameter groups and which dataset task each objective learns from; it imports
-neither torch nor the spec, so ``trainers.spec`` can import it. ``registry`` dispatches a spec.
+"""Training objectives: supervised fine-tuning, continued pre-training, sequence classification and
+preference optimisation (DPO, ORPO, SimPO, KTO through TRL), each one entry of ``registry`` and
+one file with its recipe. ``trainers.train.run_training`` runs any of them the same way.
 """

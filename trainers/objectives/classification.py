@@ -19,24 +19,16 @@ from transformers import (
     AutoTokenizer,
     DataCollatorWithPadding,
     EvalPrediction,
-    Trainer,
     TrainerControl,
     TrainerState,
     TrainingArguments,
 )
-from transformers.utils import logging as hf_logging
 
 from trainers import methods, train
-from trainers.callbacks import RunInfo
+from trainers.callbacks import EventsCallback, RunInfo
 from trainers.data import DataError
 from trainers.events import EventEmitter
-from trainers.objectives.common import (
-    ObjectiveCallback,
-    attach,
-    first_batches,
-    prepare_model,
-    train_until_done,
-)
+from trainers.objectives.base import Built, Recipe
 from trainers.spec import ModelRef, TrainSpec
 
 log = logging.getLogger("trainers")
@@ -45,46 +37,35 @@ SAMPLE_ROWS = 4  # held-out rows whose predictions are shown after each evaluati
 METRICS = {"accuracy": "accuracy", "macro_f1": "macro_f1"}
 
 
-def run_classification(spec: TrainSpec, emitter: EventEmitter) -> None:
-    hf_logging.disable_progress_bar()
-    output_dir = Path(spec.output_dir).resolve()
-    train.check_inputs(spec)
-
-    # Data: label ids in sorted label order; each example is the tokenized text plus its label id.
-    train_rows, eval_rows = train.load_datasets(spec)
+def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Built:
+    """Label ids in sorted label order; each example is the tokenized text plus its label id."""
     labels = label_names(train_rows)
     eval_rows = known_labels_only(eval_rows, labels)
     tokenizer, model, device = load_classifier(spec.base_model, labels, methods.load_options(spec))
     max_length = spec.training.max_seq_length
     train_set = encode(tokenizer, train_rows, labels, max_length)
-    eval_set = encode(tokenizer, eval_rows, labels, max_length)
-
-    # Model and trainer
-    steps = train.plan_steps(spec, len(train_set))
     collator = DataCollatorWithPadding(tokenizer)
-    batches = first_batches(train_set, collator, spec.training.batch_size)
-    prepared = prepare_model(model, spec, "SEQ_CLS", steps.total, batches)
-    trainable, total = methods.parameter_counts(prepared.model)
-    samples_per_step = spec.training.batch_size * spec.training.gradient_accumulation_steps
-    info = RunInfo(spec.base_model.name, device, trainable, total, samples_per_step)
-    callback = ClassifierCallback(emitter, tokenizer, info, labels, eval_rows[:SAMPLE_ROWS], max_length)
-    args = train.training_arguments(spec, output_dir, steps)
-    args.label_names = ["labels"]  # a peft wrapper hides the signature the Trainer looks for them in
-    trainer = attach(Trainer(
-        model=prepared.model,
-        args=args,
-        data_collator=collator,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        processing_class=tokenizer,
-        compute_metrics=callback.compute_metrics,
-        callbacks=[callback, *train.early_stopping(spec), *prepared.callbacks],
-    ), prepared)
+    return Built(
+        tokenizer, model, device, train_set, encode(tokenizer, eval_rows, labels, max_length),
+        (len(train_rows), len(eval_rows)),
+        collator=collator,
+        first_batches=train.first_batches(train_set, collator, spec.training.batch_size),
+        extra={"labels": labels, "sample_rows": eval_rows[:SAMPLE_ROWS], "max_length": max_length},
+    )
 
-    # Train, save
-    train_until_done(trainer, callback, spec)
-    save_classifier(prepared, tokenizer, labels, spec, (len(train_rows), len(eval_rows)), callback)
-    emitter.finished("succeeded")
+
+def make_callback(emitter: EventEmitter, built: Built, info: RunInfo) -> ClassifierCallback:
+    extra = built.extra
+    return ClassifierCallback(
+        emitter, built.tokenizer, info, extra["labels"], extra["sample_rows"], extra["max_length"]
+    )
+
+
+def make_trainer(
+    spec: TrainSpec, built: Built, prepared: methods.Prepared, args: Any, callback: ClassifierCallback
+) -> Any:
+    args.label_names = ["labels"]  # a peft wrapper hides the signature the Trainer looks for them in
+    return train.hf_trainer(spec, built, prepared, args, callback, compute_metrics=callback.compute_metrics)
 
 
 def label_names(rows: list[dict]) -> list[str]:
@@ -160,7 +141,7 @@ def classification_metrics(logits: np.ndarray, label_ids: np.ndarray, n_labels: 
     }
 
 
-class ClassifierCallback(ObjectiveCallback):
+class ClassifierCallback(EventsCallback):
     """Also reports the confusion matrix and the predictions on a few held-out rows."""
 
     def __init__(self, emitter: EventEmitter, tokenizer: Any, info: RunInfo, labels: list[str],
@@ -208,25 +189,26 @@ def predict(model: Any, tokenizer: Any, rows: list[dict], labels: list[str], max
     return [labels[i] for i in logits.argmax(dim=-1).tolist()]
 
 
-def save_classifier(prepared: Any, tokenizer: Any, labels: list[str], spec: TrainSpec,
-                    rows: tuple[int, int], callback: ClassifierCallback) -> None:
+def save_classifier(
+    spec: TrainSpec, built: Built, prepared: methods.Prepared, callback: ClassifierCallback
+) -> None:
     """The classifier as transformers loads it (config with id2label / label2id) and, for adapter
     methods, also the adapter (with the head, for peft) and labels.json; one artifact event each."""
     from peft import PeftModel
 
-    output_dir = Path(spec.output_dir).resolve()
+    output_dir, labels, tokenizer = Path(spec.output_dir).resolve(), callback.labels, built.tokenizer
     model = prepared.model
     if isinstance(model, PeftModel):
         mapping = {"id2label": dict(enumerate(labels)), "label2id": {n: i for i, n in enumerate(labels)}}
         adapter_dir = train.save_adapter(model, tokenizer, output_dir / "adapter", **prepared.save_kwargs)
         (adapter_dir / "labels.json").write_text(json.dumps(mapping, indent=1), encoding="utf-8")
-        train.write_model_card(adapter_dir, spec, *rows, callback)
+        train.write_model_card(adapter_dir, spec, *built.rows, callback)
         train.emit_artifact(callback.emitter, adapter_dir, "adapter")
         model = model.merge_and_unload()  # prompt-learning methods keep their wrapper: not mergeable
     if isinstance(model, PeftModel):
         return
     model_dir = train.save_adapter(model, tokenizer, output_dir / "model")
-    write_classifier_card(model_dir, spec, rows, callback, labels)
+    write_classifier_card(model_dir, spec, built.rows, callback, labels)
     train.emit_artifact(callback.emitter, model_dir, "model")
 
 
@@ -242,3 +224,8 @@ def write_classifier_card(
         "Load with `transformers.AutoModelForSequenceClassification.from_pretrained(this_directory)`."
     )
     (model_dir / "README.md").write_text("\n".join(card) + "\n", encoding="utf-8")
+
+
+RECIPE = Recipe(
+    build=build, trainer=make_trainer, save=save_classifier, callback=make_callback
+)

@@ -9,26 +9,16 @@ the implicit reward ranks chosen above rejected) and the reward margin are repor
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from transformers.utils import logging as hf_logging
-
 from trainers import methods, train
-from trainers.callbacks import RunInfo, SamplePrompt
-from trainers.events import EventEmitter
-from trainers.objectives.common import (
-    ObjectiveCallback,
-    attach,
-    prepare_model,
-    save_lm,
-    train_until_done,
-    trl_config,
-)
+from trainers.callbacks import EventsCallback, SamplePrompt
+from trainers.objectives.base import Built, Recipe
 from trainers.spec import SpecError, TrainSpec
 
 log = logging.getLogger("trainers")
@@ -69,44 +59,35 @@ def trl_trainer(objective: str) -> TrlTrainer:
     }[objective]
 
 
-def run_preference(spec: TrainSpec, emitter: EventEmitter) -> None:
-    hf_logging.disable_progress_bar()
-    output_dir = Path(spec.output_dir).resolve()
-    train.check_inputs(spec)
-    objective, t = spec.objective, spec.training
-    if objective == "kto" and t.batch_size < 2:
+def check(spec: TrainSpec) -> None:
+    if spec.objective == "kto" and spec.training.batch_size < 2:
         raise SpecError("training.batch_size: KTO estimates its KL term within a batch; use 2 or more")
 
-    # Data: TRL's standard (untemplated) format, prompt + chosen / rejected; KTO's unpaired rows.
+
+def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Built:
+    """TRL's standard (untemplated) format, prompt + chosen / rejected; KTO's unpaired rows."""
     from datasets import Dataset
 
-    train_rows, eval_rows = train.load_datasets(spec)
+    objective, t = spec.objective, spec.training
     train_set = Dataset.from_list(preference_rows(train_rows, objective, t.seed))
     eval_set = Dataset.from_list(preference_rows(eval_rows, objective, t.seed))
-
-    # Model and trainer
     tokenizer, model, device = train.load_base_model(spec.base_model, methods.load_options(spec))
-    steps = train.plan_steps(spec, len(train_set))
-    prepared = prepare_model(model, spec, "CAUSAL_LM", steps.total)
-    trainable, total = methods.parameter_counts(prepared.model)
-    samples_per_step = t.batch_size * t.gradient_accumulation_steps
-    info = RunInfo(spec.base_model.name, device, trainable, total, samples_per_step)
-    sample = sample_prompt(tokenizer, eval_rows, t.max_seq_length)
-    callback = ObjectiveCallback(emitter, tokenizer, info, sample, metrics=REWARD_METRICS)
-    args = train.training_arguments(spec, output_dir, steps)
-    trainer = attach(trl_preference_trainer(spec, prepared, args, tokenizer, callback, (train_set, eval_set)),
-                     prepared)
+    return Built(
+        tokenizer, model, device, train_set, eval_set, (len(train_rows), len(eval_rows)),
+        sample=sample_prompt(tokenizer, eval_rows, t.max_seq_length),
+    )
 
-    # Train, save (only the trained adapter, not the frozen reference copy TRL may have added)
-    train_until_done(trainer, callback, spec)
+
+def save(spec: TrainSpec, built: Built, prepared: methods.Prepared, callback: EventsCallback) -> None:
+    """Only the trained adapter, not the frozen reference copy TRL may have added."""
     if "ref" in getattr(prepared.model, "peft_config", {}):
         prepared.model.delete_adapter("ref")
-    save_lm(spec, prepared, tokenizer, callback, (len(train_rows), len(eval_rows)))
-    emitter.finished("succeeded")
+    train.save_lm(spec, built, prepared, callback)
 
 
-def trl_preference_trainer(spec: TrainSpec, prepared: Any, args: Any, tokenizer: Any, callback: Any,
-                           data: tuple[Any, Any]) -> Any:
+def trl_preference_trainer(
+    spec: TrainSpec, built: Built, prepared: methods.Prepared, args: Any, callback: EventsCallback
+) -> Any:
     """TRL's trainer for the objective, with every TrainingArguments Hone chose plus the objective's own."""
     chosen = trl_trainer(spec.objective)
     config = trl_config(chosen.config, args, max_length=spec.training.max_seq_length,
@@ -116,11 +97,21 @@ def trl_preference_trainer(spec: TrainSpec, prepared: Any, args: Any, tokenizer:
         model=prepared.model,
         **({"ref_model": ref} if ref is not None else {}),  # only DPO and KTO take one
         args=config,
-        train_dataset=data[0],
-        eval_dataset=data[1],
-        processing_class=tokenizer,
+        train_dataset=built.train_set,
+        eval_dataset=built.eval_set,
+        processing_class=built.tokenizer,
         callbacks=[callback, *train.early_stopping(spec), *prepared.callbacks],
     )
+
+
+def trl_config(config_cls: type, args: Any, **extra: Any) -> Any:
+    """A TRL config (a TrainingArguments subclass) with every argument Hone chose, plus ``extra``.
+
+    Copying the fields also keeps Hone's choices where TRL's defaults differ (TRL turns gradient
+    checkpointing on, and bf16 on wherever fp16 is off).
+    """
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(args) if f.init}
+    return config_cls(**(values | extra))
 
 
 def reference_model(spec: TrainSpec, model: Any) -> Any | None:
@@ -156,3 +147,6 @@ def sample_prompt(tokenizer: Any, rows: list[dict], max_length: int) -> SamplePr
         if 0 < len(ids) < max_length:
             return SamplePrompt(row["prompt"], ids, row["chosen"])
     return None
+
+
+RECIPE = Recipe(build=build, trainer=trl_preference_trainer, save=save, check=check, metrics=REWARD_METRICS)

@@ -8,67 +8,32 @@ pre-training. Evaluation reports the loss and its perplexity.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
-from transformers import Trainer
-from transformers.utils import logging as hf_logging
-
 from trainers import methods, train
-from trainers.callbacks import RunInfo
 from trainers.data import DataError
-from trainers.events import EventEmitter
 from trainers.examples import PadCollator
-from trainers.objectives.common import (
-    ObjectiveCallback,
-    attach,
-    first_batches,
-    prepare_model,
-    save_lm,
-    train_until_done,
-)
+from trainers.objectives.base import Built, Recipe
+from trainers.objectives.sft import sample_prompt
 from trainers.spec import TrainSpec
 
 log = logging.getLogger("trainers")
 
 
-def run_pretrain(spec: TrainSpec, emitter: EventEmitter) -> None:
-    hf_logging.disable_progress_bar()
-    output_dir = Path(spec.output_dir).resolve()
-    train.check_inputs(spec)
-
-    # Data: (n_blocks, max_seq_length) token blocks; the labels are the inputs (the model shifts them).
-    train_rows, eval_rows = train.load_datasets(spec)
+def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Built:
+    """(n_blocks, max_seq_length) token blocks; the labels are the inputs (the model shifts them)."""
     tokenizer, model, device = train.load_base_model(spec.base_model, methods.load_options(spec))
     block = spec.training.max_seq_length
     train_set = pack_blocks(tokenizer, [row["text"] for row in train_rows], block)
     eval_set = pack_blocks(tokenizer, [row["text"] for row in eval_rows], block)
     log.info(f"Packed {len(train_rows)} rows into {len(train_set)} blocks of up to {block} tokens")
-
-    # Model and trainer
-    steps = train.plan_steps(spec, len(train_set))
     collator = PadCollator(tokenizer.pad_token_id)
-    batches = first_batches(train_set, collator, spec.training.batch_size)
-    prepared = prepare_model(model, spec, "CAUSAL_LM", steps.total, batches)
-    trainable, total = methods.parameter_counts(prepared.model)
-    samples_per_step = spec.training.batch_size * spec.training.gradient_accumulation_steps
-    info = RunInfo(spec.base_model.name, device, trainable, total, samples_per_step)
-    sample = train.sample_prompt(tokenizer, eval_rows, "text", block)
-    callback = ObjectiveCallback(emitter, tokenizer, info, sample, metrics={}, perplexity=True)
-    trainer = attach(Trainer(
-        model=prepared.model,
-        args=train.training_arguments(spec, output_dir, steps),
-        data_collator=collator,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        processing_class=tokenizer,
-        callbacks=[callback, *train.early_stopping(spec), *prepared.callbacks],
-    ), prepared)
-
-    # Train, save
-    train_until_done(trainer, callback, spec)
-    save_lm(spec, prepared, tokenizer, callback, (len(train_rows), len(eval_rows)))
-    emitter.finished("succeeded")
+    return Built(
+        tokenizer, model, device, train_set, eval_set, (len(train_rows), len(eval_rows)),
+        collator=collator,
+        sample=sample_prompt(tokenizer, eval_rows, "text", block),
+        first_batches=train.first_batches(train_set, collator, spec.training.batch_size),
+    )
 
 
 def pack_blocks(tokenizer: Any, texts: list[str], block: int) -> list[dict]:
@@ -84,3 +49,6 @@ def pack_blocks(tokenizer: Any, texts: list[str], block: int) -> list[dict]:
     n_full = len(stream) // block
     starts = range(0, n_full * block, block) if n_full else [0]
     return [{"input_ids": stream[i:i + block], "labels": stream[i:i + block]} for i in starts]
+
+
+RECIPE = Recipe(build=build, trainer=train.hf_trainer, save=train.save_lm, perplexity=True)

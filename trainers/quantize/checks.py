@@ -76,9 +76,10 @@ def refuse_quantized_tensors(checkpoint: Checkpoint, name: str) -> None:
 
 
 def check_group_size(spec: QuantizeSpec, targets: dict[str, tuple[int, int]]) -> None:
-    if spec.method == "rtn_int8":
+    params = spec.method_params()
+    group = getattr(params, "group_size", None)
+    if group is None:  # per-channel methods have no groups
         return
-    group = spec.rtn_int4.group_size if spec.method == "rtn_int4" else spec.gptq_int4.group_size
     for name, (_, columns) in targets.items():
         if columns % group:
             fitting = min(columns & -columns, 128)  # the largest power of two dividing columns, capped

@@ -92,8 +92,11 @@ def quantize_int4_groupwise(weight: torch.Tensor, group_size: int, symmetric: bo
 def quantize_rtn(
     weight: torch.Tensor, method: str, group_size: int = 32, symmetric: bool = False
 ) -> QuantizedWeight:
-    if method == "rtn_int8":
-        return quantize_int8_per_channel(weight)
-    if method == "rtn_int4":
-        return quantize_int4_groupwise(weight, group_size, symmetric)
-    raise ValueError(f"unknown round-to-nearest method {method!r}; known: rtn_int8, rtn_int4")
+    """Round-to-nearest by method name (``rtn_int8`` or ``rtn_int4``), through the method registry."""
+    from trainers.quantize import registry
+
+    chosen = registry.get(method)
+    if chosen.quantize_tensor is None:
+        raise ValueError(f"{method} is not a round-to-nearest method")
+    params = chosen.params(group_size=group_size, symmetric=symmetric) if chosen.params else None
+    return chosen.quantize_tensor(weight, params)

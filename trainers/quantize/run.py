@@ -35,9 +35,9 @@ from trainers.quantize.calibration import Calibration, build_calibration, check_
 from trainers.quantize.checkpoint import Checkpoint
 from trainers.quantize.checks import check_model
 from trainers.quantize.gguf_export import write_gguf
-from trainers.quantize.gptq import GptqResult, GptqSettings, gptq_model
+from trainers.quantize.gptq import GptqResult
 from trainers.quantize.measure import Phase, peak_rss_bytes
-from trainers.quantize.rtn import QuantizedWeight, quantize_rtn
+from trainers.quantize.rtn import QuantizedWeight
 from trainers.quantize.torchao_export import torchao_config, write_torchao
 from trainers.spec_quantize import QuantizeSpec
 
@@ -97,8 +97,8 @@ def run_quantize(spec: QuantizeSpec, emitter: EventEmitter) -> None:
     emit_before(job, before)
     job.advance()
 
-    if spec.method != "gptq_int4":
-        model = None  # round-to-nearest streams from the files: free the model before measuring the peak
+    if spec.quantize_method.quantize_model is None:
+        model = None  # a tensor-wise method streams from the files: free the model before measuring the peak
         gc.collect()
     phase = Phase.start()
     quantize(job, model)
@@ -130,8 +130,8 @@ def prepare(spec: QuantizeSpec, emitter: EventEmitter) -> Job:
     tokenizer = AutoTokenizer.from_pretrained(checkpoint.dir)
     texts = lm_texts(tokenizer, spec.eval_texts, spec.max_eval_texts)
     calibration = None
-    if spec.method == "gptq_int4":
-        p = spec.gptq_int4
+    if spec.quantize_method.calibrated:
+        p = spec.method_params()
         calibration = build_calibration(
             tokenizer, spec.calibration, p.calibration_samples, p.calibration_seq_len, p.seed
         )
@@ -160,39 +160,41 @@ def emit_before(job: Job, before: Measured) -> None:
 
 
 def quantize(job: Job, model: Any | None) -> None:
-    """GPTQ runs here on the loaded model; round-to-nearest runs later, tensor by tensor, while writing."""
-    if job.spec.method != "gptq_int4":
+    """A whole-model method (GPTQ) runs here on the loaded model; a tensor-wise one (round-to-nearest)
+    runs later, tensor by tensor, while the outputs are written."""
+    method, p = job.spec.quantize_method, job.spec.method_params()
+    if method.quantize_model is None:
         return
-    phase, p = Phase(), job.spec.gptq_int4
-    settings = GptqSettings(p.group_size, p.symmetric, p.damp_percent, p.block_size, p.bias_correction)
+    phase = Phase()
     log.info(
-        f"GPTQ on {len(job.calibration.windows)} windows of {p.calibration_seq_len} tokens "
+        f"{method.title} on {len(job.calibration.windows)} windows of {p.calibration_seq_len} tokens "
         f"({job.calibration.source})"
     )
-    job.gptq = gptq_model(
+    job.gptq = method.quantize_model(
         model,
         job.calibration.windows,
-        settings,
-        on_layer=lambda done, total: log.info(f"GPTQ: layer {done} of {total} quantized"),
+        p,
+        lambda done, total: log.info(f"{method.name}: layer {done} of {total} quantized"),
     )
     job.quantize_seconds = phase.seconds
 
 
 def weight_quantizer(job: Job) -> Callable[[str, torch.Tensor], QuantizedWeight | None]:
-    """Integers for a checkpoint tensor: GPTQ's result, or round-to-nearest computed now (timed)."""
-    spec = job.spec
+    """Integers for a checkpoint tensor: a whole-model method's result, or the tensor-wise method's
+    computed now (timed)."""
     if job.gptq is not None:
         return lambda name, tensor: job.gptq.weights.get(name)
+    quantize_tensor, params = job.spec.quantize_method.quantize_tensor, job.spec.method_params()
 
-    def rtn(name: str, tensor: torch.Tensor) -> QuantizedWeight | None:
+    def tensor_wise(name: str, tensor: torch.Tensor) -> QuantizedWeight | None:
         if name not in job.targets:
             return None
         phase = Phase()
-        result = quantize_rtn(tensor, spec.method, spec.rtn_int4.group_size, spec.rtn_int4.symmetric)
+        result = quantize_tensor(tensor, params)
         job.quantize_seconds += phase.seconds
         return result
 
-    return rtn
+    return tensor_wise
 
 
 def write_outputs(job: Job) -> None:
@@ -224,9 +226,9 @@ def write_outputs(job: Job) -> None:
 
 def write_torchao_output(job: Job) -> Path:
     spec = job.spec
-    bits = 8 if spec.method == "rtn_int8" else 4
-    params = spec.gptq_int4 if spec.method == "gptq_int4" else spec.rtn_int4
-    config = torchao_config(bits, params.group_size, params.symmetric)
+    params = spec.method_params()  # None: per-channel int8, which has no groups
+    group_size, symmetric = (params.group_size, params.symmetric) if params else (0, True)
+    config = torchao_config(spec.quantize_method.bits, group_size, symmetric)
     biases = job.gptq.biases if job.gptq is not None else {}
     return write_torchao(
         job.checkpoint, job.out_dir / "torchao", weight_quantizer(job), biases, config, model_card(spec)
