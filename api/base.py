@@ -11,7 +11,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 
-from api import problems
+from api import json_body, problems
 from api.auth import BearerTokenAuthentication, CanLaunchOrReadOnly, TeamMember, acting_membership
 from api.schema import HoneAutoSchema
 from api.throttling import TokenRateThrottle
@@ -28,9 +28,15 @@ class LimitedJSONParser(JSONParser):
         if limit is not None and length and length.isdigit() and int(length) > limit:
             raise problems.PayloadTooLarge(f"JSON bodies are limited to {limit // (1024 * 1024)} MB.")
         try:
-            return super().parse(stream, media_type, parser_context)
+            data = super().parse(stream, media_type, parser_context)
         except exceptions.ParseError as exc:
             raise exceptions.ParseError(f"The body is not valid JSON: {exc.detail}") from None
+        except RecursionError:
+            raise exceptions.ParseError(
+                f"The body is nested too deeply: at most {json_body.MAX_DEPTH} levels of JSON are accepted."
+            ) from None
+        json_body.check(data)
+        return data
 
 
 class Cursor(CursorPagination):

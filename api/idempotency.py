@@ -4,6 +4,11 @@ The same key with the same request replays the first response (with ``Idempotent
 true``); the same key with a different request is a 422. Keys are scoped to the team and the
 principal (a token, or a signed-in user), and kept for ``HONE_IDEMPOTENCY_HOURS``.
 
+Secrets are never stored: a replay body is kept without its secret fields (a webhook's
+signing secret), and the secret is derived again from the object when it is replayed. A key
+whose object has been deleted since replays nothing: it is a 409, so a retry can never hand
+out a body (or a secret) for something that no longer exists.
+
 Concurrency: the key's row is inserted in the same transaction that creates the object. A
 second request with the same key blocks on the unique index until the first commits, then
 finds the row and replays it; if the first rolled back, the second goes ahead. So two
@@ -22,6 +27,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -29,10 +35,30 @@ from rest_framework.response import Response
 
 from api.auth import acting_membership, principal
 from api.models import IdempotencyKey
-from api.problems import IdempotencyKeyReused
+from api.problems import IdempotencyKeyReused, IdempotencyTargetGone
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+SECRET_FIELDS = ("secret",)  # never stored in a replay body
+
+
+def _webhook_secret(endpoint) -> dict:
+    from api.webhooks import secret_for
+
+    return {"secret": secret_for(endpoint)}
+
+
+def _located() -> dict:
+    """What a replay's Location points at, by route: (model, URL argument, fields derived again)."""
+    from api.models import WebhookEndpoint
+    from jobs.models import Dataset, Job, ModelAsset
+
+    return {
+        "api:dataset-detail": (Dataset, "dataset_id", None),
+        "api:model-detail": (ModelAsset, "model_id", None),
+        "api:job-detail": (Job, "job_id", None),
+        "api:webhook-detail": (WebhookEndpoint, "webhook_id", _webhook_secret),
+    }
 
 
 def _file_digest(upload: UploadedFile) -> str:
@@ -76,10 +102,40 @@ def _replay(record: IdempotencyKey, fingerprint_: str) -> Response:
             f"This Idempotency-Key was first used for a different request ({record.method} "
             f"{record.path}); use a new key for a new request."
         )
+    body = (
+        {**record.response_body, **_still_there(record)}
+        if isinstance(record.response_body, dict)
+        else (record.response_body)
+    )
     headers = {"Idempotent-Replayed": "true"}
     if record.response_location:
         headers["Location"] = record.response_location
-    return Response(record.response_body, status=record.response_status, headers=headers)
+    return Response(body, status=record.response_status, headers=headers)
+
+
+def _still_there(record: IdempotencyKey) -> dict:
+    """The fields to derive again for the object the key created; IdempotencyTargetGone if it is gone."""
+    try:
+        match = resolve(record.response_location) if record.response_location else None
+    except Resolver404:
+        match = None
+    if match is None or match.view_name not in _located():
+        return {}
+    model, argument, derive = _located()[match.view_name]
+    found = model.objects.filter(pk=match.kwargs[argument], team=record.team).first()
+    if found is None:
+        raise IdempotencyTargetGone(
+            f"This Idempotency-Key created {record.response_location}, which has been deleted since; "
+            "send the request with a new key to create another."
+        )
+    return derive(found) if derive else {}
+
+
+def _redacted(data: object) -> object:
+    body = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    if isinstance(body, dict):
+        body = {key: value for key, value in body.items() if key not in SECRET_FIELDS}
+    return body
 
 
 def idempotent(handler):
@@ -106,7 +162,7 @@ def idempotent(handler):
                 transaction.set_rollback(True)
                 return response
             record.response_status = response.status_code
-            record.response_body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
+            record.response_body = _redacted(response.data)
             record.response_location = response.headers.get("Location", "")[:500]
             record.save(update_fields=["response_status", "response_body", "response_location"])
         return response

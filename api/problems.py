@@ -25,6 +25,8 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from trainers.text_checks import escape_unstorable
+
 CONTENT_TYPE = "application/problem+json"
 VALIDATION = "urn:hone:problem:validation"
 
@@ -70,6 +72,11 @@ class IdempotencyKeyReused(Unprocessable):
     problem_type = "urn:hone:problem:idempotency-key-reused"
 
 
+class IdempotencyTargetGone(Conflict):
+    default_code = "idempotency_target_gone"
+    problem_type = "urn:hone:problem:idempotency-target-gone"
+
+
 class RangeNotSatisfiable(Problem):
     status_code = status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE
     default_detail = "The requested range is not within the file."
@@ -78,6 +85,10 @@ class RangeNotSatisfiable(Problem):
 
 def _translate(exc: Exception) -> Exception:
     """Django's refusals of a request body, as API errors."""
+    from jobs.data.datasets import UploadTooLarge  # raised while a multipart body is read
+
+    if isinstance(exc, UploadTooLarge):
+        return PayloadTooLarge(str(exc))
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge("The request body is larger than this server accepts.")
     if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
@@ -122,15 +133,29 @@ def _summary(errors: list[dict]) -> str:
     return f"{text} (and {more} more problem{'s' if more > 1 else ''})" if more else text
 
 
+def writable(value: object) -> object:
+    """``value`` with lone surrogates and NUL characters escaped: an error message quoting the
+    user's input (``unknown method '\ud800'``) must still encode as UTF-8."""
+    if isinstance(value, str):
+        return escape_unstorable(value)
+    if isinstance(value, dict):
+        return {writable(key): writable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [writable(item) for item in value]
+    return value
+
+
 def body(status_code: int, detail: str, *, type_: str = "about:blank", errors=(), **extra) -> dict:
-    return {
-        "type": type_,
-        "title": HTTPStatus(status_code).phrase,
-        "status": status_code,
-        "detail": detail,
-        "errors": list(errors),
-        **extra,
-    }
+    return writable(
+        {
+            "type": type_,
+            "title": HTTPStatus(status_code).phrase,
+            "status": status_code,
+            "detail": detail,
+            "errors": list(errors),
+            **extra,
+        }
+    )
 
 
 def exception_handler(exc: Exception, context: dict):

@@ -33,10 +33,32 @@ class Target:
     addresses: tuple[str, ...]
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits and reach it: NAT64
+# (RFC 6052, 64:ff9b::/96; local-use RFC 8215, 64:ff9b:1::/48) and SIIT (::ffff:0:0:0/96).
+_EMBEDDING_IPV4 = tuple(
+    ipaddress.ip_network(net) for net in ("64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0:0/96")
+)
+
+
+def _ipv4_inside(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address reaches through a translator or a tunnel."""
+    found = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+    if address.teredo:
+        found += list(address.teredo)
+    if any(address in net for net in _EMBEDDING_IPV4) or int(address) >> 32 == 0:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))  # also ::a.b.c.d (IPv4-compatible)
+    return found
+
+
 def is_public(ip: str) -> bool:
-    address = ipaddress.ip_address(ip)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    """Whether ``ip``, and every IPv4 address it leads to (NAT64, 6to4, Teredo, IPv4-mapped or
+    -compatible forms), is a public unicast address. Site-local (fec0::/10) is private."""
+    address = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.is_site_local or any(address in net for net in _EMBEDDING_IPV4[1:2]):
+            return False
+        if not all(is_public(str(inner)) for inner in _ipv4_inside(address)):
+            return False
     return address.is_global and not address.is_multicast
 
 

@@ -150,6 +150,13 @@ HONE_EXECUTOR = envchoice("HONE_EXECUTOR", "local", ("local", "kubernetes"))
 HONE_LOCAL_SLOTS = envint("HONE_LOCAL_SLOTS", 1, minimum=1)
 HONE_RECONCILE_SECONDS = envint("HONE_RECONCILE_SECONDS", 3, minimum=1)
 HONE_MAX_UPLOAD_BYTES = envint("HONE_MAX_UPLOAD_MB", 200, minimum=1) * 1024 * 1024
+# What one uploaded dataset may unpack to while it is checked (trainers/formats.py, ReadLimits);
+# over a limit the file is refused with the limit named. Parquet pages are compressed: a few KB
+# can hold hundreds of MB, so these, not the upload size, bound a web worker's memory.
+HONE_MAX_ROW_MB = envint("HONE_MAX_ROW_MB", 16, minimum=1)  # one JSON line, CSV record or Parquet row
+HONE_MAX_CELL_MB = envint("HONE_MAX_CELL_MB", 8, minimum=1)  # one field's value
+HONE_MAX_DECODED_MB = envint("HONE_MAX_DECODED_MB", 1024, minimum=1)  # all of a file's rows, decoded
+HONE_MAX_JSON_MB = envint("HONE_MAX_JSON_MB", 64, minimum=1)  # a .json array is parsed whole
 HONE_MAX_ATTEMPTS = envint("HONE_MAX_ATTEMPTS", 3, minimum=1)
 # Where trainers POST their events; empty means events are read from the trainer's stdout.
 HONE_INGEST_URL = envstr("HONE_INGEST_URL")
@@ -186,8 +193,10 @@ HONE_K8S_MAX_LIVE_ATTEMPTS = envint("HONE_K8S_MAX_LIVE_ATTEMPTS", 50, minimum=1)
 # --- API (README, API): tokens, rate limits, idempotency keys, model registration, webhooks
 HONE_API_RATE = envstr("HONE_API_RATE", "600/min")  # per token (or signed-in user): <count>/<s|min|hour|day>
 HONE_IDEMPOTENCY_HOURS = envint("HONE_IDEMPOTENCY_HOURS", 24, minimum=1)
-# Directories under which models may be registered by path; empty: anywhere outside HONE_STORAGE.
+# Directories under which models may be registered by path. Empty: in production (DATABASE_URL
+# set) registering by path is off; embedded, anywhere outside HONE_STORAGE, /proc, /sys and /dev.
 HONE_MODEL_DIRS = envlist("HONE_MODEL_DIRS")
+HONE_MODEL_DIRS_REQUIRED = envbool("HONE_MODEL_DIRS_REQUIRED", bool(_database_url))
 # Webhooks go to public addresses only, unless this allows private, loopback and link-local ones.
 HONE_WEBHOOK_ALLOW_PRIVATE = envbool("HONE_WEBHOOK_ALLOW_PRIVATE", False)
 HONE_WEBHOOK_MAX_ATTEMPTS = envint("HONE_WEBHOOK_MAX_ATTEMPTS", 10, minimum=1)

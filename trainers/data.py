@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from trainers.formats import (  # DataError and detect_format are part of this module's API
+    NO_LIMITS,
     UNITS,
     DataError,
+    ReadLimits,
     Record,
     describe_value,
     detect_format,
@@ -28,6 +30,7 @@ from trainers.formats import (  # DataError and detect_format are part of this m
     location,
     read_records,
 )
+from trainers.text_checks import blank, unstorable
 
 INSTRUCTION_KEYS = ("instruction", "prompt", "question")
 INPUT_KEYS = ("input", "context")
@@ -117,8 +120,10 @@ class _Fields:
         if isinstance(value, bool) or not isinstance(value, str | int):
             self.problem("label", f"must be text or a whole number, got {describe_value(value)}")
             return ""
-        if isinstance(value, str) and not value.strip():
+        if isinstance(value, str) and blank(value):
             self.problem("label", "is empty")
+        elif isinstance(value, str) and unstorable(value):
+            self.problem("label", unstorable(value))
         return value
 
 
@@ -128,8 +133,11 @@ def _check_text(fields: _Fields, name: str, value: object, *, optional: bool = F
     if not isinstance(value, str):
         fields.problem(name, f"must be text, got {describe_value(value)}")
         return ""
-    if not optional and not value.strip():
-        fields.problem(name, "is empty")
+    bad = unstorable(value)
+    if bad:
+        fields.problem(name, bad)
+    elif not optional and blank(value):
+        fields.problem(name, "is empty" if not value.strip() else "holds only invisible characters")
     return value
 
 
@@ -146,7 +154,10 @@ def _instruction_row(fields: _Fields) -> dict:
 
 
 def _preference_row(fields: _Fields) -> dict:
-    return {name: fields.text(name) for name in ("prompt", "chosen", "rejected")}
+    row = {name: fields.text(name) for name in ("prompt", "chosen", "rejected")}
+    if not fields.problems and row["chosen"].strip() == row["rejected"].strip():
+        fields.problem("rejected", "is the same as 'chosen'; a preference pair needs two different answers")
+    return row
 
 
 def _classification_row(fields: _Fields) -> dict:
@@ -249,13 +260,15 @@ def _require_task(task: str, name: str) -> None:
         raise DataError(f"unknown task '{task}'; expected one of {', '.join(TASKS)}", file=name)
 
 
-def detect_task(path: Path, format: str, filename: str | None = None) -> str:
+def detect_task(
+    path: Path, format: str, filename: str | None = None, *, limits: ReadLimits = NO_LIMITS
+) -> str:
     """The task most of the first rows fit; ties go to the most specific."""
     name = filename or path.name
     votes: Counter[str] = Counter()
     columns: dict[str, None] = {}
     first_bad: Record | None = None
-    with closing(read_records(path, format, name)) as records:
+    with closing(read_records(path, format, name, limits=limits)) as records:
         for record in islice(records, DETECT_SAMPLE_ROWS):
             if record.value is None:
                 first_bad = first_bad or record
@@ -295,20 +308,32 @@ def load_rows(path: Path, format: str, task: str, *, filename: str | None = None
 
 
 def inspect_file(
-    path: Path, filename: str | None = None, *, max_errors: int = 50, task: str | None = None
+    path: Path,
+    filename: str | None = None,
+    *,
+    max_errors: int = 50,
+    task: str | None = None,
+    limits: ReadLimits = NO_LIMITS,
 ) -> DataReport:
     """Detect format and task (or check against ``task``), validate every row, summarise.
 
-    Row problems go into the report; file-level problems raise DataError.
+    Row problems go into the report; file-level problems raise DataError. ``limits`` bound
+    what the file may unpack to (the upload passes the operator's; see trainers.formats).
     """
     name = filename or path.name
     fmt = detect_format(path, filename)
     if task is None:
-        task = detect_task(path, fmt, name)
+        task = detect_task(path, fmt, name, limits=limits)
     _require_task(task, name)
     scan = _Scan(task, fmt, max_errors)
-    for record in read_records(path, fmt, name):
+    for record in read_records(path, fmt, name, limits=limits):
         scan.add(record)
+    if task == "classification" and len(scan.labels) == 1 and not scan.invalid_rows:
+        only = next(iter(scan.labels))
+        raise DataError(
+            f"every row has the same label ({only!r}); a classifier needs rows of two or more labels",
+            file=name,
+        )
     return scan.report(name)
 
 
@@ -433,9 +458,6 @@ class _Scan:
                 f"Formula-like cells, starting with =, +, - or @: {self.formula_cells} ({lines}). "
                 "Spreadsheet programs may run them as formulas; check they are meant as plain text."
             )
-        if self.task == "classification" and len(self.labels) == 1:
-            only = next(iter(self.labels))
-            warnings.append(f"Every row has the same label ('{only}'); a classifier needs two or more.")
         return warnings
 
 

@@ -15,7 +15,7 @@ import csv
 import itertools
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,11 +36,11 @@ _PACKED = f"compressed files cannot be read; unpack it and upload the data file 
 # gzip, bzip2, xz, zstd, 7-Zip, RAR: the first bytes of each (a zip is told apart above).
 ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"(\xb5/\xfd", b"7z\xbc\xaf\x27\x1c", b"Rar!")
 TOO_DEEP = "the JSON is nested too deeply to be data rows"
+HUGE_NUMBER = "holds a number with more than 4,300 digits; write such values as text, in quotes"
 UNSUPPORTED = {".xlsx": _EXCEL, ".xls": _EXCEL, ".zip": _PACKED, ".gz": _PACKED}
 BOM = b"\xef\xbb\xbf"
 PARQUET_MAGIC = b"PAR1"
 SNIFF_BYTES = 64 * 1024
-PARQUET_BATCH_ROWS = 1024
 EXAMPLE_ROW = '{"text": "..."}'
 CSV_DELIMITERS = (",", "\t", ";")  # on a tie, the first wins
 FORMULA_STARTS = ("=", "+", "-", "@")
@@ -70,6 +70,43 @@ class DataError(ValueError):
         self.unit = unit
         where = location(unit, line, field)
         super().__init__(f"{file}, {where}: {message}" if where else f"{file}: {message}")
+
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What reading one file may unpack to, in bytes; None: no bound.
+
+    The upload checks every file against the operator's limits (HONE_MAX_*_MB), so the
+    trainer, reading a file that was accepted, reads with none. Each refusal names the limit
+    and the setting that raises it, so a user knows what to change or whom to ask."""
+
+    row_bytes: int | None = None  # one row: a JSON line, a CSV record, a Parquet row
+    cell_bytes: int | None = None  # one field's value
+    decoded_bytes: int | None = None  # everything a file decodes to (Parquet pages are compressed)
+    json_bytes: int | None = None  # a .json file is parsed whole; JSON Lines are read a line at a time
+    names: dict = field(
+        default_factory=lambda: {
+            "row_bytes": "HONE_MAX_ROW_MB",
+            "cell_bytes": "HONE_MAX_CELL_MB",
+            "decoded_bytes": "HONE_MAX_DECODED_MB",
+            "json_bytes": "HONE_MAX_JSON_MB",
+        },
+        compare=False,
+    )
+
+    def says(self, which: str) -> str:
+        """'the 16 MB limit (HONE_MAX_ROW_MB)'"""
+        return f"the {_size(getattr(self, which))} limit ({self.names[which]})"
+
+
+NO_LIMITS = ReadLimits()
+
+
+def _size(n: int) -> str:
+    return f"{n / MB:.0f} MB" if n >= MB else f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} bytes"
 
 
 @dataclass(frozen=True)
@@ -129,7 +166,7 @@ def detect_format(path: Path, filename: str | None = None) -> str:
 
 
 def _refuse_archives(head: bytes, name: str) -> None:
-    if head.startswith(b"PK\x03\x04"):
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):  # a zip: entries, empty, spanned
         is_workbook = b"xl/" in head or b"[Content_Types].xml" in head
         raise DataError(_EXCEL if is_workbook else _PACKED, file=name)
     if head.startswith(ARCHIVE_MAGIC):
@@ -159,14 +196,16 @@ def _is_json_object(text: str) -> bool:
         return False
 
 
-def read_records(path: Path, format: str, filename: str | None = None) -> Iterator[Record]:
+def read_records(
+    path: Path, format: str, filename: str | None = None, *, limits: ReadLimits = NO_LIMITS
+) -> Iterator[Record]:
     """Stream the records of a file in a known format; DataError for file-level problems."""
     name = filename or path.name
     if format not in READERS:
         raise DataError(f"unknown format '{format}'; expected one of {', '.join(FORMATS)}", file=name)
     if path.stat().st_size == 0:
         raise DataError("the file is empty", file=name)
-    return READERS[format](path, name)
+    return READERS[format](path, name, limits)
 
 
 def _utf8_error(exc: _NotUtf8, name: str, line: int) -> DataError:
@@ -179,10 +218,21 @@ def _utf8_error(exc: _NotUtf8, name: str, line: int) -> DataError:
     return DataError(message, file=name, line=line)
 
 
-def _decoded_lines(fh: BinaryIO) -> Iterator[str]:
-    """The file's lines as text, line endings kept; a leading UTF-8 BOM is dropped."""
+class _TooLong(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _decoded_lines(fh: BinaryIO, limit: int | None = None) -> Iterator[str]:
+    """The file's lines as text, line endings kept; a leading UTF-8 BOM is dropped.
+
+    A line longer than ``limit`` bytes raises _TooLong before more of it is read."""
     offset = 0
-    for number, raw in enumerate(fh, start=1):
+    read = -1 if limit is None else limit + len(BOM) + 2  # room for the BOM and a CRLF
+    for number, raw in enumerate(iter(lambda: fh.readline(read), b""), start=1):
+        if limit is not None and len(raw.rstrip(b"\r\n").removeprefix(BOM if number == 1 else b"")) > limit:
+            raise _TooLong(number)
         if number == 1 and raw.startswith(BOM):
             raw, offset = raw[len(BOM) :], len(BOM)
         try:
@@ -201,18 +251,25 @@ def _nonempty(records: Iterable[Record], name: str, message: str) -> Iterator[Re
         raise DataError(message, file=name)
 
 
-def _jsonl_records(path: Path, name: str) -> Iterator[Record]:
-    return _nonempty(_jsonl_lines(path, name), name, "the file has only blank lines, no JSON rows")
+def _too_long(exc: _TooLong, name: str, limits: ReadLimits) -> DataError:
+    message = f"the line is longer than {limits.says('row_bytes')} for one row; is it really one row?"
+    return DataError(message, file=name, line=exc.line)
 
 
-def _jsonl_lines(path: Path, name: str) -> Iterator[Record]:
+def _jsonl_records(path: Path, name: str, limits: ReadLimits) -> Iterator[Record]:
+    return _nonempty(_jsonl_lines(path, name, limits), name, "the file has only blank lines, no JSON rows")
+
+
+def _jsonl_lines(path: Path, name: str, limits: ReadLimits) -> Iterator[Record]:
     with path.open("rb") as fh:
         try:
-            for number, text in enumerate(_decoded_lines(fh), start=1):
+            for number, text in enumerate(_decoded_lines(fh, limits.row_bytes), start=1):
                 if text.strip():
                     yield _parse_json_line(number, text)
         except _NotUtf8 as exc:
             raise _utf8_error(exc, name, exc.line) from None
+        except _TooLong as exc:
+            raise _too_long(exc, name, limits) from None
 
 
 def _parse_json_line(number: int, text: str) -> Record:
@@ -226,12 +283,21 @@ def _parse_json_line(number: int, text: str) -> Record:
             message = f"invalid JSON: the line ends before the value is complete ({exc.msg})"
             return Record(number, None, message)
         return Record(number, None, f"invalid JSON ({exc.msg} at column {exc.pos + 1})")
+    except ValueError:  # Python refuses to turn more than 4,300 digits into a number
+        return Record(number, None, HUGE_NUMBER)
     if not isinstance(value, dict):
         return Record(number, None, f"expected a JSON object like {EXAMPLE_ROW}, got {describe_value(value)}")
     return Record(number, value)
 
 
-def _json_records(path: Path, name: str) -> Iterator[Record]:
+def _json_records(path: Path, name: str, limits: ReadLimits) -> Iterator[Record]:
+    size = path.stat().st_size
+    if limits.json_bytes is not None and size > limits.json_bytes:
+        raise DataError(
+            f"a JSON array is read whole, and this file ({_size(size)}) is over {limits.says('json_bytes')}; "
+            "save it as JSON Lines (.jsonl), one row per line",
+            file=name,
+        )
     items = _top_level_rows(_load_json(path, name), name)
     records = (
         Record(number, item)
@@ -263,6 +329,8 @@ def _load_json(path: Path, name: str) -> object:
         raise DataError(message, file=name, line=exc.lineno) from None
     except RecursionError:
         raise DataError(TOO_DEEP, file=name) from None
+    except ValueError:
+        raise DataError(f"the file {HUGE_NUMBER}", file=name) from None
 
 
 def _top_level_rows(value: object, name: str) -> list:
@@ -287,13 +355,14 @@ def _top_level_rows(value: object, name: str) -> list:
     raise DataError(message, file=name)
 
 
-def _csv_records(path: Path, name: str) -> Iterator[Record]:
+def _csv_records(path: Path, name: str, limits: ReadLimits) -> Iterator[Record]:
     """Rows as {column: cell}; blank lines are skipped but keep their line numbers."""
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     header: list[str] | None = None
     seen = False
     with path.open("rb") as fh:
-        for number, cells in _csv_rows(fh, name):
+        for number, cells in _csv_rows(fh, name, limits):
+            _check_cells(cells, number, name, limits)
             if not any(cell.strip() for cell in cells):
                 continue
             if header is None:
@@ -307,8 +376,23 @@ def _csv_records(path: Path, name: str) -> Iterator[Record]:
         raise DataError("the file has a header row but no data rows", file=name)
 
 
-def _csv_rows(fh: BinaryIO, name: str) -> Iterator[tuple[int, list[str]]]:
-    lines = _decoded_lines(fh)
+def _check_cells(cells: list[str], number: int, name: str, limits: ReadLimits) -> None:
+    """Bytes of one CSV record against the row and cell limits (a quoted cell may span lines)."""
+    if limits.cell_bytes is None and limits.row_bytes is None:
+        return
+    sizes = [len(cell.encode("utf-8", "surrogatepass")) for cell in cells]
+    if limits.cell_bytes is not None and sizes and max(sizes) > limits.cell_bytes:
+        column = sizes.index(max(sizes)) + 1
+        message = f"cell {column} is larger than {limits.says('cell_bytes')} for one cell"
+        raise DataError(message, file=name, line=number)
+    if limits.row_bytes is not None and sum(sizes) > limits.row_bytes:
+        raise DataError(
+            f"the row is larger than {limits.says('row_bytes')} for one row", file=name, line=number
+        )
+
+
+def _csv_rows(fh: BinaryIO, name: str, limits: ReadLimits) -> Iterator[tuple[int, list[str]]]:
+    lines = _decoded_lines(fh, limits.row_bytes)
     number = 0
     try:
         first = next(lines, "")
@@ -319,6 +403,8 @@ def _csv_rows(fh: BinaryIO, name: str) -> Iterator[tuple[int, list[str]]]:
             yield number, cells
     except _NotUtf8 as exc:
         raise _utf8_error(exc, name, number + 1) from None
+    except _TooLong as exc:
+        raise _too_long(exc, name, limits) from None
     except csv.Error as exc:
         raise DataError(_csv_problem(exc), file=name, line=number + 1) from None
 
@@ -365,24 +451,10 @@ def _csv_record(number: int, header: list[str], cells: list[str]) -> Record:
     return Record(number, {column: cell for column, cell in zip(header, cells, strict=False) if column})
 
 
-def _parquet_records(path: Path, name: str) -> Iterator[Record]:
-    return _nonempty(_parquet_rows(path, name), name, "the Parquet file has no rows")
+def _parquet_records(path: Path, name: str, limits: ReadLimits) -> Iterator[Record]:
+    from trainers.read_parquet import parquet_rows  # pyarrow is imported only for Parquet files
 
-
-def _parquet_rows(path: Path, name: str) -> Iterator[Record]:
-    import pyarrow as pa  # imported here so that callers reading other formats do not pay for it
-    import pyarrow.parquet as pq
-
-    number = 0
-    try:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
-            for row in batch.to_pylist():
-                number += 1
-                yield Record(number, row)
-    except (pa.ArrowException, OSError) as exc:
-        line = number + 1 if number else None
-        message = f"could not read the file as Parquet ({exc})"
-        raise DataError(message, file=name, line=line, unit="row") from None
+    return _nonempty(parquet_rows(path, name, limits), name, "the Parquet file has no rows")
 
 
 READERS = {

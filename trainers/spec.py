@@ -112,7 +112,9 @@ class TrainingParams(_Strict):
     checkpoints_per_run: int = Field(
         2, ge=0, le=1000, description="Checkpoints saved over the run; a resumed job restarts from the last."
     )
-    seed: int = Field(42, ge=0, description="Makes the data split and initialisation repeatable.")
+    seed: int = Field(
+        42, ge=0, le=2**32 - 1, description="Makes the data split and initialisation repeatable."
+    )
     # Efficiency (trainers/packing.py): how examples become batches, and memory for speed.
     packing: bool = Field(
         False,

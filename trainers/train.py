@@ -88,7 +88,7 @@ def check_inputs(spec: TrainSpec) -> None:
         )
     path = Path(spec.dataset.path)
     if not path.is_file():
-        raise DataError("the dataset file does not exist", file=str(path))
+        raise DataError("the dataset file does not exist", file=path.name)  # no server path in job errors
     digest = file_sha256(path)
     if digest != spec.dataset.sha256:
         raise DataError(

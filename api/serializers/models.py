@@ -6,6 +6,7 @@ with ``from_pretrained``); a local directory is read for its config and safetens
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from pathlib import Path
@@ -72,23 +73,71 @@ def check_hub_id(value: str) -> str:
     return value
 
 
-def check_model_dir(value: str) -> Path:
-    """An absolute directory outside Hone's storage (and inside HONE_MODEL_DIRS when set)."""
+SYSTEM_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+NAME_MAX, PATH_MAX = 255, 4096
+NOT_A_MODEL = (
+    "there is no model directory Hone may read at this path; it needs config.json and .safetensors weights"
+)
+
+
+def _allowed_roots() -> list[Path] | None:
+    """The directories models may come from; None: anywhere (the embedded default)."""
+    if settings.HONE_MODEL_DIRS:
+        return [Path(d).resolve() for d in settings.HONE_MODEL_DIRS]
+    if settings.HONE_MODEL_DIRS_REQUIRED:
+        raise serializers.ValidationError(
+            "registering models by path is off on this server; an operator allows directories with "
+            "HONE_MODEL_DIRS (or register a hub id)"
+        )
+    return None
+
+
+def _lexical_checks(value: str) -> Path:
     path = Path(value)
     if not path.is_absolute():
         raise serializers.ValidationError("give an absolute path on the Hone server")
-    path = path.resolve()
-    storage = Path(settings.HONE_STORAGE).resolve()
-    if path.is_relative_to(storage):
-        raise serializers.ValidationError("paths inside Hone's storage cannot be registered")
-    allowed = [Path(d).resolve() for d in settings.HONE_MODEL_DIRS]
-    if allowed and not any(path.is_relative_to(d) for d in allowed):
+    if (
+        "\x00" in value
+        or len(value) > PATH_MAX
+        or any(len(part.encode("utf-8", "surrogatepass")) > NAME_MAX for part in path.parts)
+    ):
         raise serializers.ValidationError(
-            f"models can be registered from {', '.join(map(str, allowed))} only"
+            f"not a usable path: at most {PATH_MAX} characters, {NAME_MAX} bytes per folder name"
         )
-    if not path.is_dir():
-        raise serializers.ValidationError(f"{path} is not a directory on the Hone server")
     return path
+
+
+def check_model_dir(value: str, team=None) -> Path:
+    """An absolute directory outside Hone's storage and the system's /proc, /sys and /dev, inside
+    HONE_MODEL_DIRS when set, that no other team registered. Outside HONE_MODEL_DIRS nothing in
+    an answer tells what exists on the server."""
+    path = _lexical_checks(value)
+    roots = _allowed_roots()
+    system = "paths under /proc, /sys and /dev cannot be registered"
+    if any(Path(os.path.normpath(path)).is_relative_to(root) for root in SYSTEM_ROOTS):
+        raise serializers.ValidationError(system)
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop, a name the system refuses
+        raise serializers.ValidationError(NOT_A_MODEL) from None
+    if any(resolved.is_relative_to(root) for root in SYSTEM_ROOTS):
+        raise serializers.ValidationError(system)
+    if resolved.is_relative_to(Path(settings.HONE_STORAGE).resolve()):
+        raise serializers.ValidationError("paths inside Hone's storage cannot be registered")
+    if roots is not None and not any(resolved.is_relative_to(root) for root in roots):
+        raise serializers.ValidationError(f"models can be registered from {', '.join(map(str, roots))} only")
+    taken = ModelAsset.objects.filter(source=ModelAsset.Source.LOCAL).exclude(team=team)
+    if team is not None and taken.filter(path=str(resolved)).exists():
+        raise serializers.ValidationError(NOT_A_MODEL)  # another team's: not for this one to read
+    try:
+        is_dir = resolved.is_dir()
+    except OSError:
+        is_dir = False
+    if not is_dir:
+        raise serializers.ValidationError(
+            f"{value} is not a directory on the Hone server" if roots else NOT_A_MODEL
+        )
+    return resolved
 
 
 class ModelRegisterSerializer(serializers.Serializer):
@@ -108,7 +157,7 @@ class ModelRegisterSerializer(serializers.Serializer):
         return check_hub_id(value)
 
     def validate_path(self, value: str) -> str:
-        return str(check_model_dir(value))
+        return str(check_model_dir(value, self.context.get("team")))
 
     def validate(self, attrs: dict) -> dict:
         if ("hub_id" in attrs) == ("path" in attrs):
@@ -123,10 +172,18 @@ class ModelRegisterSerializer(serializers.Serializer):
         path = Path(attrs["path"])
         try:
             info = describe_model_dir(path)
-        except (ModelDirError, ValueError, OSError, KeyError, struct.error) as exc:
-            raise serializers.ValidationError(
-                {"path": [f"cannot read this model directory: {exc}"]}
-            ) from None
+        except (
+            ModelDirError,
+            ValueError,
+            OSError,
+            KeyError,
+            TypeError,
+            IndexError,
+            AttributeError,
+            struct.error,
+        ) as exc:
+            detail = f"cannot read this model directory: {exc}" if settings.HONE_MODEL_DIRS else NOT_A_MODEL
+            raise serializers.ValidationError({"path": [detail]}) from None
         return {
             **attrs,
             "path": str(path),

@@ -9,10 +9,11 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api import downloads, problems
+from api import problems
 from api.serializers.job_data import ArtifactSerializer
 from api.views.jobs import JobScoped
 from jobs.models import Artifact
+from jobs.web import downloads
 
 
 class ArtifactScoped(JobScoped):
@@ -59,9 +60,9 @@ class ArtifactDownload(ArtifactScoped):
         summary="Download an artifact: a file, or a directory as a zip; supports Range",
     )
     def get(self, request: Request, job_id: int, artifact_id: int) -> HttpResponseBase:
-        download = downloads.prepare(self.artifact(job_id, artifact_id))
+        artifact = self.artifact(job_id, artifact_id)
         try:
-            return downloads.response(request, download)
+            return downloads.serve(request, artifact)
         except downloads.Unsatisfiable as exc:
             body = problems.body(416, f"{exc}; ask for bytes within 0-{max(exc.size - 1, 0)}.")
             return Response(

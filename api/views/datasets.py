@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
-from django.db import transaction
 from django.db.models import ProtectedError
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
@@ -17,26 +14,8 @@ from api.idempotency import idempotent
 from api.problems import Conflict, DatasetRejected, PayloadTooLarge
 from api.serializers.datasets import DatasetDetailSerializer, DatasetSerializer, DatasetUploadSerializer
 from api.views.params import IDEMPOTENCY_KEY, created, job_numbers
-from jobs.data import datasets, storage
+from jobs.data import datasets
 from jobs.models import Dataset
-
-# Room for the multipart envelope around the file (boundaries, headers, the name field).
-MULTIPART_SLACK_BYTES = 64 * 1024
-
-
-class LimitedUploadHandler(TemporaryFileUploadHandler):
-    """Stops reading an upload as soon as it passes the limit: a huge file never fills the disk."""
-
-    def receive_data_chunk(self, raw_data: bytes, start: int):
-        if start + len(raw_data) > settings.HONE_MAX_UPLOAD_BYTES:
-            raise _too_large()
-        return super().receive_data_chunk(raw_data, start)
-
-
-def _too_large() -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"The file is larger than the {storage.human_bytes(settings.HONE_MAX_UPLOAD_BYTES)} limit."
-    )
 
 
 def _refusal(exc: datasets.DatasetRejected) -> DatasetRejected:
@@ -53,16 +32,18 @@ class DatasetList(ApiView):
 
     parser_classes = [MultiPartParser]
 
+    # The same early refusal and upload handler as the browser's form (jobs.data.datasets).
     def initialize_request(self, request, *args, **kwargs):
-        request.upload_handlers = [LimitedUploadHandler(request)]
+        datasets.limit_upload(request)  # a session's CSRF check reads the body during authentication
         return super().initialize_request(request, *args, **kwargs)
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)  # authenticated and allowed before anything is read
-        length = request.META.get("CONTENT_LENGTH") or ""
-        limit = settings.HONE_MAX_UPLOAD_BYTES + MULTIPART_SLACK_BYTES
-        if request.method == "POST" and length.isdigit() and int(length) > limit:
-            raise _too_large()
+        if request.method == "POST":
+            try:
+                datasets.refuse_early(request)
+            except datasets.UploadTooLarge as exc:
+                raise PayloadTooLarge(str(exc)) from None
 
     @extend_schema(responses=DatasetSerializer(many=True), summary="List the team's datasets")
     def get(self, request: Request) -> Response:
@@ -109,15 +90,11 @@ class DatasetDetail(ApiView):
     @extend_schema(summary="Delete a dataset no job uses")
     def delete(self, request: Request, dataset_id: int) -> Response:
         dataset = self.dataset(dataset_id)
-        location = dataset.location
         try:
-            with transaction.atomic():
-                dataset.delete()
+            datasets.delete_dataset(dataset)
         except ProtectedError as exc:
             raise Conflict(
                 f"“{dataset.name}” is used by job {job_numbers(exc.protected_objects)}; datasets that jobs "
                 "used are kept so those jobs can be traced and run again."
             ) from None
-        if not Dataset.objects.filter(location=location).exists():  # content-addressed: maybe shared
-            storage.resolve(location).unlink(missing_ok=True)
         return Response(status=204)

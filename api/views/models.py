@@ -62,7 +62,7 @@ class ModelList(ModelScoped):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        serializer = ModelRegisterSerializer(data=request.data)
+        serializer = ModelRegisterSerializer(data=request.data, context={"team": self.team})
         serializer.is_valid(raise_exception=True)
         model = ModelAsset.objects.create(team=self.team, **serializer.validated_data)
         return created(ModelAssetSerializer(model).data, reverse("api:model-detail", args=[model.pk]))

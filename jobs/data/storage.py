@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
+
+# pg_advisory_xact_lock(classid, objid): the first key says "a dataset file", the second which.
+DIGEST_LOCK_CLASS = 0x486F6E65  # "Hone"
 
 
 class UploadTooLarge(ValueError):
@@ -76,6 +83,30 @@ def commit_dataset(tmp_path: Path, sha256: str, extension: str) -> str:
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp_path, final)  # same content, same name: a re-upload overwrites identically
     return location
+
+
+@contextmanager
+def digest_lock(sha256: str) -> Iterator[None]:
+    """Exclusive use of the content-addressed file ``sha256`` until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock (every web process and worker, any host).
+    Elsewhere (the embedded SQLite default, one machine): an flock on a file under storage,
+    held for the block; SQLite's IMMEDIATE transactions serialise writers there as well."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("digest_lock needs a transaction (transaction.atomic)")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [DIGEST_LOCK_CLASS, int(sha256[:7], 16)])
+        yield
+        return
+    lock_dir = root() / "tmp"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with (lock_dir / ".dataset-files.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def discard(tmp_path: Path) -> None:

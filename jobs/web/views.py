@@ -13,15 +13,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
+from django.forms.utils import ErrorDict
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from jobs import launch
 from jobs.assets import lineage
-from jobs.data import preview
-from jobs.data.datasets import DatasetRejected, create_dataset
+from jobs.data import datasets, preview
 from jobs.launch import LaunchRefused, LaunchRequest, ModelInput, errors, rerun
 from jobs.lifecycle import services
 from jobs.models import Artifact, Dataset, Job, ModelAsset
@@ -266,7 +267,12 @@ def artifact_download(request: HttpRequest, pk: int, artifact_id: int) -> HttpRe
     artifact = get_object_or_404(
         Artifact.objects.select_related("job"), pk=artifact_id, job_id=pk, job__team=team
     )
-    return downloads.artifact_response(artifact)
+    try:
+        return downloads.serve(request, artifact)  # the API's download: cached zip, Range
+    except downloads.Unsatisfiable as exc:
+        reply = HttpResponse(f"{exc}.", status=416, content_type="text/plain; charset=utf-8")
+        reply["Content-Range"] = f"bytes */{exc.size}"
+        return reply
 
 
 # --- datasets -----------------------------------------------------------------------
@@ -280,29 +286,48 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/dataset_list.html", context)
 
 
+@csrf_exempt  # checked below, once the upload handler that stops at the size limit is in place
 @login_required
 def dataset_create(request: HttpRequest) -> HttpResponse:
+    """The browser's door onto jobs.data.datasets: the same early refusal and handler as the API's."""
+    if request.method != "POST":
+        return _dataset_form(request, DatasetUploadForm())
+    require_launch(current_membership(request))
+    try:
+        datasets.refuse_early(request)
+        datasets.limit_upload(request)
+        return _dataset_upload(request)
+    except datasets.UploadTooLarge as exc:
+        form = DatasetUploadForm()
+        form._errors, form.cleaned_data = ErrorDict(), {}  # an error without the body it came in
+        form.add_error("file", str(exc))
+    return _dataset_form(request, form)  # 200, like every other refusal on this page
+
+
+@csrf_protect
+def _dataset_upload(request: HttpRequest) -> HttpResponse:
     membership = current_membership(request)
-    form, report = DatasetUploadForm(), None
-    if request.method == "POST":
-        require_launch(membership)
-        form = DatasetUploadForm(request.POST, request.FILES)
-        if form.is_valid():
-            try:
-                dataset = create_dataset(
-                    team=membership.team,
-                    user=request.user,
-                    name=form.cleaned_data["name"],
-                    upload=form.cleaned_data["file"],
-                )
-            except DatasetRejected as exc:
-                form.add_error("file", str(exc))
-                report = exc.report
-            else:
-                stored = f"“{dataset.name}” is checked and stored: {dataset.row_count:,} rows."
-                messages.success(request, stored)
-                return redirect("jobs:dataset_detail", pk=dataset.pk)
-    context = {"form": form, "report": report, "can_launch": membership.can_launch}
+    form, report = DatasetUploadForm(request.POST, request.FILES), None
+    if form.is_valid():
+        try:
+            dataset = datasets.create_dataset(
+                team=membership.team,
+                user=request.user,
+                name=form.cleaned_data["name"],
+                upload=form.cleaned_data["file"],
+            )
+        except datasets.DatasetRejected as exc:
+            form.add_error("file", str(exc))
+            report = exc.report
+        else:
+            stored = f"“{dataset.name}” is checked and stored: {dataset.row_count:,} rows."
+            messages.success(request, stored)
+            return redirect("jobs:dataset_detail", pk=dataset.pk)
+    return _dataset_form(request, form, report)
+
+
+def _dataset_form(request: HttpRequest, form, report=None) -> HttpResponse:
+    context = {"form": form, "report": report, "can_launch": current_membership(request).can_launch}
     return render(request, "jobs/dataset_form.html", context)
 
 

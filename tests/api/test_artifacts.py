@@ -113,3 +113,39 @@ def test_an_artifact_of_another_job_is_a_404(as_member, file_artifact, team, mem
 
     other = make_job(team, member, tiny_model, dataset)
     problem(as_member.get(f"/api/v1/jobs/{other.pk}/artifacts/{file_artifact.pk}/download"), 404)
+
+
+# --- hostile Range headers (issue 23, item 9) --------------------------------------------
+
+HUGE = "9" * 5000  # past Python's 4,300-digit int limit: int() raised ValueError, a 500
+
+
+@pytest.mark.parametrize(
+    "header, status",
+    [
+        (f"bytes={HUGE}-", 416),  # starts past the end of any file
+        (f"bytes=0-{HUGE}", 206),  # to the end
+        (f"bytes=-{HUGE}", 206),  # the last N bytes, N larger than the file: all of it
+        (f"bytes={'0' * 5000}1-2", 206),  # leading zeros are still a small number
+        ("bytes=١-٢", 200),  # Arabic-Indic digits are not a range we understand: the whole file
+        ("bytes=" + "1-2," * 2000 + "3-4", 200),
+    ],
+)
+def test_absurd_ranges_are_a_416_or_a_part_never_a_500(as_member, file_artifact, header, status):
+    response = as_member.get(url(file_artifact), HTTP_RANGE=header)
+    assert response.status_code == status, response.content[:300]
+    if status == 206:
+        assert response["Content-Range"].endswith(f"/{len(CONTENT)}")
+
+
+def test_the_browser_download_is_the_api_one_cached_and_resumable(client, member, dir_artifact):
+    """One implementation: the browser gets the same cached zip, byte for byte, and Range works there."""
+    client.force_login(member)
+    page_url = f"/jobs/{dir_artifact.job_id}/artifacts/{dir_artifact.pk}/download/"
+    whole = client.get(page_url)
+    assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes"
+    data = body_of(whole)
+    assert data == (storage.root() / "cache" / "artifact-zips").glob("*.zip").__next__().read_bytes()
+    part = client.get(page_url, HTTP_RANGE="bytes=10-19")
+    assert part.status_code == 206 and body_of(part) == data[10:20]
+    assert client.get(page_url, HTTP_RANGE=f"bytes={HUGE}-").status_code == 416

@@ -97,3 +97,43 @@ def test_concurrent_duplicates_create_one_job(member, team, tiny_model, dataset)
     assert {status for status, _ in results} == {201}
     assert len({job_id for _, job_id in results}) == 1
     assert Job.objects.count() == 1
+
+
+# --- secrets and deleted objects (issue 23, item 3) ---------------------------------------
+
+
+def _post_webhook(client, key):
+    return client.post(
+        "/api/v1/webhooks", {"url": "http://127.0.0.1:9/hook"}, format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+
+
+def test_a_webhook_secret_never_sits_in_the_idempotency_table(as_owner, settings):
+    settings.HONE_WEBHOOK_ALLOW_PRIVATE = True
+    first = _post_webhook(as_owner, "hook-1")
+    secret = first.json()["secret"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM api_idempotencykey t WHERE t::text LIKE %s", [f"%{secret[6:]}%"])
+        assert cursor.fetchone()[0] == 0
+    replay = _post_webhook(as_owner, "hook-1")
+    assert replay["Idempotent-Replayed"] == "true"
+    assert replay.json() == first.json()  # the secret derived again, not stored
+
+
+def test_a_key_whose_object_was_deleted_replays_nothing(as_owner, settings, demo_rows):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.HONE_WEBHOOK_ALLOW_PRIVATE = True
+    hook = _post_webhook(as_owner, "hook-2").json()
+    assert as_owner.delete(f"/api/v1/webhooks/{hook['id']}").status_code == 204
+    body = problem(_post_webhook(as_owner, "hook-2"), 409)
+    assert body["type"] == "urn:hone:problem:idempotency-target-gone" and "whsec_" not in str(body)
+
+    def upload():
+        data = {"file": SimpleUploadedFile("d.jsonl", jsonl_bytes(demo_rows)), "name": "d"}
+        return as_owner.post("/api/v1/datasets", data, format="multipart", HTTP_IDEMPOTENCY_KEY="data-1")
+
+    made = upload().json()
+    assert as_owner.delete(f"/api/v1/datasets/{made['id']}").status_code == 204
+    problem(upload(), 409)
+    assert not Dataset.objects.exists()

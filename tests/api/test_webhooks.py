@@ -81,6 +81,22 @@ def change(job, status: str, django_capture_on_commit_callbacks) -> None:
         "http://[::1]/x",
         "http://10.0.0.8/x",
         "ftp://example.com/x",
+        # IPv6 forms that reach loopback or the metadata service (issue 23, item 5)
+        "http://[64:ff9b::a9fe:a9fe]/latest",  # NAT64 of 169.254.169.254
+        "http://[2002:a9fe:a9fe::]/latest",  # 6to4 of 169.254.169.254
+        "http://[::7f00:1]/x",  # IPv4-compatible 127.0.0.1
+        "http://[64:ff9b::7f00:1]/x",  # NAT64 of 127.0.0.1
+        "http://[2002:7f00:1::]/x",  # 6to4 of 127.0.0.1
+        "http://[fec0::1]/x",  # site-local
+        "http://[::ffff:127.0.0.1]/x",  # IPv4-mapped
+        "http://[::ffff:0:a9fe:a9fe]/x",  # IPv4-translated (SIIT)
+        "http://[64:ff9b:1::a00:8]/x",  # local-use NAT64 of 10.0.0.8
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x",  # Teredo
+        "http://[fe80::1%25eth0]/x",  # link-local with a zone
+        "http://[::]/x",
+        "http://0x7f000001/x",  # 127.0.0.1 written in hex
+        "http://2130706433/x",  # 127.0.0.1 as one number
+        "http://0177.0.0.1/x",  # octal
     ],
 )
 def test_private_addresses_are_refused(as_owner, url):
@@ -218,6 +234,28 @@ def test_the_guard_applies_at_delivery_time_too(
     change(job, "running", django_capture_on_commit_callbacks)
     assert receiver.seen == []
     assert "refused" in WebhookDelivery.objects.get().last_error
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::7f00:1", "2002:a9fe:a9fe::", "::7f00:1", "fec0::1"])
+def test_an_ipv6_form_of_an_inside_address_is_refused_at_delivery(
+    job, endpoint, settings, receiver, monkeypatch, django_capture_on_commit_callbacks, address
+):
+    """DNS can change after the URL was saved: each delivery resolves and checks again."""
+    import socket
+
+    settings.HONE_WEBHOOK_ALLOW_PRIVATE = False
+    answer = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, 80, 0, 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: answer)
+    change(job, "running", django_capture_on_commit_callbacks)
+    assert receiver.seen == []
+    assert f"resolves to {address}" in WebhookDelivery.objects.get().last_error
+
+
+@pytest.mark.parametrize("address", ["2606:4700::1111", "64:ff9b::808:808", "2002:808:808::", "8.8.8.8"])
+def test_public_addresses_in_any_form_are_public(address):
+    from api.ssrf import is_public
+
+    assert is_public(address)
 
 
 def test_the_sweep_sends_transitions_the_signal_missed(job, endpoint, receiver):

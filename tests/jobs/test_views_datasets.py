@@ -105,7 +105,7 @@ def test_it_rejects_a_file_over_the_size_limit(client, member, settings):
     row = json.dumps({"text": "x" * 1000}) + "\n"
     response = upload(client, "big.jsonl", (row * 1100).encode())
     assert response.status_code == 200
-    assert "big.jsonl: the file is larger than the 1 MB limit" in response.content.decode()
+    assert "is larger than the 1 MB limit; nothing was stored" in response.content.decode()
     assert not Dataset.objects.exists()
     assert stored_files() == []
 

@@ -100,7 +100,7 @@ def test_it_sniffs_parquet_by_its_magic_bytes(tmp_path: Path) -> None:
 
 
 def test_it_prefers_the_upload_name_to_the_stored_path(tmp_path: Path) -> None:
-    path = write(tmp_path, "tmp1234.upload", "text,label\nhello,pos\n")
+    path = write(tmp_path, "tmp1234.upload", "text,label\nhello,pos\nbye,neg\n")
     report = inspect_file(path, "reviews.csv")
     assert (report.filename, report.format, report.task) == ("reviews.csv", "csv", "classification")
 
@@ -137,7 +137,8 @@ def test_it_refuses_a_broken_parquet_file(tmp_path: Path) -> None:
     ],
 )
 def test_it_detects_every_task_from_the_keys(tmp_path: Path, row: dict, task: str) -> None:
-    report = inspect_file(write_jsonl(tmp_path, [row, row]))
+    other = {**row, "label": "neg"} if "label" in row else row  # a classifier needs two labels
+    report = inspect_file(write_jsonl(tmp_path, [row, other]))
     assert report.task == task
     assert report.ok, report.errors
 

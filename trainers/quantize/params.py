@@ -47,7 +47,7 @@ class GptqParams(Rtn4Params):
         True,
         description="Shift the biases of layers that have them by the mean output error on calibration data.",
     )
-    seed: int = Field(0, ge=0, description="Which calibration windows are drawn.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Which calibration windows are drawn.")
 
     @model_validator(mode="after")
     def _block_holds_groups(self) -> GptqParams:
