@@ -89,6 +89,8 @@ class LocalExecutor:
             return Observation("running")
         if exit_file.exists():  # it finished between the two checks
             return self.observe(job_id, attempt_number)
+        if _exists(pid) and time.time() - (run_dir / "pid").stat().st_mtime < START_TIMEOUT_SECONDS:
+            return Observation("pending")  # forked but not yet exec'd: its cmdline is still its parent's
         return Observation("missing", reason="the trainer's supervisor disappeared without an exit status")
 
     def cancel(self, job_id: int, attempt_number: int, *, force: bool = False) -> None:
@@ -148,3 +150,11 @@ class LocalExecutor:
             return False
         state = stat.rsplit(")", 1)[-1].split()[0]
         return str(run_dir).encode() in cmdline and state != "Z"
+
+
+def _exists(pid: int) -> bool:
+    """A live process (not a zombie) has this pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
