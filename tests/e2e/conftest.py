@@ -17,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
+DEMO_MODEL_DIR = ROOT / "var" / "test" / "models" / "smollm2-135m-instruct"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -49,6 +50,8 @@ def free_port() -> int:
 def embedded_env(var_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     env.update(HONE_VAR=str(var_dir), HONE_PORT=str(port), HONE_RECONCILE_SECONDS="1", HF_HUB_OFFLINE="1")
+    # The demo model is converted once and kept (where the slow tests keep it too), not per server.
+    env.setdefault("HONE_DEMO_MODEL_DIR", str(DEMO_MODEL_DIR))
     return env
 
 
