@@ -12,10 +12,19 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from pydantic import ValidationError
 
-from jobs import data_preview, presets, services, sizing, task_preview, wizard, wizard_params, wizard_words
+from jobs import (
+    data_preview,
+    presets,
+    services,
+    sizing,
+    task_preview,
+    timing,
+    wizard,
+    wizard_params,
+    wizard_words,
+)
 from jobs.models import Dataset
 from jobs.teams import current_membership, require_launch
-from jobs.text import human_duration
 from jobs.wizard_pages import back_to, chosen_max_length, page, sampled_lengths
 from trainers import catalogue
 from trainers.estimate import human_bytes
@@ -94,8 +103,10 @@ def advanced_form(state: wizard.State, inputs: dict, fields=None, *, bound: bool
 
 
 def _method_page(request, state, chosen, inputs, form) -> HttpResponse:
+    ratios = timing.measured_ratios(inputs["profile"])
     for option in inputs["options"].values():
-        option["time_text"] = human_duration(option["plan"].seconds)
+        option["time_text"] = timing.range_text(timing.of_plan(option["plan"], ratios))
+        option["time_calibrated"] = bool(ratios)
         option["placeholders"] = json.dumps(_placeholders(option["recipe"]))
     objective = inputs["objective"]
     context = {
@@ -207,6 +218,7 @@ def _labels(dataset: Dataset, objective: str) -> list[str]:
 
 
 def _review_context(chosen: wizard.Choices, inputs: dict, method: str, params: dict) -> dict:
+    ratios = timing.measured_ratios(inputs["profile"])
     plan = presets.plan(
         method,
         params,
@@ -242,7 +254,8 @@ def _review_context(chosen: wizard.Choices, inputs: dict, method: str, params: d
         "method_entry": catalogue.get(method),
         "objective_title": OBJECTIVE_TITLES[objective],
         "profile": inputs["profile"],
-        "time_text": human_duration(plan.seconds),
+        "time_text": timing.range_text(timing.of_plan(plan, ratios)),
+        "time_runs": len(ratios),
         "sampled": len(inputs["lengths"]),
         "over": sum(length > params["training"]["max_seq_length"] for length in inputs["lengths"]),
         "memory_parts": [(label, human_bytes(size)) for label, size in parts if size],
