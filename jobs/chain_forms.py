@@ -30,6 +30,9 @@ METHOD_PARAMS = {
     "gptq_int4": ("group_size", "symmetric", "damp_percent", "calibration_samples"),
 }
 PARAM_FIELDS = ("group_size", "symmetric", "damp_percent", "calibration_samples")
+# The folded "Advanced settings" section: it opens when one of these has an error.
+ADVANCED_FIELDS = (*PARAM_FIELDS, "calibration", "eval_dataset")
+GGUF_Q4_0_GROUP = 32  # GGUF Q4_0 blocks (trainers.spec_quantize)
 
 
 def quantizable_models(team: Team):
@@ -71,14 +74,33 @@ class QuantizeForm(forms.Form):
     def param_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in PARAM_FIELDS]
 
+    @property
+    def advanced_has_errors(self) -> bool:
+        return any(name in self.errors for name in ADVANCED_FIELDS)
+
     def clean(self) -> dict:
         cleaned = super().clean()
         method = cleaned.get("method")
+        if method == "gptq_int4" and "gguf_q4_0" in cleaned.get("outputs", []):
+            self._check_gguf_q4_0(cleaned)
         chosen = {n: cleaned[n] for n in METHOD_PARAMS.get(method, ()) if cleaned.get(n) is not None}
         cleaned["params"] = {"method": method, "outputs": cleaned.get("outputs", []), "params": chosen}
         if not cleaned.get("name") and cleaned.get("model"):
             cleaned["name"] = f"{cleaned['model'].name} · {method}"[:200]
         return cleaned
+
+    def _check_gguf_q4_0(self, cleaned: dict) -> None:
+        """GGUF Q4_0 holds symmetric blocks of 32 weights: GPTQ must quantize the same way (the spec
+        refuses it too, in its own names; here it is said in this form's labels)."""
+        group = cleaned.get("group_size") or GptqParams.model_fields["group_size"].default
+        symmetric = cleaned.get("symmetric")
+        why = "GGUF Q4_0 stores symmetric blocks of 32 weights, so GPTQ must use the same"
+        if group != GGUF_Q4_0_GROUP:
+            self.add_error(
+                "group_size", f"{why}: set Group size to 32 (it is {group}), or untick the GGUF Q4_0 output."
+            )
+        if not symmetric:
+            self.add_error("symmetric", f"{why}: tick Symmetric, or untick the GGUF Q4_0 output.")
 
     def inputs(self) -> tuple[list, list]:
         data = self.cleaned_data

@@ -45,7 +45,7 @@ def _create(request: HttpRequest, kind: str) -> HttpResponse:
                     datasets=datasets,
                 )
             except kinds.JobRejected as exc:
-                _attach(form, str(exc))
+                _attach(form, exc)
             else:
                 messages.success(request, f"“{job.name}” is queued; this page follows it as it runs.")
                 return redirect("jobs:job_detail", pk=job.pk)
@@ -56,10 +56,12 @@ def _create(request: HttpRequest, kind: str) -> HttpResponse:
     return render(request, template, {"form": form, "can_launch": membership.can_launch})
 
 
-def _attach(form, message: str) -> None:
-    """Put a spec error next to the field it names (``outputs: …``), else on the form."""
-    field = message.split(":", 1)[0].split(".")[0].strip()
-    form.add_error(field if field in form.fields else None, message)
+def _attach(form, exc: kinds.JobRejected) -> None:
+    """Put each problem next to the field it is about (its spec path's last name the form has, as in
+    ``gptq_int4.calibration_samples``), else on the form."""
+    for loc, message in exc.problems:
+        field = next((str(part) for part in reversed(loc) if str(part) in form.fields), None)
+        form.add_error(field, message)
 
 
 @login_required

@@ -18,6 +18,10 @@ from jobs.live import lower_is_better, metric_title
 from jobs.models import Job, JobInput, Team
 
 MAX_JOBS = 6  # one colour and dash pattern each (jobs.charts)
+# Training jobs stored before the objective was always written trained the default one.
+DEFAULT_OBJECTIVE = "sft"
+# Settings the run follows or symptoms it shows, not results: no value of theirs is "best".
+NOT_RANKED = ("learning_rate", "grad_norm", "epoch")
 
 
 def parse_ids(query: Mapping) -> list[int]:
@@ -97,8 +101,21 @@ def config_diff(jobs: list[Job]) -> list[DiffRow]:
             for name in names
         ]
     plain = list(dict.fromkeys(k for job in jobs for k, v in job.params.items() if not isinstance(v, dict)))
-    rows += [DiffRow(name, [_text(job.params.get(name)) for job in jobs], "Parameters") for name in plain]
+    rows += [DiffRow(name, [_text(_plain_param(job, name)) for job in jobs], "Parameters") for name in plain]
     return rows
+
+
+def _plain_param(job: Job, name: str) -> object:
+    """A top-level parameter; a training job that stored no objective trained the default one."""
+    value = job.params.get(name)
+    if value is None and name == "objective" and job.kind == Job.Kind.TRAIN:
+        return DEFAULT_OBJECTIVE
+    return value
+
+
+def ranked(name: str) -> bool:
+    """Whether one value of this metric is better than another (a loss is; a learning rate is not)."""
+    return name.rsplit("/", 1)[-1] not in NOT_RANKED
 
 
 @dataclass
@@ -109,7 +126,8 @@ class FinalRow:
 
 
 def final_metrics(jobs: list[Job], series: dict) -> list[FinalRow]:
-    """Per metric: each job's last value (and step) and its best; the best job's cell is marked."""
+    """Per metric: each job's last value (and step) and its best; the best job's cell is marked.
+    Metrics with no better or worse (learning rate, gradient norm) get neither a best nor a mark."""
     names = sorted({name for (_job, name) in series})
     rows = []
     for name in names:
@@ -118,13 +136,12 @@ def final_metrics(jobs: list[Job], series: dict) -> list[FinalRow]:
         for job in jobs:
             points = series.get((job.pk, name))
             if points:
-                row.cells.append(
-                    {"value": points[-1][1], "step": points[-1][0], "best": pick(v for _s, v in points)}
-                )
+                best = pick(v for _s, v in points) if ranked(name) else points[-1][1]
+                row.cells.append({"value": points[-1][1], "step": points[-1][0], "best": best})
             else:
                 row.cells.append({})
         finals = [c["value"] for c in row.cells if c]
-        winner = pick(finals) if len(finals) > 1 else None
+        winner = pick(finals) if len(finals) > 1 and ranked(name) else None
         for cell in row.cells:
             cell["winner"] = bool(cell) and winner is not None and cell["value"] == winner
         rows.append(row)

@@ -20,6 +20,9 @@ from trainers.spec import SpecError
 Loc = tuple[str | int, ...]
 # Tokens a chat template and end-of-text may add per calibration row, at most (a generous bound).
 CALIBRATION_ROW_OVERHEAD = 64
+# A calibration file this many bytes per token asked for fills the windows with any tokenizer.
+CLEARLY_ENOUGH_BYTES_PER_TOKEN = 16
+MIN_CALIBRATION_SAMPLES = 4  # GptqParams.calibration_samples' lower bound
 
 
 class JobRejected(ValueError):
@@ -151,22 +154,57 @@ def check_merge_files(spec: dict) -> None:
 
 
 def check_calibration_size(job: Job, spec: dict) -> None:
-    """JobRejected for a calibration dataset that cannot hold the tokens GPTQ asks for, by a bound that
-    never refuses one that can: every byte of the file one token, plus a template per row. The
-    exact count (with the model's tokenizer) is the trainer's, before it quantizes."""
+    """JobRejected for a calibration dataset that cannot fill the windows GPTQ asks for, counted as
+    the trainer counts them (``trainers.quantize.calibration``: the model's tokenizer over the rows as
+    rendered for training), and worded in the quantize form's labels. A dataset whose size alone
+    rules out a shortfall (more than CLEARLY_ENOUGH bytes per token asked) is not tokenized."""
     if spec["method"] != "gptq_int4" or spec.get("calibration") is None:
         return
     dataset = job.inputs.get(role="calibration").dataset
     p = spec["gptq_int4"]
-    needed = p["calibration_samples"] * p["calibration_seq_len"]
-    at_most = dataset.bytes + dataset.row_count * CALIBRATION_ROW_OVERHEAD
-    if at_most < needed:
+    samples, seq_len = p["calibration_samples"], p["calibration_seq_len"]
+    if dataset.bytes >= samples * seq_len * CLEARLY_ENOUGH_BYTES_PER_TOKEN:
+        return
+    tokens = _calibration_tokens(job, spec, samples * seq_len)
+    if tokens is None:  # no tokenizer here: the generous bound, every byte one token
+        tokens = dataset.bytes + dataset.row_count * CALIBRATION_ROW_OVERHEAD
+    fits = tokens // seq_len
+    if fits >= samples:
+        return
+    gives = f"“{dataset.name}” ({dataset.row_count:,} rows) gives {tokens:,} tokens of calibration text"
+    if fits < MIN_CALIBRATION_SAMPLES:
         message = (
-            f"{dataset.name} ({dataset.row_count} rows, {dataset.bytes:,} bytes) holds at most "
-            f"about {at_most:,} tokens, but calibration_samples × calibration_seq_len asks for {needed:,}; "
-            "add rows, or lower calibration_samples or calibration_seq_len"
+            f"{gives}, too few for GPTQ's smallest setting ({MIN_CALIBRATION_SAMPLES} calibration samples "
+            f"of {seq_len} tokens); choose a larger Calibration data set, or leave it blank to calibrate "
+            "on the built-in text"
         )
-        raise JobRejected(f"calibration: {message}", [(("calibration",), message)])
+    else:
+        message = (
+            f"{gives}: enough for {fits} calibration samples of {seq_len} tokens, not the {samples} asked "
+            f"for; set Calibration samples to {fits} or fewer, or choose a larger Calibration data set"
+        )
+    raise JobRejected(f"calibration: {message}", [(("gptq_int4", "calibration_samples"), message)])
+
+
+def _calibration_tokens(job: Job, spec: dict, needed: int) -> int | None:
+    """Tokens the calibration rows give, up to ``needed``; None when the tokenizer cannot be read."""
+    from jobs import data_preview
+    from trainers.quantize.calibration import calibration_texts
+    from trainers.spec import DatasetRef
+
+    try:
+        tokenizer = data_preview.load_tokenizer(job.inputs.get(role="base").model)
+    except data_preview.PreviewUnavailable:
+        return None
+    seed = spec["gptq_int4"].get("seed", 0)
+    texts, special, _source = calibration_texts(tokenizer, DatasetRef(**spec["calibration"]), seed)
+    eos = 1 if tokenizer.eos_token_id is not None else 0
+    tokens = 0
+    for text in texts:
+        tokens += len(tokenizer(text, add_special_tokens=special)["input_ids"]) + eos
+        if tokens >= needed:
+            break
+    return tokens
 
 
 def spec_fields(job: Job) -> dict:
