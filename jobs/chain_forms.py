@@ -6,12 +6,15 @@ job is validated by building its spec (``kinds.create_job``), whose errors name 
 
 from __future__ import annotations
 
+import math
+
 from django import forms
 
 from jobs.forms import DatasetChoice, ModelChoice, spec_field
 from jobs.lineage import visible_models
 from jobs.models import ModelAsset, Team
-from trainers.spec_quantize import GptqParams
+from trainers import estimate
+from trainers.spec_quantize import GptqParams, Rtn4Params
 
 QUANTIZE_METHODS = [
     ("rtn_int8", "int8, round to nearest: fast, nearly lossless, half the size of fp16"),
@@ -83,6 +86,8 @@ class QuantizeForm(forms.Form):
         method = cleaned.get("method")
         if method == "gptq_int4" and "gguf_q4_0" in cleaned.get("outputs", []):
             self._check_gguf_q4_0(cleaned)
+        if method in ("rtn_int4", "gptq_int4") and cleaned.get("model") and "group_size" not in self.errors:
+            self._check_group_size(cleaned, method)
         chosen = {n: cleaned[n] for n in METHOD_PARAMS.get(method, ()) if cleaned.get(n) is not None}
         cleaned["params"] = {"method": method, "outputs": cleaned.get("outputs", []), "params": chosen}
         if not cleaned.get("name") and cleaned.get("model"):
@@ -101,6 +106,26 @@ class QuantizeForm(forms.Form):
             )
         if not symmetric:
             self.add_error("symmetric", f"{why}: tick Symmetric, or untick the GGUF Q4_0 output.")
+
+    def _check_group_size(self, cleaned: dict, method: str) -> None:
+        """Every weight row must split into whole groups: SmolLM2's 576 columns take 64, not 128. Told
+        here from the model's config.json, not by the trainer after the job has started."""
+        params = GptqParams if method == "gptq_int4" else Rtn4Params
+        group = cleaned.get("group_size") or params.model_fields["group_size"].default
+        config = estimate.read_config(cleaned["model"].path)
+        shape = estimate.shape_from_config(config) if config else None
+        if shape is None:
+            return
+        columns = sorted({columns for _name, columns, _rows in shape.block_linears()})
+        if all(c % group == 0 for c in columns):
+            return
+        fits = math.gcd(*columns) & -math.gcd(*columns)  # the largest power of two dividing them all
+        self.add_error(
+            "group_size",
+            f"{cleaned['model'].name}'s layers have {' and '.join(map(str, columns))} input columns, which "
+            f"groups of {group} do not divide; set Group size to {min(fits, 1024)} or another power of two "
+            "that divides them.",
+        )
 
     def inputs(self) -> tuple[list, list]:
         data = self.cleaned_data
@@ -146,6 +171,26 @@ class EvaluateForm(forms.Form):
         if not cleaned.get("name") and base and candidate:
             cleaned["name"] = f"{candidate.name} vs {base.name}"[:200]
         return cleaned
+
+    def _check_group_size(self, cleaned: dict, method: str) -> None:
+        """Every weight row must split into whole groups: SmolLM2's 576 columns take 64, not 128. Told
+        here from the model's config.json, not by the trainer after the job has started."""
+        params = GptqParams if method == "gptq_int4" else Rtn4Params
+        group = cleaned.get("group_size") or params.model_fields["group_size"].default
+        config = estimate.read_config(cleaned["model"].path)
+        shape = estimate.shape_from_config(config) if config else None
+        if shape is None:
+            return
+        columns = sorted({columns for _name, columns, _rows in shape.block_linears()})
+        if all(c % group == 0 for c in columns):
+            return
+        fits = math.gcd(*columns) & -math.gcd(*columns)  # the largest power of two dividing them all
+        self.add_error(
+            "group_size",
+            f"{cleaned['model'].name}'s layers have {' and '.join(map(str, columns))} input columns, which "
+            f"groups of {group} do not divide; set Group size to {min(fits, 1024)} or another power of two "
+            "that divides them.",
+        )
 
     def inputs(self) -> tuple[list, list]:
         data = self.cleaned_data

@@ -316,3 +316,40 @@ def test_the_demo_dataset_teaches_one_checkable_habit(team, member):
         team=team, user=member, name="pirate", upload=SimpleUploadedFile("p.jsonl", jsonl_bytes(rows))
     )
     assert (dataset.task, dataset.row_count) == ("instruction", 280)
+
+
+def test_a_group_size_that_does_not_divide_the_models_columns_is_refused_before_queueing(
+    client, member, tmp_path
+):
+    """SmolLM2's 576 columns take groups of 64, not GPTQ's default 128 (the trainer found out only
+    after the job had started)."""
+    import json as json_module
+
+    from jobs.models import ModelAsset
+
+    folder = tmp_path / "smol-shaped"
+    folder.mkdir()
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": 49152,
+        "hidden_size": 576,
+        "intermediate_size": 1536,
+        "num_hidden_layers": 30,
+        "num_attention_heads": 9,
+        "num_key_value_heads": 3,
+    }
+    (folder / "config.json").write_text(json_module.dumps(config))
+    model = ModelAsset.objects.create(name="smol", source="builtin", path=str(folder), task="causal-lm")
+    client.force_login(member)
+    response = client.post(
+        "/jobs/new/quantize/", {"model": model.pk, "method": "gptq_int4", "outputs": ["torchao"]}
+    )
+    message = response.context["form"].errors["group_size"][0]
+    assert "576 and 1536 input columns, which groups of 128 do not divide; set Group size to 64" in message
+    assert not Job.objects.exists()
+    response = client.post(
+        "/jobs/new/quantize/",
+        {"model": model.pk, "method": "gptq_int4", "outputs": ["torchao"], "group_size": 64},
+    )
+    assert response.status_code == 302

@@ -53,8 +53,8 @@ def quantize(model_dir: Path, out: Path, method: str, eval_file: Path, outputs: 
         "attempt": 1,
         "model": {"name": "SmolLM2-135M-Instruct", "path": str(model_dir)},
         "method": method,
-        "rtn_int4": {"group_size": 128},
-        "gptq_int4": {"group_size": 128, "calibration_samples": 16, "calibration_seq_len": 128},
+        "rtn_int4": {"group_size": 64},  # 576 columns: 128 does not divide them
+        "gptq_int4": {"group_size": 64, "calibration_samples": 16, "calibration_seq_len": 128},
         "eval_texts": dataset_ref(eval_file),
         "prompts": [],
         "outputs": outputs,
