@@ -86,7 +86,7 @@ def plan(case: str, rows: list[dict], task: str, model: Path, evals: int, thread
     per_epoch = math.ceil(train_rows / QUICK["batch"])
     epochs = 2 if task == "classification" else max(1, math.ceil(QUICK["min_steps"] / per_epoch))
     lengths = token_lengths(model, rows, task)
-    max_len = min(2 ** math.ceil(math.log2(max(lengths))), 512)
+    max_len = min(max(2 ** math.ceil(math.log2(max(lengths))), 32), 512)  # the spec takes 16 to 8192
     mean = sum(lengths) / len(lengths)
     config = estimate.read_config(model)
     shape = estimate.shape_from_config(config)

@@ -117,7 +117,7 @@ def page(browser, hone):
         base_url=hone.url, accept_downloads=True, viewport={"width": 1280, "height": 800}
     )
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(60_000)  # a busy shared machine: the first preview loads transformers
     # Whatever the Content-Security-Policy blocks on any page a story visits fails the story.
     blocked: list[str] = []
     page.on("console", lambda msg: "Content Security Policy" in msg.text and blocked.append(msg.text))

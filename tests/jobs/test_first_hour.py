@@ -353,3 +353,25 @@ def test_a_group_size_that_does_not_divide_the_models_columns_is_refused_before_
         {"model": model.pk, "method": "gptq_int4", "outputs": ["torchao"], "group_size": 64},
     )
     assert response.status_code == 302
+
+
+def test_retrying_a_quantize_job_whose_calibration_cannot_fill_says_what_to_change(
+    member, team, tiny_model, dataset
+):
+    from jobs import actions
+
+    params = {"method": "gptq_int4", "outputs": ["torchao"], "params": {"group_size": 32, "symmetric": True}}
+    failed = Job.objects.create(
+        team=team,
+        name="q",
+        kind="quantize",
+        method="gptq_int4",
+        base_model=tiny_model,
+        status="failed",
+        params=params,
+    )
+    JobInput.objects.create(job=failed, role="base", model=tiny_model)
+    JobInput.objects.create(job=failed, role="calibration", dataset=dataset)
+    with pytest.raises(actions.RetryRefused, match=r"set Calibration samples to \d+ or fewer"):
+        actions.retry(failed, user=member)
+    assert Job.objects.count() == 1

@@ -18,7 +18,13 @@ from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "pw-member"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def screenshot(page, name: str, show: str) -> None:
+    """A viewport-sized PNG (1280×800) of the part of the page the test looked at, for the README."""
+    page.locator(show).first.evaluate("element => element.scrollIntoView({block: 'center'})")
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
 
 
 @pytest.fixture
@@ -168,6 +174,7 @@ def test_the_lineage_of_a_job_with_three_outputs_keeps_every_row_in_place(member
         assert link.is_visible(), name
         assert link.bounding_box()["x"] > label_right, f"{name} slid into the label column"
     assert "Outputs" in labels.all_inner_texts()
+    screenshot(page, "lineage-outputs", "#job-lineage")
     assert page.problems == []
 
 
@@ -259,4 +266,5 @@ def test_gptq_with_gguf_q4_0_is_refused_in_the_forms_words_with_the_settings_ope
     text = error.inner_text()
     assert "set Group size to 32 (it is 128), or untick the GGUF Q4_0 output" in text
     assert "gptq_int4" not in page.locator("main").inner_text()
+    screenshot(page, "quantize-refusal", "details.advanced .field.has-error")
     assert page.problems == []
