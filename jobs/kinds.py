@@ -183,7 +183,7 @@ def check_calibration_size(job: Job, spec: dict) -> None:
             f"{gives}: enough for {fits} calibration samples of {seq_len} tokens, not the {samples} asked "
             f"for; set Calibration samples to {fits} or fewer, or choose a larger Calibration data set"
         )
-    raise JobRejected(f"calibration: {message}", [(("gptq_int4", "calibration_samples"), message)])
+    raise JobRejected(f"calibration: {message}", [(("calibration",), message)])
 
 
 def _calibration_tokens(job: Job, spec: dict, needed: int) -> int | None:

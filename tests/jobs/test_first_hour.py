@@ -166,7 +166,7 @@ def test_a_calibration_set_too_small_for_the_default_is_refused_with_what_fits(
     response = client.post("/jobs/new/quantize/", gptq(model=tiny_model.pk, calibration=dataset.pk))
     assert response.status_code == 200
     form = response.context["form"]
-    message = form.errors["calibration_samples"][0]
+    message = form.errors["calibration"][0]
     found = re.search(r"enough for (\d+) calibration samples of 512 tokens, not the 128 asked for", message)
     assert found, message
     assert (
