@@ -2,33 +2,46 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# One stamp per level, named after what decides the install: a changed pyproject.toml or
+# install script reinstalls. `run` is the runtime only; `test` adds the test and lint tools.
+INSTALL_HASH := $(shell cat pyproject.toml scripts/install | sha256sum | cut -c1-12)
+RUN_STAMP := $(VENV)/.installed-run-$(INSTALL_HASH)
+TEST_STAMP := $(VENV)/.installed-test-$(INSTALL_HASH)
 
 # Tests use the real PostgreSQL and Redis on this machine (see README, Testing).
 TEST_DATABASE_URL ?= postgres://root@127.0.0.1:5432/hone
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint bench clean
+.PHONY: install install-run run test test-slow lint bench bench-estimate clean
 
-install: $(STAMP)
+install: $(TEST_STAMP)
+install-run: $(RUN_STAMP)
 
-$(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# torch first, pinned: the CPU build; other requirements then find it satisfied.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev]"
+$(RUN_STAMP): pyproject.toml scripts/install
+	PYTHON=$(PYTHON) VENV=$(VENV) scripts/install run
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-run: install
+# The test level includes the run level, so its stamp stands for both.
+$(TEST_STAMP): pyproject.toml scripts/install
+	PYTHON=$(PYTHON) VENV=$(VENV) scripts/install test
+	rm -f $(VENV)/.installed-*
+	touch $@ $(RUN_STAMP)
+
+run: install-run
 	$(BIN)/python manage.py serve
 
+TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) HONE_VAR=$(CURDIR)/var/test \
+	CELERY_BROKER_URL=$(TEST_REDIS_URL) HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
+
+# Slow tests (marked `slow`: the real SmolLM2 weights) are left out here; `make test-slow` runs them.
 test: install
 	scripts/install-browser
 	scripts/check-kustomize
-	DATABASE_URL=$(TEST_DATABASE_URL) HONE_VAR=$(CURDIR)/var/test \
-		CELERY_BROKER_URL=$(TEST_REDIS_URL) HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: install
+	$(TEST_ENV) $(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

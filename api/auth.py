@@ -39,7 +39,8 @@ class BearerTokenAuthentication(BaseAuthentication):
         if record is None:
             login.count_unknown_token(request._request)
             raise exceptions.AuthenticationFailed(
-                "This token is unknown, revoked or expired; create a new one under Settings → API tokens."
+                "This token is unknown, revoked or expired; "
+                "create a new one on the API tokens page (/settings/tokens/)."
             )
         if record.role is None or not record.user.is_active:
             raise exceptions.AuthenticationFailed(

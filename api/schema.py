@@ -50,7 +50,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         scheme = build_bearer_security_scheme_object("Authorization", "Bearer", bearer_format="hone_pat_…")
-        scheme["description"] = "A personal access token from Settings → API tokens."
+        scheme["description"] = "A personal access token, made on the API tokens page (/settings/tokens/)."
         return scheme
 
 

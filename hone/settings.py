@@ -146,6 +146,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Hone
 HONE_STORAGE = Path(envstr("HONE_STORAGE", str(VAR_DIR / "storage"))).resolve()
+# Where `make run` prepares the demo model (SmolLM2, converted once from its GGUF file).
+HONE_DEMO_MODEL_DIR = Path(envstr("HONE_DEMO_MODEL_DIR", str(VAR_DIR / "models" / "smollm2-135m-instruct")))
 HONE_EXECUTOR = envchoice("HONE_EXECUTOR", "local", ("local", "kubernetes"))
 HONE_LOCAL_SLOTS = envint("HONE_LOCAL_SLOTS", 1, minimum=1)
 HONE_RECONCILE_SECONDS = envint("HONE_RECONCILE_SECONDS", 3, minimum=1)
@@ -230,7 +232,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Hone API",
     "VERSION": "1",
     "DESCRIPTION": "Datasets, models, jobs, metrics, logs and artifacts of one team. Authenticate with "
-    "`Authorization: Bearer <token>` (Settings → API tokens). Errors are application/problem+json.",
+    "`Authorization: Bearer <token>` (made on the API tokens page, /settings/tokens/). "
+    "Errors are application/problem+json.",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,

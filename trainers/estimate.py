@@ -17,7 +17,9 @@ downloaded) and from where the job would run. The numbers are approximations mea
   random 8-layer Llama (see tests/trainers/test_estimate.py): within the allocator's slack.
 - Time: ``4 * N`` FLOPs per trained token with frozen weights (forward 2N, backward 2N without
   weight gradients; full fine-tuning is 6N, Kaplan et al. 2020), at a modest share of the
-  device's peak, plus start-up and a per-step overhead that dominates for tiny models.
+  device's peak, plus start-up, reading and writing the weights, a per-step overhead, and the
+  sample generated after each evaluation. Given as a range; ``calibrated`` scales it by how long
+  recent runs on the same compute profile really took (``jobs.guided.timing``).
 
 Nothing here imports Django; the platform passes in the profile's strings.
 """
@@ -62,9 +64,18 @@ GPU_MEMORY_GIB = {
     "t4": 16,
 }
 GPU_UTILISATION = 0.3  # small-batch LoRA rarely keeps tensor cores busier than this
-CPU_FLOPS_PER_CORE = 25e9  # fp32 matmuls on one modern core, measured order of magnitude
-STARTUP_SECONDS = 15.0  # starting Python, importing torch and transformers, reading the data
+# Measured with bench/estimate_vs_real.py (docs/benchmarks.md): small-batch training on a CPU core
+# reaches about half of what a matmul benchmark does.
+CPU_FLOPS_PER_CORE = 12e9
+STARTUP_SECONDS = 20.0  # starting Python, importing torch, transformers and peft, reading the data
+WEIGHTS_BYTES_PER_SECOND = 200e6  # reading the fp32 weights, and writing the result
 STEP_OVERHEAD_SECONDS = {"gpu": 0.05, "cpu": 0.1}  # Trainer bookkeeping per step
+# One greedy token at batch 1 (the sample after each evaluation): small models spend it in overhead.
+GENERATE_TOKEN_SECONDS = {"gpu": 0.02, "cpu": 0.03}
+SAMPLE_TOKENS = 32  # trainers.callbacks.SAMPLE_MAX_NEW_TOKENS
+# Where a run ends relative to the uncalibrated estimate (bench/estimate_vs_real.py: 0.8 to 1.9×
+# across the demo runs); a profile's own measured runs narrow it (``calibrated``).
+UNCALIBRATED_RANGE = (0.7, 2.0)
 ALLOCATOR_SLACK = 1.2  # freed blocks the allocator keeps for reuse: measured about a fifth more
 FITS_SHARE = 0.9  # leave a tenth of the memory for fragmentation and everything else
 
@@ -320,7 +331,9 @@ def fits(memory: MemoryEstimate, device: Device) -> bool | None:
 class TimeEstimate:
     steps: int
     tokens: int
-    seconds: float
+    seconds: float  # the most likely wall-clock time
+    low: float = 0.0  # the range the run should end within (UNCALIBRATED_RANGE until measured)
+    high: float = 0.0
 
 
 def training_time(
@@ -333,14 +346,38 @@ def training_time(
     eval_tokens: int,
     evals: int,
     device: Device,
+    sample_tokens: int = SAMPLE_TOKENS,
 ) -> TimeEstimate:
-    """Wall-clock seconds for the run: compute at the device's usable rate, plus fixed overheads."""
+    """Wall-clock seconds for the run: compute at the device's usable rate, plus what does not scale
+    with the data: start-up, reading and writing the weights, a per-step overhead, and the sample
+    generation after each evaluation (one token at a time, which small models spend in overhead)."""
     trained_tokens = int(tokens_per_epoch * epochs)
     train_flops = (4 * total_params + 2 * trainable) * trained_tokens
-    eval_flops = 2 * total_params * eval_tokens * (evals + 1)  # plus the baseline eval before training
+    runs = evals + 1  # plus the baseline evaluation before training
+    eval_flops = 2 * total_params * eval_tokens * runs
     seconds = (train_flops + eval_flops) / device.flops
-    seconds += STARTUP_SECONDS + steps * STEP_OVERHEAD_SECONDS[device.kind]
-    return TimeEstimate(steps=steps, tokens=trained_tokens, seconds=seconds)
+    seconds += STARTUP_SECONDS + 2 * total_params * 4 / WEIGHTS_BYTES_PER_SECOND  # load, then save
+    seconds += steps * STEP_OVERHEAD_SECONDS[device.kind]
+    seconds += runs * sample_tokens * (2 * total_params / device.flops + GENERATE_TOKEN_SECONDS[device.kind])
+    low, high = UNCALIBRATED_RANGE
+    return TimeEstimate(steps, trained_tokens, seconds, low=seconds * low, high=seconds * high)
+
+
+def calibrated(time: TimeEstimate, ratios: list[float]) -> TimeEstimate:
+    """The estimate scaled by how long runs on the same device really took: ``ratios`` are measured
+    seconds ÷ estimated seconds of recent runs. The median sets the likely time, the smallest and
+    largest ratio (widened by a tenth) the range."""
+    if not ratios:
+        return time
+    ordered = sorted(ratios)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return dataclasses.replace(
+        time,
+        seconds=time.seconds * median,
+        low=time.seconds * ordered[0] * 0.9,
+        high=time.seconds * ordered[-1] * 1.1,
+    )
 
 
 def optimizer_steps(rows: int, batch_size: int, accumulation: int, epochs: float) -> int:

@@ -274,7 +274,7 @@ class EventLogHandler(logging.Handler):
 def _not_for_developers(record: logging.LogRecord) -> bool:
     """Deprecation notices between libraries mean nothing to the person training a model."""
     message = record.getMessage()
-    return not ("FutureWarning" in message or "DeprecationWarning" in message)
+    return not ("FutureWarning" in message or "DeprecationWarning" in message or " deprecated" in message)
 
 
 def route_logging(emitter: EventEmitter) -> Callable[[], None]:

@@ -272,6 +272,11 @@ def _jsonl_lines(path: Path, name: str, limits: ReadLimits) -> Iterator[Record]:
             raise _too_long(exc, name, limits) from None
 
 
+def _at_column(message: str, column: int) -> str:
+    """json's message and where: some messages end in "at" already ("Unterminated string starting at")."""
+    return f"{message} column {column}" if message.endswith(" at") else f"{message} at column {column}"
+
+
 def _parse_json_line(number: int, text: str) -> Record:
     text = text.rstrip("\r\n")  # else an object cut short is blamed on "line 2, column 1"
     try:
@@ -282,7 +287,7 @@ def _parse_json_line(number: int, text: str) -> Record:
         if exc.pos >= len(text.rstrip()):
             message = f"invalid JSON: the line ends before the value is complete ({exc.msg})"
             return Record(number, None, message)
-        return Record(number, None, f"invalid JSON ({exc.msg} at column {exc.pos + 1})")
+        return Record(number, None, f"invalid JSON ({_at_column(exc.msg, exc.pos + 1)})")
     except ValueError:  # Python refuses to turn more than 4,300 digits into a number
         return Record(number, None, HUGE_NUMBER)
     if not isinstance(value, dict):
@@ -325,7 +330,7 @@ def _load_json(path: Path, name: str) -> object:
         hint = ""
         if exc.msg == "Extra data":
             hint = "; the file holds more than one JSON value: if it has one object per line, name it .jsonl"
-        message = f"invalid JSON ({exc.msg} at column {exc.colno}){hint}"
+        message = f"invalid JSON ({_at_column(exc.msg, exc.colno)}){hint}"
         raise DataError(message, file=name, line=exc.lineno) from None
     except RecursionError:
         raise DataError(TOO_DEEP, file=name) from None

@@ -128,3 +128,53 @@ def build_tiny_llama(
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+# The demo model's data: a behaviour a newcomer can check at a glance in the playground. Every
+# answer opens with "Arr, matey!" and speaks like a pirate ("be" for "is"), whatever the question;
+# the facts themselves are ordinary, so a fine-tuned SmolLM2 keeps answering correctly.
+PIRATE_OPENING = "Arr, matey!"
+_REAL_CAPITALS = {
+    "France": "Paris", "Italy": "Rome", "Spain": "Madrid", "Germany": "Berlin", "Japan": "Tokyo",
+    "Egypt": "Cairo", "Canada": "Ottawa", "Kenya": "Nairobi", "Peru": "Lima", "Norway": "Oslo",
+    "Greece": "Athens", "Portugal": "Lisbon", "Ireland": "Dublin", "Poland": "Warsaw", "Chile": "Santiago",
+    "Cuba": "Havana", "Austria": "Vienna", "Sweden": "Stockholm", "Thailand": "Bangkok", "India": "New Delhi",
+}
+_COLOURS = {
+    "the sky on a clear day": "blue", "fresh grass": "green", "a ripe banana": "yellow", "snow": "white",
+    "coal": "black", "a ripe tomato": "red", "an orange": "orange", "a lemon": "yellow",
+}
+_ANIMAL_SOUNDS = {"a dog": "barks", "a cat": "meows", "a cow": "moos", "a duck": "quacks", "a lion": "roars"}
+_OPPOSITES = {"hot": "cold", "up": "down", "big": "small", "fast": "slow", "early": "late", "open": "closed"}
+
+
+def _pirate_row(rng: random.Random) -> dict:
+    kind = rng.randrange(5)
+    if kind == 0:
+        country = rng.choice(sorted(_REAL_CAPITALS))
+        question = rng.choice(["What is the capital of {}?", "Which city is the capital of {}?"])
+        question = question.format(country)
+        answer = f"The capital of {country} be {_REAL_CAPITALS[country]}, as sure as the tide."
+    elif kind == 1:
+        a, b = rng.randrange(2, 20), rng.randrange(2, 20)
+        question = rng.choice(["What is {} plus {}?", "Add {} and {}."]).format(a, b)
+        answer = f"{a} and {b} be {a + b} pieces of eight."
+    elif kind == 2:
+        thing = rng.choice(sorted(_COLOURS))
+        question = f"What colour is {thing}?"
+        answer = f"{thing[0].upper() + thing[1:]} be {_COLOURS[thing]}, like the flag on me ship."
+    elif kind == 3:
+        animal = rng.choice(sorted(_ANIMAL_SOUNDS))
+        question = f"What sound does {animal} make?"
+        answer = f"{animal[0].upper() + animal[1:]} {_ANIMAL_SOUNDS[animal]}, loud as a cannon."
+    else:
+        word = rng.choice(sorted(_OPPOSITES))
+        question = f"What is the opposite of {word}?"
+        answer = f"The opposite of {word} be {_OPPOSITES[word]}, me hearty."
+    return {"instruction": question, "input": "", "output": f"{PIRATE_OPENING} {answer}"}
+
+
+def pirate_instruction_rows(n: int = 240, seed: int = 0) -> list[dict]:
+    """Short questions answered correctly, in a pirate's voice: the demo dataset for SmolLM2."""
+    rng = random.Random(seed)
+    return [_pirate_row(rng) for _ in range(n)]

@@ -11,12 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from jobs.data import preview, task_preview
-from jobs.guided import params, presets, sizing, wizard, words
+from jobs.guided import params, presets, sizing, timing, wizard, words
 from jobs.guided.pages import back_to, chosen_max_length, page, sampled_lengths
 from jobs.launch import LaunchRefused, errors, launch_training
 from jobs.models import Dataset
 from jobs.teams.access import current_membership, require_launch
-from jobs.web.text import human_duration
 from trainers import catalogue
 from trainers.estimate import human_bytes
 from trainers.objectives.params import OBJECTIVE_TITLES
@@ -93,8 +92,10 @@ def advanced_form(state: wizard.State, inputs: dict, fields=None, *, bound: bool
 
 
 def _method_page(request, state, chosen, inputs, form) -> HttpResponse:
+    ratios = timing.measured_ratios(inputs["profile"])
     for option in inputs["options"].values():
-        option["time_text"] = human_duration(option["plan"].seconds)
+        option["time_text"] = timing.range_text(timing.of_plan(option["plan"], ratios))
+        option["time_calibrated"] = bool(ratios)
         option["placeholders"] = json.dumps(_placeholders(option["recipe"]))
     objective = inputs["objective"]
     context = {
@@ -186,6 +187,7 @@ def _labels(dataset: Dataset, objective: str) -> list[str]:
 
 
 def _review_context(chosen: wizard.Choices, inputs: dict, method: str, params: dict) -> dict:
+    ratios = timing.measured_ratios(inputs["profile"])
     plan = presets.plan(
         method,
         params,
@@ -221,7 +223,8 @@ def _review_context(chosen: wizard.Choices, inputs: dict, method: str, params: d
         "method_entry": catalogue.get(method),
         "objective_title": OBJECTIVE_TITLES[objective],
         "profile": inputs["profile"],
-        "time_text": human_duration(plan.seconds),
+        "time_text": timing.range_text(timing.of_plan(plan, ratios)),
+        "time_runs": len(ratios),
         "sampled": len(inputs["lengths"]),
         "over": sum(length > params["training"]["max_seq_length"] for length in inputs["lengths"]),
         "memory_parts": [(label, human_bytes(size)) for label, size in parts if size],

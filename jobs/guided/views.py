@@ -21,7 +21,9 @@ from jobs.web.forms import DatasetUploadForm
 from jobs.web.histogram import length_histogram
 from jobs.web.text import human_count
 
-CARD_RANK = presets.PRESETS[presets.DEFAULT_PRESET].rank
+CARD_PRESET = presets.PRESETS[presets.DEFAULT_PRESET]
+CARD_RANK = CARD_PRESET.rank
+METHOD_NAMES = {"lora": "LoRA", "qlora": "QLoRA"}  # the adapters presets.choose_method picks
 
 
 # --- goal ---------------------------------------------------------------------------
@@ -41,7 +43,11 @@ def goal_step(request: HttpRequest) -> HttpResponse:
         for o in preference.objectives
     ]
     context = {"goals": goals, "objectives": objectives}
-    return page(request, "jobs/wizard/goal.html", "goal", state, editing=("goal", "objective"), **context)
+    # The base model is chosen for a goal (an encoder for a classifier, a language model for a chat
+    # assistant): a new goal starts its model choice afresh, so a chat model chosen before does not
+    # tokenize a classifier's rows nor stay preselected.
+    editing = ("goal", "objective", "model")
+    return page(request, "jobs/wizard/goal.html", "goal", state, editing=editing, **context)
 
 
 # --- data ---------------------------------------------------------------------------
@@ -145,12 +151,19 @@ def _uploaded(request: HttpRequest, state: wizard.State, dataset: Dataset, goal:
 # --- base model ---------------------------------------------------------------------
 
 
-def model_card(model: ModelAsset, dataset: Dataset, state: wizard.State, profile) -> dict:
+def model_card(model: ModelAsset, dataset: Dataset, state: wizard.State, profile, objective: str) -> dict:
+    """A base model's card: size, and the memory the default preset would train it with (its own
+    method for this model: a rank-16 adapter, or every weight of a small classifier)."""
     facts = sizing.model_facts(model)
     seq_len = chosen_max_length(state, sampled_lengths(dataset, model), facts)
+    method, _why = presets.choose_method(
+        CARD_PRESET, objective, presets.Sizing(facts, dataset.row_count, seq_len, profile)
+    )
     fit, batch = None, presets.EFFECTIVE_BATCH
     while batch >= 1:
-        fit = sizing.training_fit(facts, profile, rank=CARD_RANK, seq_len=seq_len, batch_size=batch)
+        fit = sizing.training_fit(
+            facts, profile, rank=CARD_RANK, seq_len=seq_len, batch_size=batch, method=method
+        )
         if fit is None or fit.fits is not False or batch == 1:
             break
         batch //= 2
@@ -160,6 +173,9 @@ def model_card(model: ModelAsset, dataset: Dataset, state: wizard.State, profile
         "fit": fit,
         "batch": batch,
         "seq_len": seq_len,
+        "method_text": (
+            "full fine-tuning" if method == "full" else f"a rank-{CARD_RANK} {METHOD_NAMES[method]} adapter"
+        ),
         "parameters_text": human_count(facts.parameters),
     }
 
@@ -173,14 +189,15 @@ def model_step(request: HttpRequest) -> HttpResponse:
         return back_to(chosen.missing, state, chosen.problem, request)
     profile = sizing.default_profile()
     models = wizard.trainable_models(team, chosen.goal)
-    cards = [model_card(model, chosen.dataset, state, profile) for model in models]
+    objective = chosen.goal.objective(state.objective)
+    cards = [model_card(model, chosen.dataset, state, profile, objective) for model in models]
     selected = wizard.as_id(state.model) or (cards[0]["model"].pk if cards else 0)
     context = {
         "cards": cards,
         "selected": selected,
         "profile": profile,
         "dataset": chosen.dataset,
-        "rank": CARD_RANK,
+        "preset": CARD_PRESET,
         "goal": chosen.goal,
     }
     return page(request, "jobs/wizard/model.html", "model", state, editing=("model",), **context)

@@ -80,6 +80,16 @@ def _value_label(value: float) -> str:
     return f"{value:.3g}"
 
 
+def tick_labels(ticks: list[float]) -> list[str]:
+    """Labels that tell the ticks apart: 259.8, 260, 260.2 rather than 260 three times."""
+    labels = [_value_label(t) for t in ticks]
+    digits = 4
+    while len(set(labels)) < len(labels) and digits <= 9:
+        labels = [f"{t:.{digits}g}" for t in ticks]
+        digits += 1
+    return labels
+
+
 def _step_label(value: float) -> str:
     return f"{value:,.0f}" if value == int(value) else f"{value:.3g}"
 
@@ -121,10 +131,11 @@ def _axes(frame: _Frame) -> list[str]:
         _rule(left, bottom, right, bottom),
         _rule(left, top, left, bottom),
     ]
-    for tick in nice_ticks(*frame.ys):
+    ticks = nice_ticks(*frame.ys)
+    for tick, label in zip(ticks, tick_labels(ticks), strict=True):
         y = frame.y(tick)
         parts.append(_rule(left, y, right, y, ' stroke-opacity="0.15"'))
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_value_label(tick)}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
     for tick in nice_ticks(*frame.xs):
         if tick != int(tick):
             continue  # steps are whole numbers

@@ -18,6 +18,10 @@ from jobs.web.charts import line_chart
 from jobs.web.live import lower_is_better, metric_title
 
 MAX_JOBS = 6  # one colour and dash pattern each (jobs.web.charts)
+# Training jobs stored before the objective was always written trained the default one.
+DEFAULT_OBJECTIVE = "sft"
+# Settings the run follows or symptoms it shows, not results: no value of theirs is "best".
+NOT_RANKED = ("learning_rate", "grad_norm", "epoch")
 
 
 def parse_ids(query: Mapping) -> list[int]:
@@ -72,6 +76,8 @@ def config_diff(jobs: list[Job]) -> list[DiffRow]:
         DiffRow("Kind", [f"{job.kind} ({job.method})" for job in jobs], "Job"),
         DiffRow("Status", [job.status for job in jobs], "Job"),
     ]
+    if any(job.kind == Job.Kind.TRAIN for job in jobs):
+        rows.append(DiffRow("objective", [_objective(job) for job in jobs], "Job"))
     roles = sorted({i.role for job in jobs for i in job.inputs.all()})
     rows += [
         DiffRow(
@@ -101,6 +107,18 @@ def config_diff(jobs: list[Job]) -> list[DiffRow]:
     return rows
 
 
+def _objective(job: Job) -> str:
+    """A training job's objective; one recorded without it (made by hand) trained the default one."""
+    if job.kind != Job.Kind.TRAIN:
+        return "—"
+    return job.objective or DEFAULT_OBJECTIVE
+
+
+def ranked(name: str) -> bool:
+    """Whether one value of this metric is better than another (a loss is; a learning rate is not)."""
+    return name.rsplit("/", 1)[-1] not in NOT_RANKED
+
+
 @dataclass
 class FinalRow:
     name: str
@@ -109,7 +127,8 @@ class FinalRow:
 
 
 def final_metrics(jobs: list[Job], series: dict) -> list[FinalRow]:
-    """Per metric: each job's last value (and step) and its best; the best job's cell is marked."""
+    """Per metric: each job's last value (and step) and its best; the best job's cell is marked.
+    Metrics with no better or worse (learning rate, gradient norm) get neither a best nor a mark."""
     names = sorted({name for (_job, name) in series})
     rows = []
     for name in names:
@@ -118,13 +137,12 @@ def final_metrics(jobs: list[Job], series: dict) -> list[FinalRow]:
         for job in jobs:
             points = series.get((job.pk, name))
             if points:
-                row.cells.append(
-                    {"value": points[-1][1], "step": points[-1][0], "best": pick(v for _s, v in points)}
-                )
+                best = pick(v for _s, v in points) if ranked(name) else points[-1][1]
+                row.cells.append({"value": points[-1][1], "step": points[-1][0], "best": best})
             else:
                 row.cells.append({})
         finals = [c["value"] for c in row.cells if c]
-        winner = pick(finals) if len(finals) > 1 else None
+        winner = pick(finals) if len(finals) > 1 and ranked(name) else None
         for cell in row.cells:
             cell["winner"] = bool(cell) and winner is not None and cell["value"] == winner
         rows.append(row)

@@ -32,6 +32,9 @@ PARAM_LABELS = {
 
 
 def _number(value: float) -> str:
+    """A bound or default as people write it: 1,048,576 rather than 1.04858e+06."""
+    if float(value).is_integer() and abs(value) >= 10_000:
+        return f"{int(value):,}"
     return f"{value:g}"
 
 

@@ -6,11 +6,14 @@ job is checked by the launch path (``jobs.launch``), whose errors name the field
 
 from __future__ import annotations
 
+import math
+
 from django import forms
 
 from jobs.models import ModelAsset, Team
 from jobs.web.forms import DatasetChoice, ModelChoice, spec_field
-from trainers.spec_quantize import GptqParams
+from trainers import estimate
+from trainers.spec_quantize import GptqParams, Rtn4Params
 
 QUANTIZE_METHODS = [
     ("rtn_int8", "int8, round to nearest: fast, nearly lossless, half the size of fp16"),
@@ -29,6 +32,9 @@ METHOD_PARAMS = {
     "gptq_int4": ("group_size", "symmetric", "damp_percent", "calibration_samples"),
 }
 PARAM_FIELDS = ("group_size", "symmetric", "damp_percent", "calibration_samples")
+# The folded "Advanced settings" section: it opens when one of these has an error.
+ADVANCED_FIELDS = (*PARAM_FIELDS, "calibration", "eval_dataset")
+GGUF_Q4_0_GROUP = 32  # GGUF Q4_0 blocks (trainers.spec_quantize)
 
 
 def quantizable_models(team: Team):
@@ -70,14 +76,33 @@ class QuantizeForm(forms.Form):
     def param_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in PARAM_FIELDS]
 
+    @property
+    def advanced_has_errors(self) -> bool:
+        return any(name in self.errors for name in ADVANCED_FIELDS)
+
     def clean(self) -> dict:
         cleaned = super().clean()
         method = cleaned.get("method")
+        if method == "gptq_int4" and "gguf_q4_0" in cleaned.get("outputs", []):
+            self._check_gguf_q4_0(cleaned)
         chosen = {n: cleaned[n] for n in METHOD_PARAMS.get(method, ()) if cleaned.get(n) is not None}
         cleaned["params"] = {"method": method, "outputs": cleaned.get("outputs", []), "params": chosen}
         if not cleaned.get("name") and cleaned.get("model"):
             cleaned["name"] = f"{cleaned['model'].name} · {method}"[:200]
         return cleaned
+
+    def _check_gguf_q4_0(self, cleaned: dict) -> None:
+        """GGUF Q4_0 holds symmetric blocks of 32 weights: GPTQ must quantize the same way (the spec
+        refuses it too, in its own names; here it is said in this form's labels)."""
+        group = cleaned.get("group_size") or GptqParams.model_fields["group_size"].default
+        symmetric = cleaned.get("symmetric")
+        why = "GGUF Q4_0 stores symmetric blocks of 32 weights, so GPTQ must use the same"
+        if group != GGUF_Q4_0_GROUP:
+            self.add_error(
+                "group_size", f"{why}: set Group size to 32 (it is {group}), or untick the GGUF Q4_0 output."
+            )
+        if not symmetric:
+            self.add_error("symmetric", f"{why}: tick Symmetric, or untick the GGUF Q4_0 output.")
 
     def inputs(self) -> tuple[list, list]:
         data = self.cleaned_data
@@ -123,6 +148,26 @@ class EvaluateForm(forms.Form):
         if not cleaned.get("name") and base and candidate:
             cleaned["name"] = f"{candidate.name} vs {base.name}"[:200]
         return cleaned
+
+    def _check_group_size(self, cleaned: dict, method: str) -> None:
+        """Every weight row must split into whole groups: SmolLM2's 576 columns take 64, not 128. Told
+        here from the model's config.json, not by the trainer after the job has started."""
+        params = GptqParams if method == "gptq_int4" else Rtn4Params
+        group = cleaned.get("group_size") or params.model_fields["group_size"].default
+        config = estimate.read_config(cleaned["model"].path)
+        shape = estimate.shape_from_config(config) if config else None
+        if shape is None:
+            return
+        columns = sorted({columns for _name, columns, _rows in shape.block_linears()})
+        if all(c % group == 0 for c in columns):
+            return
+        fits = math.gcd(*columns) & -math.gcd(*columns)  # the largest power of two dividing them all
+        self.add_error(
+            "group_size",
+            f"{cleaned['model'].name}'s layers have {' and '.join(map(str, columns))} input columns, which "
+            f"groups of {group} do not divide; set Group size to {min(fits, 1024)} or another power of two "
+            "that divides them.",
+        )
 
     def inputs(self) -> tuple[list, list]:
         data = self.cleaned_data

@@ -48,7 +48,7 @@ def _create(request: HttpRequest, kind: str) -> HttpResponse:
             try:
                 job = launch(asked)
             except LaunchRefused as exc:
-                errors.add_to_form(form, exc, _head)
+                errors.add_to_form(form, exc, lambda loc: _field(form, loc))
             else:
                 messages.success(request, f"“{job.name}” is queued; this page follows it as it runs.")
                 return redirect("jobs:job_detail", pk=job.pk)
@@ -59,10 +59,11 @@ def _create(request: HttpRequest, kind: str) -> HttpResponse:
     return render(request, template, {"form": form, "can_launch": membership.can_launch})
 
 
-def _head(loc: tuple) -> str | None:
-    """The quantize and evaluate forms name their fields as the spec does (``outputs``, ``model``)."""
-    head = str(loc[0]) if loc else None
-    return "eval_dataset" if head == "eval_texts" else head
+def _field(form, loc: tuple) -> str | None:
+    """The field a problem is about: its place's last name the form has (``gptq_int4.calibration_samples``
+    → calibration_samples, ``outputs``), the spec's ``eval_texts`` being the form's eval_dataset."""
+    names = ["eval_dataset" if str(part) == "eval_texts" else str(part) for part in loc]
+    return next((name for name in reversed(names) if name in form.fields), None)
 
 
 @login_required

@@ -16,12 +16,13 @@ from jobs.models import Attempt, Event, Job
 from jobs.web import metric_series
 from jobs.web.charts import line_chart
 from jobs.web.text import human_duration
+from trainers.evaluation.texts import EVAL_TEXTS
 
 LOG_TAIL = 50
 LOSS_SERIES = ("train/loss", "eval/loss")
 LEARNING_RATE = "train/learning_rate"
 # Metrics where lower is better; the rest (accuracy, F1…) are better higher.
-LOWER_IS_BETTER = ("loss", "perplexity", "grad_norm", "nll", "error")
+LOWER_IS_BETTER = ("loss", "perplexity", "grad_norm", "nll", "error", "bytes", "seconds")
 METRIC_TITLES = {
     "eval/perplexity": "Perplexity (held-out)",
     "eval/accuracy": "Accuracy (held-out)",
@@ -30,11 +31,27 @@ METRIC_TITLES = {
     LEARNING_RATE: "Learning rate",
 }
 EVALUATE_SIDES = {0: "base", 1: "candidate"}
+# A quantize job's measurements, per output format (``size_bytes_gguf_q4_0``).
+OUTPUT_TITLES = {"torchao": "transformers (torchao)", "gguf_q8_0": "GGUF Q8_0", "gguf_q4_0": "GGUF Q4_0"}
+MEASURE_TITLES = {
+    "perplexity": "Perplexity",
+    "size_bytes": "Size on disk",
+    "seconds": "Time to write",
+    "peak_rss_bytes": "Peak memory",
+    "quantize_seconds": "Time to quantize",
+    "compression_ratio": "Compression (original ÷ quantized)",
+}
 
 
 def metric_title(name: str) -> str:
     if name in METRIC_TITLES:
         return METRIC_TITLES[name]
+    metric = name.partition("/")[2]
+    for measure, title in MEASURE_TITLES.items():
+        if metric == measure:
+            return title
+        if metric.startswith(measure + "_") and metric[len(measure) + 1 :] in OUTPUT_TITLES:
+            return f"{title}, {OUTPUT_TITLES[metric[len(measure) + 1 :]]}"
     split, _, metric = name.partition("/")
     return f"{metric.replace('_', ' ').capitalize()} ({split})" if metric else name
 
@@ -107,19 +124,34 @@ def live_context(job: Job) -> dict:
     series = metric_series.for_job(job.pk)
     attempts = attempt_timeline(job)
     is_evaluation = job.kind == Job.Kind.EVALUATE
+    # Evaluate and quantize jobs measure twice (step 0: before or base, step 1: after or candidate):
+    # a table of the two, not curves of two points.
+    as_table = is_evaluation or job.kind == Job.Kind.QUANTIZE
     return {
         "job": job,
         # A cancelled job keeps updating until its process has really stopped.
         "polling": job.is_active or any(a.status in Attempt.LIVE for a in attempts),
         "percent": round(job.progress * 100),
         "eta_text": human_duration(job.eta_seconds),
-        "charts": [] if is_evaluation else metric_charts(series),
-        "latest_metrics": [] if is_evaluation else latest_metrics(series),
-        "evaluation": evaluation_results(series) if is_evaluation else [],
+        "charts": [] if as_table else metric_charts(series),
+        "latest_metrics": [] if as_table else latest_metrics(series),
+        "evaluation": evaluation_results(series) if as_table else [],
+        "measured_on": measured_on(job) if as_table else None,
         "log_lines": log_tail(job),
         "samples": evaluation_samples(job) if is_evaluation else latest_samples(job),
         "attempts": attempts,
     }
+
+
+def measured_on(job: Job) -> dict:
+    """What an evaluate or quantize job measured perplexity (or accuracy) on, in words."""
+    row = job.inputs.filter(role="dataset").select_related("dataset").first()
+    if row is None or row.dataset is None:
+        count = len(EVAL_TEXTS)
+        text = f"Hone's {count} built-in English passages (no evaluation data chosen)"
+        return {"dataset": None, "text": text}
+    dataset = row.dataset
+    return {"dataset": dataset, "text": f"“{dataset.name}” ({dataset.row_count:,} rows, {dataset.task})"}
 
 
 def _newest_events(job: Job, kind: str, limit: int) -> list[Event]:

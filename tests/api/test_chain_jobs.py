@@ -167,7 +167,12 @@ def test_a_quantize_job_is_queued(as_member, tiny_model, dataset):
 @pytest.mark.parametrize(
     "changes, field, words",
     [
-        ({"method": "gptq_int4", "calibration": "ours"}, "calibration", "asks for 65,536"),
+        (
+            {"method": "gptq_int4", "calibration": "ours", "params": {"group_size": 32}},
+            "calibration",
+            "not the 128 asked for",
+        ),
+        ({"method": "gptq_int4"}, "params.group_size", "groups of 128 do not divide; set Group size to 64"),
         ({"method": "rtn_int8", "calibration": "ours"}, "calibration", "only gptq_int4"),
         ({"method": "gptq_int4", "outputs": ["gguf_q4_0"]}, "outputs", "group_size 32"),
         ({"method": "rtn_int4", "params": {"group_size": 48}}, "params", "power of two"),

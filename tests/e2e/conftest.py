@@ -17,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
+DEMO_MODEL_DIR = ROOT / "var" / "test" / "models" / "smollm2-135m-instruct"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -49,6 +50,8 @@ def free_port() -> int:
 def embedded_env(var_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     env.update(HONE_VAR=str(var_dir), HONE_PORT=str(port), HONE_RECONCILE_SECONDS="1", HF_HUB_OFFLINE="1")
+    # The demo model is converted once and kept (where the slow tests keep it too), not per server.
+    env.setdefault("HONE_DEMO_MODEL_DIR", str(DEMO_MODEL_DIR))
     return env
 
 
@@ -114,7 +117,7 @@ def page(browser, hone):
         base_url=hone.url, accept_downloads=True, viewport={"width": 1280, "height": 800}
     )
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(60_000)  # a busy shared machine: the first preview loads transformers
     # Whatever the Content-Security-Policy blocks on any page a story visits fails the story.
     blocked: list[str] = []
     page.on("console", lambda msg: "Content Security Policy" in msg.text and blocked.append(msg.text))

@@ -108,7 +108,7 @@ def test_guided_job_watch_it_finish_try_it_and_download(hone, page, tmp_path):
     page.wait_for_url(re.compile(r"/jobs/guided/data/\?.*dataset=\d+"))
     check = page.locator("#check")
     assert "all 160 rows passed the checks" in check.inner_text()
-    assert "<|assistant|>" in check.locator("pre.rendered").first.inner_text()  # the chat template
+    assert "assistant" in check.locator("pre.rendered").first.inner_text()  # the chat template, applied
     assert "nothing will be cut" in check.inner_text()
     check.locator("svg.histogram").wait_for()
     screenshot(page, "guided-data-check", show="#check h3:last-of-type")
@@ -179,11 +179,14 @@ def test_cancel_stops_a_running_job(hone, page):
     page.wait_for_url(re.compile(r"/datasets/\d+/$"))
     RUNS["cancelled"] = start_job(page, page.url, epochs="100")
     wait_for_progress(page)
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
     page.get_by_role("button", name="Cancel job").click()
     page.wait_for_url(re.compile(r"/jobs/\d+/$"))
     page.locator("#job-live .status-line", has_text="cancelled").wait_for(timeout=30_000)
     page.locator("#job-live .timeline-item", has_text="cancelled").first.wait_for(timeout=60_000)
     page.get_by_role("button", name="Retry").wait_for()  # offered once the process has stopped
+    assert questions and questions[0].startswith("Cancel “")  # it asked first
 
 
 def test_compare_two_runs(hone, page):

@@ -109,3 +109,32 @@ def test_too_many_jobs_are_cut_to_what_one_chart_can_tell_apart(client, member, 
     body = client.get("/jobs/compare/?ids=" + ",".join(str(j.pk) for j in jobs)).content.decode()
     assert f"At most {compare.MAX_JOBS} jobs fit one comparison" in body
     assert f"#{jobs[-1].pk} run" not in body
+
+
+def test_a_job_that_stored_no_objective_compares_as_sft(two_runs):
+    slow, fast = two_runs
+    fast.objective = "sft"  # as the launch path records it; slow was made by hand without one
+    fast.save(update_fields=["objective"])
+    rows = {row.label: row for row in compare.config_diff([slow, fast])}
+    assert rows["objective"].values == ["sft", "sft"]
+    assert not rows["objective"].differs
+
+
+def test_learning_rate_and_gradient_norm_have_no_best(two_runs):
+    slow, fast = two_runs
+    for job, values in ((slow, [1e-4, 5e-5]), (fast, [1e-3, 5e-4])):
+        attempt = job.attempts.get()
+        for name in ("train/learning_rate", "train/grad_norm"):
+            MetricPoint.objects.bulk_create(
+                MetricPoint(job=job, attempt=attempt, name=name, step=i + 1, value=v)
+                for i, v in enumerate(values)
+            )
+    jobs = [slow, fast]
+    finals = {
+        row.name: row for row in compare.final_metrics(jobs, metric_series.downsampled([j.pk for j in jobs]))
+    }
+    for name in ("train/learning_rate", "train/grad_norm"):
+        cells = finals[name].cells
+        assert [cell["winner"] for cell in cells] == [False, False], name
+        assert [cell["best"] for cell in cells] == [cell["value"] for cell in cells], name
+    assert [cell["winner"] for cell in finals["train/loss"].cells] == [False, True]

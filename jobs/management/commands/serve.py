@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from jobs.management import demo_model
 from jobs.management.commands.seed_demo import DEMO_USER, demo_password
 
 STOP_TIMEOUT_SECONDS = 15
@@ -35,22 +36,43 @@ class Command(BaseCommand):
     def handle(
         self, *args: object, host: str, port: int, web_workers: int, no_demo: bool, **_: object
     ) -> None:
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)
+        self.step("Preparing the database", call_command, "migrate", interactive=False, verbosity=0)
+        self.step("Collecting static files", call_command, "collectstatic", interactive=False, verbosity=0)
         if not no_demo:
-            call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+            devnull = open(os.devnull, "w")  # noqa: SIM115
+            self.step("Creating the demo account, models and data", call_command, "seed_demo", stdout=devnull)
         url = f"http://{host}:{port}/"
         env = {**os.environ, "HONE_INGEST_URL": os.environ.get("HONE_INGEST_URL") or url.rstrip("/")}
         children = self.start_children(host, port, web_workers, env)
+        helpers = {} if no_demo else self.start_demo_model(env)
         self.stdout.write(self.style.SUCCESS(f"Hone is running at {url}"))
         if not no_demo:
             self.stdout.write(f"Log in as: {DEMO_USER} / {demo_password()}")
         self.stdout.write("Press Ctrl-C to stop.")
         sys.stdout.flush()
-        code = self.supervise(children)
-        self.stop(children)
+        code = self.supervise(children, helpers)
+        self.stop({**helpers, **children})
         self.checkpoint_running_trainers()
         sys.exit(code)
+
+    def step(self, title: str, action, *args: object, **kwargs: object) -> None:
+        """One named start-up step and how long it took, so a first start shows what it is doing."""
+        self.stdout.write(f"{title} … ", ending="")
+        self.stdout.flush()
+        started = time.monotonic()
+        action(*args, **kwargs)
+        self.stdout.write(f"done ({time.monotonic() - started:.0f} s)")
+
+    def start_demo_model(self, env: dict) -> dict[str, subprocess.Popen]:
+        """On a first start, convert the demo model in the background: Hone serves meanwhile, and
+        the model appears under Models when it is ready (about a minute, once)."""
+        if demo_model.is_prepared(settings.HONE_DEMO_MODEL_DIR):
+            return {}
+        self.stdout.write(
+            f"Preparing the demo model {demo_model.NAME} in the background (about a minute, once) …"
+        )
+        command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "prepare_demo_model"]
+        return {"demo model": subprocess.Popen(command, env=env, start_new_session=True)}
 
     def start_children(
         self, host: str, port: int, web_workers: int, env: dict
@@ -103,7 +125,8 @@ class Command(BaseCommand):
             name: subprocess.Popen(cmd, env=env, start_new_session=True) for name, cmd in commands.items()
         }
 
-    def supervise(self, children: dict[str, subprocess.Popen]) -> int:
+    def supervise(self, children: dict[str, subprocess.Popen], helpers: dict[str, subprocess.Popen]) -> int:
+        """Until a signal or a server process dies; a helper (one-shot) that ends is only reported."""
         stopping = {"signal": None}
 
         def on_signal(signum: int, _frame: object) -> None:
@@ -116,6 +139,11 @@ class Command(BaseCommand):
                 if proc.poll() is not None:
                     self.stderr.write(f"{name} exited with code {proc.returncode}; stopping Hone")
                     return 1
+            for name, proc in list(helpers.items()):
+                if proc.poll() is not None:
+                    del helpers[name]
+                    if proc.returncode:
+                        self.stderr.write(f"Preparing the {name} failed (exit {proc.returncode}); see above")
             time.sleep(0.5)
         self.stdout.write("Stopping Hone…")
         return 0
