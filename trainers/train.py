@@ -6,7 +6,6 @@ precision and checkpoint/resume; our code is the data glue, the events and the s
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import random
@@ -29,7 +28,7 @@ from transformers.utils import logging as hf_logging
 
 from trainers import methods
 from trainers.callbacks import EventsCallback, RunInfo, SamplePrompt, checkpoint_on_sigterm
-from trainers.data import DataError, load_rows
+from trainers.data import DataError, file_sha256, load_rows
 from trainers.events import EventEmitter
 from trainers.examples import (
     build_examples,
@@ -127,14 +126,6 @@ def check_inputs(spec: TrainSpec) -> None:
             "upload it again",
             file=path.name,
         )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_datasets(spec: TrainSpec) -> tuple[list[dict], list[dict]]:
