@@ -32,6 +32,8 @@ os.environ.setdefault("HONE_VAR", tempfile.mkdtemp(prefix="hone-bench-"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hone.settings")
 os.environ["HONE_INGEST_URL"] = ""
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from tests.support.celery_worker import CeleryWorker  # noqa: E402 (needs ROOT on sys.path)
+
 LONG_RUN = {"lora": {"r": 8}, "training": {"epochs": 50, "batch_size": 4, "checkpoints_per_run": 0}}
 
 
@@ -63,32 +65,6 @@ def fixtures():
     rows = "".join(json.dumps(r) + "\n" for r in demo_instruction_rows(200)).encode()
     dataset = create_dataset(team=team, user=user, name="bench", upload=SimpleUploadedFile("b.jsonl", rows))
     return team, user, model, dataset
-
-
-def start_worker(log_path: Path) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "hone",
-        "worker",
-        "-B",
-        "--concurrency",
-        "2",
-        "--loglevel",
-        "INFO",
-        "--schedule",
-        str(Path(os.environ["HONE_VAR"]) / "beat"),
-    ]
-    log = log_path.open("wb")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while b"ready." not in log_path.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            sys.exit(f"worker did not start; see {log_path}")
-        time.sleep(0.1)
-    return proc
 
 
 def started_time(attempt) -> datetime | None:
@@ -173,7 +149,9 @@ def main() -> None:
     from django.conf import settings
 
     team, user, model, dataset = fixtures()
-    worker = start_worker(Path(settings.VAR_DIR) / "bench-worker.log")
+    var = Path(settings.VAR_DIR)
+    worker = CeleryWorker(dict(os.environ), var / "bench-worker.log", var / "beat")
+    worker.start()
     try:
         baseline, hone, spawn = [], [], []
         for i in range(args.runs):  # interleaved so machine noise hits both alike
@@ -185,11 +163,7 @@ def main() -> None:
             line = f"run {i + 1}: baseline {baseline[-1]:.3f} s   hone {total:.3f} s"
             print(f"{line}   (spawned after {dispatched:.3f} s)", flush=True)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+        worker.stop()
     b, h = statistics.median(baseline), statistics.median(hone)
     db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     print(f"database={db} broker={settings.CELERY_BROKER_URL.split(':')[0]} runs={args.runs}")

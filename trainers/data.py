@@ -9,6 +9,7 @@ classification {text, label}. Problems name each field as the user wrote it (e.g
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -300,6 +301,15 @@ def iter_rows(path: Path, format: str, task: str, *, filename: str | None = None
             field_name, message = checked.problems[0]
             raise DataError(message, file=name, line=record.number, field=field_name, unit=UNITS[format])
         yield checked.row
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (datasets, weights, the trainer's outputs)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_rows(path: Path, format: str, task: str, *, filename: str | None = None) -> list[dict]:

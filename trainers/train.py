@@ -8,7 +8,6 @@ mixed precision and checkpoint/resume; our code is the data glue, the events and
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import random
@@ -32,7 +31,7 @@ from transformers.utils import logging as hf_logging
 
 from trainers import methods
 from trainers.callbacks import EventsCallback, RunInfo, checkpoint_on_sigterm
-from trainers.data import DataError, load_rows
+from trainers.data import DataError, file_sha256, load_rows
 from trainers.events import EventEmitter
 from trainers.examples import ensure_chat_template
 from trainers.objectives import registry as objectives
@@ -96,14 +95,6 @@ def check_inputs(spec: TrainSpec) -> None:
             "upload it again",
             file=path.name,
         )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_datasets(spec: TrainSpec) -> tuple[list[dict], list[dict]]:

@@ -33,7 +33,10 @@ class MetricsQuery(serializers.Serializer):
         default=1000,
         min_value=2,
         max_value=10000,
-        help_text="Per series; a longer series comes as this many step ranges, each its mean.",
+        help_text=(
+            "Per series; a longer series comes as at most this many points: per equal step range its "
+            "lowest and highest value (spikes survive), the first and last point exact."
+        ),
     )
 
 

@@ -9,28 +9,21 @@ a method's or an objective's as ``<method>__<field>`` / ``<objective>__<field>``
 
 from __future__ import annotations
 
-import types
 import typing
 from dataclasses import dataclass
 from functools import cache
 
-import annotated_types
 from django import forms
 from pydantic import BaseModel, ValidationError
 
 from jobs.launch.types import pydantic_problems
-from jobs.web.forms import PARAM_LABELS
+from jobs.web import form_fields
+from jobs.web.form_fields import field_types, help_text, is_list, label, number_field, shown
 from trainers import catalogue
 from trainers.objectives.params import OBJECTIVE_PARAMS, OBJECTIVE_TITLES
 from trainers.spec import LoraParams, TrainingParams
 
 BLANK = ("", "Preset's value")
-BOUNDS = (
-    (annotated_types.Ge, "ge", "min", "at least"),
-    (annotated_types.Gt, "gt", "min", "more than"),
-    (annotated_types.Le, "le", "max", "at most"),
-    (annotated_types.Lt, "lt", "max", "less than"),
-)
 
 
 @dataclass(frozen=True)
@@ -79,84 +72,37 @@ def group_title(f: ParamField) -> str:
     return f"{OBJECTIVE_TITLES[f.owner]} settings"
 
 
-def _bounds(metadata: list) -> tuple[dict, list[str]]:
-    attrs, words = {}, []
-    for bound in metadata:
-        for kind, attr, html, word in BOUNDS:
-            if isinstance(bound, kind):
-                attrs[html] = getattr(bound, attr)
-                words.append(f"{word} {getattr(bound, attr):g}")
-    return attrs, words
-
-
-def _types(annotation: object) -> list:
-    """The types a field takes, None left out (``int | None`` -> [int])."""
-    union = typing.get_origin(annotation) is typing.Union or isinstance(annotation, types.UnionType)
-    args = typing.get_args(annotation) if union else (annotation,)
-    return [a for a in args if a is not type(None)]
-
-
-def _is_list(kinds: list) -> bool:
-    return any(typing.get_origin(k) is list for k in kinds)
-
-
-def _shown(value: object) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, list):
-        return ", ".join(value) or "none"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return "none" if value is None else str(value)
-
-
 def form_field(f: ParamField) -> forms.Field:
     info = f.model.model_fields[f.spec_name]
-    label = PARAM_LABELS.get(f.spec_name, f.spec_name.replace("_", " ").capitalize())
-    default = info.get_default(call_default_factory=True)
-    help_text = f"{info.description or ''} Default {_shown(default)}.".strip()
-    kinds = _types(info.annotation)
+    kinds = field_types(info.annotation)
     literal = next((k for k in kinds if typing.get_origin(k) is typing.Literal), None)
-    common = {"label": label, "required": False, "help_text": help_text}
-    if _is_list(kinds) or kinds == [str]:
-        widget = forms.TextInput(attrs={"placeholder": _shown(default)})
-        return forms.CharField(max_length=200, widget=widget, **common)
+    common = {"label": label(f.spec_name), "required": False}
+    if is_list(info.annotation) or kinds == [str]:
+        widget = forms.TextInput(attrs={"placeholder": shown(info.get_default(call_default_factory=True))})
+        return forms.CharField(max_length=200, widget=widget, help_text=help_text(info), **common)
     if literal is not None:
         values = [str(v) for v in typing.get_args(literal)]
-        return forms.ChoiceField(choices=[BLANK, *[(v, v) for v in values]], **common)
+        return forms.ChoiceField(
+            choices=[BLANK, *[(v, v) for v in values]], help_text=help_text(info), **common
+        )
     if kinds == [bool]:
-        return forms.ChoiceField(choices=[BLANK, ("true", "On"), ("false", "Off")], **common)
+        choices = [BLANK, ("true", "On"), ("false", "Off")]
+        return forms.ChoiceField(choices=choices, help_text=help_text(info), **common)
     if int in kinds or float in kinds:
-        attrs, words = _bounds(info.metadata)
-        if words:
-            common["help_text"] = (
-                f"{info.description or ''} {' and '.join(words).capitalize()}. "
-                f"Default {_shown(default)}.".strip()
-            )
-        is_int = int in kinds and float not in kinds
-        attrs["step"] = 1 if is_int else "any"
-        field_class = forms.IntegerField if is_int else forms.FloatField
-        return field_class(widget=forms.NumberInput(attrs=attrs), **common)
+        return number_field(info, **common)
     raise TypeError(f"{f.name}: no form field for {info.annotation}")
 
 
 def spec_value(f: ParamField, value: object) -> object:
-    """A form value as the spec takes it: switches from "true"/"false", lists from comma-separated text."""
-    info = f.model.model_fields[f.spec_name]
-    if value in ("true", "false") and bool in _types(info.annotation):
-        return value == "true"
-    if isinstance(value, str) and _is_list(_types(info.annotation)):
-        if value.strip() == "all-linear":
-            return "all-linear"
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
+    """A form value as the spec takes it (``form_fields.spec_value``)."""
+    return form_fields.spec_value(f.model.model_fields[f.spec_name].annotation, value)
 
 
 def form_value(value: object) -> str:
     """A param's value as the form shows it (placeholders)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return _shown(value) if value is not None else ""
+    return shown(value) if value is not None else ""
 
 
 class ParamsInvalid(ValueError):

@@ -1,9 +1,8 @@
 """Server-rendered SVG line charts: no JavaScript, readable without colour, small enough to poll.
 
 ``line_chart`` draws several named series of (step, value) points on shared axes. Values
-that are not finite numbers are skipped; long series are cut down to at most
-``MAX_POINTS`` per series, keeping the first and last point and each bucket's extremes, so
-spikes survive downsampling.
+that are not finite numbers are skipped. Long series come already downsampled from the database
+(``jobs.web.metric_series``: at most ``MAX_POINTS`` each, the ends and each range's extremes kept).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from django.utils.safestring import SafeString, mark_safe
 
 Point = tuple[float, float]
 
-MAX_POINTS = 300
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies.
 COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9")
 DASHES = ("", "6 3", "2 3", "8 3 2 3")
@@ -36,26 +34,6 @@ def finite_points(points: Sequence[tuple[float, float]]) -> list[Point]:
         if math.isfinite(x) and math.isfinite(y):
             kept.append((x, y))
     return sorted(kept, key=lambda p: p[0])
-
-
-def downsample(points: Sequence[Point], max_points: int = MAX_POINTS) -> list[Point]:
-    """At most ``max_points`` points: the first, the last, and the min and max of each bucket between."""
-    if len(points) <= max_points:
-        return list(points)
-    if max_points < 4:
-        return [points[0], points[-1]][:max_points]
-    inner = points[1:-1]
-    buckets = (max_points - 2) // 2
-    kept = [points[0]]
-    for i in range(buckets):
-        bucket = inner[i * len(inner) // buckets : (i + 1) * len(inner) // buckets]
-        if not bucket:
-            continue
-        low = min(range(len(bucket)), key=lambda j: bucket[j][1])
-        high = max(range(len(bucket)), key=lambda j: bucket[j][1])
-        kept.extend(bucket[j] for j in sorted({low, high}))
-    kept.append(points[-1])
-    return kept
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -190,7 +168,7 @@ def line_chart(
     series: dict[str, Sequence[tuple[float, float]]], *, width: int = 640, height: int = 240, title: str
 ) -> SafeString:
     """An accessible inline SVG chart of named (step, value) series; safe to put in a template."""
-    cleaned = {name: downsample(finite_points(points)) for name, points in series.items()}
+    cleaned = {name: finite_points(points) for name, points in series.items()}
     label = f"{title}. {_summary(cleaned)}" if cleaned else title
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" '

@@ -51,16 +51,28 @@ def test_since_returns_only_newer_points(as_member, job, metrics):
     }
 
 
-def test_max_points_averages_runs_of_points(as_member, job, metrics):
+def test_max_points_keeps_the_ends_and_the_extremes(as_member, job, metrics):
     body = as_member.get(f"/api/v1/jobs/{job.pk}/metrics?name=train/loss&name=eval/loss&max_points=10").json()
     train = series(body)["train/loss"]
-    assert train["downsampled"] and len(train["points"]) == 10
-    assert train["points"][-1]["step"] == 100
-    assert train["points"][0]["value"] == pytest.approx(sum(10.0 / s for s in range(1, 11)) / 10)
+    assert train["downsampled"] and len(train["points"]) <= 10
+    assert train["points"][0] == {"step": 1, "value": 10.0}  # the ends are the real points
+    assert train["points"][-1] == {"step": 100, "value": 0.1}
+    values = [p["value"] for p in train["points"]]
+    assert set(values) <= {10.0 / s for s in range(1, 101)}  # every value is one that was logged
     assert len(series(body)["eval/loss"]["points"]) == 2
 
 
-def test_downsampling_averages_equal_step_ranges_in_the_database(as_member, job, attempt):
+def test_a_spike_survives_downsampling(as_member, job, attempt):
+    values = {s: 1.0 for s in range(1, 1001)} | {537: 50.0}  # a loss spike a mean would hide
+    MetricPoint.objects.bulk_create(
+        [MetricPoint(job=job, attempt=attempt, name="train/loss", step=s, value=v) for s, v in values.items()]
+    )
+    body = as_member.get(f"/api/v1/jobs/{job.pk}/metrics?max_points=20").json()
+    points = series(body)["train/loss"]["points"]
+    assert len(points) <= 20 and 50.0 in [p["value"] for p in points]
+
+
+def test_downsampling_cuts_equal_step_ranges_in_the_database(as_member, job, attempt):
     steps = [*range(1, 1001), *range(5000, 5010)]  # a gap, as a resumed run may leave
     MetricPoint.objects.bulk_create(
         [MetricPoint(job=job, attempt=attempt, name="train/loss", step=s, value=float(s)) for s in steps]
@@ -68,10 +80,14 @@ def test_downsampling_averages_equal_step_ranges_in_the_database(as_member, job,
     with_since = as_member.get(f"/api/v1/jobs/{job.pk}/metrics?max_points=5&since=500").json()
     train = series(with_since)["train/loss"]
     assert (train["count"], train["last_step"], train["downsampled"]) == (510, 5009, True)
-    # Five ranges of (5009 - 501 + 1) / 5 steps: the first holds 501-1000, the last 5000-5009.
-    assert train["points"][0] == {"step": 1000, "value": sum(range(501, 1001)) / 500}
-    assert train["points"][-1] == {"step": 5009, "value": sum(range(5000, 5010)) / 10}
-    assert len(train["points"]) == 2  # the empty ranges in the gap send nothing
+    # Two ranges of (5009 - 501 + 1) / 2 steps: the first holds 501-1000, the second 5000-5009;
+    # each comes as its first and last step with its lowest and highest value.
+    assert [(p["step"], p["value"]) for p in train["points"]] == [
+        (501, 501.0),
+        (1000, 1000.0),
+        (5000, 5000.0),
+        (5009, 5009.0),
+    ]
 
 
 def test_values_that_are_not_finite_are_null(as_member, job, attempt):

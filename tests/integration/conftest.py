@@ -4,10 +4,7 @@ in PostgreSQL and Redis as the broker."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
+import secrets
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.celery_worker import CeleryWorker
 
 
 def _database_url() -> str:
@@ -39,11 +36,21 @@ def worker_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("worker-storage")
 
 
-# Module scope: a worker left running would also dispatch and reconcile the jobs that later,
-# unrelated tests create in the same test database.
-@pytest.fixture(scope="module")
+# Secrets in the worker's environment, as in production: test_no_secrets_in_logs searches every
+# log for them (the worker's SECRET_KEY is the one it derives webhook secrets from).
+WORKER_SECRETS = {
+    "SECRET_KEY": "sec-test-" + secrets.token_urlsafe(40),
+    "HF_TOKEN": "hf_" + secrets.token_hex(17),
+}
+
+
+# One worker for this package (its start-up is seconds of a 2-core machine), stopped when the
+# package ends: a worker left running would also dispatch and reconcile the jobs that later,
+# unrelated tests create in the same test database. Tests share it as they would a deployment;
+# the database is emptied between tests, so none sees another's jobs.
+@pytest.fixture(scope="package")
 def celery_worker(django_db_setup, django_db_blocker, broker_url, worker_storage, tmp_path_factory):
-    """Start `celery worker -B` as a subprocess; yields the Popen."""
+    """A running `celery worker -B` (tests/support/celery_worker.py) on the test database."""
     redis.Redis.from_url(broker_url).flushdb()  # no task queued by earlier tests reaches it
     logs = tmp_path_factory.mktemp("worker")
     env = {
@@ -54,42 +61,13 @@ def celery_worker(django_db_setup, django_db_blocker, broker_url, worker_storage
         "HONE_RECONCILE_SECONDS": "1",
         "HONE_INGEST_URL": "",
         "HF_HUB_OFFLINE": "1",
+        "HONE_WEBHOOK_ALLOW_PRIVATE": "1",  # the webhook receiver of test_no_secrets_in_logs is local
+        **WORKER_SECRETS,
     }
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "hone",
-        "worker",
-        "-B",
-        "--loglevel",
-        "INFO",
-        "--concurrency",
-        "2",
-        "--schedule",
-        str(logs / "beat-schedule"),
-    ]
-    log_file = (logs / "worker.log").open("wb")
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    _wait_for_ready(proc, logs / "worker.log")
-    yield proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    log_file.close()
-
-
-def _wait_for_ready(proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while b"ready." not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the Celery worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.2)
+    worker = CeleryWorker(env, logs / "worker.log", logs / "beat-schedule")
+    worker.start()
+    yield worker
+    worker.stop(timeout=20)
 
 
 @pytest.fixture
@@ -97,14 +75,3 @@ def live(celery_worker, transactional_db, settings, worker_storage):
     """Tests that talk to the worker commit for real and share its storage."""
     settings.HONE_STORAGE = worker_storage
     return celery_worker
-
-
-def wait_for(predicate, *, timeout: float, interval: float = 0.25, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)

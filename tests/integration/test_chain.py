@@ -9,8 +9,8 @@ import pytest
 from jobs import launch
 from jobs.assets import lineage
 from jobs.models import Job, MetricPoint, ModelAsset
-from tests.integration.conftest import wait_for
 from tests.integration.test_worker_flow import QUICK, start, status_of
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

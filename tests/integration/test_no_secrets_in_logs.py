@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import secrets
 import threading
@@ -21,26 +20,13 @@ from api import tokens, webhooks
 from jobs.models import Attempt, Job
 from tests.api.helpers import full_params
 from tests.conftest import jsonl_bytes
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import WORKER_SECRETS
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-SECRET_KEY = "sec-test-" + secrets.token_urlsafe(40)
-HF_TOKEN = "hf_" + secrets.token_hex(17)
+SECRET_KEY, HF_TOKEN = WORKER_SECRETS["SECRET_KEY"], WORKER_SECRETS["HF_TOKEN"]  # the worker has them
 TOKEN_LIKE = re.compile(rb"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32), the events token
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _worker_secrets():
-    """Secrets in the environment the worker (started after this) inherits, as in production."""
-    saved = {name: os.environ.get(name) for name in ("SECRET_KEY", "HF_TOKEN", "HONE_WEBHOOK_ALLOW_PRIVATE")}
-    os.environ.update(SECRET_KEY=SECRET_KEY, HF_TOKEN=HF_TOKEN, HONE_WEBHOOK_ALLOW_PRIVATE="1")
-    yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 @pytest.fixture
@@ -62,10 +48,6 @@ def receiver():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/hook", got
     server.shutdown()
-
-
-def worker_output(worker) -> bytes:
-    return Path(os.readlink(f"/proc/{worker.pid}/fd/1")).read_bytes()
 
 
 def leaks(blob: bytes, named: dict[str, str], token_hash: str) -> list[str]:
@@ -115,7 +97,7 @@ def test_no_secret_is_logged_during_a_job(
     }
     assert received[0]["headers"][webhooks.SIGNATURE_HEADER].startswith("t=")  # signed with the secret
     places = {"log records of this process": "\n".join(r.getMessage() for r in caplog.records).encode()}
-    places["the worker's output"] = worker_output(live)
+    places["the worker's output"] = live.log.read_bytes()
     run_files = [p for p in (Path(settings.HONE_STORAGE) / "runs").rglob("*") if p.is_file()]
     assert any(p.name.startswith(("stdout", "stderr", "log")) or p.suffix == ".log" for p in run_files), (
         run_files

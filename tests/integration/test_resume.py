@@ -10,8 +10,8 @@ import signal
 import pytest
 
 from jobs.models import Event, Job, MetricPoint
-from tests.integration.conftest import wait_for
 from tests.integration.test_worker_flow import start, status_of, trainer_pid
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,11 @@ from jobs.executors import registry
 from jobs.lifecycle import services
 from jobs.models import Artifact, Attempt, Job, MetricPoint
 from tests.conftest import jsonl_bytes
-from tests.integration.conftest import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-QUICK = {"lora": {"r": 8, "alpha": 16}, "training": {"epochs": 2, "batch_size": 8, "learning_rate": 0.003}}
+QUICK = {"lora": {"r": 8, "alpha": 16}, "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.003}}
 LONG = {"lora": {"r": 8}, "training": {"epochs": 100, "batch_size": 4, "checkpoints_per_run": 0}}
 
 

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from jobs.web.charts import MAX_POINTS, downsample, line_chart, nice_ticks
+from jobs.web.charts import line_chart, nice_ticks
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -42,24 +42,6 @@ def test_chart_escapes_series_names_and_title():
     root = parse(line_chart({"<b>&loss": [(1, 1.0), (2, 0.5)]}, title='a "quoted" <title>'))
     assert "<b>&loss" in [t.text for t in root.iter(f"{SVG}text")]
     assert root.get("aria-label").startswith('a "quoted" <title>.')
-
-
-def test_long_series_are_downsampled():
-    points = [(step, math.sin(step / 50)) for step in range(10_000)]
-    root = parse(line_chart({"train/loss": points, "eval/loss": points[::10]}, title="Loss"))
-    assert all(count <= MAX_POINTS for count in polyline_points(root))
-
-
-def test_downsampling_keeps_ends_and_extremes():
-    points = [(step, 1.0) for step in range(5_000)]
-    points[1234] = (1234, 99.0)
-    points[4321] = (4321, -99.0)
-    kept = downsample(points, 300)
-    assert len(kept) <= 300
-    assert kept[0] == points[0] and kept[-1] == points[-1]
-    assert (1234, 99.0) in kept and (4321, -99.0) in kept
-    assert [x for x, _ in kept] == sorted(x for x, _ in kept)
-    assert downsample(points[:10], 300) == points[:10]
 
 
 def test_empty_series_render_a_placeholder():

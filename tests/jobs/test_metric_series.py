@@ -42,12 +42,30 @@ def test_a_long_series_is_bounded_with_exact_ends_and_its_extremes(job):
     points[4000] = (4001, -1.0)
     add_points(job, "train/loss", points)
     got = metric_series.for_job(job.pk)["train/loss"]
-    assert len(got) <= 2 * metric_series.BUCKETS
+    assert len(got) <= metric_series.MAX_POINTS
     assert got[0] == points[0] and got[-1] == points[-1]  # the final loss is the real one
     values = [value for _step, value in got]
     assert 9.5 in values and -1.0 in values
     steps = [step for step, _value in got]
     assert steps == sorted(steps)
+
+
+def test_a_sparse_series_that_fits_comes_back_exactly(job):
+    points = [(step, 1 / step) for step in range(1, 30_001, 100)]  # 300 points over 30 000 steps
+    add_points(job, "eval/loss", points)
+    assert metric_series.for_job(job.pk)["eval/loss"] == points
+
+
+def test_since_keeps_only_later_points_and_their_ends(job):
+    points = [(step, float(step % 11)) for step in range(1, 2001)]
+    add_points(job, "train/loss", points)
+    [extent] = metric_series.extents([job.pk], None, since=1000).values()
+    assert (extent.count, extent.first, extent.last) == (1000, 1001, 2000)
+    got = metric_series.points_of({(job.pk, "train/loss"): extent}, since=1000, max_points=20)[
+        (job.pk, "train/loss")
+    ]
+    assert len(got) <= 20 and got[0] == points[1000] and got[-1] == points[-1]
+    assert all(step > 1000 for step, _value in got)
 
 
 def test_every_returned_value_is_a_real_value_of_its_range(job):

@@ -23,13 +23,13 @@ def wait_for_running(hone, timeout: float = 60) -> None:
 def slow_fake_trainer(hone):
     hone.env |= {"HONE_TRAINER_PYTHON": str(FAKE_PYTHON), "FAKE_TRAINER_SLEEP": "4"}
     yield
-    hone.stop_worker()
+    hone.worker.stop()
 
 
 def test_a_redis_restart_during_runs_loses_nothing(hone, servers, slow_fake_trainer):
     _pg, redis = servers
     before = hone.drive("create", "3")
-    hone.start_worker()
+    hone.worker.start()
     wait_for_running(hone)
     redis.stop()
     during = hone.drive("create", "2")  # the broker is down: queued, dispatched later
@@ -43,7 +43,7 @@ def test_a_redis_restart_during_runs_loses_nothing(hone, servers, slow_fake_trai
 def test_a_postgres_restart_during_runs_loses_nothing(hone, servers, slow_fake_trainer):
     pg, _redis = servers
     ids = hone.drive("create", "3")
-    hone.start_worker()
+    hone.worker.start()
     wait_for_running(hone)
     pg.stop()
     time.sleep(5)  # trainers finish while the database is away; the reconciler must catch up

@@ -58,15 +58,15 @@ def test_killing_the_worker_20_times_loses_nothing_and_never_doubles_a_job(hone)
     watcher.start()
     try:
         for _ in range(KILLS):
-            hone.start_worker()
+            hone.worker.start()
             time.sleep(rng.uniform(0.0, 1.5))  # somewhere in dispatch, reconcile or idle
-            hone.kill_worker()
-        hone.start_worker()
+            hone.worker.kill()
+        hone.worker.start()
         report = hone.wait_all_finished(timeout=180)
     finally:
         watcher.stopping.set()
         watcher.join()
-        hone.stop_worker()
+        hone.worker.stop()
     jobs = {j["id"]: j for j in report["jobs"]}
     assert set(ids) <= set(jobs), f"jobs lost (seed {seed})"
     assert all(jobs[i]["status"] == "succeeded" for i in ids), (seed, [jobs[i] for i in ids])

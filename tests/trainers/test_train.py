@@ -128,12 +128,13 @@ def test_sigterm_saves_a_checkpoint_and_the_next_attempt_resumes_from_it(
 ) -> None:
     # One planned checkpoint, at the very end: any checkpoint before that is the SIGTERM one.
     spec = make_spec(tiny_model_dir, demo_jsonl, tmp_path / "output",
-                     training={"epochs": 10, "checkpoints_per_run": 1, "evals_per_run": 1})
+                     training={"epochs": 4, "checkpoints_per_run": 1, "evals_per_run": 1})
     stopped = _run_until_sigterm(write_spec(tmp_path / "spec.json", spec), after_step=3)
 
     assert stopped.returncode == 143, stopped.stderr[-3000:]
     checkpoint = stopped.of_kind("checkpoint")[-1]
-    assert 3 <= checkpoint["step"] < 120
+    planned = stopped.of_kind("started")[0]["total_steps"]  # 4 epochs of 12 steps
+    assert 3 <= checkpoint["step"] < planned
     assert (Path(checkpoint["location"]) / "adapter_model.safetensors").is_file()
     assert (Path(checkpoint["location"]) / "optimizer.pt").is_file()
     assert stopped.events[-1]["kind"] == "finished" and stopped.events[-1]["status"] == "cancelled"
@@ -145,7 +146,7 @@ def test_sigterm_saves_a_checkpoint_and_the_next_attempt_resumes_from_it(
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.events[0]["seq"] == 1  # numbering is per attempt
     assert resumed.of_kind("progress")[0]["step"] == checkpoint["step"] + 1
-    assert resumed.of_kind("progress")[-1]["step"] == 120
+    assert resumed.of_kind("progress")[-1]["step"] == planned == 48
     assert resumed.of_kind("artifact") and resumed.events[-1]["status"] == "succeeded"
 
 

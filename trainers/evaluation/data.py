@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainers.data import DataError, load_rows
+from trainers.data import DataError, file_sha256, load_rows
 from trainers.evaluation.texts import EVAL_TEXTS
 from trainers.examples import instruction_messages, render
 from trainers.spec import DatasetRef, SpecError
@@ -22,14 +21,6 @@ class TextSet:
     texts: list[str]
     add_special_tokens: bool
     source: str
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_dataset(ref: DatasetRef, field: str, tasks: tuple[str, ...]) -> None:

@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trainers.evaluation.data import file_sha256
+from trainers.data import file_sha256
 from trainers.events import EventEmitter
 
 REPORT_VERSION = 1

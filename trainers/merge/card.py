@@ -7,7 +7,6 @@ saved one, since Hone's training saves the chat template it used there, and the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from datetime import UTC, datetime
@@ -20,14 +19,6 @@ if TYPE_CHECKING:
     from trainers.merge.engine import MergeJob
 
 PROVENANCE_FILE = "hone_merge.json"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def config_dir(job: MergeJob) -> Path:

@@ -45,8 +45,7 @@ def row_text(row: dict, task: str) -> str:
 
 def load_held_out(job: MergeJob) -> list[str]:
     """Preflight: the held-out texts, checked before any merging."""
-    from trainers.data import DataError, load_rows
-    from trainers.merge.card import file_sha256
+    from trainers.data import DataError, file_sha256, load_rows
 
     ref: DatasetRef = job.params.held_out
     if ref.task not in TASKS:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from trainers.data import file_sha256
 from trainers.events import EventEmitter
 from trainers.merge import compat, registry
 from trainers.merge.adapters import LoraAdapter
-from trainers.merge.card import file_sha256, write_model_card, write_support_files
+from trainers.merge.card import write_model_card, write_support_files
 from trainers.merge.engine import MergeJob, Progress, run_tensorwise
 from trainers.merge.inputs import AdapterDir, Input, ModelDir, close_all, describe, resolve_base
 from trainers.merge.method import MergeMethod
