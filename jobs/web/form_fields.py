@@ -64,8 +64,8 @@ def shown(value: object) -> str:
         return "on" if value else "off"
     if isinstance(value, list):
         return ", ".join(value) or "none"
-    if isinstance(value, float):
-        return f"{value:g}"
+    if isinstance(value, int | float):
+        return _number(value)
     return "none" if value is None else str(value)
 
 
@@ -88,7 +88,7 @@ def bounds(metadata: list) -> tuple[dict, list[str]]:
             if isinstance(bound, kind):
                 value = getattr(bound, attr)
                 attrs[html_attr] = value
-                words.append(f"{word} {value:g}")
+                words.append(f"{word} {_number(value)}")
     return attrs, words
 
 
