@@ -26,7 +26,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from trainers import methods, train
+from trainers import baseline, methods, train
 from trainers.callbacks import RunInfo
 from trainers.data import DataError
 from trainers.events import EventEmitter
@@ -37,6 +37,7 @@ from trainers.objectives.common import (
     prepare_model,
     train_until_done,
 )
+from trainers.pooling import declared_pooling
 from trainers.spec import ModelRef, TrainSpec
 
 log = logging.getLogger("trainers")
@@ -58,6 +59,7 @@ def run_classification(spec: TrainSpec, emitter: EventEmitter) -> None:
     max_length = spec.training.max_seq_length
     train_set = encode(tokenizer, train_rows, labels, max_length)
     eval_set = encode(tokenizer, eval_rows, labels, max_length)
+    report_baseline(emitter, model, tokenizer, (train_rows, eval_rows), labels, spec)
 
     # Model and trainer
     steps = train.plan_steps(spec, len(train_set))
@@ -70,6 +72,7 @@ def run_classification(spec: TrainSpec, emitter: EventEmitter) -> None:
     callback = ClassifierCallback(emitter, tokenizer, info, labels, eval_rows[:SAMPLE_ROWS], max_length)
     args = train.training_arguments(spec, output_dir, steps)
     args.label_names = ["labels"]  # a peft wrapper hides the signature the Trainer looks for them in
+    args.eval_on_start = False  # the frozen baseline above is the before-training reference
     trainer = attach(Trainer(
         model=prepared.model,
         args=args,
@@ -143,9 +146,31 @@ def encode(tokenizer: Any, rows: list[dict], labels: list[str], max_length: int)
     ]
 
 
+def report_baseline(emitter: EventEmitter, model: Any, tokenizer: Any, rows: tuple[list[dict], list[dict]],
+                    labels: list[str], spec: TrainSpec) -> dict:
+    """Frozen embeddings of the base model + logistic regression (trainers/baseline.py), scored on the
+    evaluation rows; emitted as ``baseline/accuracy``, ``baseline/macro_f1`` metrics at step 0 and a log
+    event with its per-class precision and recall. Pooling: the one the checkpoint was trained with."""
+    pooling = declared_pooling(spec.base_model.path) or "mean"
+    index = {name: i for i, name in enumerate(labels)}
+    train_rows, eval_rows = rows
+    train = ([r["text"] for r in train_rows], [index[str(r["label"])] for r in train_rows])
+    logits = baseline.frozen_baseline(model.base_model, tokenizer, train, [r["text"] for r in eval_rows],
+                                      len(labels), pooling, spec.training.max_seq_length)
+    found = classification_metrics(logits, np.array([index[str(r["label"])] for r in eval_rows]), len(labels))
+    for name in ("accuracy", "macro_f1"):
+        emitter.metric(name, step=0, value=found[name], split="baseline")
+    emitter.emit("log", level="info", baseline=True, labels=labels, precision=found["precision"],
+                 recall=found["recall"], confusion_matrix=found["confusion_matrix"],
+                 message=f"Frozen baseline ({pooling}-pooled embeddings + logistic regression): accuracy "
+                 f"{found['accuracy']:.3f}, macro-F1 {found['macro_f1']:.3f}")
+    return found
+
+
 def classification_metrics(logits: np.ndarray, label_ids: np.ndarray, n_labels: int) -> dict:
-    """Accuracy, macro-F1 (classes absent from both truth and prediction left out) and the confusion
-    matrix (rows: true label, columns: predicted)."""
+    """Accuracy, macro-F1 (classes absent from both truth and prediction left out), the confusion
+    matrix (rows: true label, columns: predicted) and per-class precision and recall (None for a
+    class never predicted, or absent from the truth)."""
     predicted = logits.argmax(axis=-1)  # (N,)
     matrix = np.zeros((n_labels, n_labels), dtype=np.int64)
     np.add.at(matrix, (label_ids, predicted), 1)
@@ -157,7 +182,13 @@ def classification_metrics(logits: np.ndarray, label_ids: np.ndarray, n_labels: 
         "accuracy": float(true_pos.sum() / max(matrix.sum(), 1)),
         "macro_f1": float(f1.mean()) if present.any() else 0.0,
         "confusion_matrix": matrix.tolist(),
+        "precision": [_share(tp, n) for tp, n in zip(true_pos, predicted_count, strict=True)],
+        "recall": [_share(tp, n) for tp, n in zip(true_pos, support, strict=True)],
     }
+
+
+def _share(part: float, whole: int) -> float | None:
+    return round(float(part / whole), 4) if whole else None
 
 
 class ClassifierCallback(ObjectiveCallback):
@@ -167,23 +198,25 @@ class ClassifierCallback(ObjectiveCallback):
                  sample_rows: list[dict], max_length: int) -> None:
         super().__init__(emitter, tokenizer, info, None, metrics=METRICS)  # None: nothing to generate
         self.labels, self.sample_rows, self.max_length = labels, sample_rows, max_length
-        self.confusion: list[list[int]] | None = None
+        self.confusion: dict | None = None
 
     def compute_metrics(self, prediction: EvalPrediction) -> dict:
         logits = prediction.predictions
         logits = logits[0] if isinstance(logits, tuple) else logits  # (N, n_labels)
         found = classification_metrics(np.asarray(logits), np.asarray(prediction.label_ids), len(self.labels))
-        self.confusion = found.pop("confusion_matrix")  # not a scalar: reported in on_evaluate
+        # not scalars: reported in on_evaluate
+        self.confusion = {key: found.pop(key) for key in ("confusion_matrix", "precision", "recall")}
         return found
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                     metrics: dict | None = None, model: Any = None, **kw: Any):
         super().on_evaluate(args, state, control, metrics=metrics, model=model, **kw)
         if self.confusion is not None:
+            matrix = self.confusion["confusion_matrix"]
             self.emitter.emit(
-                "log", level="info", labels=self.labels, confusion_matrix=self.confusion,
+                "log", level="info", labels=self.labels, **self.confusion,
                 message=f"Confusion matrix at step {state.global_step} (rows: true, columns: predicted; "
-                f"labels {', '.join(self.labels)}): {json.dumps(self.confusion)}",
+                f"labels {', '.join(self.labels)}): {json.dumps(matrix)}",
             )
         if model is not None:
             for row, label in zip(self.sample_rows, predict(model, self.tokenizer, self.sample_rows,
