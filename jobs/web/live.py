@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString
 from jobs.models import Attempt, Event, Job
 from jobs.web import metric_series
 from jobs.web.charts import line_chart
+from jobs.web.classifier_report import classifier_report
 from jobs.web.text import human_duration
 
 LOG_TAIL = 50
@@ -115,6 +116,7 @@ def live_context(job: Job) -> dict:
         "eta_text": human_duration(job.eta_seconds),
         "charts": [] if is_evaluation else metric_charts(series),
         "latest_metrics": [] if is_evaluation else latest_metrics(series),
+        "classifier": classifier_report(job, series),
         "evaluation": evaluation_results(series) if is_evaluation else [],
         "log_lines": log_tail(job),
         "samples": evaluation_samples(job) if is_evaluation else latest_samples(job),
