@@ -58,7 +58,8 @@ def run_classification(spec: TrainSpec, emitter: EventEmitter) -> None:
     tokenizer, model, device = load_classifier(spec.base_model, labels, methods.load_options(spec))
     max_length = spec.training.max_seq_length
     train_set = encode(tokenizer, train_rows, labels, max_length)
-    eval_set = encode(tokenizer, eval_rows, labels, max_length)
+    # Evaluation reads the rows in order: by length, each batch pads to little more than its rows.
+    eval_set = sorted(encode(tokenizer, eval_rows, labels, max_length), key=lambda e: len(e["input_ids"]))
     report_baseline(emitter, model, tokenizer, (train_rows, eval_rows), labels, spec)
 
     # Model and trainer
