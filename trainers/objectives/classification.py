@@ -209,6 +209,12 @@ class ClassifierCallback(ObjectiveCallback):
         self.confusion = {key: found.pop(key) for key in ("confusion_matrix", "precision", "recall")}
         return found
 
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any):
+        control = super().on_step_end(args, state, control, **kw)
+        if state.global_step >= state.max_steps and not self.stop_requested:
+            control.should_evaluate = True  # the final model, also where eval_steps does not divide
+        return control
+
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                     metrics: dict | None = None, model: Any = None, **kw: Any):
         super().on_evaluate(args, state, control, metrics=metrics, model=model, **kw)
