@@ -99,3 +99,19 @@ def test_a_classification_job_reports_its_frozen_baseline_and_its_model_predicts
     with torch.no_grad():
         predicted = [model.config.id2label[i] for i in model(**batch).logits.argmax(-1).tolist()]
     assert predicted == [s["output"] for s in samples]
+
+
+def test_the_classifier_loss_weights_a_rare_class_up_and_counts_accumulated_rows() -> None:
+    from trainers.objectives.classification import balanced_loss
+
+    loss = balanced_loss([{"labels": 0}] * 3 + [{"labels": 1}], 2)  # weights 4/(2*3), 4/(2*1)
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 1])
+    per_row = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    expected = (per_row[0] * 2 / 3 + per_row[1] * 2) / 2
+    assert loss({"logits": logits}, labels).item() == pytest.approx(expected.item())
+    # with gradient accumulation the Trainer passes the rows of all accumulated batches
+    assert loss({"logits": logits}, labels, num_items_in_batch=8).item() == pytest.approx(expected.item() / 4)
+    even = balanced_loss([{"labels": 0}, {"labels": 1}], 2)
+    plain = torch.nn.functional.cross_entropy(logits, labels)
+    assert even({"logits": logits}, labels).item() == pytest.approx(plain.item())
