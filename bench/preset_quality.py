@@ -220,6 +220,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="share of each task's rows (quick runs)")
     parser.add_argument("--runs", default="baseline,hone,loop")
     parser.add_argument("--sweep", action="store_true", help="hand-loop variants instead of the comparison")
+    parser.add_argument("--variants", help="with --sweep: a JSON list of loop settings instead of SWEEP")
     parser.add_argument("--preset", default="balanced")
     parser.add_argument("--epochs", type=int, help="the same epochs for every run (CPU side by side)")
     parser.add_argument("--hone-set", default="{}", help="JSON of training params to override in Hone's run")
@@ -239,7 +240,8 @@ def main() -> None:
         print(f"\n{task.describe()}; preset {a.preset}: {config['method']}, {json.dumps(config['training'])}",
               flush=True)
         if a.sweep:
-            runs = [("loop " + json.dumps(v), "loop", {"loop": config["loop"] | v}) for v in [{}, *SWEEP]]
+            variants = json.loads(a.variants) if a.variants else [{}, *SWEEP]
+            runs = [("loop " + json.dumps(v), "loop", {"loop": config["loop"] | v}) for v in variants]
         else:
             runs = [(kind, kind, {}) for kind in a.runs.split(",")]
         results = {}
