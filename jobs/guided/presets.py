@@ -18,8 +18,10 @@ dataset's size and the compute profile. The values, and where they come from:
   (demos and tests: they barely move otherwise) and × 0.5 from 20B parameters (QLoRA App. B: 2e-4
   for 7B/13B, 1e-4 for 33B/65B):
   sft and pretrain 2e-4 / 2e-5 (QLoRA App. B; Alpaca and Zephyr's full SFT: 2e-5);
-  classification 5e-4 / 3e-5 (LoRA paper Table 9: 4e-4-5e-4 for RoBERTa with LoRA; BERT §A.3:
-  2e-5-5e-5 for full fine-tuning); dpo and kto 5e-6 / 5e-7 (Zephyr, Tunstall et al. 2023: 5e-7 for
+  classification 5e-4 / 1e-4 (LoRA paper Table 9: 4e-4-5e-4 for RoBERTa with LoRA; for full
+  fine-tuning BERT §A.3 says 2e-5-5e-5, but on small encoders such as MiniLM and a few thousand
+  rows 1e-4 measured better on every task tried: docs/presets.md, bench/preset_quality.py);
+  dpo and kto 5e-6 / 5e-7 (Zephyr, Tunstall et al. 2023: 5e-7 for
   full DPO, the alignment handbook's LoRA DPO recipe 5e-6; KTO paper follows DPO's settings);
   simpo 5e-6 / 1e-6 (SimPO paper, Meng et al. 2024: 3e-7-1e-6); orpo 5e-5 / 8e-6 (ORPO paper, Hong
   et al. 2024: 8e-6 for Mistral-7B).
@@ -27,8 +29,13 @@ dataset's size and the compute profile. The values, and where they come from:
   2024), ORPO lambda 0.1 (Hong et al. 2024), SimPO beta 2.0 and gamma 0.5 (Meng et al. 2024).
 - Epochs, raised until the run has at least 30 / 100 / 200 optimizer steps: instruction tuning
   1 / 3 / 5 on small data, fewer on large (QLoRA and Alpaca: 1-3); continued pre-training 1 / 2 / 3
-  (one pass suffices on a large corpus, Gururangan et al. 2020); classification 2 / 3 / 4 (BERT
-  §A.3: 2-4); preference 1 / 2 / 3 (Zephyr compares 1 and 3 epochs of DPO).
+  (one pass suffices on a large corpus, Gururangan et al. 2020); classification 2 / 2 / 3 (BERT
+  §A.3: 2-4; at 1e-4 two passes matched three at 3e-5 in two thirds of the CPU-seconds,
+  docs/presets.md); preference 1 / 2 / 3 (Zephyr compares 1 and 3 epochs of DPO).
+- Classifiers train with a class-balanced loss (trainers/objectives/classification.py), which
+  gained 17 points of macro-F1 on an imbalanced real task (docs/presets.md).
+- Warmup: 10% of the steps for classification (BERT's recipe; a new head's first updates are
+  large), 3% (the trainer's default) elsewhere.
 - Batches: 8 rows per update (16 for classifiers, BERT's smallest), the per-device batch halving
   until the estimate fits, gradient accumulation making up the rest; KTO keeps at least 2 per
   device (its KL term is estimated within a batch). Continued pre-training packs rows.
@@ -64,7 +71,7 @@ PREFERENCE = ("dpo", "orpo", "simpo", "kto")
 LEARNING_RATES: dict[str, tuple[float, float]] = {
     "sft": (2e-4, 2e-5),
     "pretrain": (2e-4, 2e-5),
-    "classification": (5e-4, 3e-5),
+    "classification": (5e-4, 1e-4),
     "dpo": (5e-6, 5e-7),
     "kto": (5e-6, 5e-7),
     "simpo": (5e-6, 1e-6),
@@ -76,6 +83,7 @@ OBJECTIVE_DEFAULTS: dict[str, dict] = {
     "orpo": {"beta": 0.1},
     "simpo": {"beta": 2.0, "simpo_gamma": 0.5},
 }
+WARMUP: dict[str, float] = {"classification": 0.1}  # share of the steps; others: the trainer's default
 EPOCHS: dict[str, dict[str, Callable[[int], int]]] = {
     "sft": {
         "quick": lambda rows: 1,
@@ -87,7 +95,7 @@ EPOCHS: dict[str, dict[str, Callable[[int], int]]] = {
         "balanced": lambda rows: 2 if rows < 10_000 else 1,
         "best": lambda rows: 3 if rows < 100_000 else 1,
     },
-    "classification": {"quick": lambda rows: 2, "balanced": lambda rows: 3, "best": lambda rows: 4},
+    "classification": {"quick": lambda rows: 2, "balanced": lambda rows: 2, "best": lambda rows: 3},
     "preference": {"quick": lambda rows: 1, "balanced": lambda rows: 2, "best": lambda rows: 3},
 }
 
@@ -229,6 +237,7 @@ def recipe(preset: Preset, objective: str, s: Sizing, *, method: str = "") -> Re
     batch, accumulation = _batch(s, method, preset.rank, objective)
     training = TrainingParams(
         learning_rate=learning_rate(s.facts.parameters, objective, method),
+        warmup_ratio=WARMUP.get(objective, TrainingParams().warmup_ratio),
         epochs=_epochs(preset, objective, s.rows, effective_batch(objective)),
         batch_size=batch,
         gradient_accumulation_steps=accumulation,

@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString
 from jobs.models import Attempt, Event, Job
 from jobs.web import metric_series
 from jobs.web.charts import line_chart
+from jobs.web.classifier_report import classifier_report
 from jobs.web.text import human_duration
 from trainers.evaluation.texts import EVAL_TEXTS
 
@@ -135,6 +136,7 @@ def live_context(job: Job) -> dict:
         "eta_text": human_duration(job.eta_seconds),
         "charts": [] if as_table else metric_charts(series),
         "latest_metrics": [] if as_table else latest_metrics(series),
+        "classifier": classifier_report(job, series),
         "evaluation": evaluation_results(series) if as_table else [],
         "measured_on": measured_on(job) if as_table else None,
         "log_lines": log_tail(job),

@@ -79,9 +79,12 @@ def test_a_decoder_learns_to_classify_with_a_head(tmp_path: Path, tiny_model_dir
     events = run_in_process(spec)
 
     _finite_train_losses(events)
-    assert len(metrics(events, "accuracy", "eval")) == len(metrics(events, "macro_f1", "eval")) == 2
-    confusion = [e for e in of_kind(events, "log") if "confusion_matrix" in e]
+    # One evaluation, at the end: the frozen baseline (step 0) stands for the untrained model.
+    assert len(metrics(events, "accuracy", "eval")) == len(metrics(events, "macro_f1", "eval")) == 1
+    assert len(metrics(events, "macro_f1", "baseline")) == 1
+    confusion = [e for e in of_kind(events, "log") if "confusion_matrix" in e]  # baseline, eval
     assert len(confusion) == 2 and confusion[0]["labels"] == ["negative", "neutral", "positive"]
+    assert confusion[0]["baseline"] and len(confusion[-1]["recall"]) == 3
     assert sum(map(sum, confusion[-1]["confusion_matrix"])) == 8  # every held-out row, once
     samples = of_kind(events, "sample")
     assert samples and {s["output"] for s in samples} <= {"negative", "neutral", "positive"}

@@ -24,11 +24,12 @@ from transformers import (
     TrainingArguments,
 )
 
-from trainers import methods, train
+from trainers import baseline, methods, train
 from trainers.callbacks import EventsCallback, RunInfo
 from trainers.data import DataError
 from trainers.events import EventEmitter
 from trainers.objectives.base import Built, Recipe
+from trainers.pooling import declared_pooling
 from trainers.spec import ModelRef, TrainSpec
 
 log = logging.getLogger("trainers")
@@ -44,20 +45,27 @@ def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Bui
     tokenizer, model, device = load_classifier(spec.base_model, labels, methods.load_options(spec))
     max_length = spec.training.max_seq_length
     train_set = encode(tokenizer, train_rows, labels, max_length)
+    # Evaluation reads the rows in order: by length, each batch pads to little more than its rows.
+    eval_set = sorted(encode(tokenizer, eval_rows, labels, max_length), key=lambda e: len(e["input_ids"]))
+    # The reference before training (a resumed run reported it when it started).
+    rows = (train_rows, eval_rows)
+    frozen = None if spec.resume_from else frozen_baseline(model, tokenizer, rows, labels, spec)
     collator = DataCollatorWithPadding(tokenizer)
     return Built(
-        tokenizer, model, device, train_set, encode(tokenizer, eval_rows, labels, max_length),
+        tokenizer, model, device, train_set, eval_set,
         (len(train_rows), len(eval_rows)),
         collator=collator,
         first_batches=train.first_batches(train_set, collator, spec.training.batch_size),
-        extra={"labels": labels, "sample_rows": eval_rows[:SAMPLE_ROWS], "max_length": max_length},
+        extra={"labels": labels, "sample_rows": eval_rows[:SAMPLE_ROWS], "max_length": max_length,
+               "baseline": frozen},
     )
 
 
 def make_callback(emitter: EventEmitter, built: Built, info: RunInfo) -> ClassifierCallback:
     extra = built.extra
     return ClassifierCallback(
-        emitter, built.tokenizer, info, extra["labels"], extra["sample_rows"], extra["max_length"]
+        emitter, built.tokenizer, info, extra["labels"], extra["sample_rows"], extra["max_length"],
+        baseline=extra["baseline"],
     )
 
 
@@ -65,7 +73,11 @@ def make_trainer(
     spec: TrainSpec, built: Built, prepared: methods.Prepared, args: Any, callback: ClassifierCallback
 ) -> Any:
     args.label_names = ["labels"]  # a peft wrapper hides the signature the Trainer looks for them in
-    return train.hf_trainer(spec, built, prepared, args, callback, compute_metrics=callback.compute_metrics)
+    args.eval_on_start = False  # the frozen baseline is the before-training reference
+    return train.hf_trainer(
+        spec, built, prepared, args, callback, compute_metrics=callback.compute_metrics,
+        compute_loss_func=balanced_loss(built.train_set, len(callback.labels)),
+    )
 
 
 def label_names(rows: list[dict]) -> list[str]:
@@ -124,9 +136,41 @@ def encode(tokenizer: Any, rows: list[dict], labels: list[str], max_length: int)
     ]
 
 
+def frozen_baseline(model: Any, tokenizer: Any, rows: tuple[list[dict], list[dict]], labels: list[str],
+                    spec: TrainSpec) -> dict:
+    """Frozen embeddings of the base model + logistic regression (trainers/baseline.py), scored on the
+    evaluation rows. Pooling: the one the checkpoint was trained with (mean for sentence-transformers)."""
+    pooling = declared_pooling(spec.base_model.path) or "mean"
+    index = {name: i for i, name in enumerate(labels)}
+    train_rows, eval_rows = rows
+    train_xy = ([r["text"] for r in train_rows], [index[str(r["label"])] for r in train_rows])
+    logits = baseline.frozen_baseline(model.base_model, tokenizer, train_xy, [r["text"] for r in eval_rows],
+                                      len(labels), pooling, spec.training.max_seq_length)
+    found = classification_metrics(logits, np.array([index[str(r["label"])] for r in eval_rows]), len(labels))
+    return found | {"pooling": pooling}
+
+
+def balanced_loss(train_set: list[dict], n_labels: int) -> Any:
+    """Cross-entropy with each class weighted n / (k · its count) (scikit-learn's "balanced"): a rare
+    class counts as much as a common one, which is what macro-F1 measures (docs/presets.md: +17
+    macro-F1 on an imbalanced task). Even classes get weights of about 1, the plain loss."""
+    counts = np.bincount([e["labels"] for e in train_set], minlength=n_labels).clip(min=1)
+    weight = torch.tensor(counts.sum() / (n_labels * counts), dtype=torch.float32)  # (n_labels,)
+
+    def loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]  # (batch, n_labels)
+        per_row = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
+        weighted = (per_row * weight.to(logits.device)[labels]).sum()
+        # over the rows of every accumulated batch, as the Trainer expects of a compute_loss_func
+        return weighted / (num_items_in_batch if num_items_in_batch is not None else len(labels))
+
+    return loss
+
+
 def classification_metrics(logits: np.ndarray, label_ids: np.ndarray, n_labels: int) -> dict:
-    """Accuracy, macro-F1 (classes absent from both truth and prediction left out) and the confusion
-    matrix (rows: true label, columns: predicted)."""
+    """Accuracy, macro-F1 (classes absent from both truth and prediction left out), the confusion
+    matrix (rows: true label, columns: predicted) and per-class precision and recall (None for a
+    class never predicted, or absent from the truth)."""
     predicted = logits.argmax(axis=-1)  # (N,)
     matrix = np.zeros((n_labels, n_labels), dtype=np.int64)
     np.add.at(matrix, (label_ids, predicted), 1)
@@ -138,33 +182,64 @@ def classification_metrics(logits: np.ndarray, label_ids: np.ndarray, n_labels: 
         "accuracy": float(true_pos.sum() / max(matrix.sum(), 1)),
         "macro_f1": float(f1.mean()) if present.any() else 0.0,
         "confusion_matrix": matrix.tolist(),
+        "precision": [_share(tp, n) for tp, n in zip(true_pos, predicted_count, strict=True)],
+        "recall": [_share(tp, n) for tp, n in zip(true_pos, support, strict=True)],
     }
 
 
+def _share(part: float, whole: int) -> float | None:
+    return round(float(part / whole), 4) if whole else None
+
+
 class ClassifierCallback(EventsCallback):
-    """Also reports the confusion matrix and the predictions on a few held-out rows."""
+    """Also reports the frozen baseline before training, the confusion matrix with per-class precision
+    and recall after each evaluation, and the predictions on a few held-out rows."""
 
     def __init__(self, emitter: EventEmitter, tokenizer: Any, info: RunInfo, labels: list[str],
-                 sample_rows: list[dict], max_length: int) -> None:
+                 sample_rows: list[dict], max_length: int, baseline: dict | None = None) -> None:
         super().__init__(emitter, tokenizer, info, None, metrics=METRICS)  # None: nothing to generate
         self.labels, self.sample_rows, self.max_length = labels, sample_rows, max_length
-        self.confusion: list[list[int]] | None = None
+        self.baseline = baseline
+        self.confusion: dict | None = None
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                       **kw: Any):
+        super().on_train_begin(args, state, control, **kw)
+        found, self.baseline = self.baseline, None
+        if found is None:
+            return
+        for name in ("accuracy", "macro_f1"):  # baseline/accuracy, baseline/macro_f1 at step 0
+            self.emitter.metric(name, step=0, value=found[name], split="baseline")
+        self.emitter.emit(
+            "log", level="info", baseline=True, labels=self.labels, precision=found["precision"],
+            recall=found["recall"], confusion_matrix=found["confusion_matrix"],
+            message=f"Frozen baseline ({found['pooling']}-pooled embeddings + logistic regression): "
+            f"accuracy {found['accuracy']:.3f}, macro-F1 {found['macro_f1']:.3f}",
+        )
 
     def compute_metrics(self, prediction: EvalPrediction) -> dict:
         logits = prediction.predictions
         logits = logits[0] if isinstance(logits, tuple) else logits  # (N, n_labels)
         found = classification_metrics(np.asarray(logits), np.asarray(prediction.label_ids), len(self.labels))
-        self.confusion = found.pop("confusion_matrix")  # not a scalar: reported in on_evaluate
+        # not scalars: reported in on_evaluate
+        self.confusion = {key: found.pop(key) for key in ("confusion_matrix", "precision", "recall")}
         return found
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any):
+        control = super().on_step_end(args, state, control, **kw)
+        if state.global_step >= state.max_steps and not self.stop_requested:
+            control.should_evaluate = True  # the final model, also where eval_steps does not divide
+        return control
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                     metrics: dict | None = None, model: Any = None, **kw: Any):
         super().on_evaluate(args, state, control, metrics=metrics, model=model, **kw)
         if self.confusion is not None:
+            matrix = self.confusion["confusion_matrix"]
             self.emitter.emit(
-                "log", level="info", labels=self.labels, confusion_matrix=self.confusion,
+                "log", level="info", labels=self.labels, **self.confusion,
                 message=f"Confusion matrix at step {state.global_step} (rows: true, columns: predicted; "
-                f"labels {', '.join(self.labels)}): {json.dumps(self.confusion)}",
+                f"labels {', '.join(self.labels)}): {json.dumps(matrix)}",
             )
         if model is not None:
             for row, label in zip(self.sample_rows, predict(model, self.tokenizer, self.sample_rows,
