@@ -57,6 +57,7 @@ EXPECTED: dict[str, Rule] = {
     # --- probes, sign-in
     "healthz": PUBLIC,
     "readyz": PUBLIC,
+    "favicon.ico": same("301 301 301 301 301 301"),  # a redirect to the static icon, for everyone
     "login/": same("200 200 200 200 200 200"),
     "logout/": {"GET": "405 405 405 405 405 405", "POST": "login login login login login login"},
     # --- jobs
