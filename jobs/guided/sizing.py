@@ -14,7 +14,7 @@ from pathlib import Path
 from django.conf import settings
 
 from jobs.models import ComputeProfile, ModelAsset
-from trainers import estimate
+from trainers import estimate, trainable
 from trainers.estimate import Device, MemoryEstimate, ModelShape
 
 LICENCE_LINE = re.compile(r"^license:\s*(.+?)\s*$", re.MULTILINE)
@@ -97,12 +97,12 @@ QLORA_BITS_PER_WEIGHT = 4.127
 
 
 def trainable_count(facts: ModelFacts, method: str, rank: int, params: dict | None = None) -> int | None:
-    """Weights the method trains (trainers.estimate counts each method; ``rank``: the LoRA family's r
+    """Weights the method trains (trainers.trainable counts each method; ``rank``: the LoRA family's r
     when ``params``, the job's parameter groups, do not say)."""
     if facts.shape is None:
         return None
     groups = params or {"lora": {"r": rank}}
-    return estimate.trainable_parameter_count(facts.shape, method, groups)
+    return trainable.trainable_parameter_count(facts.shape, method, groups)
 
 
 def training_fit(

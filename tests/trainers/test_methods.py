@@ -345,7 +345,7 @@ def test_the_toy_task_is_learnt(
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.startswith("lora-")] + ["lora-rslora-dora"])
 def test_the_estimate_counts_what_each_method_trains(case, tiny_model_dir, small_data, tmp_path):
-    from trainers import estimate
+    from trainers import estimate, trainable
 
     method, groups = CASES[case]
     spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", method, **groups)
@@ -358,7 +358,7 @@ def test_the_estimate_counts_what_each_method_trains(case, tiny_model_dir, small
     shape = estimate.shape_from_config(json.loads((tiny_model_dir / "config.json").read_text()))
     params = {"lora": spec.lora.model_dump(), "method_params": spec.method_params}
     assert (
-        estimate.trainable_parameter_count(shape, method, params)
+        trainable.trainable_parameter_count(shape, method, params)
         == methods.parameter_counts(prepared.model)[0]
     )
 

@@ -1,0 +1,95 @@
+"""What each training method (trainers/methods/) trains, counted from the model's config: the
+pre-flight estimate's trainable parameters (a test compares every count with the real model's)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from trainers.estimate import ModelShape, lora_parameter_count, parameter_count
+
+
+def _near_square(dimension: int) -> tuple[int, int]:
+    """Two factors of ``dimension`` as close to its square root as can be, smaller first (as LoKr)."""
+    m = max((d for d in range(1, math.isqrt(dimension) + 1) if dimension % d == 0), default=1)
+    return m, dimension // m
+
+
+def _lokr_count(i: int, o: int, r: int) -> int:
+    """LoKr on one linear layer: a full Kronecker factor and a second one, low-rank when that is smaller."""
+    (in_m, in_n), (out_l, out_k) = _near_square(i), _near_square(o)
+    second = r * (out_k + in_n) if r < max(out_k, in_n) / 2 else out_k * in_n
+    return out_l * in_m + second
+
+
+def _block_params(shape: ModelShape) -> int:
+    """Weights of one transformer block (its linear layers and norms)."""
+    without_blocks = parameter_count(dataclasses.replace(shape, layers=0))
+    return (parameter_count(shape) - without_blocks) // max(shape.layers, 1)
+
+
+def _adapted(shape: ModelShape, targets: list[str] | str | None) -> list[tuple[str, int, int]]:
+    if targets in (None, "all-linear"):
+        return shape.block_linears()
+    return [
+        (name, i, o)
+        for name, i, o in shape.block_linears()
+        if any(name == t or name.endswith(f".{t}") or t.endswith(f".{name}") for t in targets)
+    ]
+
+
+def _head_params(shape: ModelShape) -> int:
+    return 0 if shape.tied_embeddings else shape.vocab_size * shape.hidden
+
+
+def trainable_parameter_count(shape: ModelShape, method: str, params: dict | None = None) -> int:
+    """Weights ``method`` trains on this model, from a job's params groups (``lora``, ``method_params``);
+    missing values take the methods' defaults. Matches what peft reports for decoders (LoKr within
+    its factorisation); for the LoRA family, as ``lora_parameter_count``."""
+    lora, own = (params or {}).get("lora") or {}, (params or {}).get("method_params") or {}
+    h, layers = shape.hidden, shape.layers
+    if method == "full":
+        return parameter_count(shape)
+    if method in ("lora", "loraplus", "qlora"):
+        targets = lora.get("target_modules", "all-linear")
+        count = lora_parameter_count(shape, lora.get("r", 8), targets)
+        dora = layers * sum(o for _n, _i, o in _adapted(shape, targets)) if lora.get("use_dora") else 0
+        return count + dora  # DoRA adds one magnitude per output feature
+    if method == "adalora":
+        r, linears = own.get("init_r", 12), _adapted(shape, own.get("target_modules"))
+        return layers * sum(r * (i + o) + r for _n, i, o in linears)  # A, B and the singular values E
+    if method in ("lokr", "loha"):
+        r, linears = own.get("r", 8), _adapted(shape, own.get("target_modules"))
+        per = (lambda i, o: _lokr_count(i, o, r)) if method == "lokr" else (lambda i, o: 2 * r * (i + o))
+        return layers * sum(per(i, o) for _n, i, o in linears)
+    if method == "vera":
+        r, linears = own.get("r", 256), _adapted(shape, own.get("target_modules"))
+        return layers * sum(r + o for _n, _i, o in linears)  # the d and b scaling vectors
+    if method == "ia3":
+        names = (
+            ("key", "value", "output.dense")
+            if shape.family == "encoder"
+            else ("k_proj", "v_proj", "down_proj")
+        )
+        ff = {"output.dense", "down_proj"}
+        return layers * sum(i if n in ff else o for n, i, o in shape.block_linears() if n in names)
+    if method == "prompt_tuning":
+        return own.get("num_virtual_tokens", 20) * h
+    if method == "prefix_tuning":
+        tokens, per_token = own.get("num_virtual_tokens", 20), layers * 2 * h
+        if not own.get("prefix_projection"):
+            return tokens * per_token
+        mlp = own.get("encoder_hidden_size", 512)
+        return tokens * h + h * mlp + mlp + mlp * per_token + per_token
+    if method == "freeze":
+        head = _head_params(shape) if own.get("train_head") else 0
+        return own.get("trainable_layers", 2) * _block_params(shape) + head
+    if method == "lisa":
+        embeddings = shape.vocab_size * h if own.get("train_embeddings", True) else 0
+        head = _head_params(shape) if own.get("train_head", True) else 0
+        return min(own.get("n_layers", 2), layers) * _block_params(shape) + embeddings + head
+    if method == "bitfit":
+        if shape.family != "encoder":
+            return 0  # Llama-style decoders have no biases (the method refuses them)
+        return layers * (sum(o for _n, _i, o in shape.block_linears()) + 2 * h)
+    raise ValueError(f"no parameter count for method {method!r}")
