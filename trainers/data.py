@@ -4,16 +4,16 @@ The upload view keeps ``inspect_file(...).to_dict()`` as the validation report; 
 calls ``load_rows``. Rows are normalised per task: text {text}; instruction {instruction,
 input, output}; chat {messages: [{role, content}]}; preference {prompt, chosen, rejected};
 classification {text, label}. Problems name each field as the user wrote it (e.g.
-'response', 'conversations[2].value'). Nothing here imports Django.
+'response', 'conversations[2].value'); the row shapes and their checks are trainers/rows.py.
+Nothing here imports Django.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import closing, suppress
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -25,26 +25,19 @@ from trainers.formats import (  # DataError and detect_format are part of this m
     DataError,
     ReadLimits,
     Record,
-    describe_value,
     detect_format,
     formula_like,
     location,
     read_records,
 )
-from trainers.text_checks import blank, unstorable
+from trainers.rows import MOST_SPECIFIC_FIRST, check_record, require_task, row_task
 
-INSTRUCTION_KEYS = ("instruction", "prompt", "question")
-INPUT_KEYS = ("input", "context")
-OUTPUT_KEYS = ("output", "response", "answer", "completion")
-CHAT_KEYS = ("messages", "conversations")
-ROLES = {"system": "system", "user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant"}
 DETECT_SAMPLE_ROWS = 1000
 PREVIEW_ROWS = 5
 PREVIEW_CHARS = 1000
 MAX_LABELS_SHOWN = 100
 MAX_COLUMNS = 1000  # rows whose keys are all different must not grow the report without bound
 # A row that has only some of the file's fields is incomplete, not of another kind.
-_PARTIAL_OF = {("text", "classification")}
 
 
 @dataclass(frozen=True)
@@ -81,186 +74,6 @@ class DataReport:
         return {**asdict(self), "errors": [error.to_dict() for error in self.errors], "ok": self.ok}
 
 
-class _Fields:
-    """One raw row being normalised: reads fields by name or alias, noting problems and used keys."""
-
-    def __init__(self, raw: dict) -> None:
-        self.raw = raw
-        self.problems: list[tuple[str | None, str]] = []
-        self.used: set[str] = set()
-
-    def problem(self, name: str | None, message: str) -> None:
-        self.problems.append((name, message))
-
-    def key(self, names: tuple[str, ...]) -> str | None:
-        """The first of ``names`` the row has, marked as used; None if it has none."""
-        found = next((name for name in names if name in self.raw), None)
-        if found is not None:
-            self.used.add(found)
-        return found
-
-    def missing(self, names: tuple[str, ...]) -> None:
-        aliases = ", ".join(f"'{name}'" for name in names[1:])
-        self.problem(names[0], f"missing (also accepted as {aliases})" if aliases else "missing")
-
-    def text(self, *names: str, optional: bool = False) -> str:
-        key = self.key(names)
-        if key is None:
-            if not optional:
-                self.missing(names)
-            return ""
-        return _check_text(self, key, self.raw[key], optional=optional)
-
-    def label(self) -> str | int:
-        if self.key(("label",)) is None:
-            self.missing(("label",))
-            return ""
-        value = self.raw["label"]
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            self.problem("label", f"must be text or a whole number, got {describe_value(value)}")
-            return ""
-        if isinstance(value, str) and blank(value):
-            self.problem("label", "is empty")
-        elif isinstance(value, str) and unstorable(value):
-            self.problem("label", unstorable(value))
-        return value
-
-
-def _check_text(fields: _Fields, name: str, value: object, *, optional: bool = False) -> str:
-    if value is None and optional:
-        return ""
-    if not isinstance(value, str):
-        fields.problem(name, f"must be text, got {describe_value(value)}")
-        return ""
-    bad = unstorable(value)
-    if bad:
-        fields.problem(name, bad)
-    elif not optional and blank(value):
-        fields.problem(name, "is empty" if not value.strip() else "holds only invisible characters")
-    return value
-
-
-def _text_row(fields: _Fields) -> dict:
-    return {"text": fields.text("text")}
-
-
-def _instruction_row(fields: _Fields) -> dict:
-    return {
-        "instruction": fields.text(*INSTRUCTION_KEYS),
-        "input": fields.text(*INPUT_KEYS, optional=True),
-        "output": fields.text(*OUTPUT_KEYS),
-    }
-
-
-def _preference_row(fields: _Fields) -> dict:
-    row = {name: fields.text(name) for name in ("prompt", "chosen", "rejected")}
-    if not fields.problems and row["chosen"].strip() == row["rejected"].strip():
-        fields.problem("rejected", "is the same as 'chosen'; a preference pair needs two different answers")
-    return row
-
-
-def _classification_row(fields: _Fields) -> dict:
-    return {"text": fields.text("text"), "label": fields.label()}
-
-
-def _chat_row(fields: _Fields) -> dict:
-    key = fields.key(CHAT_KEYS)
-    if key is None:
-        fields.missing(CHAT_KEYS)
-        return {"messages": []}
-    value = fields.raw[key]
-    if isinstance(value, str):  # a CSV cell or string column holding the JSON array
-        with suppress(ValueError):
-            value = json.loads(value)
-    if not isinstance(value, list) or not value:
-        got = "an empty list" if value == [] else describe_value(value)
-        example = '[{"role": "user", "content": "..."}, ...]'
-        fields.problem(key, f"must be a list of messages like {example}, got {got}")
-        return {"messages": []}
-    messages = [_message(fields, f"{key}[{index}]", item) for index, item in enumerate(value)]
-    if fields.problems:
-        return {"messages": []}
-    if not any(message["role"] == "assistant" for message in messages):
-        fields.problem(key, "has no assistant turn; a conversation needs at least one reply to learn from")
-    return {"messages": messages}
-
-
-def _message(fields: _Fields, where: str, item: object) -> dict:
-    if not isinstance(item, dict):
-        fields.problem(where, f"must be an object with 'role' and 'content', got {describe_value(item)}")
-        return {}
-    role_key = "role" if "role" in item or "from" not in item else "from"
-    content_key = "content" if "content" in item or "value" not in item else "value"
-    if role_key not in item:
-        fields.problem(f"{where}.role", "missing")
-        return {}
-    role = ROLES.get(item[role_key].lower()) if isinstance(item[role_key], str) else None
-    if role is None:
-        known = "system, user or assistant (or ShareGPT's human and gpt)"
-        fields.problem(f"{where}.{role_key}", f"unknown role {describe_value(item[role_key])}; use {known}")
-        return {}
-    if content_key not in item:
-        fields.problem(f"{where}.content", "missing")
-        return {}
-    content = _check_text(fields, f"{where}.{content_key}", item[content_key], optional=role == "system")
-    return {"role": role, "content": content}
-
-
-TASKS: dict[str, Callable[[_Fields], dict]] = {
-    "text": _text_row,
-    "instruction": _instruction_row,
-    "chat": _chat_row,
-    "preference": _preference_row,
-    "classification": _classification_row,
-}
-_MOST_SPECIFIC_FIRST = ("preference", "chat", "instruction", "classification", "text")
-
-
-def row_task(raw: dict) -> tuple[str, str] | None:
-    """The task a row's keys point to, most specific first, and the key that shows it."""
-    if "chosen" in raw and "rejected" in raw:
-        return "preference", "chosen"
-    chat_key = next((key for key in CHAT_KEYS if key in raw), None)
-    if chat_key:
-        return "chat", chat_key
-    output_key = next((key for key in OUTPUT_KEYS if key in raw), None)
-    if output_key and any(key in raw for key in INSTRUCTION_KEYS):
-        return "instruction", output_key
-    if "text" in raw:
-        return ("classification", "label") if "label" in raw else ("text", "text")
-    return None
-
-
-@dataclass
-class _Checked:
-    row: dict | None
-    problems: list[tuple[str | None, str]]
-    used: set[str]
-
-
-def _check(record: Record, task: str) -> _Checked:
-    """Normalise one record for ``task``, or say what is wrong with it."""
-    if record.value is None:
-        return _Checked(None, [(None, record.error or "unreadable")], set())
-    fields = _Fields(record.value)
-    row = TASKS[task](fields)
-    if not fields.problems:
-        return _Checked(row, [], fields.used)
-    other = row_task(record.value)
-    if other and other[0] != task and (other[0], task) not in _PARTIAL_OF:
-        message = f"this row looks like {other[0]} data, but the file holds {task} data"
-        message += "; put each kind of data in its own file"
-        return _Checked(None, [(other[1], message)], fields.used)
-    return _Checked(None, fields.problems, fields.used)
-
-
-def _require_task(task: str, name: str) -> None:
-    if task not in TASKS:
-        raise DataError(f"unknown task '{task}'; expected one of {', '.join(TASKS)}", file=name)
-
-
 def detect_task(
     path: Path, format: str, filename: str | None = None, *, limits: ReadLimits = NO_LIMITS
 ) -> str:
@@ -279,7 +92,7 @@ def detect_task(
             if found:
                 votes[found[0]] += 1
     if votes:
-        return max(_MOST_SPECIFIC_FIRST, key=lambda task: votes[task])
+        return max(MOST_SPECIFIC_FIRST, key=lambda task: votes[task])
     if first_bad is not None:
         raise DataError(first_bad.error or "unreadable", file=name, line=first_bad.number, unit=UNITS[format])
     shown = ", ".join(f"'{column}'" for column in list(columns)[:20])
@@ -294,9 +107,9 @@ def detect_task(
 def iter_rows(path: Path, format: str, task: str, *, filename: str | None = None) -> Iterator[dict]:
     """Normalised rows, one at a time; DataError at the first bad row."""
     name = filename or path.name
-    _require_task(task, name)
+    require_task(task, name)
     for record in read_records(path, format, name):
-        checked = _check(record, task)
+        checked = check_record(record, task)
         if checked.row is None:
             field_name, message = checked.problems[0]
             raise DataError(message, file=name, line=record.number, field=field_name, unit=UNITS[format])
@@ -334,7 +147,7 @@ def inspect_file(
     fmt = detect_format(path, filename)
     if task is None:
         task = detect_task(path, fmt, name, limits=limits)
-    _require_task(task, name)
+    require_task(task, name)
     scan = _Scan(task, fmt, max_errors)
     for record in read_records(path, fmt, name, limits=limits):
         scan.add(record)
@@ -392,7 +205,7 @@ class _Scan:
             _remember(self.columns, record.value)
             if self.fmt == "csv":
                 self._look_for_formulas(record)
-        checked = _check(record, self.task)
+        checked = check_record(record, self.task)
         self.used |= checked.used
         if checked.row is None:
             self._fail(record.number, checked.problems)
