@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.support.celery_worker import CeleryWorker
+from tests.support.flush import flush_retrying_lock_conflicts
 
 
 def _database_url() -> str:
@@ -66,7 +67,9 @@ def celery_worker(django_db_setup, django_db_blocker, broker_url, worker_storage
     }
     worker = CeleryWorker(env, logs / "worker.log", logs / "beat-schedule")
     worker.start()
-    yield worker
+    # The flush after each test runs while the worker works on the same tables (see the module).
+    with flush_retrying_lock_conflicts():
+        yield worker
     worker.stop(timeout=20)
 
 
