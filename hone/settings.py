@@ -157,6 +157,8 @@ HONE_MAX_UPLOAD_BYTES = envint("HONE_MAX_UPLOAD_MB", 200, minimum=1) * 1024 * 10
 # can hold hundreds of MB, so these, not the upload size, bound a web worker's memory.
 HONE_MAX_ROW_MB = envint("HONE_MAX_ROW_MB", 16, minimum=1)  # one JSON line, CSV record or Parquet row
 HONE_MAX_CELL_MB = envint("HONE_MAX_CELL_MB", 8, minimum=1)  # one field's value
+# Weights the web process keeps loaded to serve the playground and /openai/v1/ completions (LRU).
+HONE_SERVE_CACHE_MB = envint("HONE_SERVE_CACHE_MB", 4096, minimum=1)
 HONE_MAX_DECODED_MB = envint("HONE_MAX_DECODED_MB", 1024, minimum=1)  # all of a file's rows, decoded
 HONE_MAX_JSON_MB = envint("HONE_MAX_JSON_MB", 64, minimum=1)  # a .json array is parsed whole
 HONE_MAX_ATTEMPTS = envint("HONE_MAX_ATTEMPTS", 3, minimum=1)
