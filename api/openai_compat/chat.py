@@ -89,11 +89,11 @@ class Completion(OpenAIView):
     def whole(self, loaded, ids: list[int], options: serving.Options, head: dict) -> dict:
         choices, used = [], 0
         for index in range(options.n):
-            text, reason = "", "stop"
+            text, reason, tokens = "", "stop", 0
             for piece in serving.pieces(loaded, ids, options, index):
                 text += piece.text
-                reason = piece.finish_reason or reason
-            used += serving.completion_tokens(loaded, text)
+                reason, tokens = piece.finish_reason or reason, piece.tokens
+            used += tokens
             choices.append(self.choice(index, text, reason))
         usage = {"prompt_tokens": len(ids), "completion_tokens": used, "total_tokens": len(ids) + used}
         return {**head, "object": self.object_name, "choices": choices, "usage": usage}

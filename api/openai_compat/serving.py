@@ -105,6 +105,7 @@ def _bounded(loaded: Loaded, ids: list[int], chars: int) -> list[int]:
 class Piece:
     text: str
     finish_reason: str | None = None  # set on the last piece: "stop" or "length"
+    tokens: int = 0  # on the last piece: the tokens this choice generated
 
 
 def pieces(loaded: Loaded, ids: list[int], options: Options, index: int = 0) -> Iterator[Piece]:
@@ -114,8 +115,9 @@ def pieces(loaded: Loaded, ids: list[int], options: Options, index: int = 0) -> 
     written, sent = "", 0
     # A stop sequence may arrive split over pieces: hold back as many characters as the longest could need.
     hold = max((len(s) for s in options.stop), default=1) - 1
+    usage: dict = {}
     stream = generation.stream_ids(
-        loaded, ids, max_new_tokens=options.max_tokens, sampling=options.sampling(), seed=seed
+        loaded, ids, max_new_tokens=options.max_tokens, sampling=options.sampling(), seed=seed, usage=usage
     )
     try:
         for text in stream:
@@ -124,7 +126,7 @@ def pieces(loaded: Loaded, ids: list[int], options: Options, index: int = 0) -> 
             if cut >= 0:
                 if cut > sent:
                     yield Piece(written[sent:cut])
-                yield Piece("", "stop")
+                yield Piece("", "stop", usage["completion_tokens"])
                 return
             if len(written) - hold > sent:
                 yield Piece(written[sent : len(written) - hold])
@@ -133,9 +135,5 @@ def pieces(loaded: Loaded, ids: list[int], options: Options, index: int = 0) -> 
         stream.close()  # stops the generation when the stop sequence (or the client) ends it early
     if len(written) > sent:
         yield Piece(written[sent:])
-    tokens = len(loaded.tokenizer(written, add_special_tokens=False)["input_ids"])
-    yield Piece("", "length" if tokens >= options.max_tokens else "stop")
-
-
-def completion_tokens(loaded: Loaded, text: str) -> int:
-    return len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
+    tokens = usage["completion_tokens"]
+    yield Piece("", "length" if tokens >= options.max_tokens else "stop", tokens)

@@ -270,19 +270,19 @@ def stream_ids(
     sampling: dict | None = None,
     seed: int | None = None,
     adapter: bool = True,
+    usage: dict | None = None,
 ) -> Iterator[str]:
     """Pieces of text continuing ``ids``; greedy unless ``sampling`` holds temperature / top_p. Closing
-    the iterator early (a stop sequence, a client gone) stops the generation."""
+    the iterator early (a stop sequence, a client gone) stops the generation. ``usage`` gets
+    ``completion_tokens``: the tokens generated so far."""
     import torch
-    from transformers import StoppingCriteriaList, TextIteratorStreamer
+    from transformers import StoppingCriteriaList
 
     if not loaded.lock.acquire(timeout=BUSY_WAIT_SECONDS):
         raise PlaygroundError("This model is busy with another request; try again in a moment.")
     stop = threading.Event()
     failure: list[BaseException] = []
-    streamer = TextIteratorStreamer(
-        loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=GENERATION_SECONDS + 30
-    )
+    streamer = _counting_streamer(loaded.tokenizer, usage if usage is not None else {})
     tokenizer = loaded.tokenizer
     kwargs = {
         "input_ids": torch.tensor([ids]),
@@ -319,6 +319,21 @@ def stream_ids(
         stop.set()
         worker.join(timeout=GENERATION_SECONDS + 30)
         loaded.lock.release()
+
+
+def _counting_streamer(tokenizer, usage: dict):
+    """A TextIteratorStreamer that also counts the tokens it is handed (decoded text re-tokenizes
+    differently, so counting it would be wrong)."""
+    from transformers import TextIteratorStreamer
+
+    class Counting(TextIteratorStreamer):
+        def put(self, value) -> None:
+            if not (self.skip_prompt and self.next_tokens_are_prompt):
+                usage["completion_tokens"] = usage.get("completion_tokens", 0) + int(value.numel())
+            super().put(value)
+
+    usage["completion_tokens"] = 0
+    return Counting(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=GENERATION_SECONDS + 30)
 
 
 def classify(loaded: Loaded, text: str) -> list[tuple[str, float]]:

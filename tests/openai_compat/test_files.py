@@ -48,7 +48,11 @@ def test_a_bad_chat_file_is_refused_naming_line_and_field(client) -> None:
         upload(client, jsonl(rows))
     error = caught.value.body
     assert caught.value.status_code == 400
-    assert error["param"] == "file" and error["code"] == "invalid_file" and error["type"] == "invalid_request_error"
+    assert (
+        error["param"] == "file"
+        and error["code"] == "invalid_file"
+        and error["type"] == "invalid_request_error"
+    )
     assert "line 3" in error["message"] and "messages[1].role" in error["message"], error["message"]
     assert not Dataset.objects.exists()
 
