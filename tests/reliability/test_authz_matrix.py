@@ -16,8 +16,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from api import tokens, webhooks
-from api.openai_compat import ids as openai_ids
 from api.models import IdempotencyKey, WebhookDelivery
+from api.openai_compat import ids as openai_ids
 from console import audit
 from jobs.data import storage
 from jobs.models import (
