@@ -170,7 +170,7 @@ EXPECTED: dict[str, Rule] = {
     "api/v1/^.*$": NOWHERE,
     # --- the OpenAI-compatible API: the same team tokens as /api/ (no browser session, so staff, who
     # has only a session, is a 401 like anyone without a key); another team's objects are 404s.
-    "openai/v1/files": {"GET": "401 200 200 200 200 401", "POST": "401 415 403 415 415 401"},  # multipart only
+    "openai/v1/files": {"GET": "401 200 200 200 200 401", "POST": "401 415 403 415 415 401"},  # multipart
     "openai/v1/files/<str:file_id>": OPENAI_OBJECT | {"DELETE": "401 404 403 400 400 401"},  # a job used it
     "openai/v1/files/<str:file_id>/content": OPENAI_OBJECT,
     "openai/v1/fine_tuning/jobs": {"GET": "401 200 200 200 200 401", "POST": "401 400 403 400 400 401"},
