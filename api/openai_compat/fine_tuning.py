@@ -7,6 +7,8 @@ are kept beside it (``api.models.OpenAIFineTune``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.db import transaction
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +16,7 @@ from rest_framework.response import Response
 from api.models import OpenAIFineTune
 from api.openai_compat import errors, hyperparameters, ids, job_objects, lookup
 from api.openai_compat.base import OpenAIView, after_of, page
-from jobs.launch import LaunchRefused, launch, training
+from jobs.launch import DatasetInput, LaunchRefused, launch, training
 from jobs.launch.errors import train_api_field
 from jobs.lifecycle import services
 from jobs.models import Dataset, Event, Job
@@ -58,7 +60,8 @@ def _seed(body: dict) -> int | None:
 
 def _refusal(exc: LaunchRefused, places: dict) -> errors.InvalidRequest:
     """The launch path's problems under the OpenAI field that set each (``hyperparameters.n_epochs``)."""
-    named = {("base_model",): "model", ("dataset",): "training_file"} | places
+    named = {("base_model",): "model", ("dataset",): "training_file", ("validation",): "validation_file"}
+    named |= places
     found = []
     for problem in exc.problems:
         param = named.get(tuple(problem.loc)) or train_api_field(problem.loc)
@@ -78,21 +81,8 @@ class FineTuningJobList(OpenAIView):
     def post(self, request: Request) -> Response:
         body = request.data if isinstance(request.data, dict) else {}
         model = lookup.base_model(self.team, _text(body, "model", required=True))
-        training_file = _text(body, "training_file", required=True)
-        dataset = self.found(
-            Dataset.objects.filter(team=self.team),
-            ids.parse("file", training_file),
-            "file",
-            training_file,
-            param="training_file",
-        )
-        if body.get("validation_file"):
-            raise errors.InvalidRequest(
-                "validation_file is not supported yet: Hone holds out a share of the training file for "
-                "evaluation (training.eval_fraction, 10% by default). Leave it out.",
-                param="validation_file",
-                code="unsupported_parameter",
-            )
+        dataset = self.team_file(body, "training_file", required=True)
+        validation = self.team_file(body, "validation_file")
         if body.get("integrations"):
             raise errors.InvalidRequest(
                 "integrations are not supported: Hone charts every metric on the job's page.",
@@ -108,6 +98,10 @@ class FineTuningJobList(OpenAIView):
             team=self.team, user=request.user, name=suffix, base_model=model, dataset=dataset,
             params=params, method=method, objective=objective,
         )  # fmt: skip
+        if validation is not None:  # evaluated on instead of a held-out share of the training file
+            launch_request = replace(
+                launch_request, datasets=(*launch_request.datasets, DatasetInput("validation", validation))
+            )
         try:
             with transaction.atomic():  # the job and its OpenAI record together, dispatched on commit
                 job = launch(launch_request)
@@ -121,6 +115,14 @@ class FineTuningJobList(OpenAIView):
         except LaunchRefused as exc:
             raise _refusal(exc, choice.places) from None
         return Response(job_objects.job_object(job))
+
+    def team_file(self, body: dict, name: str, *, required: bool = False) -> Dataset | None:
+        given = _text(body, name, required=required)
+        if given is None:
+            return None
+        return self.found(
+            Dataset.objects.filter(team=self.team), ids.parse("file", given), "file", given, param=name
+        )
 
 
 class TeamJob(OpenAIView):

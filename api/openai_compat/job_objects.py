@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from api.models import OpenAIFineTune
 from api.openai_compat import hyperparameters, ids
-from jobs.models import Event, Job, MetricPoint, ModelAsset
+from jobs.models import Event, Job, JobInput, MetricPoint, ModelAsset
 
 STATUSES = {
     Job.Status.QUEUED: "queued",
@@ -45,7 +45,7 @@ def job_object(job: Job) -> dict:
         "organization_id": job.team.slug,
         "result_files": [],
         "status": STATUSES.get(job.status, job.status),
-        "validation_file": None,
+        "validation_file": _validation_file(job),
         "training_file": ids.of("file", job.dataset_id) if job.dataset_id else None,
         "hyperparameters": shown,
         "method": {"type": record.method, record.method: {"hyperparameters": shown}},
@@ -60,6 +60,11 @@ def job_object(job: Job) -> dict:
         "metadata": record.metadata or None,
         "hone": {"job_id": job.pk, "url": f"/jobs/{job.pk}/", "method": job.method},
     }
+
+
+def _validation_file(job: Job) -> str | None:
+    found = job.inputs.filter(role=JobInput.Role.VALIDATION).values_list("dataset_id", flat=True).first()
+    return ids.of("file", found) if found else None
 
 
 def _estimated_finish(job: Job) -> int | None:

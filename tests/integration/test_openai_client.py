@@ -36,9 +36,11 @@ def poll_to_the_end(client, job_id: str, timeout: float = 240) -> tuple[object, 
 
 def test_the_documented_fine_tuning_flow_runs_end_to_end(client, tiny_model) -> None:
     file = client.files.create(file=("train.jsonl", io.BytesIO(jsonl(chat_rows(48)))), purpose="fine-tune")
+    held_out = client.files.create(file=("valid.jsonl", io.BytesIO(jsonl(chat_rows(8)))), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(
         model=ids.model_id(tiny_model),
         training_file=file.id,
+        validation_file=held_out.id,
         suffix="demo",
         method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1, "batch_size": 8}}},
     )
@@ -52,7 +54,7 @@ def test_the_documented_fine_tuning_flow_runs_end_to_end(client, tiny_model) -> 
     checkpoints = list(client.fine_tuning.jobs.checkpoints.list(job.id))
     assert checkpoints, "the trainer saves checkpoints over the run"
     assert all(c.fine_tuning_job_id == job.id and c.step_number > 0 for c in checkpoints)
-    assert "train_loss" in checkpoints[0].metrics.model_dump()
+    assert {"train_loss", "valid_loss"} <= set(checkpoints[-1].metrics.model_dump(exclude_none=True))
 
     model = job.fine_tuned_model
     assert model in [m.id for m in client.models.list()]

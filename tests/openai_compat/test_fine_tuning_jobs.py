@@ -94,7 +94,6 @@ def test_dpo_jobs_train_the_dpo_objective_on_preference_files(client, base_id) -
         ({"suffix": "x" * 65}, "suffix", "1 to 64"),
         ({"seed": -1}, "seed", "seed"),
         ({"metadata": {"k": 3}}, "metadata", "text values"),
-        ({"validation_file": "file-1"}, "validation_file", "eval_fraction"),
     ],
 )
 def test_bad_bodies_are_400s_naming_the_field(client, chat_file, base_id, body, param, words) -> None:
@@ -107,6 +106,29 @@ def test_bad_bodies_are_400s_naming_the_field(client, chat_file, base_id, body, 
     assert not Job.objects.exists() and not OpenAIFineTune.objects.exists()
 
 
+def test_a_validation_file_is_what_the_trainer_evaluates_on(client, chat_file, base_id) -> None:
+    from jobs.data import storage
+    from jobs.lifecycle.specs import build_spec
+
+    held_out = client.files.create(file=("valid.jsonl", io.BytesIO(jsonl(chat_rows(6)))), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(
+        model=base_id, training_file=chat_file.id, validation_file=held_out.id
+    )
+    assert job.validation_file == held_out.id
+    record = Job.objects.get(pk=ids.parse("job", job.id))
+    validation = record.inputs.get(role="validation").dataset
+    assert build_spec(record, 1, None)["dataset"]["eval_path"] == str(storage.resolve(validation.location))
+
+
+def test_a_validation_file_of_another_kind_is_refused(client, chat_file, base_id) -> None:
+    prefs = client.files.create(file=("p.jsonl", io.BytesIO(jsonl(preference_rows(4)))), purpose="fine-tune")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.fine_tuning.jobs.create(model=base_id, training_file=chat_file.id, validation_file=prefs.id)
+    assert caught.value.body["param"] == "validation_file"
+    assert "same kind" in caught.value.body["message"]
+    assert not Job.objects.exists()
+
+
 def test_unknown_or_other_teams_models_files_and_jobs_are_not_found(
     client, outsider_client, chat_file, base_id
 ) -> None:
@@ -116,6 +138,9 @@ def test_unknown_or_other_teams_models_files_and_jobs_are_not_found(
     with pytest.raises(openai.NotFoundError) as caught:
         outsider_client.fine_tuning.jobs.create(model=base_id, training_file=chat_file.id)
     assert caught.value.body["param"] == "training_file"
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.fine_tuning.jobs.create(model=base_id, training_file=chat_file.id, validation_file="file-999")
+    assert caught.value.body["param"] == "validation_file"
     job = client.fine_tuning.jobs.create(model=base_id, training_file=chat_file.id)
     for call in (
         outsider_client.fine_tuning.jobs.retrieve,
