@@ -147,7 +147,8 @@ def report(rows: dict, args) -> None:
     threads = os.environ.get("OMP_NUM_THREADS", "-")
     load = os.getloadavg()[0]
     print(
-        f"demo model, greedy, {args.tokens} new tokens, {args.runs} runs, OMP_NUM_THREADS={threads}, load {load:.1f}"
+        f"demo model, greedy, {args.tokens} new tokens, {args.runs} runs, "
+        f"OMP_NUM_THREADS={threads}, load {load:.1f}"
     )
     medians = {}
     for name, found in rows.items():
