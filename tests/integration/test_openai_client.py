@@ -5,7 +5,12 @@ events to the end, list checkpoints, chat with the result (whole and streamed), 
 from __future__ import annotations
 
 import io
+import os
+import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +20,7 @@ from tests.openai_compat.conftest import chat_rows, client_of, jsonl
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -83,3 +89,34 @@ def test_cancelling_a_running_job(client, tiny_model) -> None:
     wait_for(lambda: not record.attempts.filter(status__in=["starting", "running"]).exists(), timeout=60,
              what="the attempt to end")  # fmt: skip
     assert client.fine_tuning.jobs.retrieve(job.id).status == "cancelled"
+
+
+README_BLOCK = re.compile(
+    r"<!-- tested: tests/integration/test_openai_client\.py[^>]*-->\n```python\n(.*?)```", re.S
+)
+
+
+def test_the_readmes_openai_script_runs_unmodified(
+    live, live_server, member, team, tiny_model, tmp_path
+) -> None:
+    """The README's script, with only the environment the README sets (and the tiny model's name)."""
+    from jobs.management import demo_model
+    from tests.api.helpers import token_for
+
+    (script,) = README_BLOCK.findall((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert f'model="{demo_model.NAME}"' in script
+    (tmp_path / "train.jsonl").write_bytes(jsonl(chat_rows(32)))
+    (tmp_path / "script.py").write_text(script.replace(demo_model.NAME, tiny_model.name), encoding="utf-8")
+    token = token_for(member, team)
+    env = {
+        "PATH": os.environ["PATH"],
+        "OPENAI_BASE_URL": f"{live_server.url}/openai/v1",
+        "OPENAI_API_KEY": token,
+    }
+    done = subprocess.run(
+        [sys.executable, "script.py"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    assert "The job has successfully completed" in done.stdout
+    assert f"ft:tiny-llama:{team.slug}:support:" in done.stdout
+    assert token not in done.stdout + done.stderr
