@@ -83,8 +83,8 @@ class Completion(OpenAIView):
             return response
         try:
             return Response(self.whole(loaded, ids, options, head))
-        except PlaygroundError as exc:
-            raise errors.InvalidRequest(str(exc), code="model_busy") from None
+        except PlaygroundError as exc:  # the model is busy, or failed while generating
+            raise errors.Busy(str(exc), code="model_busy") from None
 
     def whole(self, loaded, ids: list[int], options: serving.Options, head: dict) -> dict:
         choices, used = [], 0

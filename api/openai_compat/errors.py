@@ -50,6 +50,12 @@ class NotFound(OpenAIError):
     status_code = status.HTTP_404_NOT_FOUND
 
 
+class Busy(OpenAIError):
+    """The model is generating for someone else: the client retries a 503 by itself."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
 def body(status_code: int, message: str, *, param: str | None = None, code: str | None = None) -> dict:
     return problems.writable(
         {

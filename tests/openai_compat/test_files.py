@@ -105,3 +105,13 @@ def test_listing_pages_with_after_and_limit(client) -> None:
     assert [f.id for f in first.data] == made[::-1][:2] and first.has_more
     assert [f.id for f in client.files.list(limit=2, after=first.data[-1].id).data] == [made[0]]
     assert [f.id for f in client.files.list(limit=1)] == made[::-1]  # the client walks the pages
+
+
+def test_the_apis_rate_limit_applies(client, settings) -> None:
+    settings.HONE_API_RATE = "2/min"
+    client.files.list()
+    client.files.list()
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.files.list()
+    assert caught.value.body["type"] == "rate_limit_error"
+    assert int(caught.value.response.headers["Retry-After"]) >= 1
