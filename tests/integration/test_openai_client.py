@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def client(live, live_server, member, team):
-    return client_of(live_server, member, team)
+    client = client_of(live_server, member, team)
+    yield client
+    client.close()  # its kept-alive connection would keep a server thread's database session open
 
 
 def poll_to_the_end(client, job_id: str, timeout: float = 240) -> tuple[object, list[str]]:

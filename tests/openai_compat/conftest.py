@@ -28,18 +28,33 @@ def client_of(live_server, user, team) -> openai.OpenAI:
 
 
 @pytest.fixture
-def client(transactional_db, live_server, member, team) -> openai.OpenAI:
-    return client_of(live_server, member, team)
+def clients(transactional_db, live_server):
+    """Clients made per test, closed after it: a kept-alive connection would keep a server thread,
+    and its database session, alive past the test database's teardown."""
+    made: list[openai.OpenAI] = []
+
+    def make(user, team) -> openai.OpenAI:
+        made.append(client_of(live_server, user, team))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
 
 
 @pytest.fixture
-def viewer_client(transactional_db, live_server, viewer, team) -> openai.OpenAI:
-    return client_of(live_server, viewer, team)
+def client(clients, member, team) -> openai.OpenAI:
+    return clients(member, team)
 
 
 @pytest.fixture
-def outsider_client(transactional_db, live_server, outsider, other_team) -> openai.OpenAI:
-    return client_of(live_server, outsider, other_team)
+def viewer_client(clients, viewer, team) -> openai.OpenAI:
+    return clients(viewer, team)
+
+
+@pytest.fixture
+def outsider_client(clients, outsider, other_team) -> openai.OpenAI:
+    return clients(outsider, other_team)
 
 
 def chat_rows(n: int = 24) -> list[dict]:

@@ -101,17 +101,20 @@ def test_viewers_may_chat(viewer_client, model_id) -> None:
     assert reply.choices[0].message.content is not None
 
 
-def test_the_model_cache_keeps_within_its_memory_limit(settings, tiny_model, team) -> None:
+def test_the_model_cache_keeps_within_its_memory_limit(settings, tiny_model_dir) -> None:
     from jobs.models import ModelAsset
 
+    def model(pk: int) -> ModelAsset:  # unsaved: the cache reads only the model's fields
+        return ModelAsset(pk=pk, name=f"m{pk}", source="builtin", path=str(tiny_model_dir), task="causal-lm")
+
     generation._cache.clear()
-    first = generation.load(tiny_model)
+    first = generation.load(model(1))
     settings.HONE_SERVE_CACHE_MB = max(1, (first.bytes * 3 // 2) // (1024 * 1024))
-    copy = ModelAsset.objects.create(
-        team=team, name="copy", source="local", path=tiny_model.path, task="causal-lm"
-    )
-    generation.load(copy)
+    generation.load(model(2))
     over = 2 * first.bytes > settings.HONE_SERVE_CACHE_MB * 1024 * 1024
     assert len(generation._cache) == (1 if over else 2)
-    assert generation.cached(copy)  # the newest stays
+    assert generation.cached(model(2))  # the newest stays
+    settings.HONE_SERVE_CACHE_MB = 10_000
+    generation.load(model(3))
+    assert len(generation._cache) == generation.CACHE_SIZE  # the count bound holds too
     generation._cache.clear()

@@ -93,8 +93,12 @@ def test_viewers_read_but_cannot_upload_and_bad_keys_are_refused(client, viewer_
     assert viewer_client.files.retrieve(file.id).id == file.id
     with pytest.raises(openai.PermissionDeniedError):
         upload(viewer_client, jsonl(chat_rows(3)))
-    stranger = openai.OpenAI(api_key="hone_pat_nope", base_url=f"{live_server.url}/openai/v1", max_retries=0)
-    with pytest.raises(openai.AuthenticationError) as caught:
+    with (
+        openai.OpenAI(
+            api_key="hone_pat_nope", base_url=f"{live_server.url}/openai/v1", max_retries=0
+        ) as stranger,
+        pytest.raises(openai.AuthenticationError) as caught,
+    ):
         stranger.files.list()
     assert caught.value.body["type"] == "authentication_error"
 
