@@ -276,27 +276,15 @@ def stream_ids(
     the iterator early (a stop sequence, a client gone) stops the generation. ``usage`` gets
     ``completion_tokens``: the tokens generated so far."""
     import torch
-    from transformers import StoppingCriteriaList
 
     if not loaded.lock.acquire(timeout=BUSY_WAIT_SECONDS):
         raise PlaygroundError("This model is busy with another request; try again in a moment.")
     stop = threading.Event()
     failure: list[BaseException] = []
     streamer = _counting_streamer(loaded.tokenizer, usage if usage is not None else {})
-    tokenizer = loaded.tokenizer
-    kwargs = {
-        "input_ids": torch.tensor([ids]),
-        "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
-        "max_new_tokens": min(max_new_tokens, MAX_NEW_TOKENS),
-        "do_sample": bool(sampling),
-        "max_time": GENERATION_SECONDS,
-        "streamer": streamer,
-        "stopping_criteria": StoppingCriteriaList([_StopWhenSet(stop)]),
-        "pad_token_id": tokenizer.pad_token_id
-        if tokenizer.pad_token_id is not None
-        else tokenizer.eos_token_id,
-        **(sampling or {}),
-    }
+    kwargs = _generate_kwargs(loaded, ids, max_new_tokens, streamer, stop)
+    if sampling:
+        kwargs |= {"do_sample": True, **sampling}
 
     def generate() -> None:
         switch = loaded.model.disable_adapter() if loaded.has_adapter and not adapter else nullcontext()
@@ -319,6 +307,28 @@ def stream_ids(
         stop.set()
         worker.join(timeout=GENERATION_SECONDS + 30)
         loaded.lock.release()
+
+
+def _generate_kwargs(
+    loaded: Loaded, ids: list[int], max_new_tokens: int, streamer, stop: threading.Event
+) -> dict:
+    """generate()'s arguments for one greedy generation, bounded in tokens and time."""
+    import torch
+    from transformers import StoppingCriteriaList
+
+    tokenizer = loaded.tokenizer
+    return {
+        "input_ids": torch.tensor([ids]),
+        "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
+        "max_new_tokens": min(max_new_tokens, MAX_NEW_TOKENS),
+        "do_sample": False,
+        "max_time": GENERATION_SECONDS,
+        "streamer": streamer,
+        "stopping_criteria": StoppingCriteriaList([_StopWhenSet(stop)]),
+        "pad_token_id": tokenizer.pad_token_id
+        if tokenizer.pad_token_id is not None
+        else tokenizer.eos_token_id,
+    }
 
 
 def _counting_streamer(tokenizer, usage: dict):
