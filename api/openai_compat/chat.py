@@ -76,8 +76,10 @@ class Completion(OpenAIView):
         ids = prompt_of(loaded)
         head = {"id": f"{self.id_prefix}-{secrets.token_hex(12)}", "created": int(time.time()), "model": name}
         if body.get("stream"):
+            options_of_stream = body.get("stream_options") or {}
+            usage = isinstance(options_of_stream, dict) and options_of_stream.get("include_usage") is True
             response = StreamingHttpResponse(
-                _sse(self.chunks(loaded, ids, options, head)), content_type="text/event-stream"
+                _sse(self.chunks(loaded, ids, options, head, usage=usage)), content_type="text/event-stream"
             )
             response["Cache-Control"] = "no-cache"
             return response
@@ -98,12 +100,20 @@ class Completion(OpenAIView):
         usage = {"prompt_tokens": len(ids), "completion_tokens": used, "total_tokens": len(ids) + used}
         return {**head, "object": self.object_name, "choices": choices, "usage": usage}
 
-    def chunks(self, loaded, ids: list[int], options: serving.Options, head: dict) -> Iterator[dict]:
+    def chunks(
+        self, loaded, ids: list[int], options: serving.Options, head: dict, *, usage: bool
+    ) -> Iterator[dict]:
+        """Each choice's pieces in turn; with ``stream_options.include_usage``, a last chunk of usage."""
+        used = 0
         for index in range(options.n):
             yield self.chunk(head, index, "", None, first=True)
             for piece in serving.pieces(loaded, ids, options, index):
+                used += piece.tokens
                 if piece.text or piece.finish_reason:
                     yield self.chunk(head, index, piece.text, piece.finish_reason)
+        if usage:
+            counts = {"prompt_tokens": len(ids), "completion_tokens": used, "total_tokens": len(ids) + used}
+            yield {**self.chunk(head, 0, "", None), "choices": [], "usage": counts}
 
 
 class ChatCompletions(Completion):

@@ -30,6 +30,17 @@ def test_chat_whole_and_streamed_give_the_same_greedy_text(client, model_id) -> 
     assert all(c.object == "chat.completion.chunk" for c in chunks)
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == choice.message.content
     assert chunks[-1].choices[0].finish_reason == choice.finish_reason
+    with_usage = list(
+        client.chat.completions.create(
+            model=model_id,
+            messages=HELLO,
+            max_tokens=12,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert with_usage[-1].choices == [] and with_usage[-1].usage == whole.usage
 
 
 def test_stop_n_and_seed(client, model_id) -> None:

@@ -8,6 +8,7 @@ import io
 
 import openai
 import pytest
+from django.test import Client as DjangoClient
 
 from api.models import OpenAIFineTune
 from api.openai_compat import ids
@@ -56,6 +57,10 @@ def test_create_is_a_hone_job_with_the_presets_and_the_numbers_given(
     assert job.seed == 7 and job.metadata == {"ticket": "ML-1"}
     assert client.fine_tuning.jobs.retrieve(job.id).id == job.id
     assert [j.id for j in client.fine_tuning.jobs.list()] == [job.id]
+    browser = DjangoClient()
+    browser.force_login(member)
+    page = browser.get(f"/jobs/{record.pk}/")
+    assert page.status_code == 200 and "capitals" in page.content.decode()  # the UI's own job page
 
 
 def test_learning_rate_multiplier_scales_the_presets_rate(client, chat_file, base_id) -> None:
