@@ -172,6 +172,8 @@ HONE_DEFAULT_PROFILE = envstr("HONE_DEFAULT_PROFILE", "local")
 # --- Kubernetes executor (HONE_EXECUTOR=kubernetes; see docs/deploy-kubernetes.md)
 HONE_K8S_NAMESPACE = envstr("HONE_K8S_NAMESPACE", "hone")
 HONE_K8S_IMAGE = envstr("HONE_K8S_IMAGE")
+# The image `manage.py serving_manifest` puts in vLLM serving Deployments (jobs/executors/k8s_serving.py).
+HONE_VLLM_IMAGE = envstr("HONE_VLLM_IMAGE", "vllm/vllm-openai:v0.11.0")
 if HONE_EXECUTOR == "kubernetes" and not HONE_K8S_IMAGE:
     raise SettingError("HONE_EXECUTOR=kubernetes needs HONE_K8S_IMAGE, the image trainer pods run")
 # In a pod: the service account's credentials; elsewhere a kubeconfig (empty: $KUBECONFIG or ~/.kube/config).
