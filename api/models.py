@@ -124,3 +124,18 @@ class SweepCursor(models.Model):
 
     name = models.CharField(max_length=50, unique=True)
     position = models.BigIntegerField(default=0)
+
+
+class OpenAIFineTune(models.Model):
+    """What a fine-tuning job made through the OpenAI-compatible API asked for beyond a Hone job:
+    the suffix of its model's id, the caller's metadata and the method and hyperparameters as given
+    (``"auto"`` included), which the job's object reports back."""
+
+    job = models.OneToOneField("jobs.Job", on_delete=models.CASCADE, related_name="openai")
+    suffix = models.CharField(max_length=64, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    method = models.CharField(max_length=20, default="supervised")
+    hyperparameters = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} ({self.suffix or 'no suffix'})"

@@ -194,7 +194,10 @@ def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
 
 def server_error(request: HttpRequest, *args, **kwargs):
     """Django's 500 handler: a problem for API paths, the usual page everywhere else."""
+    detail = "Something went wrong on Hone's side; it has been logged. Try again, or tell an operator."
     if request.path.startswith("/api/"):
-        detail = "Something went wrong on Hone's side; it has been logged. Try again, or tell an operator."
         return problem_response(500, detail)
+    if request.path.startswith("/openai/"):  # OpenAI's error shape (api/openai_compat/errors.py)
+        error = {"message": detail, "type": "server_error", "param": None, "code": None}
+        return JsonResponse({"error": error}, status=500)
     return defaults.server_error(request, *args, **kwargs)

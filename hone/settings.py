@@ -157,6 +157,8 @@ HONE_MAX_UPLOAD_BYTES = envint("HONE_MAX_UPLOAD_MB", 200, minimum=1) * 1024 * 10
 # can hold hundreds of MB, so these, not the upload size, bound a web worker's memory.
 HONE_MAX_ROW_MB = envint("HONE_MAX_ROW_MB", 16, minimum=1)  # one JSON line, CSV record or Parquet row
 HONE_MAX_CELL_MB = envint("HONE_MAX_CELL_MB", 8, minimum=1)  # one field's value
+# Weights the web process keeps loaded to serve the playground and /openai/v1/ completions (LRU).
+HONE_SERVE_CACHE_MB = envint("HONE_SERVE_CACHE_MB", 4096, minimum=1)
 HONE_MAX_DECODED_MB = envint("HONE_MAX_DECODED_MB", 1024, minimum=1)  # all of a file's rows, decoded
 HONE_MAX_JSON_MB = envint("HONE_MAX_JSON_MB", 64, minimum=1)  # a .json array is parsed whole
 HONE_MAX_ATTEMPTS = envint("HONE_MAX_ATTEMPTS", 3, minimum=1)
@@ -170,6 +172,8 @@ HONE_DEFAULT_PROFILE = envstr("HONE_DEFAULT_PROFILE", "local")
 # --- Kubernetes executor (HONE_EXECUTOR=kubernetes; see docs/deploy-kubernetes.md)
 HONE_K8S_NAMESPACE = envstr("HONE_K8S_NAMESPACE", "hone")
 HONE_K8S_IMAGE = envstr("HONE_K8S_IMAGE")
+# The image `manage.py serving_manifest` puts in vLLM serving Deployments (jobs/executors/k8s_serving.py).
+HONE_VLLM_IMAGE = envstr("HONE_VLLM_IMAGE", "vllm/vllm-openai:v0.11.0")
 if HONE_EXECUTOR == "kubernetes" and not HONE_K8S_IMAGE:
     raise SettingError("HONE_EXECUTOR=kubernetes needs HONE_K8S_IMAGE, the image trainer pods run")
 # In a pod: the service account's credentials; elsewhere a kubeconfig (empty: $KUBECONFIG or ~/.kube/config).

@@ -24,6 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("jobs.lifecycle.ingest_urls")),
     path("api/v1/", include("api.urls")),  # after the ingest route: it ends in a catch-all 404
+    path("openai/v1/", include("api.openai_compat.urls")),  # OpenAI's fine-tuning and serving routes
     path("settings/", include("api.ui_urls")),
     path("console/", include("console.urls")),  # operators (staff) only
     path("team/", include("jobs.teams.urls")),

@@ -379,6 +379,7 @@ class JobInput(models.Model):
         DATASET = "dataset"
         CALIBRATION = "calibration"
         CANDIDATE = "candidate"
+        VALIDATION = "validation"  # a training job's own evaluation rows (instead of a held-out share)
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="inputs")
     role = models.CharField(max_length=20, choices=Role.choices)

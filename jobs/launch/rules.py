@@ -20,7 +20,12 @@ from trainers.objectives.params import OBJECTIVE_PARAMS, OBJECTIVE_TASKS, either
 
 # Where each input role sits in the spec of each kind, for problems about that input.
 INPUT_LOCS: dict[str, dict[str, str]] = {
-    Job.Kind.TRAIN: {"base": "base_model", "dataset": "dataset", "model": "init_adapter"},
+    Job.Kind.TRAIN: {
+        "base": "base_model",
+        "dataset": "dataset",
+        "model": "init_adapter",
+        "validation": "validation",
+    },
     Job.Kind.MERGE: {"base": "base_model", "model": "models", "dataset": "dataset"},
     Job.Kind.QUANTIZE: {"base": "model", "calibration": "calibration", "dataset": "eval_texts"},
     Job.Kind.EVALUATE: {"base": "base", "candidate": "candidate", "dataset": "dataset"},
@@ -108,6 +113,7 @@ def _train(request: LaunchRequest) -> list[Problem]:
         found.append(Problem(("base_model",), why))
     if dataset is not None and dataset.task not in OBJECTIVE_TASKS[objective]:
         found.append(Problem(("dataset",), unfit(dataset, objective)))
+    found += _validation(dataset, request.dataset("validation"))
     if objective not in method.objectives:
         trains = [m.name for m in catalogue.methods("train") if objective in m.objectives]
         found.append(
@@ -126,6 +132,21 @@ def _train(request: LaunchRequest) -> list[Problem]:
             )
         )
     return found
+
+
+def _validation(dataset: Dataset | None, validation: Dataset | None) -> list[Problem]:
+    """The trainer reads evaluation rows as it reads the training rows: the same task and format."""
+    if dataset is None or validation is None:
+        return []
+    if (validation.task, validation.format) != (dataset.task, dataset.format):
+        return [
+            Problem(
+                ("validation",),
+                f"{validation.name} holds {validation.task} data as {validation.format}, but the training "
+                f"data is {dataset.task} as {dataset.format}; evaluation rows must be of the same kind",
+            )
+        ]
+    return []
 
 
 def unfit(dataset: Dataset, objective: str) -> str:

@@ -73,12 +73,18 @@ def _dataset(inputs: Inputs, role: str) -> dict | None:
     return dataset_ref(rows[0].dataset) if rows else None
 
 
+def _eval_path(inputs: Inputs) -> dict:
+    """A validation input is what the trainer evaluates on, instead of a held-out share."""
+    rows = inputs.get("validation")
+    return {"eval_path": str(storage.resolve(rows[0].dataset.location))} if rows else {}
+
+
 def _train(job: Job, inputs: Inputs, resume_from: Path | None) -> dict:
     # A continued job starts from an adapter: its "model" input (jobs/launch/continuation.py).
     start = [row.model for row in inputs.get("model", []) if row.model.format == ModelAsset.Format.ADAPTER]
     return {
         "base_model": model_ref(job.base_model),
-        "dataset": dataset_ref(job.dataset),
+        "dataset": dataset_ref(job.dataset) | _eval_path(inputs),
         "objective": job.objective or "sft",
         "method": job.method,
         **job.params,

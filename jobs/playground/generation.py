@@ -1,7 +1,8 @@
 """Try a model in the web process: stream a generation, or classify a text.
 
-Models load on first use into a small least-recently-used cache (``CACHE_SIZE`` per web
-process) and each generates one request at a time under its own lock, so a busy model says
+Models load on first use into a small least-recently-used cache (at most ``CACHE_SIZE`` models
+and ``HONE_SERVE_CACHE_MB`` of weights per web process; the newest stays even when alone it is
+larger) and each generates one request at a time under its own lock, so a busy model says
 so instead of piling up threads. An adapter loads with peft on its base model; its "base"
 side in a side-by-side run is the same weights with the adapter switched off, so both sides
 cost one model's memory. Prompts are bounded in characters and tokens, new tokens are
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from django.conf import settings as django_settings
 
 from jobs.models import Job, ModelAsset
 
@@ -40,6 +43,12 @@ class Loaded:
     kind: str  # "lm" or "classifier"
     has_adapter: bool
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def bytes(self) -> int:
+        """Memory its weights take (parameters and buffers)."""
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        return sum(t.numel() * t.element_size() for t in tensors)
 
 
 _cache: OrderedDict[tuple, Loaded] = OrderedDict()
@@ -98,9 +107,15 @@ def load(asset: ModelAsset) -> Loaded:
         loaded = _load(asset)
         with _cache_lock:
             _cache[key] = loaded
-            while len(_cache) > CACHE_SIZE:
-                _cache.popitem(last=False)
+            _evict()
         return loaded
+
+
+def _evict() -> None:
+    """Oldest first, until the cache holds at most CACHE_SIZE models within the memory limit."""
+    limit = django_settings.HONE_SERVE_CACHE_MB * 1024 * 1024
+    while len(_cache) > 1 and (len(_cache) > CACHE_SIZE or sum(m.bytes for m in _cache.values()) > limit):
+        _cache.popitem(last=False)
 
 
 def _from_cache(key: tuple) -> Loaded | None:
@@ -240,36 +255,42 @@ class _StopWhenSet:
 
 def stream(loaded: Loaded, settings: Settings, *, adapter: bool = True) -> Iterator[str]:
     """Pieces of text as the model writes them. With ``adapter=False`` an adapter is switched off."""
-    import torch
-    from transformers import StoppingCriteriaList, TextIteratorStreamer
-
     ids = prompt_ids(loaded, settings)
+    sampling = {"temperature": settings.temperature, "top_p": 0.95} if settings.temperature > 0 else {}
+    yield from stream_ids(
+        loaded, ids, max_new_tokens=settings.max_new_tokens, sampling=sampling, adapter=adapter
+    )
+
+
+def stream_ids(
+    loaded: Loaded,
+    ids: list[int],
+    *,
+    max_new_tokens: int,
+    sampling: dict | None = None,
+    seed: int | None = None,
+    adapter: bool = True,
+    usage: dict | None = None,
+) -> Iterator[str]:
+    """Pieces of text continuing ``ids``; greedy unless ``sampling`` holds temperature / top_p. Closing
+    the iterator early (a stop sequence, a client gone) stops the generation. ``usage`` gets
+    ``completion_tokens``: the tokens generated so far."""
+    import torch
+
     if not loaded.lock.acquire(timeout=BUSY_WAIT_SECONDS):
         raise PlaygroundError("This model is busy with another request; try again in a moment.")
     stop = threading.Event()
     failure: list[BaseException] = []
-    streamer = TextIteratorStreamer(
-        loaded.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=GENERATION_SECONDS + 30
-    )
-    tokenizer = loaded.tokenizer
-    kwargs = {
-        "input_ids": torch.tensor([ids]),
-        "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
-        "max_new_tokens": min(settings.max_new_tokens, MAX_NEW_TOKENS),
-        "do_sample": settings.temperature > 0,
-        "max_time": GENERATION_SECONDS,
-        "streamer": streamer,
-        "stopping_criteria": StoppingCriteriaList([_StopWhenSet(stop)]),
-        "pad_token_id": tokenizer.pad_token_id
-        if tokenizer.pad_token_id is not None
-        else tokenizer.eos_token_id,
-    }
-    if settings.temperature > 0:
-        kwargs |= {"temperature": settings.temperature, "top_p": 0.95}
+    streamer = _counting_streamer(loaded.tokenizer, usage if usage is not None else {})
+    kwargs = _generate_kwargs(loaded, ids, max_new_tokens, streamer, stop)
+    if sampling:
+        kwargs |= {"do_sample": True, **sampling}
 
     def generate() -> None:
         switch = loaded.model.disable_adapter() if loaded.has_adapter and not adapter else nullcontext()
         try:
+            if seed is not None:  # under the model's lock: one generation draws from the generator at a time
+                torch.manual_seed(seed)
             with switch, torch.inference_mode():
                 loaded.model.generate(**kwargs)
         except Exception as exc:  # surfaced to the page below, never a hung stream
@@ -286,6 +307,43 @@ def stream(loaded: Loaded, settings: Settings, *, adapter: bool = True) -> Itera
         stop.set()
         worker.join(timeout=GENERATION_SECONDS + 30)
         loaded.lock.release()
+
+
+def _generate_kwargs(
+    loaded: Loaded, ids: list[int], max_new_tokens: int, streamer, stop: threading.Event
+) -> dict:
+    """generate()'s arguments for one greedy generation, bounded in tokens and time."""
+    import torch
+    from transformers import StoppingCriteriaList
+
+    tokenizer = loaded.tokenizer
+    return {
+        "input_ids": torch.tensor([ids]),
+        "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
+        "max_new_tokens": min(max_new_tokens, MAX_NEW_TOKENS),
+        "do_sample": False,
+        "max_time": GENERATION_SECONDS,
+        "streamer": streamer,
+        "stopping_criteria": StoppingCriteriaList([_StopWhenSet(stop)]),
+        "pad_token_id": tokenizer.pad_token_id
+        if tokenizer.pad_token_id is not None
+        else tokenizer.eos_token_id,
+    }
+
+
+def _counting_streamer(tokenizer, usage: dict):
+    """A TextIteratorStreamer that also counts the tokens it is handed (decoded text re-tokenizes
+    differently, so counting it would be wrong)."""
+    from transformers import TextIteratorStreamer
+
+    class Counting(TextIteratorStreamer):
+        def put(self, value) -> None:
+            if not (self.skip_prompt and self.next_tokens_are_prompt):
+                usage["completion_tokens"] = usage.get("completion_tokens", 0) + int(value.numel())
+            super().put(value)
+
+    usage["completion_tokens"] = 0
+    return Counting(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=GENERATION_SECONDS + 30)
 
 
 def classify(loaded: Loaded, text: str) -> list[tuple[str, float]]:

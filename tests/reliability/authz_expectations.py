@@ -50,6 +50,7 @@ API_READ = {"GET": "401 200 200 200 200 403", "POST": "401 405 403 405 405 403"}
 API_OBJECT = {"GET": "401 404 200 200 200 403", "POST": "401 405 403 405 405 403"}
 API_FINISHED_JOB_ACTION = {"GET": "401 405 405 405 405 403", "POST": "401 404 403 409 409 403"}
 API_NEW_JOB_FROM = {"GET": "401 405 405 405 405 403", "POST": "401 404 403 201 201 403"}
+OPENAI_OBJECT = {"GET": "401 404 200 200 200 401", "POST": "401 405 403 405 405 401"}
 PUBLIC = {"GET": "200 200 200 200 200 200", "POST": "405 405 405 405 405 405"}
 NOWHERE = same("404 404 404 404 404 404")
 
@@ -167,6 +168,26 @@ EXPECTED: dict[str, Rule] = {
     "api/v1/schema/": PUBLIC,  # the OpenAPI document and its page hold no team data
     "api/v1/docs/": PUBLIC,
     "api/v1/^.*$": NOWHERE,
+    # --- the OpenAI-compatible API: the same team tokens as /api/ (no browser session, so staff, who
+    # has only a session, is a 401 like anyone without a key); another team's objects are 404s.
+    "openai/v1/files": {"GET": "401 200 200 200 200 401", "POST": "401 415 403 415 415 401"},  # multipart
+    "openai/v1/files/<str:file_id>": OPENAI_OBJECT | {"DELETE": "401 404 403 400 400 401"},  # a job used it
+    "openai/v1/files/<str:file_id>/content": OPENAI_OBJECT,
+    "openai/v1/fine_tuning/jobs": {"GET": "401 200 200 200 200 401", "POST": "401 400 403 400 400 401"},
+    "openai/v1/fine_tuning/jobs/<str:job_id>": OPENAI_OBJECT,
+    "openai/v1/fine_tuning/jobs/<str:job_id>/cancel": {  # the job has finished: nothing to cancel
+        "GET": "401 405 405 405 405 401",
+        "POST": "401 404 403 400 400 401",
+    },
+    "openai/v1/fine_tuning/jobs/<str:job_id>/events": OPENAI_OBJECT,
+    "openai/v1/fine_tuning/jobs/<str:job_id>/checkpoints": OPENAI_OBJECT,
+    "openai/v1/models": {"GET": "401 200 200 200 200 401", "POST": "401 405 403 405 405 401"},
+    # The fine-tune is another job's input, so it is kept.
+    "openai/v1/models/<path:model>": OPENAI_OBJECT | {"DELETE": "401 404 403 400 400 401"},
+    # Viewers may generate (it changes nothing); the empty body names no model: 400.
+    "openai/v1/chat/completions": {"GET": "401 405 405 405 405 401", "POST": "401 400 400 400 400 401"},
+    "openai/v1/completions": {"GET": "401 405 405 405 405 401", "POST": "401 400 400 400 400 401"},
+    "openai/v1/^.*$": NOWHERE,
     # --- the admin's own pages (its model pages: ADMIN_RULES)
     "admin/": same("admin-login admin-login admin-login admin-login admin-login 200"),
     "admin/login/": {"GET": "200 200 200 200 200 302", "POST": "200 200 200 200 200 200"},

@@ -83,6 +83,10 @@ NAMED_PARAMETERS = {
     "app_label": "app_label",
     "content_type_id": "content_type",
     "url": "missing_page",  # catch-alls
+    # /openai/v1/: OpenAI-style ids of the same objects (api/openai_compat/ids.py)
+    "file_id": "openai_file",
+    "job_id@openai": "openai_job",
+    "model@openai": "openai_model",
 }
 
 
@@ -98,6 +102,8 @@ def fill(url: Url, world: dict) -> str:
             return str(world[PK_OWNERS[max(starts, key=len)]])
         if name == "object_id":
             return str(world["job"] if url.route.startswith("admin/r/") else admin_object(url.route))
+        if url.route.startswith("openai/") and f"{name}@openai" in NAMED_PARAMETERS:
+            name = f"{name}@openai"
         if name not in NAMED_PARAMETERS:
             raise LookupError(f"{url.route}: teach NAMED_PARAMETERS in {__name__} what <{name}> names")
         return str(world[NAMED_PARAMETERS[name]])
@@ -198,7 +204,8 @@ def run_row(by_role: dict, method: str, path: str) -> tuple[list[str], list[str]
     row, changed = [], []
     for role in ROLES:
         browser, api = by_role[role]
-        result, dirty = request(api if path.startswith("/api/") else browser, method, path)
+        # The OpenAI-compatible API takes the same tokens as /api/ (and no browser session).
+        result, dirty = request(api if path.startswith(("/api/", "/openai/")) else browser, method, path)
         row.append(result)
         if dirty:
             changed.append(role)

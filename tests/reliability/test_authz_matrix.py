@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from api import tokens, webhooks
 from api.models import IdempotencyKey, WebhookDelivery
+from api.openai_compat import ids as openai_ids
 from console import audit
 from jobs.data import storage
 from jobs.models import (
@@ -100,6 +101,9 @@ def world(team, owner, member, viewer, outsider, django_user_model, tiny_model, 
         "missing_page": "no-such-page",
         "users": {"outsider": outsider, "viewer": viewer, "member": member, "owner": owner, "staff": staff},
         "secrets": secrets,
+        "openai_file": f"file-{dataset.pk}",
+        "openai_job": f"ftjob-{job.pk}",
+        "openai_model": openai_ids.model_id(adapter),
     }
 
 
