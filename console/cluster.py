@@ -149,13 +149,17 @@ def gpu_quantity(resources: dict) -> int:
 
 
 def pod_gpus(pod: dict) -> int:
-    """GPUs a pod holds: its containers' requests (limits when no request), or its largest
-    init container's if more (the scheduler's rule for effective requests)."""
+    """GPUs a pod holds: its containers' requests (per resource: the limit when that resource
+    has no request, as the API server defaults it), or its largest init container's if more
+    (the scheduler's rule for effective requests).
+
+    Per resource, not per container: a container asking ``requests: {cpu: 4}`` with
+    ``limits: {nvidia.com/gpu: 1}`` holds one GPU (the API copies the limit into requests)."""
     spec = pod.get("spec") or {}
 
     def wanted(container: dict) -> int:
         resources = container.get("resources") or {}
-        return gpu_quantity(resources.get("requests") or resources.get("limits") or {})
+        return gpu_quantity((resources.get("limits") or {}) | (resources.get("requests") or {}))
 
     main = sum(wanted(c) for c in spec.get("containers") or [])
     init = max((wanted(c) for c in spec.get("initContainers") or []), default=0)

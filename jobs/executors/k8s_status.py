@@ -9,7 +9,8 @@ Pure functions over the API's JSON (dicts), so each rule reads on its own:
 - exit 124 (permanent): the Job ran past activeDeadlineSeconds (DeadlineExceeded).
 - exit 143 (preempted: retried from the last checkpoint): the pod was disrupted (eviction,
   preemption, node shutdown: condition DisruptionTarget, or reason Evicted), or Kueue took
-  back the quota of a Job that had already started.
+  back the quota of a Job that had already started — once its pods have stopped: until then
+  the attempt is "running" with reason "stopping…", as when a deleted Job's pod shuts down.
 - any other exit code: what the trainer exited with, retried up to the job's limit.
 
 Pending attempts carry the reason they wait: the scheduler's message when unschedulable.
@@ -24,6 +25,7 @@ IMAGE_EXIT_CODE = 2
 OOM_EXIT_CODE = 3
 DEADLINE_EXIT_CODE = 124
 PREEMPTED_EXIT_CODE = 143
+STOPPING_SUSPENDED = "stopping: Kueue took the quota back; waiting for the trainer to save a checkpoint and exit"
 # Waiting reasons no amount of waiting fixes.
 FATAL_WAITING = {
     "ErrImagePull",
@@ -74,9 +76,7 @@ def classify(job: dict | None, pods: list[dict], *, started_before: bool = False
         return Observation("exited", 0)
     if job["spec"].get("suspend"):
         if started_before:
-            return Observation(
-                "exited", PREEMPTED_EXIT_CODE, "preempted: Kueue took the quota back (the Job was suspended)"
-            )
+            return _suspended(pods)
         if pod is None or _terminal(pod):
             queue = job["metadata"].get("labels", {}).get("kueue.x-k8s.io/queue-name", "")
             return Observation("pending", reason=f"waiting in Kueue queue {queue!r} for quota")
@@ -88,6 +88,16 @@ def classify(job: dict | None, pods: list[dict], *, started_before: bool = False
     if pod is None:
         return Observation("pending", reason="waiting for the Job controller to create its pod")
     return from_live_pod(pod)
+
+
+def _suspended(pods: list[dict]) -> Observation:
+    """Kueue took the quota back from a Job that had started. Its pods are being deleted but
+    run on through their grace period (the trainer writes its SIGTERM checkpoint then): the
+    attempt stays live, "stopping", until every pod is gone or has ended, so the next attempt
+    is not dispatched before that checkpoint exists, nor writes the same output beside it."""
+    if any(not _terminal(p) for p in pods):
+        return Observation("running", reason=STOPPING_SUSPENDED)
+    return Observation("exited", PREEMPTED_EXIT_CODE, "preempted: Kueue took the quota back (the Job was suspended)")
 
 
 def _terminal(pod: dict) -> bool:

@@ -83,6 +83,24 @@ def test_an_init_container_asking_for_more_counts_as_the_scheduler_does():
     assert cluster.pod_gpus({"spec": spec}) == 2
 
 
+@pytest.mark.parametrize(
+    ("resources", "gpus"),
+    [
+        ({"limits": {"nvidia.com/gpu": "2"}}, 2),
+        ({"requests": {"nvidia.com/gpu": "2"}}, 2),
+        ({"requests": {"nvidia.com/gpu": "2"}, "limits": {"nvidia.com/gpu": "2"}}, 2),
+        # The case the per-container rule missed: requests name only CPU and memory, the GPU
+        # sits in limits (the API server copies it into requests).
+        ({"requests": {"cpu": "4", "memory": "16Gi"}, "limits": {"nvidia.com/gpu": "2"}}, 2),
+        ({"requests": {"cpu": "4"}, "limits": {"cpu": "8", "memory": "16Gi"}}, 0),
+    ],
+    ids=["only-limits", "only-requests", "both", "cpu-requests-gpu-limits", "no-gpu"],
+)
+def test_gpus_are_counted_per_resource_from_requests_else_limits(resources, gpus):
+    spec = {"containers": [{"name": "a", "resources": resources}, {"name": "sidecar"}]}
+    assert cluster.pod_gpus({"spec": spec}) == gpus
+
+
 def test_the_capacity_page_shows_the_workers_view(operator_client, nodes):
     nodes.nodes = [node("gpu-a", 8, product="NVIDIA-H100-80GB-HBM3")]
     nodes.pods = [pod("p", "gpu-a", 3)]

@@ -9,12 +9,22 @@ Job controller would.
 Served: batch/v1 jobs (create, get, list by label with pagination, delete), core/v1 pods
 (list by label with pagination, log), secrets (create, patch). 409 on a duplicate create;
 410 Gone on an expired continue token; injectable failures and delays per request.
+
+Where a real control plane behaves in a way Hone must not overlook, the fake does too:
+- a pod's container ``requests`` default to its ``limits``, per resource (API defaulting);
+- deleting a Job (Background) marks its pods for deletion, and they keep running through
+  their grace period (``deletionTimestamp``) until ``end_grace_period`` (the kubelet's
+  SIGTERM → exit), then they are gone;
+- ``suspend_job`` (what Kueue does to take quota back) sets ``spec.suspend``; the Job
+  controller deletes the active pods, which likewise outlive the suspension by their grace
+  period — no pod fails at the moment of suspension.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import json
 import re
 import threading
@@ -124,7 +134,7 @@ class FakeKubernetes:
                 "resourceVersion": (rv := self.next_rv()),
                 "creationTimestamp": _created(rv),
             },
-            "spec": job["spec"]["template"]["spec"],
+            "spec": default_resources(job["spec"]["template"]["spec"]),
             "status": {"phase": phase, **status},
         }
         self.state.pods[name] = pod
@@ -137,10 +147,49 @@ class FakeKubernetes:
     def set_container(self, pod: dict, state: dict) -> None:
         pod["status"]["containerStatuses"] = [{"name": "trainer", "state": state, "ready": False}]
 
+    def pods_of(self, job_name: str) -> list[dict]:
+        return [p for p in self.state.pods.values() if p["metadata"]["name"].startswith(job_name + "-")]
+
+    def suspend_job(self, job_name: str) -> None:
+        """Kueue takes the quota back: ``spec.suspend`` turns true and the Job controller deletes
+        the active pods, which go on running through their grace period."""
+        job = self.state.jobs[job_name]
+        job["spec"]["suspend"] = True
+        self.job_condition(job_name, "Suspended", "JobSuspended", "Job suspended")
+        for pod in self.pods_of(job_name):
+            if pod["status"].get("phase") not in ("Succeeded", "Failed"):
+                mark_for_deletion(pod)
+
+    def end_grace_period(self, exit_code: int = 143) -> list[str]:
+        """Every pod marked for deletion stops (the trainer's SIGTERM exit) and is removed."""
+        gone = [name for name, pod in self.state.pods.items() if pod["metadata"].get("deletionTimestamp")]
+        for name in gone:
+            pod = self.state.pods.pop(name)
+            pod["status"]["phase"] = "Failed"
+            self.set_container(pod, {"terminated": {"exitCode": exit_code, "reason": "Error"}})
+        return gone
+
     def job_condition(self, job_name: str, kind: str, reason: str = "", message: str = "") -> None:
         job = self.state.jobs[job_name]
         conditions = job.setdefault("status", {}).setdefault("conditions", [])
         conditions.append({"type": kind, "status": "True", "reason": reason, "message": message})
+
+
+def default_resources(pod_spec: dict) -> dict:
+    """The pod spec as the API server stores it: each container's requests default to its
+    limits, resource by resource (a request the container names itself is kept)."""
+    spec = copy.deepcopy(pod_spec)
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        resources = container.get("resources") or {}
+        if resources.get("limits"):
+            resources["requests"] = resources["limits"] | (resources.get("requests") or {})
+    return spec
+
+
+def mark_for_deletion(pod: dict) -> None:
+    grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+    pod["metadata"]["deletionTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    pod["metadata"]["deletionGracePeriodSeconds"] = grace
 
 
 def _created(rv: str) -> str:
@@ -274,11 +323,17 @@ def _handler(fake: FakeKubernetes):  # noqa: C901 - one dispatch table reads bet
         return obj
 
     def collect_garbage(job: dict) -> None:
-        """What the garbage collector does after a Background delete: dependents go too."""
+        """What the garbage collector does after a Background delete: dependents go too. A pod
+        that has ended goes at once; a live one is marked for deletion and runs on through its
+        grace period (``end_grace_period``)."""
         uid = job["metadata"]["uid"]
         for name, pod in list(fake.state.pods.items()):
-            if pod["metadata"]["labels"] == job["spec"]["template"]["metadata"]["labels"]:
+            if pod["metadata"]["labels"] != job["spec"]["template"]["metadata"]["labels"]:
+                continue
+            if pod["status"].get("phase") in ("Succeeded", "Failed"):
                 del fake.state.pods[name]
+            else:
+                mark_for_deletion(pod)
         for name, secret in list(fake.state.secrets.items()):
             if any(o.get("uid") == uid for o in secret["metadata"].get("ownerReferences", [])):
                 del fake.state.secrets[name]
