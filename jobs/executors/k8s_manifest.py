@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.executors.base import Submission
+from jobs.executors.base import Submission, trainer_command
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "hone"}
 JOB_LABEL = "hone.dev/job"
@@ -228,7 +228,8 @@ def container(cfg: KubeSettings, submission: Submission, profile: dict, spec_pat
         "name": CONTAINER,
         "image": cfg.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["python", "-m", "trainers", "run", str(spec_path)],
+        # One process, or the spec's processes per node under torchrun (trainers/torchrun.py).
+        "command": trainer_command("python", submission.spec, str(spec_path)),
         "workingDir": str(spec_path.parent),
         "env": env,
         "resources": resources(profile),

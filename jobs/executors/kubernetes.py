@@ -31,9 +31,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from jobs.executors import k8s_manifest as manifest
+from jobs.executors import k8s_multinode
 from jobs.executors.base import ExecutorUnavailable, Observation, Submission
 from jobs.executors.k8s_manifest import KubeSettings
-from jobs.executors.k8s_status import classify
+from jobs.executors.k8s_status import classify, rank_zero, telling
 from trainers.events import decode_line
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ SNAPSHOT_SECONDS = 30.0
 # How often a running attempt's pod log is read for events the HTTP path lost.
 LOG_SYNC_SECONDS = 15.0
 KEEP_LOG_BYTES = 8 * 1024 * 1024
+OTHER_RANK_LOG_LINES = 200  # the tail that holds a failed worker's error
 
 __all__ = ["KubeSettings", "KubernetesExecutor", "build"]
 
@@ -88,7 +90,12 @@ class KubernetesExecutor:
         spec_path = run_dir / "spec.json"
         _write_atomic(spec_path, json.dumps(submission.spec, indent=2))  # no secrets in a spec
         self._put_secret(manifest.build_secret(self.cfg, submission))
-        body = manifest.build_job(self.cfg, submission, spec_path)
+        multinode = k8s_multinode.nodes_of(submission) > 1
+        if multinode:  # the pods find rank 0 through it: made before them
+            self._put_service(k8s_multinode.build_service(self.cfg, submission))
+            body = k8s_multinode.indexed_job(self.cfg, submission, spec_path)
+        else:
+            body = manifest.build_job(self.cfg, submission, spec_path)
         try:
             job = self._call(self.batch.create_namespaced_job, self.cfg.namespace, body)
         except ApiException as exc:
@@ -96,6 +103,9 @@ class KubernetesExecutor:
                 raise _refused("create its Job", exc) from None
             job = self._call(self.batch.read_namespaced_job, body["metadata"]["name"], self.cfg.namespace)
         self._own_secret(submission, job)
+        if multinode:
+            self._own(self.core.patch_namespaced_service, k8s_multinode.service_name(
+                submission.job_id, submission.attempt_number), job, "its Service")
         if self.snapshot is not None:
             self.snapshot.jobs[job["metadata"]["name"]] = job
         return f"{self.cfg.namespace}/{job['metadata']['name']}"
@@ -114,11 +124,22 @@ class KubernetesExecutor:
 
     def _own_secret(self, submission: Submission, job: dict) -> None:
         name = manifest.secret_name(submission.job_id, submission.attempt_number)
+        self._own(self.core.patch_namespaced_secret, name, job, "its Secret")
+
+    def _own(self, patch_method, name: str, job: dict, what: str) -> None:
+        """Hand an object to the Job: the garbage collector deletes it with the Job."""
         patch = {"metadata": {"ownerReferences": [manifest.owner_reference(job)]}}
         try:
-            self._call(self.core.patch_namespaced_secret, name, self.cfg.namespace, patch)
+            self._call(patch_method, name, self.cfg.namespace, patch)
         except ApiException as exc:
-            raise _refused("hand its Secret to its Job", exc) from None
+            raise _refused(f"hand {what} to its Job", exc) from None
+
+    def _put_service(self, service: dict) -> None:
+        try:
+            self._call(self.core.create_namespaced_service, self.cfg.namespace, service)
+        except ApiException as exc:
+            if exc.status != 409:  # submitted before: the Service is the same
+                raise _refused("create its headless Service", exc) from None
 
     # --- observe -------------------------------------------------------------------
 
@@ -200,17 +221,25 @@ class KubernetesExecutor:
         if (run_dir / "exit.json").exists():
             return
         run_dir.mkdir(parents=True, exist_ok=True)
-        pod = _newest(pods)
+        pod = rank_zero(pods)
         if pod is not None:
-            try:
-                data = self._log_bytes(pod, limit_bytes=KEEP_LOG_BYTES)
-            except (ApiException, ExecutorUnavailable) as exc:
-                log.warning("could not keep the log of %s: %s", pod["metadata"]["name"], exc)
-                data = b""
+            data = self._kept_log(pod, limit_bytes=KEEP_LOG_BYTES)
+            failed = telling(pods)
+            if failed is not None and failed is not pod:  # another node's error, for the attempt's log
+                name = failed["metadata"]["name"]
+                data += f"\n--- {name} (the worker that ended the attempt) ---\n".encode()
+                data += self._kept_log(failed, tail_lines=OTHER_RANK_LOG_LINES)
             if data:
                 (run_dir / "pod.log").write_bytes(data)
         record = {"exit_code": seen.exit_code, "reason": seen.reason, "finished_at": time.time()}
         _write_atomic(run_dir / "exit.json", json.dumps(record))
+
+    def _kept_log(self, pod: dict, **kwargs) -> bytes:
+        try:
+            return self._log_bytes(pod, **kwargs)
+        except (ApiException, ExecutorUnavailable) as exc:
+            log.warning("could not keep the log of %s: %s", pod["metadata"]["name"], exc)
+            return b""
 
     # --- cancel --------------------------------------------------------------------
 
@@ -237,7 +266,7 @@ class KubernetesExecutor:
             with kept.open("rb") as fh:
                 fh.seek(max(kept.stat().st_size - tail_bytes, 0))
                 return fh.read().decode("utf-8", errors="replace")
-        pod = _newest(self._find(job_id, attempt_number)[1])
+        pod = rank_zero(self._find(job_id, attempt_number)[1])
         if pod is None:
             return ""
         try:
@@ -258,7 +287,7 @@ class KubernetesExecutor:
         if time.monotonic() - self._log_read_at.get(key, -LOG_SYNC_SECONDS) < LOG_SYNC_SECONDS:
             return b""  # read recently; events mostly arrive over HTTP
         job, pods = self._find(job_id, attempt_number)
-        pod = _newest(pods)
+        pod = rank_zero(pods)  # the events come from rank 0
         if pod is None or (pod.get("status") or {}).get("phase") == "Pending":
             return b""
         self._log_read_at[key] = time.monotonic()
@@ -370,10 +399,6 @@ def _finished(job: dict) -> bool:
         c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
         for c in (job.get("status") or {}).get("conditions") or []
     )
-
-
-def _newest(pods: list[dict]) -> dict | None:
-    return max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "", default=None)
 
 
 def _events_after(data: bytes, offset: int) -> tuple[list[dict], int]:

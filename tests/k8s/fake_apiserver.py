@@ -7,7 +7,7 @@ tests do with the helper methods, which write pod and Job status as the kubelet 
 Job controller would.
 
 Served: batch/v1 jobs (create, get, list by label with pagination, delete), core/v1 pods
-(list by label with pagination, log), secrets (create, patch). 409 on a duplicate create;
+(list by label with pagination, log), secrets and services (create, patch). 409 on a duplicate create;
 410 Gone on an expired continue token; injectable failures and delays per request.
 
 Where a real control plane behaves in a way Hone must not overlook, the fake does too:
@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 JOBS = re.compile(r"^/apis/batch/v1/namespaces/(?P<ns>[^/]+)/jobs(?:/(?P<name>[^/]+))?$")
 PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods(?:/(?P<name>[^/]+)(?P<log>/log)?)?$")
 SECRETS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets(?:/(?P<name>[^/]+))?$")
+SERVICES = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services(?:/(?P<name>[^/]+))?$")
 
 
 @dataclass
@@ -62,6 +63,7 @@ class State:
     jobs: dict[str, dict] = field(default_factory=dict)
     pods: dict[str, dict] = field(default_factory=dict)
     secrets: dict[str, dict] = field(default_factory=dict)
+    services: dict[str, dict] = field(default_factory=dict)
     logs: dict[str, bytes] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -120,9 +122,21 @@ class FakeKubernetes:
 
     # --- what a cluster would do: the kubelet, the scheduler, the Job controller -------
 
-    def add_pod(self, job_name: str, phase: str = "Pending", **status: object) -> dict:
+    def add_indexed_pods(self, job_name: str, phase: str = "Running") -> list[dict]:
+        """What the Job controller makes of an Indexed Job: one pod per completion index, named
+        ``<job>-<index>-<random>``, the index in an annotation (the hostname ``<job>-<index>``)."""
         job = self.state.jobs[job_name]
-        name = f"{job_name}-{uuid.uuid4().hex[:5]}"
+        pods = []
+        for index in range(job["spec"]["completions"]):
+            pod = self.add_pod(job_name, phase, name=f"{job_name}-{index}-{uuid.uuid4().hex[:5]}")
+            pod["metadata"]["annotations"] = {"batch.kubernetes.io/job-completion-index": str(index)}
+            pod["spec"]["hostname"] = f"{job_name}-{index}"
+            pods.append(pod)
+        return pods
+
+    def add_pod(self, job_name: str, phase: str = "Pending", *, name: str = "", **status: object) -> dict:
+        job = self.state.jobs[job_name]
+        name = name or f"{job_name}-{uuid.uuid4().hex[:5]}"
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -278,6 +292,8 @@ def _handler(fake: FakeKubernetes):  # noqa: C901 - one dispatch table reads bet
             return resource(state.pods, "Pod", "v1", m["name"], method, query, body)
         if m := SECRETS.match(path):
             return resource(state.secrets, "Secret", "v1", m["name"], method, query, body)
+        if m := SERVICES.match(path):
+            return resource(state.services, "Service", "v1", m["name"], method, query, body)
         return 404, _status(404, "NotFound", f"no route for {method} {path}")
 
     def resource(store, kind, api_version, name, method, query, body):
@@ -334,9 +350,10 @@ def _handler(fake: FakeKubernetes):  # noqa: C901 - one dispatch table reads bet
                 del fake.state.pods[name]
             else:
                 mark_for_deletion(pod)
-        for name, secret in list(fake.state.secrets.items()):
-            if any(o.get("uid") == uid for o in secret["metadata"].get("ownerReferences", [])):
-                del fake.state.secrets[name]
+        for store in (fake.state.secrets, fake.state.services):
+            for name, owned in list(store.items()):
+                if any(o.get("uid") == uid for o in owned["metadata"].get("ownerReferences", [])):
+                    del store[name]
 
     def listing(store, kind, api_version, query):
         items = sorted((o for o in store.values() if _matches(o, query.get("labelSelector", ""))),
