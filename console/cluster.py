@@ -62,6 +62,7 @@ class ClusterView:
     jobs_without_attempt: list[list[int]] = field(default_factory=list)
     attempts_without_job: list[list[int]] = field(default_factory=list)
     orphans_error: str = ""
+    multinode: str = ""  # how multi-node attempts run here (Indexed Job; whether JobSet is installed)
 
     @property
     def age_seconds(self) -> float:
@@ -96,6 +97,7 @@ def observe() -> ClusterView:
         view.other_nodes = len(nodes) - len(view.nodes)
     except ClusterUnreadable as exc:
         view.nodes_error = str(exc)
+    view.multinode = multinode_form(executor)
     try:
         orphans = executor.find_orphans()
         view.jobs_without_attempt = [list(k) for k in orphans.jobs_without_attempt]
@@ -131,6 +133,27 @@ def gpu_nodes(executor) -> list[Node]:
         )
         for n in nodes
     ]
+
+
+JOBSET_GROUP = "jobset.x-k8s.io"
+
+
+def multinode_form(executor) -> str:
+    """Which form a multi-node attempt takes here, in words: always one Indexed Job with a headless
+    Service (jobs/executors/k8s_multinode.py); whether the JobSet CRD is installed is said too."""
+    used = "one Indexed Job per attempt (one pod per node) and a headless Service for rendezvous"
+    try:
+        response = client.ApisApi(executor.api).get_api_versions(
+            _preload_content=False, _request_timeout=executor.cfg.api_timeout_seconds
+        )
+        groups = {g.get("name") for g in json.loads(response.data or b"{}").get("groups") or []}
+    except ApiException as exc:
+        return f"{used} (could not ask whether JobSet is installed: {exc.status} {exc.reason})"
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        return f"{used} (could not ask whether JobSet is installed: {exc})"
+    if JOBSET_GROUP in groups:
+        return f"{used}; the JobSet CRD ({JOBSET_GROUP}) is installed, but Hone does not submit JobSets"
+    return f"{used}; no JobSet CRD ({JOBSET_GROUP}) in this cluster, none needed"
 
 
 def labels(obj: dict) -> dict:

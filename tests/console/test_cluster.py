@@ -77,6 +77,13 @@ def test_it_counts_allocatable_and_allocated_gpus_per_node(db, nodes, monkeypatc
     assert len(pods_asked) == 2 and all("fieldSelector=status.phase" in r for r in pods_asked)
 
 
+def test_it_says_how_multi_node_attempts_run_and_whether_jobset_is_installed(db, nodes):
+    assert "no JobSet CRD (jobset.x-k8s.io) in this cluster" in cluster.observe().multinode
+    nodes.groups.append("jobset.x-k8s.io")
+    seen = cluster.observe().multinode
+    assert seen.startswith("one Indexed Job per attempt") and "JobSet CRD (jobset.x-k8s.io) is installed" in seen
+
+
 def test_an_init_container_asking_for_more_counts_as_the_scheduler_does():
     spec = {"containers": [{"resources": {"requests": {"nvidia.com/gpu": "1"}}}],
             "initContainers": [{"resources": {"limits": {"nvidia.com/gpu": "2"}}}]}
