@@ -139,8 +139,8 @@ JOBSET_GROUP = "jobset.x-k8s.io"
 
 
 def multinode_form(executor) -> str:
-    """Which form a multi-node attempt takes here, in words: always one Indexed Job with a headless
-    Service (jobs/executors/k8s_multinode.py); whether the JobSet CRD is installed is said too."""
+    """Which form a multi-node attempt takes here, in words (jobs/executors/k8s_jobset.py): a JobSet
+    where the cluster has its CRD, else an Indexed Job with a headless Service."""
     used = "one Indexed Job per attempt (one pod per node) and a headless Service for rendezvous"
     try:
         response = client.ApisApi(executor.api).get_api_versions(
@@ -152,7 +152,10 @@ def multinode_form(executor) -> str:
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         return f"{used} (could not ask whether JobSet is installed: {exc})"
     if JOBSET_GROUP in groups:
-        return f"{used}; the JobSet CRD ({JOBSET_GROUP}) is installed, but Hone does not submit JobSets"
+        return (
+            f"one JobSet per attempt (the JobSet CRD, {JOBSET_GROUP}, is installed): its controller makes "
+            "the Indexed Job, one pod per node, and the headless Service for rendezvous"
+        )
     return f"{used}; no JobSet CRD ({JOBSET_GROUP}) in this cluster, none needed"
 
 

@@ -120,9 +120,10 @@ def build_secret(cfg: KubeSettings, submission: Submission) -> dict:
 
 
 def owner_reference(job: dict) -> dict:
-    """Makes the garbage collector delete the Secret with its Job (TTL, cancel or by hand)."""
+    """Makes the garbage collector delete the Secret with its Job or JobSet (TTL, cancel or by hand)."""
     meta = job["metadata"]
-    return {"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"], "uid": meta["uid"]}
+    return {"apiVersion": job.get("apiVersion", "batch/v1"), "kind": job.get("kind", "Job"),
+            "name": meta["name"], "uid": meta["uid"]}  # fmt: skip
 
 
 def build_job(cfg: KubeSettings, submission: Submission, spec_path: Path) -> dict:

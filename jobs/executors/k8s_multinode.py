@@ -12,7 +12,8 @@ others (each saves nothing alone: the ranks agree to stop together only on SIGTE
 the Job is one workload, admitted with all N pods' quota or not at all.
 
 A JobSet (jobset.x-k8s.io) is the same Job as its one replicated job, with the Service made by
-the JobSet controller; ``build_jobset`` writes it for clusters that prefer it.
+the JobSet controller; ``build_jobset`` writes it, and the executor submits it where the cluster
+has the CRD (``k8s_jobset``).
 """
 
 from __future__ import annotations

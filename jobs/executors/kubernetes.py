@@ -31,7 +31,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from jobs.executors import k8s_manifest as manifest
-from jobs.executors import k8s_multinode
+from jobs.executors import k8s_jobset, k8s_multinode
 from jobs.executors.base import ExecutorUnavailable, Observation, Submission
 from jobs.executors.k8s_manifest import KubeSettings
 from jobs.executors.k8s_status import classify, rank_zero, telling
@@ -77,6 +77,7 @@ class KubernetesExecutor:
         self.batch = client.BatchV1Api(self.api)
         self.core = client.CoreV1Api(self.api)
         self.snapshot: Snapshot | None = None
+        self._jobset: bool | None = None
         self._log_read_at: dict[str, float] = {}
 
     # --- submit ------------------------------------------------------------------
@@ -91,6 +92,8 @@ class KubernetesExecutor:
         _write_atomic(spec_path, json.dumps(submission.spec, indent=2))  # no secrets in a spec
         self._put_secret(manifest.build_secret(self.cfg, submission))
         multinode = k8s_multinode.nodes_of(submission) > 1
+        if multinode and self.uses_jobset():
+            return self._submit_jobset(submission, spec_path)
         if multinode:  # the pods find rank 0 through it: made before them
             self._put_service(k8s_multinode.build_service(self.cfg, submission))
             body = k8s_multinode.indexed_job(self.cfg, submission, spec_path)
@@ -109,6 +112,25 @@ class KubernetesExecutor:
         if self.snapshot is not None:
             self.snapshot.jobs[job["metadata"]["name"]] = job
         return f"{self.cfg.namespace}/{job['metadata']['name']}"
+
+    def uses_jobset(self) -> bool:
+        """Multi-node attempts as JobSets: the cluster has the CRD (asked once; unknown: no)."""
+        if self._jobset is None:
+            try:
+                self._jobset = k8s_jobset.installed(self)
+            except (ApiException, ExecutorUnavailable) as exc:
+                log.warning("could not ask whether JobSet is installed (%s); using an Indexed Job", exc)
+                return False
+            log.info("multi-node attempts run as %s", "JobSets" if self._jobset else "Indexed Jobs + Services")
+        return self._jobset
+
+    def _submit_jobset(self, submission: Submission, spec_path: Path) -> str:
+        try:
+            jobset = k8s_jobset.create(self, k8s_multinode.build_jobset(self.cfg, submission, spec_path))
+        except ApiException as exc:
+            raise _refused("create its JobSet", exc) from None
+        self._own_secret(submission, jobset)
+        return f"{self.cfg.namespace}/{jobset['metadata']['name']}"
 
     def _put_secret(self, secret: dict) -> None:
         try:
@@ -157,7 +179,8 @@ class KubernetesExecutor:
             labels = pod["metadata"].get("labels", {})
             name = manifest.job_name(labels.get(manifest.JOB_LABEL), labels.get(manifest.ATTEMPT_LABEL))
             pods.setdefault(name, []).append(pod)
-        return Snapshot({j["metadata"]["name"]: j for j in jobs}, pods)
+        # By the attempt's name from its labels: a JobSet's child Job has a name of its own.
+        return Snapshot({_attempt_name(j): j for j in jobs}, pods)
 
     def _list(self, method, selector: str) -> list[dict]:
         """Every page of a label-selected LIST; starts over when the continue token expired (410)."""
@@ -209,6 +232,9 @@ class KubernetesExecutor:
             if exc.status != 404:
                 raise _refused("read its Job", exc) from None
             job = None
+        if job is None and self._jobset:  # a JobSet's child Job, found by its labels
+            selector = manifest.attempt_selector(job_id, attempt_number)
+            job = next(iter(self._list(self.batch.list_namespaced_job, selector)), None)
         return job, self._pods(job_id, attempt_number)
 
     def _pods(self, job_id: int, attempt_number: int) -> list[dict]:
@@ -248,6 +274,11 @@ class KubernetesExecutor:
         self._delete(manifest.job_name(job_id, attempt_number))
 
     def _delete(self, name: str) -> None:
+        if self._jobset:
+            try:
+                k8s_jobset.delete(self, name)  # its child Job, pods, Service and Secret go with it
+            except ApiException as exc:
+                raise _refused("delete its JobSet", exc) from None
         try:
             self._call(
                 self.batch.delete_namespaced_job, name, self.cfg.namespace, propagation_policy="Background"
@@ -384,6 +415,13 @@ def _api_client(cfg: KubeSettings) -> client.ApiClient:
     # the reconciler's next pass is the retry, and submitting again is idempotent.
     configuration.retries = urllib3.Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
     return client.ApiClient(configuration)
+
+
+def _attempt_name(job: dict) -> str:
+    labels = job["metadata"].get("labels") or {}
+    if manifest.JOB_LABEL in labels and manifest.ATTEMPT_LABEL in labels:
+        return manifest.job_name(labels[manifest.JOB_LABEL], labels[manifest.ATTEMPT_LABEL])
+    return job["metadata"]["name"]
 
 
 def _refused(what: str, exc: ApiException) -> RuntimeError:

@@ -81,7 +81,7 @@ def test_it_says_how_multi_node_attempts_run_and_whether_jobset_is_installed(db,
     assert "no JobSet CRD (jobset.x-k8s.io) in this cluster" in cluster.observe().multinode
     nodes.groups.append("jobset.x-k8s.io")
     seen = cluster.observe().multinode
-    assert seen.startswith("one Indexed Job per attempt") and "JobSet CRD (jobset.x-k8s.io) is installed" in seen
+    assert seen.startswith("one JobSet per attempt (the JobSet CRD, jobset.x-k8s.io, is installed)")
 
 
 def test_an_init_container_asking_for_more_counts_as_the_scheduler_does():

@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 JOBS = re.compile(r"^/apis/batch/v1/namespaces/(?P<ns>[^/]+)/jobs(?:/(?P<name>[^/]+))?$")
 PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods(?:/(?P<name>[^/]+)(?P<log>/log)?)?$")
 SECRETS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets(?:/(?P<name>[^/]+))?$")
+JOBSETS = re.compile(r"^/apis/jobset.x-k8s.io/v1alpha2/namespaces/(?P<ns>[^/]+)/jobsets(?:/(?P<name>[^/]+))?$")
 SERVICES = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services(?:/(?P<name>[^/]+))?$")
 
 
@@ -64,6 +65,8 @@ class State:
     pods: dict[str, dict] = field(default_factory=dict)
     secrets: dict[str, dict] = field(default_factory=dict)
     services: dict[str, dict] = field(default_factory=dict)
+    jobsets: dict[str, dict] = field(default_factory=dict)
+    api_groups: list[str] = field(default_factory=lambda: ["batch", "apps"])  # + CRDs' groups
     logs: dict[str, bytes] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -160,6 +163,28 @@ class FakeKubernetes:
 
     def set_container(self, pod: dict, state: dict) -> None:
         pod["status"]["containerStatuses"] = [{"name": "trainer", "state": state, "ready": False}]
+
+    def run_jobset_controller(self, name: str) -> str:
+        """What the JobSet controller does with a new JobSet: its one replicated job becomes the
+        Job ``<name>-<replicated job>-0`` (labels from the template), owned by the JobSet."""
+        jobset = self.state.jobsets[name]
+        replicated = jobset["spec"]["replicatedJobs"][0]
+        child = f"{name}-{replicated['name']}-0"
+        spec = copy.deepcopy(replicated["template"]["spec"])
+        spec["template"]["spec"]["subdomain"] = jobset["spec"]["network"]["subdomain"]
+        spec["suspend"] = jobset["spec"].get("suspend", False)
+        rv = self.next_rv()
+        self.state.jobs[child] = {
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": child, "namespace": jobset["metadata"]["namespace"], "uid": str(uuid.uuid4()),
+                         "labels": {**replicated["template"]["metadata"]["labels"],
+                                    "jobset.sigs.k8s.io/jobset-name": name},
+                         "ownerReferences": [{"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet",
+                                              "name": name, "uid": jobset["metadata"]["uid"]}],
+                         "resourceVersion": rv, "creationTimestamp": _created(rv)},
+            "spec": spec, "status": {},
+        }  # fmt: skip
+        return child
 
     def pods_of(self, job_name: str) -> list[dict]:
         return [p for p in self.state.pods.values() if p["metadata"]["name"].startswith(job_name + "-")]
@@ -292,6 +317,11 @@ def _handler(fake: FakeKubernetes):  # noqa: C901 - one dispatch table reads bet
             return resource(state.pods, "Pod", "v1", m["name"], method, query, body)
         if m := SECRETS.match(path):
             return resource(state.secrets, "Secret", "v1", m["name"], method, query, body)
+        if path.rstrip("/") == "/apis" and method == "GET":
+            groups = [{"name": g, "versions": [], "preferredVersion": {}} for g in state.api_groups]
+            return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+        if (m := JOBSETS.match(path)) and "jobset.x-k8s.io" in state.api_groups:
+            return resource(state.jobsets, "JobSet", "jobset.x-k8s.io/v1alpha2", m["name"], method, query, body)
         if m := SERVICES.match(path):
             return resource(state.services, "Service", "v1", m["name"], method, query, body)
         return 404, _status(404, "NotFound", f"no route for {method} {path}")
@@ -318,6 +348,11 @@ def _handler(fake: FakeKubernetes):  # noqa: C901 - one dispatch table reads bet
             obj = store.pop(name)
             if kind == "Job":
                 collect_garbage(obj)
+            if kind == "JobSet":  # its child Jobs go, and with them their pods and Secret
+                for child_name, child in list(fake.state.jobs.items()):
+                    if any(o.get("uid") == obj["metadata"]["uid"] for o in child["metadata"].get("ownerReferences", [])):
+                        collect_garbage(fake.state.jobs.pop(child_name))
+                collect_owned(obj["metadata"]["uid"])
             return 200, _status(200, "", "") | {"status": "Success"}
         return 405, _status(405, "MethodNotAllowed", method)
 
@@ -342,7 +377,6 @@ def _handler(fake: FakeKubernetes):  # noqa: C901 - one dispatch table reads bet
         """What the garbage collector does after a Background delete: dependents go too. A pod
         that has ended goes at once; a live one is marked for deletion and runs on through its
         grace period (``end_grace_period``)."""
-        uid = job["metadata"]["uid"]
         for name, pod in list(fake.state.pods.items()):
             if pod["metadata"]["labels"] != job["spec"]["template"]["metadata"]["labels"]:
                 continue
@@ -350,6 +384,9 @@ def _handler(fake: FakeKubernetes):  # noqa: C901 - one dispatch table reads bet
                 del fake.state.pods[name]
             else:
                 mark_for_deletion(pod)
+        collect_owned(job["metadata"]["uid"])
+
+    def collect_owned(uid: str) -> None:
         for store in (fake.state.secrets, fake.state.services):
             for name, owned in list(store.items()):
                 if any(o.get("uid") == uid for o in owned["metadata"].get("ownerReferences", [])):

@@ -131,3 +131,39 @@ def test_an_evicted_worker_is_a_preemption_of_the_whole_attempt(two_nodes, k8s):
     attempt, job = reconciled(attempt)
     assert (attempt.status, attempt.exit_code) == ("preempted", 143)
     assert job.attempts.filter(number=2).exists()
+
+
+def test_with_the_jobset_crd_the_attempt_is_one_jobset_whose_child_job_the_reconciler_reads(two_nodes, k8s):
+    k8s.state.api_groups.append("jobset.x-k8s.io")
+    attempt, name = started(two_nodes)
+    jobset = k8s.state.jobsets[name]
+    assert name not in k8s.state.jobs and name not in k8s.state.services  # the JobSet controller's part
+    assert jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["completions"] == 2
+    owner = k8s.state.secrets[f"{name}-env"]["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["uid"]) == ("JobSet", jobset["metadata"]["uid"])
+    child = k8s.run_jobset_controller(name)
+    rank0, rank1 = k8s.add_indexed_pods(child, "Running")
+    attempt, _ = reconciled(attempt)
+    assert attempt.status == "running"
+    for pod, code in ((rank1, 1), (rank0, 143)):  # worker 1 crashes; JobSet's controller stops worker 0
+        pod["status"]["phase"] = "Failed"
+        k8s.set_container(pod, {"terminated": {"exitCode": code, "reason": "Error"}})
+    k8s.job_condition(child, "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+    attempt, job = reconciled(attempt)
+    assert (attempt.status, attempt.exit_code) == ("failed", 1)
+    assert job.attempts.filter(number=2).exists()
+
+
+def test_cancelling_a_jobset_attempt_deletes_the_jobset_and_everything_it_made(two_nodes, k8s):
+    k8s.state.api_groups.append("jobset.x-k8s.io")
+    attempt, name = started(two_nodes)
+    child = k8s.run_jobset_controller(name)
+    k8s.add_indexed_pods(child, "Running")
+    reconciled(attempt)
+    services.cancel(two_nodes)
+    services.stop_attempts(two_nodes.pk)
+    assert not k8s.state.jobsets and not k8s.state.jobs and not k8s.state.secrets
+    assert all(p["metadata"].get("deletionTimestamp") for p in k8s.state.pods.values())  # grace period
+    k8s.end_grace_period()
+    attempt, job = reconciled(attempt)
+    assert (attempt.status, job.status) == ("cancelled", "cancelled")
