@@ -105,9 +105,15 @@ def main() -> None:
         work = Path(tmp)
         model = build_model(work)
         rows = demo_instruction_rows(GLOBAL_BATCH * args.steps + 16)
-        train, evals = write_jsonl(work / "train.jsonl", rows[16:]), write_jsonl(work / "eval.jsonl", rows[:16])
+        train, evals = (
+            write_jsonl(work / "train.jsonl", rows[16:]),
+            write_jsonl(work / "eval.jsonl", rows[:16]),
+        )
         tokens = tokens_trained(model, train)
-        print(f"{args.steps} steps × global batch {GLOBAL_BATCH}, ~{tokens:,} tokens; load {os.getloadavg()[0]:.1f}")
+        print(
+            f"{args.steps} steps × global batch {GLOBAL_BATCH}, ~{tokens:,} tokens; "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
         results: dict[int, list[dict]] = {1: [], 2: []}
         for repeat in range(args.repeats):
             for processes in (1, 2):

@@ -196,7 +196,7 @@ class ComputeProfile(models.Model):
     )
     processes_per_node = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(16)],
-        help_text="Training processes per node; empty: one per GPU (one on CPU). On CPU, more runs gloo processes.",
+        help_text="Training processes per node; empty: one per GPU (one on CPU); on CPU, gloo processes.",
     )
     slots = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Local executor: trainers run at once; empty: HONE_LOCAL_SLOTS."

@@ -36,9 +36,13 @@ SHARDED: tuple[str, ...] = ("fsdp_full_shard", "fsdp_hybrid_shard")
 ZERO: tuple[str, ...] = ("zero2", "zero3")
 # Plain words for pages and the API.
 STRATEGY_WORDS = {
-    "ddp": "each GPU holds a full copy of the model and trains on its share of every batch (DDP)",
-    "fsdp_full_shard": "the model's weights, gradients and optimizer state are split across every GPU (FSDP full shard)",
-    "fsdp_hybrid_shard": "the model is split across the GPUs of each node and copied between nodes (FSDP hybrid shard)",
+    "ddp": "each process holds a full copy of the model and trains on its share of every batch (DDP)",
+    "fsdp_full_shard": (
+        "the model's weights, gradients and optimizer state are split across every GPU (FSDP full shard)"
+    ),
+    "fsdp_hybrid_shard": (
+        "the model is split across the GPUs of each node and copied between nodes (FSDP hybrid shard)"
+    ),
     "zero2": "DeepSpeed ZeRO-2: optimizer state and gradients split across GPUs",
     "zero3": "DeepSpeed ZeRO-3: weights, gradients and optimizer state split across GPUs",
 }
@@ -53,7 +57,9 @@ class DistributedParams(BaseModel):
     processes_per_node: int = Field(
         1, ge=1, le=16, description="Training processes on each node: one per GPU (CPU: gloo processes)."
     )
-    strategy: Strategy = Field("ddp", description="How the processes share the model: ddp, fsdp_full_shard, fsdp_hybrid_shard.")
+    strategy: Strategy = Field(
+        "ddp", description="How the processes share the model: ddp, fsdp_full_shard, fsdp_hybrid_shard."
+    )
 
     @property
     def world_size(self) -> int:
@@ -79,7 +85,10 @@ def strategy_problem(strategy: str, nodes: int, *, gpus: bool = True) -> str:
             "fsdp_full_shard (the same partitioning as ZeRO-3, built into PyTorch)"
         )
     if strategy == "fsdp_hybrid_shard" and nodes == 1:
-        return "fsdp_hybrid_shard shards within a node and replicates across nodes; on one node use fsdp_full_shard"
+        return (
+            "fsdp_hybrid_shard shards within a node and replicates across nodes; "
+            "on one node use fsdp_full_shard"
+        )
     return ""
 
 
@@ -126,7 +135,13 @@ def per_gpu_memory(memory, strategy: str, *, world_size: int, per_node: int, lay
 
 
 def choose_strategy(
-    memory, available: int | None, *, nodes: int, per_node: int, layers: int, fits_share: float,
+    memory,
+    available: int | None,
+    *,
+    nodes: int,
+    per_node: int,
+    layers: int,
+    fits_share: float,
     gpus: bool = True,
 ) -> tuple[str, Sharded, bool | None]:
     """The least-communicating strategy that fits: DDP, else hybrid (several nodes), else full shard

@@ -13,8 +13,9 @@ only to stderr (trainers/cli.py), which torchrun leaves shared, so their errors 
 torchrun itself exits 1 whenever a worker fails; here its workers' exit codes are mapped back
 to the trainer's contract, so the executors read the same codes as from one process: 2 (invalid,
 from any rank) wins, then 3 (out of memory), then any crash, and 143 (stopped by SIGTERM: a
-checkpoint was saved, resume) only when every failed worker stopped on SIGTERM. A torchrun that was itself sent SIGTERM has passed
-it to every worker and waited for them (``--shutdown-timeout``): 143.
+checkpoint was saved, resume) only when every failed worker stopped on SIGTERM. A torchrun that
+was itself sent SIGTERM has passed it to every worker and waited for them
+(``--shutdown-timeout``): 143.
 """
 
 from __future__ import annotations

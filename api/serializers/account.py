@@ -79,7 +79,9 @@ class ComputeProfileSerializer(serializers.ModelSerializer):
     processes_per_node = serializers.IntegerField(
         source="per_node", read_only=True, help_text="Training processes on each node (one per GPU)."
     )
-    total_gpus = serializers.IntegerField(read_only=True, help_text="GPUs one attempt holds: nodes × gpu_count.")
+    total_gpus = serializers.IntegerField(
+        read_only=True, help_text="GPUs one attempt holds: nodes × gpu_count."
+    )
     shape = serializers.CharField(source="shape_text", read_only=True, help_text="e.g. '2 nodes × 4 GPUs'.")
 
     class Meta:

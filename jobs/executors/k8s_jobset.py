@@ -34,14 +34,21 @@ def create(executor, body: dict) -> dict:
     except ApiException as exc:
         if exc.status != 409:
             raise
-        return executor._call(api.get_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, body["metadata"]["name"])
+        return executor._call(
+            api.get_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, body["metadata"]["name"]
+        )
 
 
 def delete(executor, name: str) -> None:
     api = client.CustomObjectsApi(executor.api)
     try:
         executor._call(
-            api.delete_namespaced_custom_object, GROUP, VERSION, executor.cfg.namespace, PLURAL, name,
+            api.delete_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            executor.cfg.namespace,
+            PLURAL,
+            name,
             propagation_policy="Background",
         )
     except ApiException as exc:

@@ -26,7 +26,9 @@ OOM_EXIT_CODE = 3
 DEADLINE_EXIT_CODE = 124
 PREEMPTED_EXIT_CODE = 143
 STOPPING_WORKERS = "stopping: a worker ended the attempt; waiting for the other nodes to save and exit"
-STOPPING_SUSPENDED = "stopping: Kueue took the quota back; waiting for the trainer to save a checkpoint and exit"
+STOPPING_SUSPENDED = (
+    "stopping: Kueue took the quota back; waiting for the trainer to save a checkpoint and exit"
+)
 # Waiting reasons no amount of waiting fixes.
 FATAL_WAITING = {
     "ErrImagePull",
@@ -102,11 +104,11 @@ def classify(job: dict | None, pods: list[dict], *, started_before: bool = False
         )
     if condition(job, "Complete") or condition(job, "SuccessCriteriaMet"):
         return Observation("exited", 0)
-    if (condition(job, "Failed") or condition(job, "FailureTarget")) and len(pods) > 1:
-        if any(not _terminal(p) for p in pods):
-            # One worker ended the Job; the controller is stopping the others, which save the
-            # checkpoint the next attempt resumes from: not over until they have.
-            return Observation("running", reason=STOPPING_WORKERS)
+    ended = condition(job, "Failed") or condition(job, "FailureTarget")
+    if ended and len(pods) > 1 and any(not _terminal(p) for p in pods):
+        # One worker ended the Job; the controller is stopping the others, which save the
+        # checkpoint the next attempt resumes from: not over until they have.
+        return Observation("running", reason=STOPPING_WORKERS)
     if job["spec"].get("suspend"):
         if started_before:
             return _suspended(pods)
@@ -130,7 +132,8 @@ def _suspended(pods: list[dict]) -> Observation:
     is not dispatched before that checkpoint exists, nor writes the same output beside it."""
     if any(not _terminal(p) for p in pods):
         return Observation("running", reason=STOPPING_SUSPENDED)
-    return Observation("exited", PREEMPTED_EXIT_CODE, "preempted: Kueue took the quota back (the Job was suspended)")
+    why = "preempted: Kueue took the quota back (the Job was suspended)"
+    return Observation("exited", PREEMPTED_EXIT_CODE, why)
 
 
 def _terminal(pod: dict) -> bool:

@@ -51,17 +51,31 @@ def plan(model: ModelAsset | None, profile: ComputeProfile | None, method: str, 
         training = TrainingParams(**(params.get("training") or {}))
     except (TypeError, ValueError):  # reported at its field by the launch rules
         training = TrainingParams()
-    fit = sizing.training_fit(
-        facts, profile, rank=lora.r, seq_len=training.max_seq_length, batch_size=training.batch_size, method=method
-    ) if facts is not None else None
+    fit = (
+        sizing.training_fit(
+            facts,
+            profile,
+            rank=lora.r,
+            seq_len=training.max_seq_length,
+            batch_size=training.batch_size,
+            method=method,
+        )
+        if facts is not None
+        else None
+    )
     if fit is None or fit.device is None:
         return Shape(nodes, per_node, "ddp", gpus, None, None, None)
     available = fit.device.memory_bytes
     if available is not None and not gpus:
         available //= per_node  # CPU processes share the node's memory limit
     strategy, need, fits = distributed.choose_strategy(
-        fit.memory, available, nodes=nodes, per_node=per_node, layers=facts.shape.layers,
-        fits_share=estimate.FITS_SHARE, gpus=gpus,
+        fit.memory,
+        available,
+        nodes=nodes,
+        per_node=per_node,
+        layers=facts.shape.layers,
+        fits_share=estimate.FITS_SHARE,
+        gpus=gpus,
     )
     return Shape(nodes, per_node, strategy, gpus, need.total, available, fits)
 
@@ -75,7 +89,10 @@ def problem(shape: Shape, profile: ComputeProfile | None, *, executor: str) -> s
         )
     if shape.fits is False and profile is not None:
         return distributed.refusal(
-            shape.need_bytes or 0, shape.available_bytes or 0,
-            strategy=shape.strategy, shape_text=profile.shape_text, profile=profile.name,
+            shape.need_bytes or 0,
+            shape.available_bytes or 0,
+            strategy=shape.strategy,
+            shape_text=profile.shape_text,
+            profile=profile.name,
         )
     return ""

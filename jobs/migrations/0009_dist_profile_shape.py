@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
             field=models.PositiveSmallIntegerField(
                 blank=True,
                 null=True,
-                help_text="Training processes per node; empty: one per GPU (one on CPU). On CPU, more runs gloo processes.",
+                help_text="Training processes per node; empty: one per GPU (one on CPU); on CPU, gloo processes.",
                 validators=[
                     django.core.validators.MinValueValidator(1),
                     django.core.validators.MaxValueValidator(16),

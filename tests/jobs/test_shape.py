@@ -36,14 +36,20 @@ def llama_7b(db, tmp_path: Path) -> ModelAsset:
 
 def _gpus(name: str, nodes: int, per_node: int, gpu: str = "nvidia-h100-80gb") -> ComputeProfile:
     return ComputeProfile.objects.create(
-        name=name, executor="kubernetes", gpu_type=gpu, gpu_count=per_node, nodes=nodes, cpu="16", memory="200Gi"
+        name=name,
+        executor="kubernetes",
+        gpu_type=gpu,
+        gpu_count=per_node,
+        nodes=nodes,
+        cpu="16",
+        memory="200Gi",
     )
 
 
 def test_a_lora_adapter_of_7b_on_two_gpus_is_ddp_with_the_whole_model_on_each(llama_7b):
     planned = shape.plan(llama_7b, _gpus("h100x2", 1, 2), "lora", {})
     assert (planned.strategy, planned.fits) == ("ddp", True)
-    assert planned.text.startswith("1 node × 2 GPUs (2 processes): each GPU holds a full copy")
+    assert planned.text.startswith("1 node × 2 GPUs (2 processes): each process holds a full copy")
 
 
 def test_a_full_fine_tune_of_7b_is_sharded_across_eight_gpus_and_said_in_plain_words(llama_7b):
@@ -65,8 +71,14 @@ def test_a_job_that_fits_under_no_strategy_is_refused_naming_what_to_change(llam
     profile = _gpus("a10x2", 1, 2, gpu="nvidia-a10g")
     with pytest.raises(LaunchRefused) as refused:
         launch.launch_training(
-            team=team, user=member, name="too big", base_model=llama_7b, dataset=dataset,
-            method="full", params=FULL, profile=profile,
+            team=team,
+            user=member,
+            name="too big",
+            base_model=llama_7b,
+            dataset=dataset,
+            method="full",
+            params=FULL,
+            profile=profile,
         )
     problem = refused.value.problems[0]
     assert problem.loc == ("compute_profile",)
@@ -80,11 +92,19 @@ def test_several_nodes_need_the_kubernetes_executor(tiny_model, team, member, da
     profile = ComputeProfile.objects.create(name="two-nodes", nodes=2)
     with pytest.raises(LaunchRefused, match="only the kubernetes executor runs"):
         launch.launch_training(
-            team=team, user=member, name="x", base_model=tiny_model, dataset=dataset, params={}, profile=profile
+            team=team,
+            user=member,
+            name="x",
+            base_model=tiny_model,
+            dataset=dataset,
+            params={},
+            profile=profile,
         )
 
 
-def test_the_spec_carries_the_profiles_shape_and_quotas_count_nodes_times_gpus(tiny_model, team, member, dataset):
+def test_the_spec_carries_the_profiles_shape_and_quotas_count_nodes_times_gpus(
+    tiny_model, team, member, dataset
+):
     profile = ComputeProfile.objects.create(name="cpu-2", cpu="2", memory="8Gi", processes_per_node=2)
     job = launch.launch_training(
         team=team, user=member, name="ddp", base_model=tiny_model, dataset=dataset, params={}, profile=profile
@@ -100,8 +120,15 @@ def test_the_profiles_api_shows_the_shape(client, member):
     _gpus("h100-2x4", 2, 4)
     client.force_login(member)
     rows = client.get("/api/v1/profiles").json()
-    row = next(r for r in (rows.get("results", rows) if isinstance(rows, dict) else rows) if r["name"] == "h100-2x4")
-    assert (row["nodes"], row["processes_per_node"], row["total_gpus"], row["shape"]) == (2, 4, 8, "2 nodes × 4 GPUs")
+    row = next(
+        r for r in (rows.get("results", rows) if isinstance(rows, dict) else rows) if r["name"] == "h100-2x4"
+    )
+    assert (row["nodes"], row["processes_per_node"], row["total_gpus"], row["shape"]) == (
+        2,
+        4,
+        8,
+        "2 nodes × 4 GPUs",
+    )
 
 
 @pytest.mark.parametrize(
@@ -125,3 +152,16 @@ def test_fsdp_on_cpu_processes_is_refused_rather_than_silently_replicated():
     params = distributed.DistributedParams(processes_per_node=2, strategy="fsdp_full_shard")
     assert "on CPU processes (gloo) Hone trains with ddp" in distributed.check_runs_here(params, on_gpu=False)
     assert distributed.check_runs_here(params, on_gpu=True) == ""
+
+
+def test_the_job_page_says_how_its_processes_share_the_model(client, tiny_model, team, member, dataset):
+    profile = ComputeProfile.objects.create(name="cpu-2", cpu="2", memory="8Gi", processes_per_node=2)
+    job = launch.launch_training(
+        team=team, user=member, name="ddp", base_model=tiny_model, dataset=dataset, params={}, profile=profile
+    )
+    job.spec = specs.build_spec(job, 1, None)
+    job.save(update_fields=["spec"])
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Runs on cpu-2: 1 node × 2 CPU processes (2 processes): each process holds a full copy" in body
+    assert "rank 0 reports progress and metrics" in body

@@ -37,7 +37,9 @@ from urllib.parse import parse_qs, urlsplit
 JOBS = re.compile(r"^/apis/batch/v1/namespaces/(?P<ns>[^/]+)/jobs(?:/(?P<name>[^/]+))?$")
 PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods(?:/(?P<name>[^/]+)(?P<log>/log)?)?$")
 SECRETS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets(?:/(?P<name>[^/]+))?$")
-JOBSETS = re.compile(r"^/apis/jobset.x-k8s.io/v1alpha2/namespaces/(?P<ns>[^/]+)/jobsets(?:/(?P<name>[^/]+))?$")
+JOBSETS = re.compile(
+    r"^/apis/jobset.x-k8s.io/v1alpha2/namespaces/(?P<ns>[^/]+)/jobsets(?:/(?P<name>[^/]+))?$"
+)
 SERVICES = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services(?:/(?P<name>[^/]+))?$")
 
 
@@ -174,16 +176,14 @@ class FakeKubernetes:
         spec["template"]["spec"]["subdomain"] = jobset["spec"]["network"]["subdomain"]
         spec["suspend"] = jobset["spec"].get("suspend", False)
         rv = self.next_rv()
-        self.state.jobs[child] = {
-            "apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": child, "namespace": jobset["metadata"]["namespace"], "uid": str(uuid.uuid4()),
-                         "labels": {**replicated["template"]["metadata"]["labels"],
-                                    "jobset.sigs.k8s.io/jobset-name": name},
-                         "ownerReferences": [{"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet",
-                                              "name": name, "uid": jobset["metadata"]["uid"]}],
-                         "resourceVersion": rv, "creationTimestamp": _created(rv)},
-            "spec": spec, "status": {},
-        }  # fmt: skip
+        owner = {"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "name": name,
+                 "uid": jobset["metadata"]["uid"]}  # fmt: skip
+        labels = {**replicated["template"]["metadata"]["labels"], "jobset.sigs.k8s.io/jobset-name": name}
+        meta = {"name": child, "namespace": jobset["metadata"]["namespace"], "uid": str(uuid.uuid4()),
+                "labels": labels, "ownerReferences": [owner], "resourceVersion": rv,
+                "creationTimestamp": _created(rv)}  # fmt: skip
+        self.state.jobs[child] = {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec,
+                                  "status": {}}  # fmt: skip
         return child
 
     def pods_of(self, job_name: str) -> list[dict]:
@@ -321,7 +321,8 @@ def _handler(fake: FakeKubernetes):  # noqa: C901 - one dispatch table reads bet
             groups = [{"name": g, "versions": [], "preferredVersion": {}} for g in state.api_groups]
             return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
         if (m := JOBSETS.match(path)) and "jobset.x-k8s.io" in state.api_groups:
-            return resource(state.jobsets, "JobSet", "jobset.x-k8s.io/v1alpha2", m["name"], method, query, body)
+            api = "jobset.x-k8s.io/v1alpha2"
+            return resource(state.jobsets, "JobSet", api, m["name"], method, query, body)
         if m := SERVICES.match(path):
             return resource(state.services, "Service", "v1", m["name"], method, query, body)
         return 404, _status(404, "NotFound", f"no route for {method} {path}")
@@ -349,8 +350,9 @@ def _handler(fake: FakeKubernetes):  # noqa: C901 - one dispatch table reads bet
             if kind == "Job":
                 collect_garbage(obj)
             if kind == "JobSet":  # its child Jobs go, and with them their pods and Secret
+                uid = obj["metadata"]["uid"]
                 for child_name, child in list(fake.state.jobs.items()):
-                    if any(o.get("uid") == obj["metadata"]["uid"] for o in child["metadata"].get("ownerReferences", [])):
+                    if any(o.get("uid") == uid for o in child["metadata"].get("ownerReferences", [])):
                         collect_garbage(fake.state.jobs.pop(child_name))
                 collect_owned(obj["metadata"]["uid"])
             return 200, _status(200, "", "") | {"status": "Success"}

@@ -36,8 +36,9 @@ def test_the_indexed_job_its_service_and_the_jobset_form_are_valid_kubernetes(ve
     jobset = multinode.build_jobset(CFG, _submission(), _spec_path())
     # JobSet is a CRD (no schema in Kubernetes' own): its replicated job is a batch/v1 Job spec.
     inner = jobset["spec"]["replicatedJobs"][0]["template"]
-    kubernetes_validate.validate({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "x"}, **inner},
-                                 version, strict=True)  # fmt: skip
+    kubernetes_validate.validate(
+        {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "x"}, **inner}, version, strict=True
+    )
     assert_restricted(job["spec"]["template"]["spec"])
 
 
@@ -45,7 +46,10 @@ def test_every_node_is_one_index_that_finds_rank_0_through_the_headless_service(
     job = multinode.indexed_job(CFG, _submission(), _spec_path())
     spec = job["spec"]
     assert (spec["completionMode"], spec["completions"], spec["parallelism"], spec["backoffLimit"]) == (
-        "Indexed", 2, 2, 0,
+        "Indexed",
+        2,
+        2,
+        0,
     )
     pod = spec["template"]["spec"]
     assert pod["subdomain"] == "hone-12-a3"
@@ -117,8 +121,12 @@ def test_an_evicted_worker_is_a_preemption_of_the_whole_attempt(two_nodes, k8s):
     attempt, name = started(two_nodes)
     rank0, rank1 = k8s.add_indexed_pods(name, "Running")
     attempt, _ = reconciled(attempt)
-    evicted = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
-               "message": "Eviction API: evicting"}  # fmt: skip
+    evicted = {
+        "type": "DisruptionTarget",
+        "status": "True",
+        "reason": "EvictionByEvictionAPI",
+        "message": "Eviction API: evicting",
+    }
     rank1["status"] = {"phase": "Failed", "conditions": [evicted]}
     k8s.set_container(rank1, {"terminated": {"exitCode": 143, "reason": "Error"}})
     k8s.job_condition(name, "Failed", "PodFailurePolicy", "Container trainer for pod was disrupted")

@@ -268,7 +268,8 @@ def test_a_suspended_attempt_is_stopping_until_its_pod_has_saved_its_checkpoint_
     k8s.suspend_job(name)
     for _ in range(2):  # however many passes the grace period lasts
         attempt, job = reconciled(attempt)
-        assert attempt.status == "running" and attempt.reason.startswith("stopping: Kueue took the quota back")
+        assert attempt.status == "running"
+        assert attempt.reason.startswith("stopping: Kueue took the quota back")
         assert not job.attempts.filter(number=2).exists()
     k8s.end_grace_period()
     attempt, job = reconciled(attempt)

@@ -44,8 +44,13 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _spec(model: Path, data: tuple[Path, Path], out: Path, processes: int, **training) -> dict:
-    settings = {"epochs": 1, "batch_size": GLOBAL_BATCH // processes, "evals_per_run": 1,
-                "checkpoints_per_run": 0, "max_seq_length": 64} | training  # fmt: skip
+    settings = {
+        "epochs": 1,
+        "batch_size": GLOBAL_BATCH // processes,
+        "evals_per_run": 1,
+        "checkpoints_per_run": 0,
+        "max_seq_length": 64,
+    } | training
     spec = make_spec(model, data[0], out, training=settings, lora=LORA)
     spec["dataset"]["eval_path"] = str(data[1])
     spec["distributed"] = {"nodes": 1, "processes_per_node": processes, "strategy": "ddp"}
@@ -66,16 +71,25 @@ def _run_local(tmp_path: Path, spec: dict, job_id: int = 1, timeout: float = 180
 
 
 def _train_losses(events: list[dict]) -> dict[int, float]:
-    return {e["step"]: e["value"] for e in events if e["kind"] == "metric" and e["name"] == "loss"
-            and e["split"] == "train"}  # fmt: skip
+    return {
+        e["step"]: e["value"]
+        for e in events
+        if e["kind"] == "metric" and e["name"] == "loss" and e["split"] == "train"
+    }
 
 
 def test_two_ddp_processes_give_the_single_process_loss_curve_and_files(tmp_path, tiny_model_dir, data):
     one = json.loads(json.dumps(_spec(tiny_model_dir, data, tmp_path / "one", 1)))
     two = _spec(tiny_model_dir, data, tmp_path / "two", 2)
     assert trainer_command("python", two, "spec.json")[1:3] == ["-m", "trainers.torchrun"]
-    single = subprocess.run([sys.executable, "-m", "trainers", "run", str(write_spec(tmp_path / "one.json", one))],
-                            cwd=REPO, env=trainer_env(), capture_output=True, text=True, timeout=180)  # fmt: skip
+    single = subprocess.run(
+        [sys.executable, "-m", "trainers", "run", str(write_spec(tmp_path / "one.json", one))],
+        cwd=REPO,
+        env=trainer_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert single.returncode == 0, single.stderr[-2000:]
     record, events = _run_local(tmp_path, two)
     assert record["exit_code"] == 0, record
@@ -119,8 +133,14 @@ def test_sigterm_to_one_rank_stops_every_rank_at_one_checkpoint_that_resumes_to_
     out = tmp_path / "out"
     spec = _spec(tiny_model_dir, data, out, 2, epochs=2, save_every_steps=10)
     path = write_spec(tmp_path / "spec.json", spec)
-    proc = subprocess.Popen([sys.executable, "-m", "trainers.torchrun", str(path)], cwd=REPO, env=trainer_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainers.torchrun", str(path)],
+        cwd=REPO,
+        env=trainer_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     events = []
     for line in proc.stdout:
         events.append(json.loads(line))
@@ -136,8 +156,14 @@ def test_sigterm_to_one_rank_stops_every_rank_at_one_checkpoint_that_resumes_to_
     assert sorted(p.name for p in checkpoint.glob("rng_state*")) == ["rng_state_0.pth", "rng_state_1.pth"]
 
     resumed = spec | {"attempt": 2, "resume_from": str(checkpoint)}
-    run = subprocess.run([sys.executable, "-m", "trainers.torchrun", str(write_spec(tmp_path / "r.json", resumed))],
-                         cwd=REPO, env=trainer_env(), capture_output=True, text=True, timeout=180)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "trainers.torchrun", str(write_spec(tmp_path / "r.json", resumed))],
+        cwd=REPO,
+        env=trainer_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     after = [json.loads(line) for line in run.stdout.splitlines()]
     started = next(e for e in after if e["kind"] == "started")
@@ -162,8 +188,14 @@ def test_a_checkpoint_is_refused_on_another_number_of_processes(tmp_path, tiny_m
 def test_a_rank_other_than_0_reports_no_events_and_its_error_reaches_the_log(tmp_path, tiny_model_dir, data):
     spec = _spec(tiny_model_dir, data, tmp_path / "out", 2)
     spec["base_model"]["path"] = str(tmp_path / "no-such-model")
-    run = subprocess.run([sys.executable, "-m", "trainers", "run", str(write_spec(tmp_path / "s.json", spec))],
-                         cwd=REPO, env=trainer_env(RANK="1"), capture_output=True, text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "trainers", "run", str(write_spec(tmp_path / "s.json", spec))],
+        cwd=REPO,
+        env=trainer_env(RANK="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert (run.returncode, run.stdout) == (2, "")
     assert "hone trainer: rank 1 failed: ModelError: base_model.path" in run.stderr
 

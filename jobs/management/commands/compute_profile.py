@@ -91,5 +91,6 @@ class Command(BaseCommand):
         gpus = f"{profile.gpu_count}× {profile.gpu_type or 'GPU'}" if profile.gpu_count else "no GPU"
         self.stdout.write(
             f"{verb} compute profile {profile.name}: {profile.executor}, {gpus}, {profile.cpu} CPU, "
-            f"{profile.memory} memory, at most {profile.max_runtime_seconds // 3600} h; {profile.shape_text} per attempt"
+            f"{profile.memory} memory, at most {profile.max_runtime_seconds // 3600} h; "
+            f"{profile.shape_text} per attempt"
         )
