@@ -206,3 +206,16 @@ def test_a_rank_other_than_0_reports_no_events_and_its_error_reaches_the_log(tmp
 )
 def test_torchruns_exit_is_its_workers_exit_in_the_trainers_terms(codes, expected):
     assert torchrun.exit_code(codes) == expected
+
+
+def test_on_several_nodes_torchrun_meets_rank_0_by_the_environment_the_pod_gets(
+    tmp_path, tiny_model_dir, data
+):
+    spec = _spec(tiny_model_dir, data, tmp_path / "out", 4)
+    spec["distributed"] = {"nodes": 2, "processes_per_node": 4, "strategy": "ddp"}
+    env = {"HONE_NODE_RANK": "1", "HONE_MASTER_ADDR": "hone-3-a1-0.hone-3-a1", "HONE_MASTER_PORT": "29500"}
+    args = torchrun.torchrun_args("spec.json", parse_spec(spec), env)
+    assert args[args.index("--nnodes") + 1] == "2" and args[args.index("--node-rank") + 1] == "1"
+    assert args[args.index("--rdzv-backend") + 1] == "static"
+    assert args[args.index("--master-addr") + 1] == "hone-3-a1-0.hone-3-a1"
+    assert args[-4:] == ["-m", "trainers", "run", "spec.json"] and "--standalone" not in args
