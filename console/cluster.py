@@ -62,6 +62,7 @@ class ClusterView:
     jobs_without_attempt: list[list[int]] = field(default_factory=list)
     attempts_without_job: list[list[int]] = field(default_factory=list)
     orphans_error: str = ""
+    multinode: str = ""  # how multi-node attempts run here (Indexed Job; whether JobSet is installed)
 
     @property
     def age_seconds(self) -> float:
@@ -96,6 +97,7 @@ def observe() -> ClusterView:
         view.other_nodes = len(nodes) - len(view.nodes)
     except ClusterUnreadable as exc:
         view.nodes_error = str(exc)
+    view.multinode = multinode_form(executor)
     try:
         orphans = executor.find_orphans()
         view.jobs_without_attempt = [list(k) for k in orphans.jobs_without_attempt]
@@ -133,6 +135,30 @@ def gpu_nodes(executor) -> list[Node]:
     ]
 
 
+JOBSET_GROUP = "jobset.x-k8s.io"
+
+
+def multinode_form(executor) -> str:
+    """Which form a multi-node attempt takes here, in words (jobs/executors/k8s_jobset.py): a JobSet
+    where the cluster has its CRD, else an Indexed Job with a headless Service."""
+    used = "one Indexed Job per attempt (one pod per node) and a headless Service for rendezvous"
+    try:
+        response = client.ApisApi(executor.api).get_api_versions(
+            _preload_content=False, _request_timeout=executor.cfg.api_timeout_seconds
+        )
+        groups = {g.get("name") for g in json.loads(response.data or b"{}").get("groups") or []}
+    except ApiException as exc:
+        return f"{used} (could not ask whether JobSet is installed: {exc.status} {exc.reason})"
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        return f"{used} (could not ask whether JobSet is installed: {exc})"
+    if JOBSET_GROUP in groups:
+        return (
+            f"one JobSet per attempt (the JobSet CRD, {JOBSET_GROUP}, is installed): its controller makes "
+            "the Indexed Job, one pod per node, and the headless Service for rendezvous"
+        )
+    return f"{used}; no JobSet CRD ({JOBSET_GROUP}) in this cluster, none needed"
+
+
 def labels(obj: dict) -> dict:
     return obj["metadata"].get("labels") or {}
 
@@ -149,13 +175,17 @@ def gpu_quantity(resources: dict) -> int:
 
 
 def pod_gpus(pod: dict) -> int:
-    """GPUs a pod holds: its containers' requests (limits when no request), or its largest
-    init container's if more (the scheduler's rule for effective requests)."""
+    """GPUs a pod holds: its containers' requests (per resource: the limit when that resource
+    has no request, as the API server defaults it), or its largest init container's if more
+    (the scheduler's rule for effective requests).
+
+    Per resource, not per container: a container asking ``requests: {cpu: 4}`` with
+    ``limits: {nvidia.com/gpu: 1}`` holds one GPU (the API copies the limit into requests)."""
     spec = pod.get("spec") or {}
 
     def wanted(container: dict) -> int:
         resources = container.get("resources") or {}
-        return gpu_quantity(resources.get("requests") or resources.get("limits") or {})
+        return gpu_quantity((resources.get("limits") or {}) | (resources.get("requests") or {}))
 
     main = sum(wanted(c) for c in spec.get("containers") or [])
     init = max((wanted(c) for c in spec.get("initContainers") or []), default=0)

@@ -76,7 +76,7 @@ class ModelAssetAdmin(admin.ModelAdmin):
 
 @admin.register(ComputeProfile)
 class ComputeProfileAdmin(admin.ModelAdmin):
-    list_display = ["name", "executor", "gpu_type", "gpu_count", "cpu", "memory", "slots", "is_held"]
+    list_display = ["name", "executor", "gpu_type", "gpu_count", "nodes", "cpu", "memory", "slots", "is_held"]
     list_filter = ["executor", "is_held"]
     search_fields = ["name", "description", "gpu_type"]
     filter_horizontal = ["allowed_teams"]

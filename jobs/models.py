@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -188,6 +189,15 @@ class ComputeProfile(models.Model):
     tolerations = models.JSONField(default=list, blank=True)
     priority_class = models.CharField(max_length=100, blank=True)
     max_runtime_seconds = models.PositiveIntegerField(default=24 * 3600)
+    # The shape of one attempt: nodes (pods) × processes per node. GPUs and memory above are per node.
+    nodes = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(64)],
+        help_text="Machines (pods) one attempt trains on together; above 1 needs the kubernetes executor.",
+    )
+    processes_per_node = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(16)],
+        help_text="Training processes per node; empty: one per GPU (one on CPU); on CPU, gloo processes.",
+    )
     slots = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Local executor: trainers run at once; empty: HONE_LOCAL_SLOTS."
     )
@@ -200,6 +210,27 @@ class ComputeProfile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def per_node(self) -> int:
+        """Processes on each node: as set, else one per GPU (one on CPU)."""
+        return self.processes_per_node or max(self.gpu_count, 1)
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.per_node
+
+    @property
+    def total_gpus(self) -> int:
+        """GPUs one attempt holds: nodes × GPUs per node (what quotas and the console count)."""
+        return self.nodes * self.gpu_count
+
+    @property
+    def shape_text(self) -> str:
+        from trainers.distributed import count
+
+        nodes = f"{self.nodes} node{'s' if self.nodes != 1 else ''}"
+        return f"{nodes} × {count(self.per_node, self.gpu_count > 0)}"
 
 
 class Job(models.Model):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
+import json
 import logging
 import os
 import signal
@@ -63,8 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def print_methods(*, as_json: bool) -> int:
     """The catalogue as JSON, or one line per method (name, objectives, paper) for people."""
-    import json
-
     from trainers import catalogue
 
     if as_json:
@@ -94,6 +94,10 @@ def run(spec_path: str) -> int:
         EventEmitter(events_out).finished("cancelled", "Terminated: stopped by SIGTERM before the job began")
         return EXIT_TERMINATED
 
+    rank = int(os.environ.get("RANK", "0"))  # set by torchrun (trainers/torchrun.py)
+    if rank != 0:
+        # Rank 0 reports the run; the others' errors and tracebacks go to stderr, the attempt's log.
+        return run_other_rank(spec, rank, events_out)
     token = os.environ.get(EVENTS_TOKEN_ENV)
     emitter = EventEmitter(events_out, url=spec.events.url, token=token)
     undo_logging = route_logging(emitter)
@@ -106,6 +110,32 @@ def run(spec_path: str) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         undo_logging()
         emitter.close()
+
+
+def run_other_rank(spec: JobSpec, rank: int, events_out: Any) -> int:
+    """A process of rank > 0: trains like rank 0, reports nothing; its ending goes to stderr."""
+    events_out.close()
+    last = LastLine()
+    try:
+        code = run_job(spec, EventEmitter(last))
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if code not in (EXIT_OK, EXIT_TERMINATED):
+        error = json.loads(last.line or "{}").get("error") or f"exit code {code}"
+        print(f"hone trainer: rank {rank} failed: {error}", file=sys.stderr, flush=True)
+    return code
+
+
+class LastLine(io.TextIOBase):
+    """A stream that keeps only the last line written: a rank > 0's final event, to name its error."""
+
+    def __init__(self) -> None:
+        self.line = ""
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            self.line = text.strip().splitlines()[-1]
+        return len(text)
 
 
 def run_job(spec: JobSpec, emitter: EventEmitter) -> int:

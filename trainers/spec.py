@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from trainers.distributed import DistributedParams
 from trainers.objectives import registry as objectives
 from trainers.objectives.base import ObjectiveParams
 from trainers.objectives.preference_params import DpoParams, KtoParams, OrpoParams, SimpoParams
@@ -196,6 +197,9 @@ class TrainSpec(_Strict):
         None, description="A trained adapter directory to continue training from instead of a new adapter."
     )
     events: EventsSink = EventsSink()
+    # Nodes × processes per node and how they share the model (trainers/distributed.py); the
+    # platform fills it from the compute profile and the strategy it chose.
+    distributed: DistributedParams = DistributedParams()
 
     @field_validator("method")
     @classmethod

@@ -26,10 +26,11 @@ from transformers import (
     EarlyStoppingCallback,
     Trainer,
     TrainingArguments,
+    set_seed,
 )
 from transformers.utils import logging as hf_logging
 
-from trainers import methods
+from trainers import distributed, methods
 from trainers.callbacks import EventsCallback, RunInfo, checkpoint_on_sigterm
 from trainers.data import DataError, file_sha256, load_rows
 from trainers.events import EventEmitter
@@ -63,7 +64,9 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
     built = recipe.build(spec, *load_datasets(spec))
     steps = plan_steps(spec, len(built.train_set), prebatched=built.prebatched)
 
-    # Method and trainer
+    # Method and trainer. Seeded first: a new adapter starts from the same weights in every process
+    # of a run (and in a run of one), whatever the libraries drew from the generator before.
+    set_seed(spec.training.seed)
     prepared = prepare_method(built.model, spec, objective.task_type, steps.total, built.first_batches)
     callback = make_callback(spec, emitter, recipe, built, prepared)
     args = training_arguments(spec, Path(spec.output_dir).resolve(), steps, prebatched=built.prebatched)
@@ -71,9 +74,10 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
     if prepared.optimizer:  # e.g. LoRA+'s own learning rate for B; the Trainer still schedules it
         trainer.optimizer = prepared.optimizer(prepared.model, trainer.args)
 
-    # Train, save
+    # Train, save (rank 0 writes what a single process would: the same files, once)
     train_until_done(trainer, callback, spec)
-    recipe.save(spec, built, prepared, callback)
+    if distributed.rank() == 0:
+        recipe.save(spec, built, prepared, callback)
     emitter.finished("succeeded")
 
 
@@ -81,6 +85,10 @@ def check_inputs(spec: TrainSpec) -> None:
     """Refuse what cannot work before spending time loading anything."""
     if spec.resume_from and not Path(spec.resume_from).is_dir():
         raise SpecError(f"resume_from: checkpoint directory {spec.resume_from} does not exist")
+    if spec.resume_from and (problem := distributed.resume_problem(spec.resume_from, spec.distributed)):
+        raise SpecError(problem)
+    if problem := distributed.check_runs_here(spec.distributed, on_gpu=torch.cuda.is_available()):
+        raise SpecError(problem)
     if spec.init_adapter and not (Path(spec.init_adapter) / "adapter_config.json").is_file():
         raise SpecError(
             f"init_adapter: {spec.init_adapter} is not an adapter directory (no adapter_config.json)"
@@ -316,6 +324,8 @@ def training_arguments(
         remove_unused_columns=False,  # our examples are plain dicts already shaped for the model
         use_cpu=not on_gpu,
         bf16=on_gpu and torch.cuda.is_bf16_supported(),
+        # Several processes (trainers/torchrun.py): DDP over gloo (CPU) or NCCL, or FSDP.
+        **distributed.trainer_arguments(spec.distributed, on_gpu=on_gpu),
     )
 
 

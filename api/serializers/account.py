@@ -76,6 +76,14 @@ class MethodSerializer(serializers.Serializer):
 
 
 class ComputeProfileSerializer(serializers.ModelSerializer):
+    processes_per_node = serializers.IntegerField(
+        source="per_node", read_only=True, help_text="Training processes on each node (one per GPU)."
+    )
+    total_gpus = serializers.IntegerField(
+        read_only=True, help_text="GPUs one attempt holds: nodes × gpu_count."
+    )
+    shape = serializers.CharField(source="shape_text", read_only=True, help_text="e.g. '2 nodes × 4 GPUs'.")
+
     class Meta:
         model = ComputeProfile
         fields = [
@@ -85,6 +93,10 @@ class ComputeProfileSerializer(serializers.ModelSerializer):
             "executor",
             "gpu_type",
             "gpu_count",
+            "nodes",
+            "processes_per_node",
+            "total_gpus",
+            "shape",
             "cpu",
             "memory",
             "max_runtime_seconds",

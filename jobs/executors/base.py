@@ -52,3 +52,12 @@ class Executor(Protocol):
 
     def read_events(self, job_id: int, attempt_number: int, offset: int) -> tuple[list[dict], int]:
         """Events the trainer printed since ``offset`` bytes, and the new offset."""
+
+
+def trainer_command(python: str, spec: dict, spec_path: str) -> list[str]:
+    """How an attempt's trainer starts: one process, or its processes under torchrun when the spec's
+    shape (``distributed``: nodes × processes per node) has more than one."""
+    shape = spec.get("distributed") or {}
+    if int(shape.get("nodes", 1)) * int(shape.get("processes_per_node", 1)) > 1:
+        return [python, "-m", "trainers.torchrun", spec_path]
+    return [python, "-m", "trainers", "run", spec_path]

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.executors.base import Submission
+from jobs.executors.base import Submission, trainer_command
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "hone"}
 JOB_LABEL = "hone.dev/job"
@@ -120,9 +120,10 @@ def build_secret(cfg: KubeSettings, submission: Submission) -> dict:
 
 
 def owner_reference(job: dict) -> dict:
-    """Makes the garbage collector delete the Secret with its Job (TTL, cancel or by hand)."""
+    """Makes the garbage collector delete the Secret with its Job or JobSet (TTL, cancel or by hand)."""
     meta = job["metadata"]
-    return {"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"], "uid": meta["uid"]}
+    return {"apiVersion": job.get("apiVersion", "batch/v1"), "kind": job.get("kind", "Job"),
+            "name": meta["name"], "uid": meta["uid"]}  # fmt: skip
 
 
 def build_job(cfg: KubeSettings, submission: Submission, spec_path: Path) -> dict:
@@ -228,7 +229,8 @@ def container(cfg: KubeSettings, submission: Submission, profile: dict, spec_pat
         "name": CONTAINER,
         "image": cfg.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["python", "-m", "trainers", "run", str(spec_path)],
+        # One process, or the spec's processes per node under torchrun (trainers/torchrun.py).
+        "command": trainer_command("python", submission.spec, str(spec_path)),
         "workingDir": str(spec_path.parent),
         "env": env,
         "resources": resources(profile),

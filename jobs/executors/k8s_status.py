@@ -9,7 +9,8 @@ Pure functions over the API's JSON (dicts), so each rule reads on its own:
 - exit 124 (permanent): the Job ran past activeDeadlineSeconds (DeadlineExceeded).
 - exit 143 (preempted: retried from the last checkpoint): the pod was disrupted (eviction,
   preemption, node shutdown: condition DisruptionTarget, or reason Evicted), or Kueue took
-  back the quota of a Job that had already started.
+  back the quota of a Job that had already started — once its pods have stopped: until then
+  the attempt is "running" with reason "stopping…", as when a deleted Job's pod shuts down.
 - any other exit code: what the trainer exited with, retried up to the job's limit.
 
 Pending attempts carry the reason they wait: the scheduler's message when unschedulable.
@@ -24,6 +25,10 @@ IMAGE_EXIT_CODE = 2
 OOM_EXIT_CODE = 3
 DEADLINE_EXIT_CODE = 124
 PREEMPTED_EXIT_CODE = 143
+STOPPING_WORKERS = "stopping: a worker ended the attempt; waiting for the other nodes to save and exit"
+STOPPING_SUSPENDED = (
+    "stopping: Kueue took the quota back; waiting for the trainer to save a checkpoint and exit"
+)
 # Waiting reasons no amount of waiting fixes.
 FATAL_WAITING = {
     "ErrImagePull",
@@ -52,11 +57,38 @@ def trainer_status(pod: dict) -> dict:
     return {}
 
 
+INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+
+
+def telling(pods: list[dict]) -> dict | None:
+    """The pod that says how a (multi-node) attempt stands: the worker that failed (one that
+    crashed before one stopped by SIGTERM: the Job controller stops the others when one fails),
+    else one still waiting to be scheduled or pulled, else a running one. One pod: that pod."""
+    failed = sorted(
+        (p for p in pods if (p.get("status") or {}).get("phase") == "Failed"),
+        key=lambda p: (from_pod(p).exit_code == PREEMPTED_EXIT_CODE and not condition(p, "DisruptionTarget"),
+                       p["metadata"].get("creationTimestamp") or ""),
+    )
+    if failed:
+        return failed[0]
+    live = [p for p in pods if not _terminal(p)]
+    pending = [p for p in live if (p.get("status") or {}).get("phase") != "Running"]
+    return (pending or [newest(live)] if live else [newest(pods)])[0]
+
+
+def rank_zero(pods: list[dict]) -> dict | None:
+    """Node rank 0's pod (completion index 0), whose trainer reports the run; else the newest."""
+    for pod in pods:
+        if (pod["metadata"].get("annotations") or {}).get(INDEX_ANNOTATION) == "0":
+            return pod
+    return newest(pods)
+
+
 def classify(job: dict | None, pods: list[dict], *, started_before: bool = False) -> Observation:
     """The attempt as its Job and pods show it. ``job`` None: the Job is gone (pods may linger)."""
-    pod = newest(pods)
+    pod = telling(pods)
     if job is None:
-        if pod is not None and not _terminal(pod):
+        if any(not _terminal(p) for p in pods):
             return Observation("running", reason="stopping")  # deleted; the pod is still shutting down
         if pod is not None:
             return from_pod(pod)
@@ -72,11 +104,14 @@ def classify(job: dict | None, pods: list[dict], *, started_before: bool = False
         )
     if condition(job, "Complete") or condition(job, "SuccessCriteriaMet"):
         return Observation("exited", 0)
+    ended = condition(job, "Failed") or condition(job, "FailureTarget")
+    if ended and len(pods) > 1 and any(not _terminal(p) for p in pods):
+        # One worker ended the Job; the controller is stopping the others, which save the
+        # checkpoint the next attempt resumes from: not over until they have.
+        return Observation("running", reason=STOPPING_WORKERS)
     if job["spec"].get("suspend"):
         if started_before:
-            return Observation(
-                "exited", PREEMPTED_EXIT_CODE, "preempted: Kueue took the quota back (the Job was suspended)"
-            )
+            return _suspended(pods)
         if pod is None or _terminal(pod):
             queue = job["metadata"].get("labels", {}).get("kueue.x-k8s.io/queue-name", "")
             return Observation("pending", reason=f"waiting in Kueue queue {queue!r} for quota")
@@ -88,6 +123,17 @@ def classify(job: dict | None, pods: list[dict], *, started_before: bool = False
     if pod is None:
         return Observation("pending", reason="waiting for the Job controller to create its pod")
     return from_live_pod(pod)
+
+
+def _suspended(pods: list[dict]) -> Observation:
+    """Kueue took the quota back from a Job that had started. Its pods are being deleted but
+    run on through their grace period (the trainer writes its SIGTERM checkpoint then): the
+    attempt stays live, "stopping", until every pod is gone or has ended, so the next attempt
+    is not dispatched before that checkpoint exists, nor writes the same output beside it."""
+    if any(not _terminal(p) for p in pods):
+        return Observation("running", reason=STOPPING_SUSPENDED)
+    why = "preempted: Kueue took the quota back (the Job was suspended)"
+    return Observation("exited", PREEMPTED_EXIT_CODE, why)
 
 
 def _terminal(pod: dict) -> bool:

@@ -20,21 +20,28 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import urllib3
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from jobs.executors import k8s_jobset, k8s_multinode
 from jobs.executors import k8s_manifest as manifest
 from jobs.executors.base import ExecutorUnavailable, Observation, Submission
+from jobs.executors.k8s_api import (
+    _api_client,
+    _attempt_name,
+    _events_after,
+    _finished,
+    _refused,
+    _write_atomic,
+)
 from jobs.executors.k8s_manifest import KubeSettings
-from jobs.executors.k8s_status import classify
-from trainers.events import decode_line
+from jobs.executors.k8s_status import classify, rank_zero, telling
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,7 @@ SNAPSHOT_SECONDS = 30.0
 # How often a running attempt's pod log is read for events the HTTP path lost.
 LOG_SYNC_SECONDS = 15.0
 KEEP_LOG_BYTES = 8 * 1024 * 1024
+OTHER_RANK_LOG_LINES = 200  # the tail that holds a failed worker's error
 
 __all__ = ["KubeSettings", "KubernetesExecutor", "build"]
 
@@ -75,6 +83,7 @@ class KubernetesExecutor:
         self.batch = client.BatchV1Api(self.api)
         self.core = client.CoreV1Api(self.api)
         self.snapshot: Snapshot | None = None
+        self._jobset: bool | None = None
         self._log_read_at: dict[str, float] = {}
 
     # --- submit ------------------------------------------------------------------
@@ -88,7 +97,14 @@ class KubernetesExecutor:
         spec_path = run_dir / "spec.json"
         _write_atomic(spec_path, json.dumps(submission.spec, indent=2))  # no secrets in a spec
         self._put_secret(manifest.build_secret(self.cfg, submission))
-        body = manifest.build_job(self.cfg, submission, spec_path)
+        multinode = k8s_multinode.nodes_of(submission) > 1
+        if multinode and self.uses_jobset():
+            return self._submit_jobset(submission, spec_path)
+        if multinode:  # the pods find rank 0 through it: made before them
+            self._put_service(k8s_multinode.build_service(self.cfg, submission))
+            body = k8s_multinode.indexed_job(self.cfg, submission, spec_path)
+        else:
+            body = manifest.build_job(self.cfg, submission, spec_path)
         try:
             job = self._call(self.batch.create_namespaced_job, self.cfg.namespace, body)
         except ApiException as exc:
@@ -96,9 +112,32 @@ class KubernetesExecutor:
                 raise _refused("create its Job", exc) from None
             job = self._call(self.batch.read_namespaced_job, body["metadata"]["name"], self.cfg.namespace)
         self._own_secret(submission, job)
+        if multinode:
+            self._own(self.core.patch_namespaced_service, k8s_multinode.service_name(
+                submission.job_id, submission.attempt_number), job, "its Service")
         if self.snapshot is not None:
             self.snapshot.jobs[job["metadata"]["name"]] = job
         return f"{self.cfg.namespace}/{job['metadata']['name']}"
+
+    def uses_jobset(self) -> bool:
+        """Multi-node attempts as JobSets: the cluster has the CRD (asked once; unknown: no)."""
+        if self._jobset is None:
+            try:
+                self._jobset = k8s_jobset.installed(self)
+            except (ApiException, ExecutorUnavailable) as exc:
+                log.warning("could not ask whether JobSet is installed (%s); using an Indexed Job", exc)
+                return False
+            form = "JobSets" if self._jobset else "Indexed Jobs + Services"
+            log.info("multi-node attempts run as %s", form)
+        return self._jobset
+
+    def _submit_jobset(self, submission: Submission, spec_path: Path) -> str:
+        try:
+            jobset = k8s_jobset.create(self, k8s_multinode.build_jobset(self.cfg, submission, spec_path))
+        except ApiException as exc:
+            raise _refused("create its JobSet", exc) from None
+        self._own_secret(submission, jobset)
+        return f"{self.cfg.namespace}/{jobset['metadata']['name']}"
 
     def _put_secret(self, secret: dict) -> None:
         try:
@@ -114,11 +153,22 @@ class KubernetesExecutor:
 
     def _own_secret(self, submission: Submission, job: dict) -> None:
         name = manifest.secret_name(submission.job_id, submission.attempt_number)
+        self._own(self.core.patch_namespaced_secret, name, job, "its Secret")
+
+    def _own(self, patch_method, name: str, job: dict, what: str) -> None:
+        """Hand an object to the Job: the garbage collector deletes it with the Job."""
         patch = {"metadata": {"ownerReferences": [manifest.owner_reference(job)]}}
         try:
-            self._call(self.core.patch_namespaced_secret, name, self.cfg.namespace, patch)
+            self._call(patch_method, name, self.cfg.namespace, patch)
         except ApiException as exc:
-            raise _refused("hand its Secret to its Job", exc) from None
+            raise _refused(f"hand {what} to its Job", exc) from None
+
+    def _put_service(self, service: dict) -> None:
+        try:
+            self._call(self.core.create_namespaced_service, self.cfg.namespace, service)
+        except ApiException as exc:
+            if exc.status != 409:  # submitted before: the Service is the same
+                raise _refused("create its headless Service", exc) from None
 
     # --- observe -------------------------------------------------------------------
 
@@ -136,7 +186,8 @@ class KubernetesExecutor:
             labels = pod["metadata"].get("labels", {})
             name = manifest.job_name(labels.get(manifest.JOB_LABEL), labels.get(manifest.ATTEMPT_LABEL))
             pods.setdefault(name, []).append(pod)
-        return Snapshot({j["metadata"]["name"]: j for j in jobs}, pods)
+        # By the attempt's name from its labels: a JobSet's child Job has a name of its own.
+        return Snapshot({_attempt_name(j): j for j in jobs}, pods)
 
     def _list(self, method, selector: str) -> list[dict]:
         """Every page of a label-selected LIST; starts over when the continue token expired (410)."""
@@ -188,6 +239,9 @@ class KubernetesExecutor:
             if exc.status != 404:
                 raise _refused("read its Job", exc) from None
             job = None
+        if job is None and self._jobset:  # a JobSet's child Job, found by its labels
+            selector = manifest.attempt_selector(job_id, attempt_number)
+            job = next(iter(self._list(self.batch.list_namespaced_job, selector)), None)
         return job, self._pods(job_id, attempt_number)
 
     def _pods(self, job_id: int, attempt_number: int) -> list[dict]:
@@ -200,17 +254,25 @@ class KubernetesExecutor:
         if (run_dir / "exit.json").exists():
             return
         run_dir.mkdir(parents=True, exist_ok=True)
-        pod = _newest(pods)
+        pod = rank_zero(pods)
         if pod is not None:
-            try:
-                data = self._log_bytes(pod, limit_bytes=KEEP_LOG_BYTES)
-            except (ApiException, ExecutorUnavailable) as exc:
-                log.warning("could not keep the log of %s: %s", pod["metadata"]["name"], exc)
-                data = b""
+            data = self._kept_log(pod, limit_bytes=KEEP_LOG_BYTES)
+            failed = telling(pods)
+            if failed is not None and failed is not pod:  # another node's error, for the attempt's log
+                name = failed["metadata"]["name"]
+                data += f"\n--- {name} (the worker that ended the attempt) ---\n".encode()
+                data += self._kept_log(failed, tail_lines=OTHER_RANK_LOG_LINES)
             if data:
                 (run_dir / "pod.log").write_bytes(data)
         record = {"exit_code": seen.exit_code, "reason": seen.reason, "finished_at": time.time()}
         _write_atomic(run_dir / "exit.json", json.dumps(record))
+
+    def _kept_log(self, pod: dict, **kwargs) -> bytes:
+        try:
+            return self._log_bytes(pod, **kwargs)
+        except (ApiException, ExecutorUnavailable) as exc:
+            log.warning("could not keep the log of %s: %s", pod["metadata"]["name"], exc)
+            return b""
 
     # --- cancel --------------------------------------------------------------------
 
@@ -219,6 +281,11 @@ class KubernetesExecutor:
         self._delete(manifest.job_name(job_id, attempt_number))
 
     def _delete(self, name: str) -> None:
+        if self._jobset:
+            try:
+                k8s_jobset.delete(self, name)  # its child Job, pods, Service and Secret go with it
+            except ApiException as exc:
+                raise _refused("delete its JobSet", exc) from None
         try:
             self._call(
                 self.batch.delete_namespaced_job, name, self.cfg.namespace, propagation_policy="Background"
@@ -237,7 +304,7 @@ class KubernetesExecutor:
             with kept.open("rb") as fh:
                 fh.seek(max(kept.stat().st_size - tail_bytes, 0))
                 return fh.read().decode("utf-8", errors="replace")
-        pod = _newest(self._find(job_id, attempt_number)[1])
+        pod = rank_zero(self._find(job_id, attempt_number)[1])
         if pod is None:
             return ""
         try:
@@ -258,7 +325,7 @@ class KubernetesExecutor:
         if time.monotonic() - self._log_read_at.get(key, -LOG_SYNC_SECONDS) < LOG_SYNC_SECONDS:
             return b""  # read recently; events mostly arrive over HTTP
         job, pods = self._find(job_id, attempt_number)
-        pod = _newest(pods)
+        pod = rank_zero(pods)  # the events come from rank 0
         if pod is None or (pod.get("status") or {}).get("phase") == "Pending":
             return b""
         self._log_read_at[key] = time.monotonic()
@@ -339,57 +406,3 @@ class KubernetesExecutor:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise ExecutorUnavailable(f"the Kubernetes API did not answer: {exc}") from None
         return data if raw else json.loads(data or b"{}")
-
-
-def _api_client(cfg: KubeSettings) -> client.ApiClient:
-    configuration = client.Configuration()
-    if cfg.in_cluster:
-        config.load_incluster_config(client_configuration=configuration)
-    else:
-        config.load_kube_config(
-            config_file=cfg.kubeconfig or None,
-            context=cfg.context or None,
-            client_configuration=configuration,
-        )
-    # Retry connecting (nothing was sent), never a request the server may have acted on:
-    # the reconciler's next pass is the retry, and submitting again is idempotent.
-    configuration.retries = urllib3.Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
-    return client.ApiClient(configuration)
-
-
-def _refused(what: str, exc: ApiException) -> RuntimeError:
-    try:
-        message = json.loads(exc.body or "{}").get("message") or exc.reason
-    except ValueError:
-        message = exc.reason
-    return RuntimeError(f"Kubernetes refused to {what}: {exc.status} {message}")
-
-
-def _finished(job: dict) -> bool:
-    return any(
-        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-        for c in (job.get("status") or {}).get("conditions") or []
-    )
-
-
-def _newest(pods: list[dict]) -> dict | None:
-    return max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "", default=None)
-
-
-def _events_after(data: bytes, offset: int) -> tuple[list[dict], int]:
-    events = []
-    position = offset
-    for line in data[offset:].splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break  # still being written; read it next time
-        position += len(line)
-        event = decode_line(line)  # None: stderr and library output share the pod log
-        if event is not None:
-            events.append(event)
-    return events, position
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -1,4 +1,5 @@
-"""The local executor: one supervised trainer subprocess per attempt on this machine.
+"""The local executor: one supervised trainer subprocess per attempt on this machine (its N
+processes under torchrun when the spec's shape has several: ``trainers/torchrun.py``).
 
 Each attempt owns a run directory, ``runs/job-<id>/attempt-<n>/``, created with an
 atomic ``mkdir``: the directory is the attempt's deterministic name, so submitting twice
@@ -16,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from jobs.executors.base import Observation, Submission
+from jobs.executors.base import Observation, Submission, trainer_command
 from trainers.events import decode_line
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +51,7 @@ class LocalExecutor:
         except FileExistsError:
             return self.external_id(run_dir)  # adopt: this attempt was submitted before
         (run_dir / "spec.json").write_text(json.dumps(submission.spec, indent=2), encoding="utf-8")
-        command = [self.python, "-m", "trainers", "run", str(run_dir / "spec.json")]
+        command = trainer_command(self.python, submission.spec, str(run_dir / "spec.json"))
         launcher = [sys.executable, "-m", "jobs.executors.launcher", str(run_dir), "--", *command]
         pythonpath = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
         inherited = {k: v for k, v in os.environ.items() if k not in PLATFORM_SECRETS}

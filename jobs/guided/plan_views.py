@@ -14,6 +14,7 @@ from jobs.data import preview, task_preview
 from jobs.guided import params, presets, sizing, timing, wizard, words
 from jobs.guided.pages import back_to, chosen_max_length, page, sampled_lengths
 from jobs.launch import LaunchRefused, errors, launch_training
+from jobs.lifecycle import shape
 from jobs.models import Dataset
 from jobs.teams.access import current_membership, require_launch
 from trainers import catalogue
@@ -223,6 +224,7 @@ def _review_context(chosen: wizard.Choices, inputs: dict, method: str, params: d
         "method_entry": catalogue.get(method),
         "objective_title": OBJECTIVE_TITLES[objective],
         "profile": inputs["profile"],
+        "shape": shape.plan(chosen.model, inputs["profile"], method, params),
         "time_text": timing.range_text(timing.of_plan(plan, ratios)),
         "time_runs": len(ratios),
         "sampled": len(inputs["lengths"]),

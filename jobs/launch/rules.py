@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from pydantic import ValidationError
 
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
 from jobs.launch.types import LaunchRequest, Loc, Problem, pydantic_problems
+from jobs.lifecycle import shape
 from jobs.models import ComputeProfile, Dataset, Job, ModelAsset
 from trainers import catalogue
 from trainers.objectives.params import OBJECTIVE_PARAMS, OBJECTIVE_TASKS, either
@@ -131,6 +133,10 @@ def _train(request: LaunchRequest) -> list[Problem]:
                 f"{profile.name} has none; pick a GPU profile, or use lora",
             )
         )
+    if not found and base is not None:
+        planned = shape.plan(base, profile, method.name, request.params)
+        if why := shape.problem(planned, profile, executor=settings.HONE_EXECUTOR):
+            found.append(Problem(("compute_profile",), why))
     return found
 
 

@@ -245,7 +245,8 @@ def capacities() -> tuple[dict[int | None, Capacity], int | None]:
     for p in ComputeProfile.objects.prefetch_related("allowed_teams"):
         allowed = frozenset(t.pk for t in p.allowed_teams.all()) or None
         slots = None if kubernetes else (settings.HONE_LOCAL_SLOTS if p.slots is None else p.slots)
-        profiles[p.pk] = Capacity(p.pk, p.name, p.is_held, p.gpu_count, slots, allowed)
+        # An attempt holds nodes × GPUs per node: that is what quotas and GPU-hours count.
+        profiles[p.pk] = Capacity(p.pk, p.name, p.is_held, p.total_gpus, slots, allowed)
         if p.name == settings.HONE_DEFAULT_PROFILE:
             default = p.pk
     if default is None:  # no default profile: jobs without one run with the installation's settings

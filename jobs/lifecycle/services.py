@@ -51,6 +51,8 @@ def profile_fields(profile: ComputeProfile | None) -> dict:
     return {n: getattr(profile, n) for n in names} | {
         "priority_class": profile.priority_class,
         "max_runtime_seconds": profile.max_runtime_seconds,
+        "nodes": profile.nodes,
+        "processes_per_node": profile.per_node,
     }
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from django.conf import settings
 
 from jobs.data import storage
-from jobs.models import Dataset, Job, JobInput, ModelAsset
+from jobs.lifecycle import shape
+from jobs.models import ComputeProfile, Dataset, Job, JobInput, ModelAsset
 from trainers.spec import parse_spec
 
 Inputs = dict[str, list[JobInput]]
@@ -90,7 +91,13 @@ def _train(job: Job, inputs: Inputs, resume_from: Path | None) -> dict:
         **job.params,
         "resume_from": str(resume_from) if resume_from else None,
         "init_adapter": start[0].path if start else None,
+        # Nodes × processes of the profile, and the strategy that fits the model on them.
+        "distributed": shape.plan(job.base_model, _profile(job), job.method, job.params).spec,
     }
+
+
+def _profile(job: Job) -> ComputeProfile | None:
+    return job.profile if job.profile_id else ComputeProfile.objects.default()
 
 
 def _quantize(job: Job, inputs: Inputs, _resume: Path | None) -> dict:

@@ -40,6 +40,7 @@ from jobs.web.forms import (
 from jobs.web.htmx import is_htmx
 from jobs.web.live import live_context
 from jobs.web.text import human_count, human_duration
+from trainers import distributed
 
 JOBS_PER_PAGE = 50
 MAX_QUERY = 100
@@ -181,6 +182,16 @@ def settled_context(job: Job, membership) -> dict:
     }
 
 
+def shape_text(job: Job) -> str:
+    """How the job's attempts run, from its spec: "1 node × 2 CPU processes (2 processes): …"."""
+    shape = job.spec.get("distributed") if job.kind == Job.Kind.TRAIN and job.spec else None
+    if not shape:
+        return ""
+    params = distributed.DistributedParams.model_validate(shape)
+    text = distributed.describe(params, gpus=bool(job.profile_id and job.profile.gpu_count))
+    return f"{text}; rank 0 reports progress and metrics" if params.world_size > 1 else text
+
+
 @login_required
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     membership, job = _team_job(request, pk)
@@ -188,6 +199,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         **live_context(job),
         **settled_context(job, membership),
         "params": [(group_title(group, job.method), values) for group, values in job.params.items()],
+        "shape_text": shape_text(job),
         "kind_label": " · ".join(
             filter(None, [KIND_LABELS.get(job.kind, job.kind), method_label(job.kind, job.method)])
         ),

@@ -42,6 +42,7 @@ class FakeCluster:
         self.nodes: list[dict] = []
         self.pods: list[dict] = []
         self.status = 200
+        self.groups: list[str] = ["batch", "apps"]
         self.requests: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
 
@@ -70,6 +71,9 @@ class FakeCluster:
     def listing(self, path: str, query: dict) -> tuple[int, dict]:
         if self.status != 200:
             return self.status, {"kind": "Status", "code": self.status, "message": "forbidden by the fake"}
+        if path.rstrip("/") == "/apis":  # API discovery: the groups the cluster serves (CRDs' included)
+            groups = [{"name": g, "versions": [], "preferredVersion": {}} for g in self.groups]
+            return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
         if path == "/api/v1/nodes":
             items = self.nodes
         elif path == "/api/v1/pods":

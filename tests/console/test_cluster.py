@@ -77,10 +77,35 @@ def test_it_counts_allocatable_and_allocated_gpus_per_node(db, nodes, monkeypatc
     assert len(pods_asked) == 2 and all("fieldSelector=status.phase" in r for r in pods_asked)
 
 
+def test_it_says_how_multi_node_attempts_run_and_whether_jobset_is_installed(db, nodes):
+    assert "no JobSet CRD (jobset.x-k8s.io) in this cluster" in cluster.observe().multinode
+    nodes.groups.append("jobset.x-k8s.io")
+    seen = cluster.observe().multinode
+    assert seen.startswith("one JobSet per attempt (the JobSet CRD, jobset.x-k8s.io, is installed)")
+
+
 def test_an_init_container_asking_for_more_counts_as_the_scheduler_does():
     spec = {"containers": [{"resources": {"requests": {"nvidia.com/gpu": "1"}}}],
             "initContainers": [{"resources": {"limits": {"nvidia.com/gpu": "2"}}}]}
     assert cluster.pod_gpus({"spec": spec}) == 2
+
+
+@pytest.mark.parametrize(
+    ("resources", "gpus"),
+    [
+        ({"limits": {"nvidia.com/gpu": "2"}}, 2),
+        ({"requests": {"nvidia.com/gpu": "2"}}, 2),
+        ({"requests": {"nvidia.com/gpu": "2"}, "limits": {"nvidia.com/gpu": "2"}}, 2),
+        # The case the per-container rule missed: requests name only CPU and memory, the GPU
+        # sits in limits (the API server copies it into requests).
+        ({"requests": {"cpu": "4", "memory": "16Gi"}, "limits": {"nvidia.com/gpu": "2"}}, 2),
+        ({"requests": {"cpu": "4"}, "limits": {"cpu": "8", "memory": "16Gi"}}, 0),
+    ],
+    ids=["only-limits", "only-requests", "both", "cpu-requests-gpu-limits", "no-gpu"],
+)
+def test_gpus_are_counted_per_resource_from_requests_else_limits(resources, gpus):
+    spec = {"containers": [{"name": "a", "resources": resources}, {"name": "sidecar"}]}
+    assert cluster.pod_gpus({"spec": spec}) == gpus
 
 
 def test_the_capacity_page_shows_the_workers_view(operator_client, nodes):

@@ -7,14 +7,24 @@ tests do with the helper methods, which write pod and Job status as the kubelet 
 Job controller would.
 
 Served: batch/v1 jobs (create, get, list by label with pagination, delete), core/v1 pods
-(list by label with pagination, log), secrets (create, patch). 409 on a duplicate create;
+(list by label with pagination, log), secrets and services (create, patch). 409 on a duplicate create;
 410 Gone on an expired continue token; injectable failures and delays per request.
+
+Where a real control plane behaves in a way Hone must not overlook, the fake does too:
+- a pod's container ``requests`` default to its ``limits``, per resource (API defaulting);
+- deleting a Job (Background) marks its pods for deletion, and they keep running through
+  their grace period (``deletionTimestamp``) until ``end_grace_period`` (the kubelet's
+  SIGTERM → exit), then they are gone;
+- ``suspend_job`` (what Kueue does to take quota back) sets ``spec.suspend``; the Job
+  controller deletes the active pods, which likewise outlive the suspension by their grace
+  period — no pod fails at the moment of suspension.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import json
 import re
 import threading
@@ -27,6 +37,10 @@ from urllib.parse import parse_qs, urlsplit
 JOBS = re.compile(r"^/apis/batch/v1/namespaces/(?P<ns>[^/]+)/jobs(?:/(?P<name>[^/]+))?$")
 PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods(?:/(?P<name>[^/]+)(?P<log>/log)?)?$")
 SECRETS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets(?:/(?P<name>[^/]+))?$")
+JOBSETS = re.compile(
+    r"^/apis/jobset.x-k8s.io/v1alpha2/namespaces/(?P<ns>[^/]+)/jobsets(?:/(?P<name>[^/]+))?$"
+)
+SERVICES = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services(?:/(?P<name>[^/]+))?$")
 
 
 @dataclass
@@ -52,6 +66,9 @@ class State:
     jobs: dict[str, dict] = field(default_factory=dict)
     pods: dict[str, dict] = field(default_factory=dict)
     secrets: dict[str, dict] = field(default_factory=dict)
+    services: dict[str, dict] = field(default_factory=dict)
+    jobsets: dict[str, dict] = field(default_factory=dict)
+    api_groups: list[str] = field(default_factory=lambda: ["batch", "apps"])  # + CRDs' groups
     logs: dict[str, bytes] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -110,9 +127,21 @@ class FakeKubernetes:
 
     # --- what a cluster would do: the kubelet, the scheduler, the Job controller -------
 
-    def add_pod(self, job_name: str, phase: str = "Pending", **status: object) -> dict:
+    def add_indexed_pods(self, job_name: str, phase: str = "Running") -> list[dict]:
+        """What the Job controller makes of an Indexed Job: one pod per completion index, named
+        ``<job>-<index>-<random>``, the index in an annotation (the hostname ``<job>-<index>``)."""
         job = self.state.jobs[job_name]
-        name = f"{job_name}-{uuid.uuid4().hex[:5]}"
+        pods = []
+        for index in range(job["spec"]["completions"]):
+            pod = self.add_pod(job_name, phase, name=f"{job_name}-{index}-{uuid.uuid4().hex[:5]}")
+            pod["metadata"]["annotations"] = {"batch.kubernetes.io/job-completion-index": str(index)}
+            pod["spec"]["hostname"] = f"{job_name}-{index}"
+            pods.append(pod)
+        return pods
+
+    def add_pod(self, job_name: str, phase: str = "Pending", *, name: str = "", **status: object) -> dict:
+        job = self.state.jobs[job_name]
+        name = name or f"{job_name}-{uuid.uuid4().hex[:5]}"
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -124,7 +153,7 @@ class FakeKubernetes:
                 "resourceVersion": (rv := self.next_rv()),
                 "creationTimestamp": _created(rv),
             },
-            "spec": job["spec"]["template"]["spec"],
+            "spec": default_resources(job["spec"]["template"]["spec"]),
             "status": {"phase": phase, **status},
         }
         self.state.pods[name] = pod
@@ -137,10 +166,69 @@ class FakeKubernetes:
     def set_container(self, pod: dict, state: dict) -> None:
         pod["status"]["containerStatuses"] = [{"name": "trainer", "state": state, "ready": False}]
 
+    def run_jobset_controller(self, name: str) -> str:
+        """What the JobSet controller does with a new JobSet: its one replicated job becomes the
+        Job ``<name>-<replicated job>-0`` (labels from the template), owned by the JobSet."""
+        jobset = self.state.jobsets[name]
+        replicated = jobset["spec"]["replicatedJobs"][0]
+        child = f"{name}-{replicated['name']}-0"
+        spec = copy.deepcopy(replicated["template"]["spec"])
+        spec["template"]["spec"]["subdomain"] = jobset["spec"]["network"]["subdomain"]
+        spec["suspend"] = jobset["spec"].get("suspend", False)
+        rv = self.next_rv()
+        owner = {"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "name": name,
+                 "uid": jobset["metadata"]["uid"]}  # fmt: skip
+        labels = {**replicated["template"]["metadata"]["labels"], "jobset.sigs.k8s.io/jobset-name": name}
+        meta = {"name": child, "namespace": jobset["metadata"]["namespace"], "uid": str(uuid.uuid4()),
+                "labels": labels, "ownerReferences": [owner], "resourceVersion": rv,
+                "creationTimestamp": _created(rv)}  # fmt: skip
+        self.state.jobs[child] = {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec,
+                                  "status": {}}  # fmt: skip
+        return child
+
+    def pods_of(self, job_name: str) -> list[dict]:
+        return [p for p in self.state.pods.values() if p["metadata"]["name"].startswith(job_name + "-")]
+
+    def suspend_job(self, job_name: str) -> None:
+        """Kueue takes the quota back: ``spec.suspend`` turns true and the Job controller deletes
+        the active pods, which go on running through their grace period."""
+        job = self.state.jobs[job_name]
+        job["spec"]["suspend"] = True
+        self.job_condition(job_name, "Suspended", "JobSuspended", "Job suspended")
+        for pod in self.pods_of(job_name):
+            if pod["status"].get("phase") not in ("Succeeded", "Failed"):
+                mark_for_deletion(pod)
+
+    def end_grace_period(self, exit_code: int = 143) -> list[str]:
+        """Every pod marked for deletion stops (the trainer's SIGTERM exit) and is removed."""
+        gone = [name for name, pod in self.state.pods.items() if pod["metadata"].get("deletionTimestamp")]
+        for name in gone:
+            pod = self.state.pods.pop(name)
+            pod["status"]["phase"] = "Failed"
+            self.set_container(pod, {"terminated": {"exitCode": exit_code, "reason": "Error"}})
+        return gone
+
     def job_condition(self, job_name: str, kind: str, reason: str = "", message: str = "") -> None:
         job = self.state.jobs[job_name]
         conditions = job.setdefault("status", {}).setdefault("conditions", [])
         conditions.append({"type": kind, "status": "True", "reason": reason, "message": message})
+
+
+def default_resources(pod_spec: dict) -> dict:
+    """The pod spec as the API server stores it: each container's requests default to its
+    limits, resource by resource (a request the container names itself is kept)."""
+    spec = copy.deepcopy(pod_spec)
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        resources = container.get("resources") or {}
+        if resources.get("limits"):
+            resources["requests"] = resources["limits"] | (resources.get("requests") or {})
+    return spec
+
+
+def mark_for_deletion(pod: dict) -> None:
+    grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+    pod["metadata"]["deletionTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    pod["metadata"]["deletionGracePeriodSeconds"] = grace
 
 
 def _created(rv: str) -> str:
@@ -229,6 +317,14 @@ def _handler(fake: FakeKubernetes):  # noqa: C901 - one dispatch table reads bet
             return resource(state.pods, "Pod", "v1", m["name"], method, query, body)
         if m := SECRETS.match(path):
             return resource(state.secrets, "Secret", "v1", m["name"], method, query, body)
+        if path.rstrip("/") == "/apis" and method == "GET":
+            groups = [{"name": g, "versions": [], "preferredVersion": {}} for g in state.api_groups]
+            return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+        if (m := JOBSETS.match(path)) and "jobset.x-k8s.io" in state.api_groups:
+            api = "jobset.x-k8s.io/v1alpha2"
+            return resource(state.jobsets, "JobSet", api, m["name"], method, query, body)
+        if m := SERVICES.match(path):
+            return resource(state.services, "Service", "v1", m["name"], method, query, body)
         return 404, _status(404, "NotFound", f"no route for {method} {path}")
 
     def resource(store, kind, api_version, name, method, query, body):
@@ -253,6 +349,12 @@ def _handler(fake: FakeKubernetes):  # noqa: C901 - one dispatch table reads bet
             obj = store.pop(name)
             if kind == "Job":
                 collect_garbage(obj)
+            if kind == "JobSet":  # its child Jobs go, and with them their pods and Secret
+                uid = obj["metadata"]["uid"]
+                for child_name, child in list(fake.state.jobs.items()):
+                    if any(o.get("uid") == uid for o in child["metadata"].get("ownerReferences", [])):
+                        collect_garbage(fake.state.jobs.pop(child_name))
+                collect_owned(obj["metadata"]["uid"])
             return 200, _status(200, "", "") | {"status": "Success"}
         return 405, _status(405, "MethodNotAllowed", method)
 
@@ -274,14 +376,23 @@ def _handler(fake: FakeKubernetes):  # noqa: C901 - one dispatch table reads bet
         return obj
 
     def collect_garbage(job: dict) -> None:
-        """What the garbage collector does after a Background delete: dependents go too."""
-        uid = job["metadata"]["uid"]
+        """What the garbage collector does after a Background delete: dependents go too. A pod
+        that has ended goes at once; a live one is marked for deletion and runs on through its
+        grace period (``end_grace_period``)."""
         for name, pod in list(fake.state.pods.items()):
-            if pod["metadata"]["labels"] == job["spec"]["template"]["metadata"]["labels"]:
+            if pod["metadata"]["labels"] != job["spec"]["template"]["metadata"]["labels"]:
+                continue
+            if pod["status"].get("phase") in ("Succeeded", "Failed"):
                 del fake.state.pods[name]
-        for name, secret in list(fake.state.secrets.items()):
-            if any(o.get("uid") == uid for o in secret["metadata"].get("ownerReferences", [])):
-                del fake.state.secrets[name]
+            else:
+                mark_for_deletion(pod)
+        collect_owned(job["metadata"]["uid"])
+
+    def collect_owned(uid: str) -> None:
+        for store in (fake.state.secrets, fake.state.services):
+            for name, owned in list(store.items()):
+                if any(o.get("uid") == uid for o in owned["metadata"].get("ownerReferences", [])):
+                    del store[name]
 
     def listing(store, kind, api_version, query):
         items = sorted((o for o in store.values() if _matches(o, query.get("labelSelector", ""))),

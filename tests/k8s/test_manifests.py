@@ -122,6 +122,8 @@ def test_the_executor_role_is_least_privilege(rendered):
         ("", "pods"): {"list"},
         ("", "pods/log"): {"get"},
         ("", "secrets"): {"create", "patch"},  # never read back
+        ("", "services"): {"create", "patch"},  # a multi-node attempt's headless Service
+        ("jobset.x-k8s.io", "jobsets"): {"create", "get", "delete"},  # or its JobSet
     }
     binding = next(d for d in rendered if d["kind"] == "RoleBinding")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hone", "namespace": "hone"}]

@@ -227,7 +227,11 @@ def test_cancel_deletes_the_job_in_the_background_and_the_attempt_ends_cancelled
     services.stop_attempts(job.pk)  # what the stop_attempts task runs after commit
     delete = k8s.requests("DELETE", f"/jobs/{name}")
     assert [d.query["propagationPolicy"] for d in delete] == ["Background"]
-    assert not k8s.state.pods and not k8s.state.secrets  # the garbage collector's part
+    assert not k8s.state.secrets  # the garbage collector's part
+    assert k8s.pod_of(name)["metadata"]["deletionTimestamp"]  # its grace period: SIGTERM, a checkpoint
+    attempt, job = reconciled(attempt)
+    assert attempt.status == "running" and attempt.reason == "stopping"
+    k8s.end_grace_period()
     attempt, job = reconciled(attempt)
     assert (attempt.status, job.status) == ("cancelled", "cancelled")
 
@@ -244,8 +248,30 @@ def test_with_kueue_the_job_waits_suspended_and_a_later_suspension_is_a_preempti
     pod = k8s.add_pod(name, "Running")
     attempt, _ = reconciled(attempt)
     assert attempt.status == "running"
-    created["spec"]["suspend"] = True  # Kueue takes the quota back
-    pod["status"]["phase"] = "Failed"
+    k8s.suspend_job(name)  # Kueue takes the quota back
+    assert pod["status"]["phase"] == "Running"  # its grace period: SIGTERM, then a checkpoint
+    k8s.end_grace_period()
+    attempt, job = reconciled(attempt)
+    assert (attempt.status, attempt.exit_code) == ("preempted", 143)
+    assert job.attempts.filter(number=2).exists()
+
+
+def test_a_suspended_attempt_is_stopping_until_its_pod_has_saved_its_checkpoint_and_gone(job, k8s, settings):
+    """The pod outlives the suspension by its grace period; the next attempt must not be
+    dispatched (and pick its checkpoint) before the old pod has written its SIGTERM one."""
+    settings.HONE_K8S_KUEUE_QUEUE = "team-a"
+    attempt, name = started(job)
+    k8s.state.jobs[name]["spec"]["suspend"] = False  # admitted
+    k8s.add_pod(name, "Running")
+    attempt, _ = reconciled(attempt)
+    assert attempt.status == "running"
+    k8s.suspend_job(name)
+    for _ in range(2):  # however many passes the grace period lasts
+        attempt, job = reconciled(attempt)
+        assert attempt.status == "running"
+        assert attempt.reason.startswith("stopping: Kueue took the quota back")
+        assert not job.attempts.filter(number=2).exists()
+    k8s.end_grace_period()
     attempt, job = reconciled(attempt)
     assert (attempt.status, attempt.exit_code) == ("preempted", 143)
     assert job.attempts.filter(number=2).exists()

@@ -48,6 +48,10 @@ class Command(BaseCommand):
         parser.add_argument("--executor", choices=ComputeProfile.Executor.values)
         parser.add_argument("--gpus", type=int, dest="gpu_count")
         parser.add_argument("--gpu-type")
+        parser.add_argument("--nodes", type=int, help="Nodes (pods) one attempt trains on together.")
+        parser.add_argument(
+            "--processes-per-node", type=int, help="Training processes per node (default: one per GPU)."
+        )
         parser.add_argument("--cpu")
         parser.add_argument("--memory")
         parser.add_argument("--node-selector", action="append", type=parse_label, metavar="KEY=VALUE")
@@ -62,7 +66,7 @@ class Command(BaseCommand):
         fields = {
             name: options[name]
             for name in ("description", "executor", "gpu_count", "gpu_type", "cpu", "memory")
-            + ("priority_class",)
+            + ("priority_class", "nodes", "processes_per_node")
             if options[name] is not None
         }
         for name in ("cpu", "memory"):
@@ -71,6 +75,9 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name} {fields[name]!r} is not a Kubernetes quantity ({example})")
         if options["gpu_count"] is not None and options["gpu_count"] < 0:
             raise CommandError("--gpus must be 0 or more")
+        for name, most in (("nodes", 64), ("processes_per_node", 16)):
+            if options[name] is not None and not 1 <= options[name] <= most:
+                raise CommandError(f"--{name.replace('_', '-')} must be from 1 to {most}")
         if options["node_selector"] is not None:
             fields["node_selector"] = dict(options["node_selector"])
         if options["toleration"] is not None:
@@ -84,5 +91,6 @@ class Command(BaseCommand):
         gpus = f"{profile.gpu_count}× {profile.gpu_type or 'GPU'}" if profile.gpu_count else "no GPU"
         self.stdout.write(
             f"{verb} compute profile {profile.name}: {profile.executor}, {gpus}, {profile.cpu} CPU, "
-            f"{profile.memory} memory, at most {profile.max_runtime_seconds // 3600} h"
+            f"{profile.memory} memory, at most {profile.max_runtime_seconds // 3600} h; "
+            f"{profile.shape_text} per attempt"
         )

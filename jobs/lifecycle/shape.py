@@ -1,0 +1,98 @@
+"""The shape of a training attempt on its compute profile: nodes × processes, the strategy the
+model needs to fit (``trainers.distributed.choose_strategy``), and the memory per GPU under it.
+
+The launch rules refuse a job that fits under no strategy (naming what to change); the spec
+builder puts the chosen shape in each attempt's spec (``distributed``); the pages show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobs.guided import sizing
+from jobs.models import ComputeProfile, ModelAsset
+from trainers import distributed, estimate
+from trainers.spec import LoraParams, TrainingParams
+
+
+@dataclass(frozen=True)
+class Shape:
+    nodes: int
+    per_node: int
+    strategy: str
+    gpus: bool
+    need_bytes: int | None  # per process, under the strategy; None: the model's shape is unknown
+    available_bytes: int | None  # per process
+    fits: bool | None
+
+    @property
+    def spec(self) -> dict:
+        return {"nodes": self.nodes, "processes_per_node": self.per_node, "strategy": self.strategy}
+
+    @property
+    def text(self) -> str:
+        return distributed.describe(distributed.DistributedParams(**self.spec), gpus=self.gpus)
+
+    @property
+    def memory_text(self) -> str:
+        if self.need_bytes is None:
+            return ""
+        unit = "GPU" if self.gpus else "process"
+        return f"about {estimate.human_bytes(self.need_bytes)} per {unit}"
+
+
+def plan(model: ModelAsset | None, profile: ComputeProfile | None, method: str, params: dict) -> Shape:
+    """Where ``model`` trained with ``method`` and ``params`` (the job's groups) stands on ``profile``."""
+    nodes, per_node = (profile.nodes, profile.per_node) if profile else (1, 1)
+    gpus = bool(profile and profile.gpu_count)
+    facts = sizing.model_facts(model) if model is not None else None
+    lora = LoraParams(**(params.get("lora") or {})) if isinstance(params.get("lora"), dict) else LoraParams()
+    try:
+        training = TrainingParams(**(params.get("training") or {}))
+    except (TypeError, ValueError):  # reported at its field by the launch rules
+        training = TrainingParams()
+    fit = (
+        sizing.training_fit(
+            facts,
+            profile,
+            rank=lora.r,
+            seq_len=training.max_seq_length,
+            batch_size=training.batch_size,
+            method=method,
+        )
+        if facts is not None
+        else None
+    )
+    if fit is None or fit.device is None:
+        return Shape(nodes, per_node, "ddp", gpus, None, None, None)
+    available = fit.device.memory_bytes
+    if available is not None and not gpus:
+        available //= per_node  # CPU processes share the node's memory limit
+    strategy, need, fits = distributed.choose_strategy(
+        fit.memory,
+        available,
+        nodes=nodes,
+        per_node=per_node,
+        layers=facts.shape.layers,
+        fits_share=estimate.FITS_SHARE,
+        gpus=gpus,
+    )
+    return Shape(nodes, per_node, strategy, gpus, need.total, available, fits)
+
+
+def problem(shape: Shape, profile: ComputeProfile | None, *, executor: str) -> str:
+    """Why this shape cannot run, in the user's words, or ''."""
+    if profile is not None and profile.nodes > 1 and executor != ComputeProfile.Executor.KUBERNETES:
+        return (
+            f"compute profile {profile.name} spans {profile.nodes} nodes, which only the kubernetes executor "
+            "runs; choose a one-node profile"
+        )
+    if shape.fits is False and profile is not None:
+        return distributed.refusal(
+            shape.need_bytes or 0,
+            shape.available_bytes or 0,
+            strategy=shape.strategy,
+            shape_text=profile.shape_text,
+            profile=profile.name,
+        )
+    return ""
