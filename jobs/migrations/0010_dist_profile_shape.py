@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("jobs", "0008_job_objective")]
+    dependencies = [("jobs", "0009_openai_validation_role")]
 
     operations = [
         migrations.AddField(
