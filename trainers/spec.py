@@ -24,6 +24,7 @@ from pydantic import (
 
 from trainers.objectives import registry as objectives
 from trainers.objectives.base import ObjectiveParams
+from trainers.objectives.grpo_params import GrpoParams
 from trainers.objectives.preference_params import DpoParams, KtoParams, OrpoParams, SimpoParams
 
 SPEC_VERSION = 1
@@ -175,7 +176,7 @@ class TrainSpec(_Strict):
     base_model: ModelRef
     dataset: DatasetRef
     objective: objectives.ObjectiveName = Field(
-        "sft", description="What to learn: sft, pretrain, classification, or dpo / orpo / simpo / kto."
+        "sft", description="What to learn: sft, pretrain, classification, dpo / orpo / simpo / kto, or grpo."
     )
     method: str = Field("lora", description="A training method from trainers.methods (GET /api/v1/methods).")
     lora: LoraParams = LoraParams()  # read by the LoRA family (lora, loraplus, qlora)
@@ -190,6 +191,7 @@ class TrainSpec(_Strict):
     orpo: OrpoParams | None = None
     simpo: SimpoParams | None = None
     kto: KtoParams | None = None
+    grpo: GrpoParams | None = None
     output_dir: str = Field(min_length=1)
     resume_from: str | None = None
     init_adapter: str | None = Field(

@@ -12,6 +12,7 @@ from typing import Literal
 
 from trainers.lookup import lookup
 from trainers.objectives.base import Objective, ObjectiveParams
+from trainers.objectives.grpo_params import GrpoParams
 from trainers.objectives.preference_params import DpoParams, KtoParams, OrpoParams, SimpoParams
 
 OBJECTIVES: dict[str, Objective] = {
@@ -53,6 +54,14 @@ OBJECTIVES: dict[str, Objective] = {
                 ("simpo", "Simple Preference Optimization (SimPO)", SimpoParams),
                 ("kto", "Kahneman-Tversky Optimization (KTO)", KtoParams),
             )
+        ),
+        Objective(
+            "grpo",
+            "Reinforcement fine-tuning with verifiable rewards (GRPO)",
+            tasks=("instruction", "chat"),
+            recipe="trainers.objectives.grpo:RECIPE",
+            params=GrpoParams,
+            virtual_tokens=False,  # TRL's GRPO slices logits by completion position
         ),
     )
 }
