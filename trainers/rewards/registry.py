@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from trainers.lookup import lookup
 from trainers.rewards import (
@@ -69,16 +77,21 @@ class RewardChoice(BaseModel):
     def _known(cls, name: str) -> str:
         return get(name).name
 
-    @model_validator(mode="after")
-    def _params_fit(self) -> RewardChoice:
+    @field_validator("params")
+    @classmethod
+    def _params_fit(cls, raw: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """The reward's own parameters, checked against its model (defaults filled in)."""
+        name = info.data.get("name")
+        if name is None:  # the name was refused already
+            return raw
         try:
-            parsed = get(self.name).params.model_validate(self.params)
+            parsed = get(name).params.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"params.{where}: {first['msg']}" if where else first["msg"]) from None
-        object.__setattr__(self, "params", parsed.model_dump(by_alias=True))
-        return self
+            message = first["msg"].removeprefix("Value error, ")
+            raise ValueError(f"{where}: {message}" if where else message) from None
+        return parsed.model_dump(by_alias=True)
 
     def parsed(self) -> RewardParams:
         return get(self.name).params.model_validate(self.params)

@@ -82,7 +82,7 @@ def test_format_reasoning_then_answer() -> None:
 
 
 def test_a_format_that_does_not_compile_is_refused_at_its_field() -> None:
-    with pytest.raises(ValidationError, match=r"params\.pattern: .*not a valid regular expression"):
+    with pytest.raises(ValidationError, match=r"params\n.*pattern: .*not a valid regular expression"):
         RewardChoice(name="format", params={"pattern": "(unclosed"})
 
 
@@ -107,7 +107,7 @@ def test_json(completion: str, name: str, params: dict, expected: float) -> None
 
 
 def test_json_schema_needs_a_schema_and_a_valid_one() -> None:
-    with pytest.raises(ValidationError, match=r"params\.schema: Field required"):
+    with pytest.raises(ValidationError, match=r"params\n.*schema: Field required"):
         RewardChoice(name="json_schema")
     with pytest.raises(ValidationError, match="not a valid JSON Schema"):
         RewardChoice(name="json_schema", params={"schema": {"type": "no-such-type"}})
@@ -127,7 +127,7 @@ def test_an_unknown_reward_lists_the_known_ones() -> None:
 
 
 def test_unknown_reward_params_are_refused() -> None:
-    with pytest.raises(ValidationError, match=r"params\.max_chars: Extra inputs"):
+    with pytest.raises(ValidationError, match=r"params\n.*max_chars: Extra inputs"):
         RewardChoice(name="length_penalty", params={"max_chars": 3})
 
 

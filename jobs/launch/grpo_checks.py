@@ -1,0 +1,44 @@
+"""The launch checks of a GRPO job that read its dataset (no weights): every chosen reward must be
+able to score every answer (math needs numbers, multiple choice an option letter), and every prompt
+with the completion budget must fit ``training.max_seq_length``, counted with the base model's
+tokenizer as TRL renders the prompt. The trainer runs the same check (``trainers.objectives.grpo``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jobs.data import preview
+from jobs.launch.types import LaunchRefused, Problem
+from jobs.models import Job
+from trainers.formats import UNITS, location
+from trainers.objectives import grpo_data
+from trainers.objectives.grpo_params import GrpoParams
+
+# Rows read at launch; a larger file's later rows are left to the trainer's own check, which reads all.
+LAUNCH_ROWS = 10_000
+
+
+def check_grpo_rows(job: Job, spec: dict) -> None:
+    """LaunchRefused at the reward (``grpo.rewards.<i>``) or at ``dataset``, naming the row and field."""
+    params, ds = GrpoParams.model_validate(spec.get("grpo") or {}), spec["dataset"]
+    dataset = job.inputs.get(role="dataset").dataset
+    try:
+        tokenizer = preview.load_tokenizer(job.inputs.get(role="base").model)
+    except preview.PreviewUnavailable:
+        tokenizer = None  # no tokenizer on this server: the trainer counts the prompts
+    found = grpo_data.problems(
+        Path(ds["path"]), ds["format"], ds["task"], params.rewards, tokenizer=tokenizer,
+        budget=(spec["training"]["max_seq_length"], params.max_completion_length),
+        filename=dataset.name, limit=LAUNCH_ROWS,
+    )  # fmt: skip
+    if not found:
+        return
+    unit = UNITS[ds["format"]]
+    raise LaunchRefused([
+        Problem(
+            ("grpo", "rewards", p.reward) if p.reward is not None else ("dataset",),
+            f"{dataset.name}, {location(unit, p.number, p.field)}: {p.message}",
+        )
+        for p in found
+    ])  # fmt: skip
