@@ -1,4 +1,5 @@
-"""The launch checks of a GRPO job that read its dataset (no weights): every chosen reward must be
+"""The launch checks of a job that samples answers and scores them (grpo, rejection_sampling) that read
+its dataset (no weights): every chosen reward must be
 able to score every answer (math needs numbers, multiple choice an option letter), and every prompt
 with the completion budget must fit ``training.max_seq_length``, counted with the base model's
 tokenizer as TRL renders the prompt. The trainer runs the same check (``trainers.objectives.grpo``).
@@ -13,15 +14,17 @@ from jobs.launch.types import LaunchRefused, Problem
 from jobs.models import Job
 from trainers.formats import UNITS, location
 from trainers.objectives import grpo_data
-from trainers.objectives.grpo_params import GrpoParams
+from trainers.objectives.params import OBJECTIVE_PARAMS
 
+SAMPLING_OBJECTIVES = ("grpo", "rejection_sampling")  # their groups have rewards and max_completion_length
 # Rows read at launch; a larger file's later rows are left to the trainer's own check, which reads all.
 LAUNCH_ROWS = 10_000
 
 
 def check_grpo_rows(job: Job, spec: dict) -> None:
     """LaunchRefused at the reward (``grpo.rewards.<i>``) or at ``dataset``, naming the row and field."""
-    params, ds = GrpoParams.model_validate(spec.get("grpo") or {}), spec["dataset"]
+    objective, ds = spec["objective"], spec["dataset"]
+    params = OBJECTIVE_PARAMS[objective].model_validate(spec.get(objective) or {})
     dataset = job.inputs.get(role="dataset").dataset
     try:
         tokenizer = preview.load_tokenizer(job.inputs.get(role="base").model)
@@ -37,7 +40,7 @@ def check_grpo_rows(job: Job, spec: dict) -> None:
     unit = UNITS[ds["format"]]
     raise LaunchRefused([
         Problem(
-            ("grpo", "rewards", p.reward) if p.reward is not None else ("dataset",),
+            (objective, "rewards", p.reward) if p.reward is not None else ("dataset",),
             f"{dataset.name}, {location(unit, p.number, p.field)}: {p.message}",
         )
         for p in found

@@ -86,3 +86,15 @@ def test_data_grpo_cannot_learn_from_is_refused(as_member, tiny_model, team, mem
     message = fields(problem(create(as_member, base_model=tiny_model.pk, dataset=pairs.pk, objective="grpo"),
                              400))["dataset"]  # fmt: skip
     assert "the grpo objective learns from instruction or chat data" in message
+
+
+def test_rejection_sampling_is_checked_against_its_rewards_too(as_member, tiny_model, team, member):
+    colours = _dataset(team, member, "colours", [{"prompt": "Name a colour.", "answer": "blue"}] * 2)
+    body = {"base_model": tiny_model.pk, "dataset": colours.pk, "objective": "rejection_sampling",
+            "params": {"rejection_sampling": {"rewards": ["math"], "keep_per_prompt": 2}}}
+    errors = fields(problem(create(as_member, **body), 400))
+    assert "field 'answer': math cannot score this row" in errors["params.rejection_sampling.rewards.0"]
+    body["params"]["rejection_sampling"] = {"keep_per_prompt": 8, "max_samples": 4}
+    errors = fields(problem(create(as_member, **body), 400))
+    assert "4 samples cannot give 8 verified answers" in errors["params.rejection_sampling"]
+    assert not Job.objects.exists()

@@ -57,8 +57,9 @@ def check(spec: TrainSpec) -> None:
 
 
 def check_rows(spec: TrainSpec, tokenizer: Any) -> None:
-    """DataError at the first row GRPO cannot train on (a reward that cannot score it, a prompt too long)."""
-    p, ds = params_of(spec), spec.dataset
+    """DataError at the first row that cannot be trained on (a reward that cannot score it, a prompt
+    too long); for every objective that samples answers and scores them (grpo, rejection_sampling)."""
+    p, ds = spec.objective_params(), spec.dataset
     budget = (spec.training.max_seq_length, p.max_completion_length)
     for path in (ds.path, ds.eval_path):
         if path is None:

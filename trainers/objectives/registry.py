@@ -14,6 +14,7 @@ from trainers.lookup import lookup
 from trainers.objectives.base import Objective, ObjectiveParams
 from trainers.objectives.grpo_params import GrpoParams
 from trainers.objectives.preference_params import DpoParams, KtoParams, OrpoParams, SimpoParams
+from trainers.objectives.rejection_params import RejectionParams
 
 OBJECTIVES: dict[str, Objective] = {
     objective.name: objective
@@ -62,6 +63,14 @@ OBJECTIVES: dict[str, Objective] = {
             recipe="trainers.objectives.grpo:RECIPE",
             params=GrpoParams,
             virtual_tokens=False,  # TRL's GRPO slices logits by completion position
+        ),
+        Objective(
+            "rejection_sampling",
+            "Rejection-sampling fine-tuning: keep the answers the rewards verify, then SFT on them",
+            tasks=("instruction", "chat"),
+            recipe="trainers.objectives.rejection_sampling:RECIPE",
+            params=RejectionParams,
+            virtual_tokens=False,  # untested with prompt-based methods: offered with the others only
         ),
     )
 }
