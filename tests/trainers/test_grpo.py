@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.trainers.conftest import make_spec, write_jsonl
+from tests.trainers.conftest import make_spec, run_trainer, write_jsonl, write_spec
 from tests.trainers.test_checkpoints import Stopped, _stop_at
+from tests.trainers.test_train import _run_until_sigterm
 from trainers.data import DataError
 from trainers.events import EventEmitter
 from trainers.spec import SpecError, parse_spec
@@ -131,6 +132,26 @@ def test_a_run_stopped_by_sigterm_resumes_where_it_stopped(
     assert steps == list(range(5, planned + 1))  # no step twice, none missing
     assert 0 not in _points(resumed, "accuracy", "eval")  # no fresh baseline: the same run goes on
     assert resumed[-1]["status"] == "succeeded"
+
+
+def test_a_real_sigterm_ends_the_trainer_with_143_and_the_next_attempt_goes_on(
+    tmp_path: Path, first_number_model: Path, larger_jsonl: Path
+) -> None:
+    """Through ``python -m trainers run``, as the executors run it."""
+    training = TRAINING | {"epochs": 0.4, "checkpoints_per_run": 1}  # the planned one: at the very end
+    spec = _grpo_spec(first_number_model, larger_jsonl, tmp_path / "out", method="lora",
+                      training=training | {"learning_rate": 2e-2})  # fmt: skip
+    stopped = _run_until_sigterm(write_spec(tmp_path / "spec.json", spec), after_step=3)
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    checkpoint = stopped.of_kind("checkpoint")[-1]
+    planned = stopped.of_kind("started")[0]["total_steps"]
+    assert 3 <= checkpoint["step"] < planned and stopped.events[-1]["status"] == "cancelled"
+    spec |= {"attempt": 2, "resume_from": checkpoint["location"]}
+    resumed = run_trainer(write_spec(tmp_path / "spec2.json", spec))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.of_kind("progress")[0]["step"] == checkpoint["step"] + 1
+    assert resumed.of_kind("progress")[-1]["step"] == planned
+    assert resumed.of_kind("artifact") and resumed.events[-1]["status"] == "succeeded"
 
 
 # --- refusals, before any model loads or any step runs -------------------------------------------
