@@ -106,6 +106,10 @@ def trl_baseline(model_dir: Path, data: Path, out: Path, rows: int) -> tuple[flo
     return (times[-1] - times[0]) / (len(times) - 1), rewards
 
 
+def rounded(values: list[float]) -> list[float]:
+    return [round(v, 6) for v in values]
+
+
 def quarters(values: list[float]) -> str:
     q = max(len(values) // 4, 1)
     return f"{statistics.mean(values[:q]):.2f} → {statistics.mean(values[-q:]):.2f}"
@@ -131,6 +135,9 @@ def main() -> None:
             trajectory = "; ".join(quarters(r[1]) for r in runs)
             print(f"{name}: step {step[name] * 1000:.0f} ms (median of {len(runs)}), "
                   f"train reward first → last quarter per run: {trajectory}")  # fmt: skip
+        pairs = zip(results["hone"], results["trl"], strict=True)
+        same = all(rounded(h[1]) == rounded(t[1]) for h, t in pairs)
+        print(f"every logged train reward the same in both (to 6 places): {'yes' if same else 'no'}")
         ratio = step["trl"] / step["hone"]
         print(f"ratio TRL / Hone step time: {ratio:.2f}")
 
