@@ -157,7 +157,11 @@ def test_a_real_sigterm_ends_the_trainer_with_143_and_the_next_attempt_goes_on(
 # --- refusals, before any model loads or any step runs -------------------------------------------
 
 
-def _refusal(tmp_path: Path, model: Path, rows: list[dict], **grpo) -> str:
+def _refusal(tmp_path: Path, model: Path, rows: list[dict], monkeypatch: pytest.MonkeyPatch, **grpo) -> str:
+    def no_weights(*args, **kwargs):
+        raise AssertionError("the model was loaded before the data was checked")
+
+    monkeypatch.setattr("trainers.train.load_base_model", no_weights)
     data = write_jsonl(tmp_path / "data.jsonl", rows)
     with pytest.raises((DataError, SpecError)) as refused:
         _train(_grpo_spec(model, data, tmp_path / "out", grpo=GRPO | grpo))
@@ -165,23 +169,25 @@ def _refusal(tmp_path: Path, model: Path, rows: list[dict], **grpo) -> str:
     return str(refused.value)
 
 
-def test_math_on_an_answer_that_is_no_number_is_refused_at_its_row(tmp_path: Path, tiny_model_dir: Path):
+def test_math_on_an_answer_that_is_no_number_is_refused_at_its_row(tmp_path, tiny_model_dir, monkeypatch):
     rows = larger_number_rows(20) + [{"prompt": "Name a colour.", "answer": "blue"}]
-    message = _refusal(tmp_path, tiny_model_dir, rows, rewards=["math"])
+    message = _refusal(tmp_path, tiny_model_dir, rows, monkeypatch, rewards=["math"])
     assert "line 21" in message and "'answer'" in message and "math cannot score this row" in message
 
 
-def test_a_prompt_longer_than_the_budget_allows_is_refused(tmp_path: Path, tiny_model_dir: Path) -> None:
+def test_a_prompt_longer_than_the_budget_allows_is_refused(tmp_path, tiny_model_dir, monkeypatch) -> None:
     rows = larger_number_rows(20) + [{"prompt": "Which is larger? " + "seven " * 40, "answer": "7"}]
-    message = _refusal(tmp_path, tiny_model_dir, rows)
+    message = _refusal(tmp_path, tiny_model_dir, rows, monkeypatch)
     assert "line 21" in message and "'prompt'" in message and "training.max_seq_length 64" in message
 
 
-def test_a_json_schema_reward_without_a_schema_is_refused(tmp_path: Path, tiny_model_dir: Path) -> None:
-    message = _refusal(tmp_path, tiny_model_dir, larger_number_rows(20), rewards=[{"name": "json_schema"}])
+def test_a_json_schema_reward_without_a_schema_is_refused(tmp_path, tiny_model_dir, monkeypatch) -> None:
+    message = _refusal(tmp_path, tiny_model_dir, larger_number_rows(20), monkeypatch,
+                       rewards=[{"name": "json_schema"}])
     assert "grpo.rewards.0.params: schema: Field required" in message
 
 
-def test_a_completion_budget_that_fills_the_sequence_is_refused(tmp_path: Path, tiny_model_dir: Path):
-    message = _refusal(tmp_path, tiny_model_dir, larger_number_rows(20), max_completion_length=64)
+def test_a_completion_budget_that_fills_the_sequence_is_refused(tmp_path, tiny_model_dir, monkeypatch):
+    message = _refusal(tmp_path, tiny_model_dir, larger_number_rows(20), monkeypatch,
+                       max_completion_length=64)
     assert message.startswith("grpo.max_completion_length: 64 leaves no room for a prompt")

@@ -78,12 +78,28 @@ def check_rows(spec: TrainSpec, tokenizer: Any) -> None:
             )
 
 
+def check_rows_first(spec: TrainSpec) -> None:
+    """``check_rows`` with the base model's tokenizer alone, before any weights load; a tokenizer that
+    does not load here is left to ``load_base_model``, which says why."""
+    from transformers import AutoTokenizer
+
+    from trainers.examples import ensure_chat_template
+
+    ref = spec.base_model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(ref.path or ref.hub_id, revision=ref.revision)
+    except (OSError, ValueError, KeyError):
+        return
+    ensure_chat_template(tokenizer)
+    check_rows(spec, tokenizer)
+
+
 def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Built:
     """Rows as TRL's conversational prompts with their ``answer`` column, which the rewards read."""
     from datasets import Dataset
 
+    check_rows_first(spec)
     tokenizer, model, device = train.load_base_model(spec.base_model, methods.load_options(spec))
-    check_rows(spec, tokenizer)
     task = spec.dataset.task
     train_tasks = [grpo_data.task_of(row, task) for row in train_rows]
     heldout = [grpo_data.task_of(row, task) for row in eval_rows[:MAX_HELDOUT]]

@@ -25,7 +25,7 @@ from trainers.data import DataError, file_sha256
 from trainers.examples import PadCollator, render
 from trainers.objectives import grpo_data, sft
 from trainers.objectives.base import Built, Recipe
-from trainers.objectives.grpo import MAX_HELDOUT, check_rows
+from trainers.objectives.grpo import MAX_HELDOUT, check_rows_first
 from trainers.objectives.grpo_callback import correct, make_callback
 from trainers.objectives.rejection_params import RejectionParams
 from trainers.packing import prepare_batches
@@ -53,8 +53,8 @@ class Sampled:
 
 
 def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Built:
+    check_rows_first(spec)  # before any weights load
     tokenizer, model, device = train.load_base_model(spec.base_model, methods.load_options(spec))
-    check_rows(spec, tokenizer)
     p: RejectionParams = spec.objective_params()  # type: ignore[assignment]
     task = spec.dataset.task
     sampled = sample_verified(model, tokenizer, [grpo_data.task_of(r, task) for r in train_rows], p,
