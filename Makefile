@@ -59,6 +59,8 @@ bench: install
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python bench/quantize_speed.py --runs 5
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python bench/sft_throughput.py
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/merge_vs_mergekit.py --size medium --runs 3
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python bench/grpo_vs_trl.py --runs 3
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python bench/grpo_heldout.py
 
 clean:
 	rm -rf var/test var/bench

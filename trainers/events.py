@@ -234,8 +234,11 @@ class EventEmitter:
     def log(self, message: str, level: str = "info") -> dict:
         return self.emit("log", level=level, message=message)
 
-    def sample(self, *, step: int, prompt: str, output: str, expected: str | None = None) -> dict:
-        return self.emit("sample", step=step, prompt=prompt, output=output, expected=expected)
+    def sample(
+        self, *, step: int, prompt: str, output: str, expected: str | None = None, **extra: Any
+    ) -> dict:
+        """``extra``: what else the objective shows with it (GRPO: the ``rewards`` it scored)."""
+        return self.emit("sample", step=step, prompt=prompt, output=output, expected=expected, **extra)
 
     def checkpoint(self, *, step: int, location: str) -> dict:
         return self.emit("checkpoint", step=step, location=location)

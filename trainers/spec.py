@@ -25,7 +25,9 @@ from pydantic import (
 from trainers.distributed import DistributedParams
 from trainers.objectives import registry as objectives
 from trainers.objectives.base import ObjectiveParams
+from trainers.objectives.grpo_params import GrpoParams
 from trainers.objectives.preference_params import DpoParams, KtoParams, OrpoParams, SimpoParams
+from trainers.objectives.rejection_params import RejectionParams
 
 SPEC_VERSION = 1
 EVENTS_TOKEN_ENV = "HONE_EVENTS_TOKEN"
@@ -176,7 +178,9 @@ class TrainSpec(_Strict):
     base_model: ModelRef
     dataset: DatasetRef
     objective: objectives.ObjectiveName = Field(
-        "sft", description="What to learn: sft, pretrain, classification, or dpo / orpo / simpo / kto."
+        "sft",
+        description="What to learn: sft, pretrain, classification, dpo / orpo / simpo / kto, grpo or "
+        "rejection_sampling.",
     )
     method: str = Field("lora", description="A training method from trainers.methods (GET /api/v1/methods).")
     lora: LoraParams = LoraParams()  # read by the LoRA family (lora, loraplus, qlora)
@@ -191,6 +195,8 @@ class TrainSpec(_Strict):
     orpo: OrpoParams | None = None
     simpo: SimpoParams | None = None
     kto: KtoParams | None = None
+    grpo: GrpoParams | None = None
+    rejection_sampling: RejectionParams | None = None
     output_dir: str = Field(min_length=1)
     resume_from: str | None = None
     init_adapter: str | None = Field(

@@ -178,3 +178,16 @@ def pirate_instruction_rows(n: int = 240, seed: int = 0) -> list[dict]:
     """Short questions answered correctly, in a pirate's voice: the demo dataset for SmolLM2."""
     rng = random.Random(seed)
     return [_pirate_row(rng) for _ in range(n)]
+
+
+def larger_number_rows(n: int = 200, seed: int = 0, *, answer: str = "larger") -> list[dict]:
+    """A checkable task made here with its own checker: "Which is larger: 3 or 8?" (two different
+    digits). ``answer="larger"`` gives the right answers; ``"first"`` answers with the first number
+    whatever it is, a wrong rule in the right format (a warm start that is right half the time)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        a, b = rng.sample(range(10), 2)
+        right = max(a, b) if answer == "larger" else a
+        rows.append({"prompt": f"Which is larger: {a} or {b}?", "answer": str(right)})
+    return rows

@@ -14,6 +14,7 @@ from django.conf import settings
 from pydantic import ValidationError
 
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
+from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES, check_grpo_rows
 from jobs.launch.types import LaunchRequest, Loc, Problem, pydantic_problems
 from jobs.lifecycle import shape
 from jobs.models import ComputeProfile, Dataset, Job, ModelAsset
@@ -301,3 +302,5 @@ def check_files(job: Job, spec: dict) -> None:
     elif job.kind == Job.Kind.QUANTIZE:
         check_group_size(spec)
         check_calibration_size(job, spec)
+    elif job.kind == Job.Kind.TRAIN and spec["objective"] in SAMPLING_OBJECTIVES:
+        check_grpo_rows(job, spec)

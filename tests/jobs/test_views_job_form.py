@@ -389,7 +389,7 @@ def test_a_dataset_the_objective_cannot_learn_from_is_an_error_next_to_it(
     message = response.context["form"].errors["dataset"][0]
     assert message == (
         "demo holds instruction data, but the dpo objective learns from preference data; pick such a "
-        "dataset, or objective sft. Datasets here that fit: pairs."
+        "dataset, or objective sft, grpo or rejection_sampling. Datasets here that fit: pairs."
     )  # word for word what the API says (tests/api/test_job_objectives.py)
     body = response.content.decode()
     assert re.search(r'<ul class="errorlist" id="id_dataset_error"><li>demo holds instruction data', body)
@@ -511,3 +511,37 @@ def test_every_control_of_the_form_has_a_label(client, member, tiny_model, datas
     assert len(form.controls) > 40
     unlabelled = [c.get("name") for c in form.controls if c.get("id") not in form.labelled]
     assert unlabelled == []
+
+
+def test_a_grpo_job_takes_its_rewards_as_names_with_weights(
+    client, member, tiny_model, team, django_capture_on_commit_callbacks
+):
+    from trainers.tiny import larger_number_rows
+
+    upload = SimpleUploadedFile("sums.jsonl", jsonl_bytes(larger_number_rows(20)))
+    sums = create_dataset(team=team, user=member, name="sums", upload=upload)
+    client.force_login(member)
+    data = form_data(tiny_model.pk, sums.pk, objective="grpo", max_seq_length=128, learning_rate=1e-5,
+                     grpo__rewards="math, length_penalty:0.1", grpo__num_generations=4)  # fmt: skip
+    response = post_job(client, data, django_capture_on_commit_callbacks)
+    assert response.status_code == 302, response.context["form"].errors
+    rewards = Job.objects.get().params["grpo"]["rewards"]
+    assert [(r["name"], r["weight"]) for r in rewards] == [("math", 1.0), ("length_penalty", 0.1)]
+
+
+def test_a_reward_that_cannot_score_the_data_is_an_error_next_to_the_rewards(
+    client, member, tiny_model, team
+):
+    rows = [{"prompt": "Name a colour.", "answer": "blue"}] * 3
+    colours = create_dataset(team=team, user=member, name="colours",
+                             upload=SimpleUploadedFile("colours.jsonl", jsonl_bytes(rows)))  # fmt: skip
+    client.force_login(member)
+    data = form_data(tiny_model.pk, colours.pk, objective="grpo", max_seq_length=64, grpo__rewards="math")
+    response = client.post("/jobs/new/", data)
+    assert response.status_code == 200 and not Job.objects.exists()
+    errors = response.context["form"].errors["grpo__rewards"]
+    assert errors[0] == (
+        "colours, line 1, field 'answer': math cannot score this row: the answer 'blue' is not a number or a "
+        "mathematical expression"
+    )
+    assert len(errors) == 3  # each row named

@@ -12,7 +12,9 @@ from typing import Literal
 
 from trainers.lookup import lookup
 from trainers.objectives.base import Objective, ObjectiveParams
+from trainers.objectives.grpo_params import GrpoParams
 from trainers.objectives.preference_params import DpoParams, KtoParams, OrpoParams, SimpoParams
+from trainers.objectives.rejection_params import RejectionParams
 
 OBJECTIVES: dict[str, Objective] = {
     objective.name: objective
@@ -53,6 +55,22 @@ OBJECTIVES: dict[str, Objective] = {
                 ("simpo", "Simple Preference Optimization (SimPO)", SimpoParams),
                 ("kto", "Kahneman-Tversky Optimization (KTO)", KtoParams),
             )
+        ),
+        Objective(
+            "grpo",
+            "Reinforcement fine-tuning with verifiable rewards (GRPO)",
+            tasks=("instruction", "chat"),
+            recipe="trainers.objectives.grpo:RECIPE",
+            params=GrpoParams,
+            virtual_tokens=False,  # TRL's GRPO slices logits by completion position
+        ),
+        Objective(
+            "rejection_sampling",
+            "Rejection-sampling fine-tuning: keep the answers the rewards verify, then SFT on them",
+            tasks=("instruction", "chat"),
+            recipe="trainers.objectives.rejection_sampling:RECIPE",
+            params=RejectionParams,
+            virtual_tokens=False,  # untested with prompt-based methods: offered with the others only
         ),
     )
 }

@@ -1,0 +1,1 @@
+"""Reward functions for reinforcement fine-tuning: the registry is ``trainers.rewards.registry``."""
