@@ -80,19 +80,41 @@ def quantize_job(model_dir: Path, out: Path, method: str, calibration: Path, eva
     return json.loads((out / "report.json").read_text())
 
 
-def test_gptq_raises_perplexity_less_than_round_to_nearest_on_a_trained_model(
+def mean_kl_to(original: Path, quantized: Path, texts: list[str]) -> float:
+    """Mean per-token KL(original ‖ quantized) of the next-token distributions on ``texts``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(original)
+    reference = AutoModelForCausalLM.from_pretrained(original).eval()
+    candidate = AutoModelForCausalLM.from_pretrained(quantized).eval()  # torchao int4, loaded back
+    total = 0.0
+    with torch.no_grad():
+        for text in texts:
+            ids = torch.tensor([tokenizer(text)["input_ids"]])
+            p = torch.log_softmax(reference(input_ids=ids).logits.float(), dim=-1)
+            q = torch.log_softmax(candidate(input_ids=ids).logits.float(), dim=-1)
+            total += (p.exp() * (p - q)).sum(dim=-1).mean().item()
+    return total / len(texts)
+
+
+def test_gptq_keeps_a_trained_model_closer_to_the_original_than_round_to_nearest(
     trained_model_dir: Path, toy_text_jsonl: Path, tmp_path: Path, held_out_texts: list[str]
 ):
+    """GPTQ minimises each layer's output error, so the quantized model's predictions stay closer to
+    the original's. Measured as KL on held-out text, not as perplexity: on this tiny model int4 moves
+    perplexity by about 0.1 %, within the noise where either method can come out ahead (a fixture
+    change once flipped a perplexity comparison; the KL gap here is about 3×)."""
     from tests.trainers.conftest import write_jsonl
 
     eval_file = write_jsonl(tmp_path / "held_out.jsonl", [{"text": t} for t in held_out_texts])
     rtn = quantize_job(trained_model_dir, tmp_path / "rtn", "rtn_int4", toy_text_jsonl, eval_file)
     gptq = quantize_job(trained_model_dir, tmp_path / "gptq", "gptq_int4", toy_text_jsonl, eval_file)
     assert rtn["before"]["perplexity"] == gptq["before"]["perplexity"] < 3  # it did learn the toy language
-    rtn_increase = rtn["after"]["perplexity"] - rtn["before"]["perplexity"]
-    gptq_increase = gptq["after"]["perplexity"] - gptq["before"]["perplexity"]
-    assert rtn_increase > 0
-    assert gptq_increase < rtn_increase
+    for report in (rtn, gptq):  # int4 with one group per row costs this model little
+        assert report["after"]["perplexity"] < 1.01 * report["before"]["perplexity"]
+    rtn_kl = mean_kl_to(trained_model_dir, tmp_path / "rtn" / "torchao", held_out_texts)
+    gptq_kl = mean_kl_to(trained_model_dir, tmp_path / "gptq" / "torchao", held_out_texts)
+    assert 0 < gptq_kl < 0.7 * rtn_kl
     assert gptq["calibration"] == {
         "source": "toy.jsonl",
         "windows": 32,
