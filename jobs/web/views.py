@@ -49,6 +49,7 @@ KIND_LABELS = {
     "merge": "Merge",
     "quantize": "Quantization",
     "evaluate": "Evaluation",
+    "curate": "Curation",
 }
 
 
