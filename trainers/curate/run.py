@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from trainers.curate import table
+from trainers.curate import table, texts
 from trainers.curate.dedup import Deduplicator
 from trainers.curate.diversity import Embedder, k_center_greedy
 from trainers.curate.labels import find_label_problems, tfidf_features
 from trainers.curate.quality import judge, token_counter
 from trainers.curate.table import Row, input_rows
-from trainers.curate.texts import answer_of, preview, text_of
 from trainers.data import iter_rows
 from trainers.evaluation.report import emit_artifact, write_report
 from trainers.events import EventEmitter
@@ -95,34 +94,53 @@ def _chunks(iterable, size: int):
         yield chunk
 
 
-def score_rows(spec: CurateSpec, progress: Progress) -> list[Row]:
-    """Every row's duplicates, contamination and quality, ``chunk_rows`` at a time."""
+def score_rows(spec: CurateSpec, progress: Progress | None, limit: int | None = None) -> list[Row]:
+    """Each row's (or the first ``limit``'s) duplicates, contamination and quality, in chunks."""
     dedup = Deduplicator(spec.dedup) if spec.dedup else None
     if dedup and spec.eval_set:
         ref = spec.eval_set
         for n, chunk in enumerate(_chunks(iter_rows(Path(ref.path), ref.format, ref.task), spec.chunk_rows)):
-            dedup.index_eval([text_of(row, ref.task) for row in chunk], n * spec.chunk_rows)
+            dedup.index_eval([texts.text_of(row, ref.task) for row in chunk], n * spec.chunk_rows)
     count = token_counter(spec.tokenizer) if spec.quality else None
     rows: list[Row] = []
-    for chunk in _chunks(input_rows(spec), spec.chunk_rows):
-        texts = [text_of(row, spec.task) for _d, _r, row in chunk]
-        states = [Row(d, r, preview(text)) for (d, r, _row), text in zip(chunk, texts, strict=True)]
+    for chunk in _chunks(islice(input_rows(spec), limit), spec.chunk_rows):
+        strings = [texts.text_of(row, spec.task) for _d, _r, row in chunk]
+        states = [Row(d, r, texts.preview(text)) for (d, r, _row), text in zip(chunk, strings, strict=True)]
         for state, (_d, _r, row) in zip(states, chunk, strict=True):
             if "label" in row:
                 state.label = str(row["label"])
         if spec.quality and count:
-            apply_quality(spec, states, texts, [answer_of(row, spec.task) for *_, row in chunk], count)
+            apply_quality(
+                spec, states, strings, [texts.answer_of(row, spec.task) for *_, row in chunk], count
+            )
         if dedup:
             names = [f"datasets[{s.dataset}] row {s.row}" for s in states]
             for state, match in zip(
-                states, dedup.check(names, texts, [s.alive for s in states]), strict=True
+                states, dedup.check(names, strings, [s.alive for s in states]), strict=True
             ):
                 if match:
                     state.similarity = round(match.similarity, 4)
                     state.drop(match.reason, f"{match.similarity:.0%} like {match.of}")
         rows += states
-        progress.done(len(rows))
+        if progress:
+            progress.done(len(rows))
     return rows
+
+
+def preview(spec: CurateSpec, limit: int) -> dict:
+    """What the cheap steps (quality, duplicates, contamination) drop among the first ``limit`` rows,
+    and the budget as the same share of them, drawn at random: the page shows it before a job runs.
+    Label problems and the diversity selection need the whole data and a model: not previewed."""
+    rows = score_rows(spec, None, limit)
+    total = count_rows(spec)
+    target = round(spec.budget.rows(total) * len(rows) / max(total, 1))
+    alive = [i for i, row in enumerate(rows) if row.alive]
+    if len(alive) > target:
+        chosen = set(np.random.default_rng(spec.seed).choice(alive, size=target, replace=False).tolist())
+        for i in alive:
+            if i not in chosen:
+                rows[i].drop("over_budget", "over the budget (the preview draws at random)")
+    return table.summary(spec, rows, target) | {"previewed_rows": len(rows), "total_rows": total}
 
 
 def apply_quality(spec: CurateSpec, states: list[Row], texts: list[str], answers: list, count) -> None:
@@ -155,7 +173,7 @@ class Embeddings:
 def texts_of(spec: CurateSpec, wanted: list[int]) -> list[str]:
     """The texts of the rows at these global positions, read again from the inputs."""
     keep = set(wanted)
-    found = {i: text_of(row, spec.task) for i, (*_, row) in enumerate(input_rows(spec)) if i in keep}
+    found = {i: texts.text_of(row, spec.task) for i, (*_, row) in enumerate(input_rows(spec)) if i in keep}
     return [found[i] for i in wanted]
 
 
