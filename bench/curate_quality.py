@@ -101,13 +101,10 @@ def labels(train: list[dict], test: list[dict]) -> None:
     print(f"  flips found (recall): {len(found & flipped) / len(flipped):.1%}")
     print(f"  false alarms (clean rows flagged): {len(found - flipped) / (len(train) - len(flipped)):.1%}")
     print(f"  precision: {len(found & flipped) / max(1, len(found)):.1%}")
-    for name, rows in (
-        ("noisy", noisy),
-        ("curated (dropped)", dropped),
-        ("curated (relabelled)", relabelled),
-        ("clean", train),
-    ):
-        print(f"  held-out accuracy trained on {name:22} ({len(rows):5} rows): {accuracy(rows, test):.3f}")
+    sets = (("noisy", noisy), ("dropped", dropped), ("relabelled", relabelled), ("clean", train))
+    print("  held-out accuracy (TF-IDF), trained on: " + ", ".join(f"{n} ({len(r)} rows)" for n, r in sets))
+    for kind in classifiers():
+        print(f"  {kind:14} " + "  ".join(f"{n} {accuracy(r, test, kind):.3f}" for n, r in sets))
 
 
 def selection(train: list[dict], test: list[dict], seeds: int = 3) -> None:

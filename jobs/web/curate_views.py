@@ -30,11 +30,11 @@ def curate_create(request: HttpRequest) -> HttpResponse:
     team = membership.team
     preview = None
     if request.method == "POST":
+        require_launch(membership)  # the preview too: it reads data only those who may curate use
         form = CurateForm(request.POST, team=team)
         if form.is_valid() and "preview" in request.POST:
             preview = preview_of(form)
         elif form.is_valid():
-            require_launch(membership)
             models, datasets = form.inputs()
             asked = LaunchRequest.of(
                 Job.Kind.CURATE,

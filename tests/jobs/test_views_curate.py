@@ -114,3 +114,10 @@ def test_a_finished_curation_shows_counts_examples_histograms_and_its_dataset(
     assert "Length of every row" in page and 'class="chart histogram"' in page
     assert f'href="/datasets/{made.pk}/"' in page
     assert f"curate job #{job.pk}" in client.get(f"/datasets/{made.pk}/").content.decode()
+
+
+def test_viewers_can_neither_preview_nor_start_a_curation(client, viewer, repetitive):
+    client.force_login(viewer)
+    assert client.post("/jobs/new/curate/", form(repetitive, preview="1")).status_code == 403
+    assert client.post("/jobs/new/curate/", form(repetitive)).status_code == 403
+    assert not Job.objects.exists()
