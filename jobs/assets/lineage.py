@@ -7,6 +7,7 @@ train → merge → quantize → evaluate.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from django.db.models import Q, QuerySet
@@ -14,6 +15,8 @@ from django.db.models import Q, QuerySet
 from jobs.assets.modelinfo import ModelDirError, safetensors_parameter_count
 from jobs.data import datasets, storage
 from jobs.models import Artifact, Dataset, Job, JobInput, ModelAsset
+
+log = logging.getLogger(__name__)
 
 # Artifact kinds that are models, and what they become.
 MODEL_ARTIFACTS = {
@@ -64,11 +67,16 @@ def register_datasets(job: Job) -> list[Dataset]:
                 {"id": row.dataset_id, "name": row.dataset.name, "role": row.role}
                 for row in job.inputs.filter(dataset__isnull=False).select_related("dataset")
             ]
-            found = datasets.register_file(
-                team=job.team, user=job.created_by, name=f"{job.name} · curated",
-                path=storage.resolve(artifact.location), produced_by=job,
-                lineage={"job": job.pk, "kind": job.kind, "from": sources, "settings": job.params},
-            )
+            try:
+                found = datasets.register_file(
+                    team=job.team, user=job.created_by, name=f"{job.name} · curated",
+                    path=storage.resolve(artifact.location), produced_by=job,
+                    lineage={"job": job.pk, "kind": job.kind, "from": sources, "settings": job.params},
+                )
+            except (OSError, datasets.DatasetRejected) as exc:
+                # The rows stay downloadable as the artifact; a refusal must not wedge the reconciler.
+                log.error("job %s: its curated rows were not registered as a dataset: %s", job.pk, exc)
+                continue
         made.append(found)
     return made
 

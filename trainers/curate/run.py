@@ -165,7 +165,7 @@ class Embeddings:
             for n, start in enumerate(range(0, len(missing), self.spec.chunk_rows)):
                 part = self.embedder.embed(texts[start : start + self.spec.chunk_rows])
                 self.vectors.update(zip(missing[start : start + len(part)], part, strict=True))
-                if progress:
+                if progress:  # embedding is the first half of the select phase, k-center the second
                     progress.done(min(len(missing), (n + 1) * self.spec.chunk_rows) // 2)
         return np.stack([self.vectors[i] for i in wanted]) if wanted else np.zeros((0, 1), np.float32)
 
