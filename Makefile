@@ -37,6 +37,7 @@ TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) HONE_VAR=$(CURDIR)/var/test \
 # Slow tests (marked `slow`: the real SmolLM2 weights) are left out here; `make test-slow` runs them.
 test: install
 	scripts/install-browser
+	scripts/install-test-data
 	scripts/check-kustomize
 	$(TEST_ENV) $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 

@@ -60,6 +60,10 @@ class Dataset(models.Model):
     task = models.CharField(max_length=20)
     row_count = models.IntegerField()
     report = models.JSONField(default=dict, help_text="The validation report.")
+    produced_by = models.ForeignKey(
+        "Job", null=True, blank=True, on_delete=models.PROTECT, related_name="datasets_made",
+        help_text="The curate job that made it; its inputs and params are the lineage.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -239,6 +243,7 @@ class Job(models.Model):
         MERGE = "merge"
         QUANTIZE = "quantize"
         EVALUATE = "evaluate"
+        CURATE = "curate"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -386,6 +391,7 @@ class Artifact(models.Model):
         CHECKPOINT = "checkpoint"
         GGUF = "gguf"
         REPORT = "report"
+        DATASET = "dataset"  # a curate job's curated rows, registered as a Dataset on success
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="artifacts")
     attempt = models.ForeignKey(Attempt, null=True, on_delete=models.SET_NULL, related_name="artifacts")
@@ -411,6 +417,7 @@ class JobInput(models.Model):
         CALIBRATION = "calibration"
         CANDIDATE = "candidate"
         VALIDATION = "validation"  # a training job's own evaluation rows (instead of a held-out share)
+        EVAL = "eval"  # a curate job's evaluation set: rows found there are contamination
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="inputs")
     role = models.CharField(max_length=20, choices=Role.choices)

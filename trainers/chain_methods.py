@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from trainers.merge import registry
 from trainers.quantize import registry as quantize_registry
+from trainers.spec_curate import CurateSpec
 from trainers.spec_evaluate import EvaluateSpec
 from trainers.spec_quantize import QuantizeOutput
 
@@ -40,12 +41,25 @@ EvaluateParams: type[BaseModel] = create_model(
     },
 )
 
+# What a curate job's ``params`` may set: its steps (each optional), the budget (required), the seed.
+CURATE_FIELDS = ("budget", "dedup", "quality", "labels", "diversity", "seed", "chunk_rows")
+CurateParams: type[BaseModel] = create_model(
+    "CurateParams",
+    __config__=ConfigDict(extra="forbid"),
+    **{name: (CurateSpec.model_fields[name].annotation, CurateSpec.model_fields[name])
+       for name in CURATE_FIELDS},
+)
+
 
 def _entry(
     name: str, kind: str, title: str, description: str, params: type[BaseModel], details: dict
 ) -> dict:
     schema = params.model_json_schema()
-    schema["description"] = f"Parameters of {title}; every field has a default."
+    required = schema.get("required")
+    given = "every field has a default"
+    if required:  # a curate job's budget
+        given = f"{', '.join(required)} required, the rest have defaults"
+    schema["description"] = f"Parameters of {title}; {given}."
     return {
         "name": name,
         "kind": kind,
@@ -111,9 +125,24 @@ def _evaluate_entries() -> list[dict]:
     ]
 
 
+def _curate_entries() -> list[dict]:
+    description = (
+        "Makes a smaller, cleaner dataset: exact and near duplicates (also against an evaluation set: "
+        "contamination), quality filters, label problems (cleanlab) and a diversity selection within a "
+        "budget; every row gets a score and a reason it was kept or dropped."
+    )
+    details = {
+        "dataset_tasks": ["text", "instruction", "chat", "preference", "classification"],
+        "inputs": "datasets (one or more, one kind of data), eval_set (optional, same kind), "
+        "tokenizer_model (whose tokens the length bounds count), embedding_model (default MiniLM)",
+        "output": "a new dataset (registered on success, with its lineage) and a per-row parquet table",
+    }
+    return [_entry("curate", "curate", "Data curation and selection", description, CurateParams, details)]
+
+
 def describe(kind: str | None = None) -> list[dict[str, Any]]:
-    """Every merge, quantize and evaluate method (or those of ``kind``), ready for JSON."""
-    entries = _merge_entries() + _quantize_entries() + _evaluate_entries()
+    """Every merge, quantize, evaluate and curate method (or those of ``kind``), ready for JSON."""
+    entries = _merge_entries() + _quantize_entries() + _evaluate_entries() + _curate_entries()
     return [e for e in entries if kind is None or e["kind"] == kind]
 
 

@@ -249,6 +249,7 @@ JOB_KINDS: dict[str, tuple[str, str]] = {
     "merge": ("trainers.spec_merge:MergeSpec", "trainers.merge.run:run_merge"),
     "quantize": ("trainers.spec_quantize:QuantizeSpec", "trainers.quantize.run:run_quantize"),
     "evaluate": ("trainers.spec_evaluate:EvaluateSpec", "trainers.evaluation.run:run_evaluate"),
+    "curate": ("trainers.spec_curate:CurateSpec", "trainers.curate.run:run_curate"),
 }
 
 JobSpec = BaseModel  # any of the spec models in JOB_KINDS

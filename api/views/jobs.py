@@ -13,6 +13,7 @@ from api.base import ApiView, read_query
 from api.idempotency import idempotent
 from api.problems import Conflict
 from api.serializers.chain_jobs import CHAIN_SERIALIZERS
+from api.serializers.curate_jobs import CurateJobCreateSerializer
 from api.serializers.jobs import (
     ATTEMPT_COLUMNS,
     SUMMARY_COLUMNS,
@@ -100,9 +101,12 @@ def _launch_training(view: JobScoped, data: object, user) -> Job:
     return serializer.launch(user)
 
 
+# Every kind after training, by ``kind``: its body's serializer.
+KIND_SERIALIZERS = {**CHAIN_SERIALIZERS, Job.Kind.CURATE: CurateJobCreateSerializer}
+
 JOB_CREATE = PolymorphicProxySerializer(
     component_name="NewJob",
-    serializers=[JobCreateSerializer, *CHAIN_SERIALIZERS.values()],
+    serializers=[JobCreateSerializer, *KIND_SERIALIZERS.values()],
     resource_type_field_name=None,
 )
 
@@ -116,7 +120,7 @@ def _create(view: JobScoped, request: Request) -> Job:
         raise serializers.ValidationError({"kind": [f"unknown job kind {kind!r}; use one of {known}"]})
     if kind == Job.Kind.TRAIN:
         return _launch_training(view, data, request.user)
-    serializer = CHAIN_SERIALIZERS[kind](data=data, context={"team": view.team})
+    serializer = KIND_SERIALIZERS[kind](data=data, context={"team": view.team})
     serializer.is_valid(raise_exception=True)
     return serializer.launch(request.user)
 
@@ -135,7 +139,7 @@ class JobList(JobScoped):
         request=JOB_CREATE,
         responses={201: JobDetailSerializer},
         parameters=[IDEMPOTENCY_KEY],
-        summary="Create a train, merge, quantize or evaluate job",
+        summary="Create a train, merge, quantize, evaluate or curate job",
         description="`kind` picks the body (train when omitted). Each method's `params` are described, "
         "with a JSON schema, by GET /api/v1/methods/{name}; every refusal names its field.",
     )

@@ -7,13 +7,16 @@ train → merge → quantize → evaluate.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from django.db.models import Q, QuerySet
 
 from jobs.assets.modelinfo import ModelDirError, safetensors_parameter_count
-from jobs.data import storage
+from jobs.data import datasets, storage
 from jobs.models import Artifact, Dataset, Job, JobInput, ModelAsset
+
+log = logging.getLogger(__name__)
 
 # Artifact kinds that are models, and what they become.
 MODEL_ARTIFACTS = {
@@ -38,9 +41,11 @@ def record_inputs(
 
 
 def register_outputs(job: Job) -> list[ModelAsset]:
-    """Make each model artifact of a succeeded job a usable model of its team.
+    """Make each model artifact of a succeeded job a usable model of its team, and each dataset
+    artifact (a curate job's rows) a dataset of its team.
 
     Called once, in the transaction that records the job's success."""
+    register_datasets(job)
     assets = []
     for artifact in job.artifacts.filter(kind__in=MODEL_ARTIFACTS):
         path = str(storage.resolve(artifact.location))
@@ -49,6 +54,31 @@ def register_outputs(job: Job) -> list[ModelAsset]:
             asset = ModelAsset.objects.create(produced_by=job, path=path, **_asset_fields(job, artifact))
         assets.append(asset)
     return assets
+
+
+def register_datasets(job: Job) -> list[Dataset]:
+    """A curate job's output as a new dataset, with its lineage: from which datasets, by which job,
+    with which settings. Registered once: a second call finds it."""
+    made = []
+    for artifact in job.artifacts.filter(kind=Artifact.Kind.DATASET):
+        found = Dataset.objects.filter(produced_by=job).first()
+        if found is None:
+            sources = [
+                {"id": row.dataset_id, "name": row.dataset.name, "role": row.role}
+                for row in job.inputs.filter(dataset__isnull=False).select_related("dataset")
+            ]
+            try:
+                found = datasets.register_file(
+                    team=job.team, user=job.created_by, name=f"{job.name} · curated",
+                    path=storage.resolve(artifact.location), produced_by=job,
+                    lineage={"job": job.pk, "kind": job.kind, "from": sources, "settings": job.params},
+                )
+            except (OSError, datasets.DatasetRejected) as exc:
+                # The rows stay downloadable as the artifact; a refusal must not wedge the reconciler.
+                log.error("job %s: its curated rows were not registered as a dataset: %s", job.pk, exc)
+                continue
+        made.append(found)
+    return made
 
 
 def _asset_fields(job: Job, artifact: Artifact) -> dict:

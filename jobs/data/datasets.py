@@ -176,6 +176,29 @@ def create_dataset(*, team: Team, user, name: str, upload) -> Dataset:
         storage.discard(tmp)  # gone already when it was moved into place
 
 
+def register_file(*, team: Team, user, name: str, path: Path, produced_by, lineage: dict) -> Dataset:
+    """A file a job wrote (a curate job's rows) as a dataset of ``team``: checked row by row like an
+    upload, copied into the content-addressed store; ``report["lineage"]`` says where it came from."""
+    report = inspect_file(path, path.name, limits=read_limits())
+    if not report.ok:
+        first = report.errors[0] if report.errors else "no usable rows"
+        raise DatasetRejected(f"{path.name}: {first}", report)
+    with path.open("rb") as source:
+        chunks = iter(lambda: source.read(1 << 20), b"")
+        tmp, sha256, size = storage.spool_upload(chunks, max_bytes=path.stat().st_size, suffix=path.suffix)
+    try:
+        with transaction.atomic(), storage.digest_lock(sha256):
+            location = storage.commit_dataset(tmp, sha256, path.suffix.lower())
+            return Dataset.objects.create(
+                team=team, created_by=user, name=name[:200], filename=path.name, location=location,
+                sha256=sha256, bytes=size, format=report.format, task=report.task,
+                row_count=report.row_count, report=storable({**report.to_dict(), "lineage": lineage}),
+                produced_by=produced_by,
+            )
+    finally:
+        storage.discard(tmp)
+
+
 def _unlink_if_unused(location: str, sha256: str) -> None:
     with transaction.atomic(), storage.digest_lock(sha256):
         if not Dataset.objects.filter(location=location).exists():

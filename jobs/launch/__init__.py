@@ -50,7 +50,7 @@ def launch(request: LaunchRequest) -> Job:
             method=request.method or str(request.params.get("method", request.kind)),
             objective=(request.objective or "sft") if request.kind == Job.Kind.TRAIN else "",
             base_model=_primary_model(request),
-            dataset=request.dataset("dataset") if request.kind == Job.Kind.TRAIN else None,
+            dataset=request.dataset("dataset") if request.kind in (Job.Kind.TRAIN, Job.Kind.CURATE) else None,
             profile=request.profile,
             params=request.params,
             max_attempts=settings.HONE_MAX_ATTEMPTS,

@@ -32,7 +32,10 @@ INPUT_LOCS: dict[str, dict[str, str]] = {
     Job.Kind.MERGE: {"base": "base_model", "model": "models", "dataset": "dataset"},
     Job.Kind.QUANTIZE: {"base": "model", "calibration": "calibration", "dataset": "eval_texts"},
     Job.Kind.EVALUATE: {"base": "base", "candidate": "candidate", "dataset": "dataset"},
+    Job.Kind.CURATE: {"dataset": "datasets", "eval": "eval_set", "base": "tokenizer", "model": "embedder"},
 }
+# Inputs given as a list: a problem about one names its place in the list.
+LISTED = ("models", "datasets")
 
 
 def problems(request: LaunchRequest) -> list[Problem]:
@@ -57,7 +60,7 @@ def problems(request: LaunchRequest) -> list[Problem]:
 
 def input_loc(kind: str, role: str, position: int) -> Loc:
     where = INPUT_LOCS.get(kind, {}).get(role, role)
-    return (where, position) if where == "models" else (where,)
+    return (where, position) if where in LISTED else (where,)
 
 
 def _unavailable(request: LaunchRequest) -> list[Problem]:
@@ -78,11 +81,13 @@ def _unavailable(request: LaunchRequest) -> list[Problem]:
                     f"model {given.model.pk} is not available to {request.team.name}",
                 )
             )
+    positions: dict[str, int] = {}
     for given in request.datasets:
+        position = positions[given.role] = positions.get(given.role, -1) + 1
         if given.dataset.team_id != request.team.pk:
             found.append(
                 Problem(
-                    input_loc(request.kind, given.role, 0),
+                    input_loc(request.kind, given.role, position),
                     f"dataset {given.dataset.pk} is not available to {request.team.name}",
                 )
             )
@@ -286,12 +291,40 @@ def _evaluate(request: LaunchRequest) -> list[Problem]:
     return []
 
 
+def _curate(request: LaunchRequest) -> list[Problem]:
+    """Data of one kind in, an evaluation set of that kind, a budget, models that can do their part."""
+    datasets = [d.dataset for d in request.datasets if d.role == "dataset"]
+    if not datasets:
+        return [Problem(("datasets",), "required: one or more datasets to curate")]
+    found = []
+    task = datasets[0].task
+    for i, dataset in enumerate(datasets[1:], start=1):
+        if dataset.task != task:
+            found.append(Problem(("datasets", i), f"{dataset.name} holds {dataset.task} data, "
+                                 f"{datasets[0].name} {task}; curate data of one kind together"))
+    eval_set = request.dataset("eval")
+    if eval_set is not None and eval_set.task != task:
+        found.append(Problem(("eval_set",), f"{eval_set.name} holds {eval_set.task} data but the datasets "
+                             f"hold {task}; give an evaluation set of the same kind"))
+    if request.params.get("labels") is not None and task != "classification":
+        found.append(Problem(("labels",), f"label problems are found in classification data; "
+                             f"{datasets[0].name} holds {task} data: turn this step off"))
+    if not request.params.get("budget"):
+        found.append(Problem(("budget",), "required: keep_rows (a number of rows) or keep_percent"))
+    for role, where in (("base", "tokenizer"), ("model", "embedder")):
+        model = request.model(role)
+        if model is not None and (model.format != ModelAsset.Format.TRANSFORMERS or not model.path):
+            found.append(Problem((where,), f"{model.name} has no transformers files on the server to read"))
+    return found
+
+
 # One entry per job kind: its checks of the request. A new kind adds one here.
 RULES: dict[str, Callable[[LaunchRequest], list[Problem]]] = {
     Job.Kind.TRAIN: _train,
     Job.Kind.MERGE: _merge,
     Job.Kind.QUANTIZE: _quantize,
     Job.Kind.EVALUATE: _evaluate,
+    Job.Kind.CURATE: _curate,
 }
 
 

@@ -152,10 +152,27 @@ def _merge(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
     }
 
 
+def _curate(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
+    """The datasets to curate in order, the evaluation set, and the models whose tokenizer counts
+    lengths ("base": the model the data is for) and which embeds rows ("model"; default MiniLM)."""
+    datasets = [row.dataset for row in inputs.get("dataset", [])]
+    tokenizer, embedder = inputs.get("base"), inputs.get("model")
+    return {
+        **job.params,
+        "datasets": [dataset_ref(d) for d in datasets],
+        "dataset_names": [d.name for d in datasets],
+        "dataset_rows": [d.row_count for d in datasets],
+        "eval_set": _dataset(inputs, "eval"),
+        "tokenizer": model_ref(tokenizer[0].model) if tokenizer else None,
+        "embedder": model_ref(embedder[0].model) if embedder else None,
+    }
+
+
 # One builder per job kind: the spec fields it adds to the common ones. A new kind adds one here.
 BUILDERS: dict[str, Callable[[Job, Inputs, Path | None], dict]] = {
     Job.Kind.TRAIN: _train,
     Job.Kind.MERGE: _merge,
     Job.Kind.QUANTIZE: _quantize,
     Job.Kind.EVALUATE: _evaluate,
+    Job.Kind.CURATE: _curate,
 }

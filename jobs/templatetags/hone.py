@@ -53,18 +53,21 @@ WAITING_WORDS: dict[str, dict[str, str]] = {
         "merge": "A merge trains nothing, so it draws no curves; its merged model appears under Outputs.",
         "quantize": "Perplexity, size on disk and time appear here as each output is written.",
         "evaluate": "The results appear once the base and the candidate have both been measured.",
+        "curate": "A curation trains nothing; what it kept and dropped, and why, appears when it is done.",
     },
     "samples": {
         "train": "Generations from the model appear here at each evaluation.",
         "merge": "A merge makes no generations; try the merged model in the playground once it is done.",
         "quantize": "A quantization makes no generations; try its model in the playground once it is done.",
         "evaluate": "The same prompts, answered by the base and by the candidate, appear here once both ran.",
+        "curate": "A curation makes no generations; examples of the rows it dropped appear when it is done.",
     },
     "outputs": {
         "train": "The trained adapter or model appears here when the job finishes.",
         "merge": "The merged model appears here when the job finishes.",
         "quantize": "The quantized model and files appear here when the job finishes.",
         "evaluate": "The evaluation report appears here when the job finishes.",
+        "curate": "The curated dataset and the per-row table of scores appear here when the job finishes.",
     },
 }
 

@@ -72,7 +72,7 @@ class _Frame:
         return self.bottom - count / self.top_count * self.plot_h
 
 
-def _axes(frame: _Frame) -> list[str]:
+def _axes(frame: _Frame, unit: str = "tokens") -> list[str]:
     parts = []
     for tick in nice_ticks(0, frame.top_count, 4):
         if tick == int(tick):
@@ -88,7 +88,7 @@ def _axes(frame: _Frame) -> list[str]:
         )
     parts.append(
         f'<text x="{frame.width - RIGHT}" y="{frame.bottom + 32}" text-anchor="end" fill-opacity="0.7">'
-        "tokens</text>"
+        f"{escape(unit)}</text>"
         f'<line x1="{LEFT}" x2="{frame.width - RIGHT}" y1="{frame.bottom}" y2="{frame.bottom}" '
         'stroke="currentColor"/>'
     )
@@ -143,4 +143,29 @@ def length_histogram(lengths: list[int], cut: int, *, width: int = 640, height: 
     frame = _Frame(width, height, edges, max(found))
     parts = [head, '<g font-size="11" fill="currentColor">', *_axes(frame), *_bars(frame, found, cut)]
     parts += [_cut_marker(frame, cut), "</g></svg>"]
+    return mark_safe("".join(parts))
+
+
+def score_histogram(values: list[float], *, unit: str, width: int = 640, height: int = 200) -> SafeString:
+    """The same chart for scores between 0 and 1, shown as percent in 20 bins (no cut)."""
+    percents = [min(100, max(0, round(v * 100))) for v in values]
+    label = f"{len(values):,} rows by {unit}, from {min(percents, default=0)} to {max(percents, default=0)}."
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart histogram" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="{escape(label)}">'
+        f"<title>{escape(label)}</title>"
+    )
+    edges = list(range(0, 106, 5))  # the last bin holds 100
+    found = counts(percents, edges)
+    frame = _Frame(width, height, edges, max(max(found), 1))
+    bars = []
+    for i, count in enumerate(found):
+        if count:
+            left, right = frame.x(edges[i]), frame.x(edges[i + 1])
+            bars.append(
+                f'<rect x="{left + 0.5:.1f}" y="{frame.y(count):.1f}" width="{max(right - left - 1, 1):.1f}" '
+                f'height="{frame.bottom - frame.y(count):.1f}" fill="{COLOURS[0]}"><title>'
+                f"{edges[i]}–{edges[i + 1] - 1} {escape(unit)}: {count:,} rows</title></rect>"
+            )
+    parts = [head, '<g font-size="11" fill="currentColor">', *_axes(frame, unit), *bars, "</g></svg>"]
     return mark_safe("".join(parts))

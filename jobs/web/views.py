@@ -27,7 +27,7 @@ from jobs.launch import LaunchRefused, LaunchRequest, ModelInput, errors, rerun
 from jobs.lifecycle import services
 from jobs.models import Artifact, Dataset, Job, ModelAsset
 from jobs.teams.access import current_membership, require_launch
-from jobs.web import compare, downloads, kind_views, next_steps
+from jobs.web import compare, curate_views, downloads, kind_views, next_steps
 from jobs.web.forms import (
     ADVANCED_TRAINING_PARAMS,
     DatasetUploadForm,
@@ -50,6 +50,7 @@ KIND_LABELS = {
     "merge": "Merge",
     "quantize": "Quantization",
     "evaluate": "Evaluation",
+    "curate": "Curation",
 }
 
 
@@ -179,6 +180,8 @@ def settled_context(job: Job, membership) -> dict:
         "artifacts": job.artifacts.all(),
         "inputs": job.inputs.select_related("model", "dataset"),
         "outputs": outputs,
+        "curated": curate_views.curate_result(job),
+        "datasets_made": list(job.datasets_made.all()),
     }
 
 

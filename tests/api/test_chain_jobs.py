@@ -260,7 +260,7 @@ def test_the_catalogue_lists_every_merge_quantize_and_evaluate_method(as_viewer)
     )
     assert "held_out" not in as_viewer.get("/api/v1/methods/greedy_soup").json()["parameters"]["properties"]
     kinds = {m["kind"] for m in as_viewer.get("/api/v1/methods").json()}
-    assert kinds == {"train", "merge", "quantize", "evaluate"}
+    assert kinds == {"train", "merge", "quantize", "evaluate", "curate"}
     problem(as_viewer.get("/api/v1/methods?kind=nope"), 400)
 
 

@@ -1,0 +1,129 @@
+"""The curate job spec (kind "curate"): one or more datasets in, a smaller, cleaner dataset out.
+
+Each step is optional and they combine; the budget (keep N rows or P % of the input) is required.
+Steps run in this order: quality filters, exact and near duplicates (within and across the inputs,
+and against an evaluation set, reported as contamination), label problems (classification data),
+then the budget: a diversity selection (k-center greedy on embeddings) when asked, else a seeded
+random sample. Every row ends with a reason it was kept or dropped (``trainers/curate/reasons.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from trainers.spec import SPEC_VERSION, DatasetRef, EventsSink, ModelRef, _Strict
+
+
+class Budget(_Strict):
+    """How much to keep: exactly one of a number of rows or a share of all input rows."""
+
+    keep_rows: int | None = Field(None, ge=1, le=100_000_000, description="Keep at most this many rows.")
+    keep_percent: float | None = Field(
+        None, gt=0.0, le=100.0, description="Keep at most this share of all input rows (100: filter only)."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Budget:
+        if (self.keep_rows is None) == (self.keep_percent is None):
+            raise ValueError("give exactly one of keep_rows or keep_percent")
+        return self
+
+    def rows(self, total: int) -> int:
+        if self.keep_rows is not None:
+            return min(self.keep_rows, total)
+        return min(total, max(1, round(total * (self.keep_percent or 0) / 100)))
+
+
+class DedupStep(_Strict):
+    exact: bool = Field(
+        True, description="Drop rows whose normalised text (case, spaces, punctuation) repeats."
+    )
+    near: bool = Field(True, description="Drop rows that nearly repeat another (MinHash LSH).")
+    threshold: float = Field(
+        0.8, ge=0.3, le=1.0, description="Near duplicates share at least this Jaccard similarity of shingles."
+    )
+    num_perm: int = Field(128, ge=16, le=512, description="MinHash permutations: more is exacter and slower.")
+    shingle_words: int = Field(3, ge=1, le=10, description="Words per shingle.")
+
+
+class QualityStep(_Strict):
+    min_tokens: int | None = Field(None, ge=0, le=1_000_000, description="Drop rows shorter than this.")
+    max_tokens: int | None = Field(None, ge=1, le=10_000_000, description="Drop rows longer than this.")
+    max_repetition: float | None = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Drop rows where more than this share of word 3-grams are repeats (looping text).",
+    )
+    drop_empty: bool = Field(True, description="Drop rows whose answer is empty or only punctuation.")
+    drop_truncated: bool = Field(
+        False, description="Drop rows whose answer stops mid-sentence or leaves a code block open."
+    )
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> QualityStep:
+        if self.min_tokens is not None and self.max_tokens is not None and self.min_tokens > self.max_tokens:
+            raise ValueError(f"min_tokens ({self.min_tokens}) is above max_tokens ({self.max_tokens})")
+        return self
+
+
+class LabelStep(_Strict):
+    action: Literal["list", "drop", "relabel"] = Field(
+        "drop", description="What to do with suspected wrong labels: only list them, drop them, or relabel."
+    )
+    features: Literal["tfidf", "embeddings"] = Field(
+        "tfidf",
+        description="What the cross-validated classifier reads: TF-IDF words, or the embedder's vectors.",
+    )
+    folds: int = Field(5, ge=2, le=20, description="Cross-validation folds for out-of-sample predictions.")
+
+
+class DiversityStep(_Strict):
+    method: Literal["k_center"] = Field(
+        "k_center", description="k-center greedy: each pick is the row farthest from those already picked."
+    )
+
+
+class CurateSpec(_Strict):
+    version: Literal[1] = SPEC_VERSION
+    kind: Literal["curate"] = "curate"
+    job_id: int = Field(ge=1)
+    attempt: int = Field(ge=1)
+    datasets: list[DatasetRef] = Field(min_length=1, max_length=16, description="The data to curate.")
+    dataset_names: list[str] = Field(default_factory=list, description="For the report, one per dataset.")
+    dataset_rows: list[int] = Field(default_factory=list, description="Rows per dataset, for progress.")
+    eval_set: DatasetRef | None = Field(None, description="Rows found in here are dropped as contamination.")
+    budget: Budget
+    dedup: DedupStep | None = None
+    quality: QualityStep | None = None
+    labels: LabelStep | None = None
+    diversity: DiversityStep | None = None
+    tokenizer: ModelRef | None = Field(None, description="Whose tokens the length bounds count; else words.")
+    embedder: ModelRef | None = Field(None, description="Embeds rows for diversity; default MiniLM.")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    chunk_rows: int = Field(2000, ge=10, le=1_000_000, description="Rows read and scored at a time.")
+    output_dir: str = Field(min_length=1)
+    events: EventsSink = EventsSink()
+
+    @model_validator(mode="after")
+    def _data_fits(self) -> CurateSpec:
+        tasks = {d.task for d in self.datasets}
+        if len(tasks) > 1:
+            raise ValueError(
+                f"datasets: all inputs must hold the same kind of data, got {', '.join(sorted(tasks))}"
+            )
+        task = next(iter(tasks))
+        if self.eval_set is not None and self.eval_set.task != task:
+            raise ValueError(
+                f"eval_set: holds {self.eval_set.task} data but the datasets hold {task}; "
+                "give an evaluation set of the same kind"
+            )
+        if self.labels is not None and task != "classification":
+            raise ValueError(f"labels: label problems are found in classification data; these are {task}")
+        return self
+
+    @property
+    def task(self) -> str:
+        return self.datasets[0].task
