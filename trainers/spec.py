@@ -239,6 +239,7 @@ JOB_KINDS: dict[str, tuple[str, str]] = {
     "merge": ("trainers.spec_merge:MergeSpec", "trainers.merge.run:run_merge"),
     "quantize": ("trainers.spec_quantize:QuantizeSpec", "trainers.quantize.run:run_quantize"),
     "evaluate": ("trainers.spec_evaluate:EvaluateSpec", "trainers.evaluation.run:run_evaluate"),
+    "sweep": ("trainers.spec_sweep:SweepSpec", "trainers.spec_sweep:refuse_to_run"),
 }
 
 JobSpec = BaseModel  # any of the spec models in JOB_KINDS

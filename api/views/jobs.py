@@ -24,6 +24,7 @@ from api.serializers.jobs import (
     named_profiles,
     summary,
 )
+from api.serializers.sweeps import SweepJobCreateSerializer
 from api.views.params import IDEMPOTENCY_KEY, created
 from jobs.launch import rerun
 from jobs.lifecycle import services
@@ -100,9 +101,10 @@ def _launch_training(view: JobScoped, data: object, user) -> Job:
     return serializer.launch(user)
 
 
+CREATE_SERIALIZERS = {**CHAIN_SERIALIZERS, Job.Kind.SWEEP: SweepJobCreateSerializer}
 JOB_CREATE = PolymorphicProxySerializer(
     component_name="NewJob",
-    serializers=[JobCreateSerializer, *CHAIN_SERIALIZERS.values()],
+    serializers=[JobCreateSerializer, *CREATE_SERIALIZERS.values()],
     resource_type_field_name=None,
 )
 
@@ -116,7 +118,7 @@ def _create(view: JobScoped, request: Request) -> Job:
         raise serializers.ValidationError({"kind": [f"unknown job kind {kind!r}; use one of {known}"]})
     if kind == Job.Kind.TRAIN:
         return _launch_training(view, data, request.user)
-    serializer = CHAIN_SERIALIZERS[kind](data=data, context={"team": view.team})
+    serializer = CREATE_SERIALIZERS[kind](data=data, context={"team": view.team})
     serializer.is_valid(raise_exception=True)
     return serializer.launch(request.user)
 
@@ -135,7 +137,7 @@ class JobList(JobScoped):
         request=JOB_CREATE,
         responses={201: JobDetailSerializer},
         parameters=[IDEMPOTENCY_KEY],
-        summary="Create a train, merge, quantize or evaluate job",
+        summary="Create a train, merge, quantize, evaluate or sweep job",
         description="`kind` picks the body (train when omitted). Each method's `params` are described, "
         "with a JSON schema, by GET /api/v1/methods/{name}; every refusal names its field.",
     )

@@ -8,10 +8,12 @@ weights (a merge's compatibility, a calibration set's size).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from pydantic import ValidationError
 
+from jobs.launch import sweep_checks
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
 from jobs.launch.types import LaunchRequest, Loc, Problem, pydantic_problems
 from jobs.models import ComputeProfile, Dataset, Job, ModelAsset
@@ -24,6 +26,7 @@ INPUT_LOCS: dict[str, dict[str, str]] = {
     Job.Kind.MERGE: {"base": "base_model", "model": "models", "dataset": "dataset"},
     Job.Kind.QUANTIZE: {"base": "model", "calibration": "calibration", "dataset": "eval_texts"},
     Job.Kind.EVALUATE: {"base": "base", "candidate": "candidate", "dataset": "dataset"},
+    Job.Kind.SWEEP: {"base": "base_model", "dataset": "dataset"},
 }
 
 
@@ -258,12 +261,19 @@ def _evaluate(request: LaunchRequest) -> list[Problem]:
     return []
 
 
+def _sweep(request: LaunchRequest) -> list[Problem]:
+    """The training job every trial starts from (``params.trial``), then the search itself."""
+    template = dataclasses.replace(request, kind=Job.Kind.TRAIN, params=request.params.get("trial") or {})
+    return _train(template) + sweep_checks.problems(request)
+
+
 # One entry per job kind: its checks of the request. A new kind adds one here.
 RULES: dict[str, Callable[[LaunchRequest], list[Problem]]] = {
     Job.Kind.TRAIN: _train,
     Job.Kind.MERGE: _merge,
     Job.Kind.QUANTIZE: _quantize,
     Job.Kind.EVALUATE: _evaluate,
+    Job.Kind.SWEEP: _sweep,
 }
 
 
