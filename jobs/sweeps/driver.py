@@ -114,7 +114,8 @@ class Pass:
         if job is None:  # asked for, never launched: the pass that asked died before launching
             self.launch_trial(optuna.trial.Trial(self.study, trial._trial_id))
         elif job.status == Job.Status.SUCCEEDED:
-            value = self.final_value(job)
+            values = self.report(trial, job)  # the pruner compares later trials with these
+            value = values[-1] if values else None
             if value is None:
                 self.tell(trial, TrialState.FAIL, f"the job reported no {self.metric}")
             else:
@@ -130,30 +131,27 @@ class Pass:
     def report_and_prune(self, trial: optuna.trial.FrozenTrial, job: Job) -> None:
         """Report the evaluations the job streamed since the last pass; stop it if the pruner says it
         is losing. Its trainer checkpoints on SIGTERM, so a pruned trial keeps its last checkpoint."""
-        live = optuna.trial.Trial(self.study, trial._trial_id)
-        values = self.eval_values(job)
-        for resource, value in enumerate(values, start=1):
-            if resource not in trial.intermediate_values:
-                live.report(value, resource)
-        if values and live.should_prune():
-            self.study._storage.set_trial_user_attr(trial._trial_id, "pruned", True)
+        if self.report(trial, job) and optuna.trial.Trial(self.study, trial._trial_id).should_prune():
+            studies.storage().set_trial_user_attr(trial._trial_id, "pruned", True)
             services.cancel(job)
             self.tell(trial, TrialState.PRUNED)
 
-    def eval_values(self, job: Job) -> list[float]:
+    def report(self, trial: optuna.trial.FrozenTrial, job: Job) -> list[float]:
+        """The job's evaluations of the metric so far, each reported once as the trial's value at its
+        n-th evaluation (the resource pruners compare trials at)."""
         points = MetricPoint.objects.filter(job=job, name=self.metric).order_by("step")
-        return list(points.values_list("value", flat=True))
-
-    def final_value(self, job: Job) -> float | None:
-        values = self.eval_values(job)
-        return values[-1] if values else None
+        values = list(points.values_list("value", flat=True))
+        for resource, value in enumerate(values, start=1):
+            if resource not in trial.intermediate_values:
+                studies.storage().set_trial_intermediate_value(trial._trial_id, resource, value)
+        return values
 
     def tell(
         self, trial: optuna.trial.FrozenTrial, state: TrialState, why: str = "", value: float | None = None
     ) -> None:
         """Tell the study how a trial ended, once: a trial told already is left as it is."""
         if why:
-            self.study._storage.set_trial_user_attr(trial._trial_id, "reason", why[:500])
+            studies.storage().set_trial_user_attr(trial._trial_id, "reason", why[:500])
         self.study.tell(
             trial.number, value if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True
         )
@@ -205,7 +203,7 @@ class Pass:
         try:
             job = launch(request)
         except LaunchRefused as exc:
-            frozen = self.study._storage.get_trial(trial._trial_id)
+            frozen = studies.storage().get_trial(trial._trial_id)
             self.tell(frozen, TrialState.FAIL, f"refused: {exc}")
             return
         self.jobs[trial.number] = job

@@ -22,7 +22,10 @@ def sweep_request(team, member, tiny_model, dataset):
 
     def make(**changes):
         search = {
-            "space": {"lora.r": {"choices": [2, 4]}, "training.learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}},
+            "space": {
+                "lora.r": {"choices": [2, 4]},
+                "training.learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
+            },
             "sampler": "tpe",
             "pruner": "median",
             "metric": "eval/loss",

@@ -35,7 +35,11 @@ def test_it_refuses_a_range_outside_the_schemas_bounds(sweep_request):
         ({"lora.bogus": {"choices": [1]}}, "space.lora.bogus", "no parameter 'bogus'"),
         ({"method": {"choices": ["lora", "nope"]}}, "space.method.choices", "'nope' does not train sft"),
         ({"lora.target_modules": {"low": 1, "high": 3}}, "space.lora.target_modules", "not a number"),
-        ({"training.learning_rate": {"low": 0.0, "high": 1e-3, "log": True}}, "space.training.learning_rate", "log"),
+        (
+            {"training.learning_rate": {"low": 0.0, "high": 1e-3, "log": True}},
+            "space.training.learning_rate",
+            "log",
+        ),
         ({"lora.r": {"low": 2.5, "high": 8}}, "space.lora.r", "whole number"),
         ({"dpo.beta": {"low": 0.1, "high": 0.5}}, "space.dpo.beta", "dpo objective"),
         ({"lora.use_dora": {"choices": [False, "maybe"]}}, "space.lora.use_dora.choices.1", "maybe"),

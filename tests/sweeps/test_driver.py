@@ -1,0 +1,144 @@
+"""The sweep driver: the reconciler's pass, against real (fake) trainer processes and Optuna's RDB
+storage in the test database. Driving twice, or after a worker died mid-pass, loses and repeats
+nothing; a losing trial is stopped through the normal cancel path."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from jobs.executors import registry
+from jobs.launch import launch
+from jobs.lifecycle import services
+from jobs.models import Job, MetricPoint
+from jobs.sweeps import driver, study
+
+FAKE_PYTHON = Path(__file__).resolve().parents[1] / "support" / "fake-python"
+
+
+@pytest.fixture(autouse=True)
+def _fake_trainer(settings, monkeypatch):
+    settings.HONE_TRAINER_PYTHON = str(FAKE_PYTHON)
+    settings.HONE_INGEST_URL = ""
+    settings.HONE_LOCAL_SLOTS = 8
+
+
+def states(sweep: Job) -> list[str]:
+    return [t.state.name for t in study.load(sweep).get_trials(deepcopy=False)]
+
+
+def run_to_end(job: Job) -> None:
+    attempt = services.dispatch(job.pk) or job.attempts.get()
+    executor, deadline = registry.current(), time.monotonic() + 20
+    while executor.observe(job.pk, attempt.number).phase in ("pending", "running"):
+        assert time.monotonic() < deadline, "the trainer did not exit in time"
+        time.sleep(0.05)
+    services.reconcile()
+    job.refresh_from_db()
+
+
+def test_a_pass_starts_trials_up_to_the_parallelism_budget_and_driving_again_adds_none(sweep_request):
+    sweep = launch(sweep_request())
+    driver.drive(sweep.pk)
+    driver.drive(sweep.pk)
+    trials = list(sweep.trials.order_by("trial_number"))
+    assert [t.trial_number for t in trials] == [0, 1]
+    assert states(sweep) == ["RUNNING", "RUNNING"]
+    for trial in trials:  # ordinary training jobs: queued for the dispatcher, with the point's values
+        assert (trial.kind, trial.status, trial.team_id, trial.base_model_id) == (
+            "train",
+            "queued",
+            sweep.team_id,
+            sweep.base_model_id,
+        )
+        assert trial.params["lora"]["r"] in (2, 4)
+        assert 1e-4 <= trial.params["training"]["learning_rate"] <= 1e-2
+        assert trial.params["training"]["epochs"] == 1
+
+
+def test_a_worker_killed_between_asking_and_launching_loses_no_trial(sweep_request, monkeypatch):
+    sweep = launch(sweep_request(budget={"trials": 3, "parallel": 1}))
+    real_launch = driver.launch
+
+    def dies(request):
+        raise SystemExit("the worker was killed")
+
+    monkeypatch.setattr(driver, "launch", dies)
+    with pytest.raises(SystemExit):
+        driver.drive(sweep.pk)
+    assert states(sweep) == ["RUNNING"] and not sweep.trials.exists()  # asked for, never launched
+    monkeypatch.setattr(driver, "launch", real_launch)
+    driver.drive(sweep.pk)  # the next pass, on any worker, launches the asked-for trial: no new one
+    assert states(sweep) == ["RUNNING"]
+    assert list(sweep.trials.values_list("trial_number", flat=True)) == [0]
+    point = study.load(sweep).trials[0].params
+    assert sweep.trials.get().params["lora"]["r"] == point["lora.r"]
+
+
+def test_a_finished_trial_is_told_once_and_the_sweep_moves_on(sweep_request):
+    sweep = launch(sweep_request(budget={"trials": 2, "parallel": 1}))
+    driver.drive(sweep.pk)
+    run_to_end(sweep.trials.get(trial_number=0))
+    driver.drive(sweep.pk)
+    driver.drive(sweep.pk)  # reported twice: counted once
+    trials = study.load(sweep).get_trials(deepcopy=False)
+    assert [(t.number, t.state.name) for t in trials] == [(0, "COMPLETE"), (1, "RUNNING")]
+    assert trials[0].value == pytest.approx(0.4)  # the fake trainer's last eval/loss
+    run_to_end(sweep.trials.get(trial_number=1))
+    driver.drive(sweep.pk)
+    sweep.refresh_from_db()
+    assert sweep.status == "succeeded" and sweep.finished_at is not None
+    assert states(sweep) == ["COMPLETE", "COMPLETE"]
+    assert sweep.trials.count() == 2
+
+
+def test_pruning_stops_a_losing_trial_through_cancel(sweep_request, monkeypatch):
+    sweep = launch(sweep_request(budget={"trials": 4, "parallel": 2}))
+    driver.drive(sweep.pk)
+    for number in (0, 1):  # two finished trials: the median pruner's reference (0.4 at the 1st eval)
+        run_to_end(sweep.trials.get(trial_number=number))
+    monkeypatch.setenv("FAKE_TRAINER_SLEEP", "30")
+    driver.drive(sweep.pk)
+    losing, winning = sweep.trials.get(trial_number=2), sweep.trials.get(trial_number=3)
+    for job, value in ((losing, 5.0), (winning, 0.1)):
+        attempt = services.dispatch(job.pk) or job.attempts.get()
+        MetricPoint.objects.create(job=job, attempt=attempt, name="eval/loss", step=2, value=value)
+    driver.drive(sweep.pk)
+    losing.refresh_from_db()
+    winning.refresh_from_db()
+    assert losing.status == "cancelled"  # the normal cancel path: its trainer is stopped by the reconciler
+    assert winning.status in Job.ACTIVE
+    trials = study.load(sweep).get_trials(deepcopy=False)
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "PRUNED", "RUNNING"]
+    assert trials[2].user_attrs["pruned"] is True
+    driver.drive(sweep.pk)  # the cancelled job is not told again as a failure
+    assert states(sweep)[2] == "PRUNED"
+    services.cancel(winning)
+    services.reconcile()
+
+
+def test_cancelling_a_sweep_cancels_its_running_trials(sweep_request):
+    sweep = launch(sweep_request())
+    driver.drive(sweep.pk)
+    services.cancel(sweep)
+    driver.drive_all()
+    assert set(sweep.trials.values_list("status", flat=True)) == {"cancelled"}
+
+
+def test_a_grid_sweep_runs_each_point_once(sweep_request):
+    space = {"lora.r": {"choices": [2, 4]}, "lora.use_dora": {"choices": [False, True]}}
+    sweep = launch(sweep_request(sampler="grid", space=space, budget={"trials": 10, "parallel": 10}))
+    driver.drive(sweep.pk)
+    points = {(t.params["lora"]["r"], t.params["lora"]["use_dora"]) for t in sweep.trials.all()}
+    assert points == {(2, False), (2, True), (4, False), (4, True)}
+
+
+def test_its_study_lives_in_hones_database(sweep_request):
+    sweep = launch(sweep_request())
+    driver.drive(sweep.pk)
+    assert study.storage_url().startswith("postgresql+psycopg://")
+    names = [s.study_name for s in optuna.get_all_study_summaries(study.storage())]
+    assert study.study_name(sweep) in names
