@@ -121,14 +121,15 @@ def _dimension_problems(
 
 
 def _values_fit(dim: Dimension, info: FieldInfo) -> list[SpaceProblem]:
-    """Each value the dimension can give, validated by the field itself (its bounds and type)."""
+    """Each value the dimension can give, validated by the field itself (its bounds and type); a
+    problem is at the parameter's place (``space.lora.r``) and says which value is wrong."""
     adapter = TypeAdapter(Annotated[info.annotation, info])
     if isinstance(dim, Choices):
-        values = [(("choices", i), v) for i, v in enumerate(dim.choices)]
+        values = [(f"choice {v!r}", v) for v in dim.choices]
     else:
         if not _numeric(info):
             return [((), "this parameter is not a number: search it with choices")]
-        values = [(("low",), dim.low), (("high",), dim.high)]
+        values = [("low", dim.low), ("high", dim.high)]
         if _integer(info) and not all(float(v).is_integer() for _, v in values):
             return [((), "this parameter is a whole number: give whole low and high")]
         values = [(where, int(v) if _integer(info) else v) for where, v in values]
@@ -137,7 +138,9 @@ def _values_fit(dim: Dimension, info: FieldInfo) -> list[SpaceProblem]:
         try:
             adapter.validate_python(value)
         except ValidationError as exc:
-            found.append((where, f"{value!r} is outside what the parameter takes: {exc.errors()[0]['msg']}"))
+            found.append(
+                ((), f"{where} {value!r} is outside what the parameter takes: {exc.errors()[0]['msg']}")
+            )
     return found
 
 

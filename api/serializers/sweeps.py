@@ -101,3 +101,21 @@ class TrialSerializer(serializers.Serializer):
     params = serializers.DictField(help_text="Its point of the space.")
     reason = serializers.CharField(allow_blank=True)
     attempt_seconds = serializers.FloatField(help_text="Seconds its attempts ran: its compute.")
+
+
+class SweepResultSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    direction = serializers.CharField()
+    best = TrialSerializer(allow_null=True, help_text="The best complete trial; null until one is.")
+    preset = TrialSerializer(allow_null=True, help_text="The training job unchanged, run to compare with.")
+    gain_over_preset = serializers.FloatField(
+        allow_null=True,
+        help_text="Best minus preset in the metric's units, positive when the best is better.",
+    )
+    importance = serializers.DictField(
+        child=serializers.FloatField(), help_text="Each parameter's importance (Optuna's PED-ANOVA)."
+    )
+    compute_seconds = serializers.FloatField(
+        help_text="Seconds the trials' attempts ran, the preset's excluded."
+    )
+    trials = TrialSerializer(many=True)

@@ -40,6 +40,18 @@ def run_to_end(job: Job) -> None:
     job.refresh_from_db()
 
 
+def sweep_to_end(sweep: Job, rounds: int = 10) -> None:
+    """Pass, run what the pass started, until the sweep ends."""
+    for _ in range(rounds):
+        driver.drive(sweep.pk)
+        sweep.refresh_from_db()
+        if sweep.status != "running":
+            return
+        for job in sweep.trials.filter(status__in=Job.ACTIVE):
+            run_to_end(job)
+    raise AssertionError(f"the sweep did not end in {rounds} rounds")
+
+
 def test_a_pass_starts_trials_up_to_the_parallelism_budget_and_driving_again_adds_none(sweep_request):
     sweep = launch(sweep_request())
     driver.drive(sweep.pk)
