@@ -12,10 +12,10 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from api.serializers import chain_jobs, objectives
+from api.serializers.jobs import TRAIN_METHODS
 from jobs.launch.errors import dotted, train_api_field
 from jobs.launch.sweep_checks import SEARCH_FIELDS
 from jobs.models import Dataset, Job, ModelAsset
-from trainers import catalogue
 from trainers.spec_sweep import PRUNERS, SAMPLERS, default_direction
 
 
@@ -23,7 +23,7 @@ class SweepJobCreateSerializer(chain_jobs.ChainJobSerializer):
     kind = serializers.ChoiceField(choices=[Job.Kind.SWEEP])
     job_kind = Job.Kind.SWEEP
     method = serializers.ChoiceField(
-        choices=[m.name for m in catalogue.methods("train")],
+        choices=TRAIN_METHODS,
         default="lora",
         help_text="The method trials use unless the space searches `method`.",
     )

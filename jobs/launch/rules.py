@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from jobs.launch import sweep_checks
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
+from jobs.launch.sweep_checks import problems as sweep_problems
 from jobs.launch.types import LaunchRequest, Loc, Problem, pydantic_problems
 from jobs.models import ComputeProfile, Dataset, Job, ModelAsset
 from trainers import catalogue
@@ -264,7 +264,7 @@ def _evaluate(request: LaunchRequest) -> list[Problem]:
 def _sweep(request: LaunchRequest) -> list[Problem]:
     """The training job every trial starts from (``params.trial``), then the search itself."""
     template = dataclasses.replace(request, kind=Job.Kind.TRAIN, params=request.params.get("trial") or {})
-    return _train(template) + sweep_checks.problems(request)
+    return _train(template) + sweep_problems(request)
 
 
 # One entry per job kind: its checks of the request. A new kind adds one here.

@@ -30,9 +30,9 @@ def states(sweep: Job) -> list[str]:
     return [t.state.name for t in study.load(sweep).get_trials(deepcopy=False)]
 
 
-def run_to_end(job: Job) -> None:
+def run_to_end(job: Job, timeout: float = 20) -> None:
     attempt = services.dispatch(job.pk) or job.attempts.get()
-    executor, deadline = registry.current(), time.monotonic() + 20
+    executor, deadline = registry.current(), time.monotonic() + timeout
     while executor.observe(job.pk, attempt.number).phase in ("pending", "running"):
         assert time.monotonic() < deadline, "the trainer did not exit in time"
         time.sleep(0.05)
@@ -40,7 +40,7 @@ def run_to_end(job: Job) -> None:
     job.refresh_from_db()
 
 
-def sweep_to_end(sweep: Job, rounds: int = 10) -> None:
+def sweep_to_end(sweep: Job, rounds: int = 10, timeout: float = 20) -> None:
     """Pass, run what the pass started, until the sweep ends."""
     for _ in range(rounds):
         driver.drive(sweep.pk)
@@ -48,7 +48,7 @@ def sweep_to_end(sweep: Job, rounds: int = 10) -> None:
         if sweep.status != "running":
             return
         for job in sweep.trials.filter(status__in=Job.ACTIVE):
-            run_to_end(job)
+            run_to_end(job, timeout)
     raise AssertionError(f"the sweep did not end in {rounds} rounds")
 
 
