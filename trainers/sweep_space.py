@@ -185,17 +185,20 @@ def suggest(trial: Any, space: dict, whole: set[str]) -> dict[str, Scalar]:
     return point
 
 
-def apply_point(method: str, params: dict, point: dict[str, Scalar]) -> tuple[str, dict]:
+def apply_point(method: str, objective: str, params: dict, point: dict[str, Scalar]) -> tuple[str, dict]:
     """The training job a point of the space makes: the sweep's method and parameters with the point's
-    values set in their groups."""
+    values set in their groups; groups the point's method does not read are left out (a ``lora`` group
+    when the point is full fine-tuning)."""
+    from trainers import methods
+
     params = copy.deepcopy(params)
+    method = str(point.get("method", method))
     for name, value in point.items():
-        if name == "method":
-            method = str(value)
-            continue
-        group, field = name.split(".", 1)
-        params.setdefault(group, {})[field] = value
-    return method, params
+        if name != "method":
+            group, field = name.split(".", 1)
+            params.setdefault(group, {})[field] = value
+    reads = {*methods.get(method).params, objective}
+    return method, {group: values for group, values in params.items() if group in reads}
 
 
 def grid(space: dict) -> dict[str, list[Scalar]]:

@@ -198,7 +198,9 @@ class Pass:
         refuses (a combination the space allowed but the method does not) fails that trial only."""
         method_params = catalogue.METHODS[self.sweep.method].method_params
         point = suggest(trial, self.search["space"], integer_places(self.search["space"], method_params))
-        method, params = apply_point(self.sweep.method, self.search.get("trial", {}), point)
+        method, params = apply_point(
+            self.sweep.method, self.sweep.objective, self.search.get("trial", {}), point
+        )
         request = trial_request(self.sweep, trial.number, method, params)
         try:
             job = launch(request)
