@@ -82,8 +82,8 @@ def _enter_first_status(job: Job) -> None:
     if job.kind != Job.Kind.SWEEP:
         transitions.record(job.pk, Job.Status.QUEUED)
         return
-    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, started_at=timezone.now())
-    job.status = Job.Status.RUNNING
+    job.status, job.started_at = Job.Status.RUNNING, timezone.now()
+    Job.objects.filter(pk=job.pk).update(status=job.status, started_at=job.started_at)
     transitions.record(job.pk, Job.Status.RUNNING)
 
 

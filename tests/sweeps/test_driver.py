@@ -154,3 +154,39 @@ def test_its_study_lives_in_hones_database(sweep_request):
     assert study.storage_url().startswith("postgresql+psycopg://")
     names = [s.study_name for s in optuna.get_all_study_summaries(study.storage())]
     assert study.study_name(sweep) in names
+
+
+def test_a_point_the_launch_path_refuses_fails_that_trial_only(sweep_request):
+    # max_batch_tokens must hold max_seq_length (512 by default): 16 is refused at launch, 4096 runs.
+    space = {"training.max_batch_tokens": {"choices": [16, 4096]}}
+    sweep = launch(sweep_request(sampler="grid", space=space, budget={"trials": 2, "parallel": 2}))
+    driver.drive(sweep.pk)
+    trials = {t.params["training.max_batch_tokens"]: t for t in study.load(sweep).get_trials(deepcopy=False)}
+    assert trials[16].state.name == "FAIL" and "max_batch_tokens" in trials[16].user_attrs["reason"]
+    assert trials[4096].state.name == "RUNNING"
+    assert list(sweep.trials.values_list("params__training__max_batch_tokens", flat=True)) == [4096]
+
+
+def test_past_its_wall_clock_a_sweep_starts_no_trial_and_ends(sweep_request):
+    from datetime import timedelta
+
+    sweep = launch(sweep_request(budget={"trials": 4, "parallel": 2, "max_minutes": 1}))
+    Job.objects.filter(pk=sweep.pk).update(started_at=sweep.started_at - timedelta(minutes=2))
+    driver.drive(sweep.pk)
+    sweep.refresh_from_db()
+    assert not sweep.trials.exists()
+    assert (sweep.status, sweep.error) == ("failed", "the budget allowed no trial")
+
+
+def test_a_trial_ending_asks_for_a_pass_over_its_sweep(sweep_request, monkeypatch):
+    from jobs import tasks
+
+    sweep = launch(sweep_request())
+    driver.drive(sweep.pk)
+    asked = []
+    monkeypatch.setattr(tasks.drive_sweep, "delay", asked.append)
+    monkeypatch.setattr(tasks.stop_attempts, "delay", lambda job_id: None)
+    trial = sweep.trials.first()
+    tasks.on_job_changed(Job, job_id=trial.pk, status="cancelled")
+    tasks.on_job_changed(Job, job_id=trial.pk, status="queued")  # nothing to tell yet
+    assert asked == [sweep.pk]
