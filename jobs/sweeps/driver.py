@@ -33,7 +33,7 @@ from trainers.spec_sweep import Budget
 from trainers.sweep_space import apply_point, integer_places, suggest
 
 log = logging.getLogger(__name__)
-LOCK_KEY = int.from_bytes(b"hsweep", "big")  # pg_try_advisory_lock(LOCK_KEY, sweep id)
+LOCK_KEY = int.from_bytes(b"hswp", "big")  # pg_try_advisory_lock(LOCK_KEY, sweep id): two int4 keys
 
 
 def drive_all() -> None:
@@ -70,14 +70,14 @@ def _locked(sweep_id: int) -> Iterator[bool]:
     own connection, which must not wait on ours (SQLite would deadlock)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_KEY >> 32, sweep_id])
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_KEY, sweep_id])
             held = cursor.fetchone()[0]
         try:
             yield held
         finally:
             if held:
                 with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_KEY >> 32, sweep_id])
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_KEY, sweep_id])
         return
     path = files.root() / "runs" / f"sweep-{sweep_id}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)

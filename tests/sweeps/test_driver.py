@@ -190,3 +190,20 @@ def test_a_trial_ending_asks_for_a_pass_over_its_sweep(sweep_request, monkeypatc
     tasks.on_job_changed(Job, job_id=trial.pk, status="cancelled")
     tasks.on_job_changed(Job, job_id=trial.pk, status="queued")  # nothing to tell yet
     assert asked == [sweep.pk]
+
+
+def test_a_pass_while_another_holds_the_sweep_does_nothing(sweep_request):
+    import psycopg
+    from django.db import connection
+
+    sweep = launch(sweep_request())
+    db = connection.settings_dict
+    other = psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"])
+    try:  # another worker's pass, mid-way
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [driver.LOCK_KEY, sweep.pk])
+        driver.drive(sweep.pk)
+        assert not sweep.trials.exists()
+    finally:
+        other.close()
+    driver.drive(sweep.pk)
+    assert sweep.trials.count() == 2
