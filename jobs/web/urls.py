@@ -2,7 +2,7 @@ from django.urls import path
 
 from jobs.guided import views as wizard_views
 from jobs.playground import views as playground_views
-from jobs.web import continue_views, kind_views, views
+from jobs.web import continue_views, kind_views, sweep_views, views
 
 app_name = "jobs"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("jobs/new/quantize/", kind_views.quantize_create, name="quantize_create"),
     path("jobs/new/evaluate/", kind_views.evaluate_create, name="evaluate_create"),
     path("jobs/new/merge/", kind_views.merge_create, name="merge_create"),
+    path("jobs/new/sweep/", sweep_views.sweep_create, name="sweep_create"),
     path("jobs/compare/", views.job_compare, name="job_compare"),
     path("jobs/<int:pk>/", views.job_detail, name="job_detail"),
     path(

@@ -67,6 +67,7 @@ EXPECTED: dict[str, Rule] = {
     "jobs/new/quantize/": LAUNCH_FORM,
     "jobs/new/evaluate/": LAUNCH_FORM,
     "jobs/new/merge/": LAUNCH_FORM,
+    "jobs/new/sweep/": LAUNCH_FORM,
     "jobs/guided/": TEAM_PAGE,
     "jobs/guided/data/": WIZARD_STEP,
     "jobs/guided/model/": WIZARD_STEP,
