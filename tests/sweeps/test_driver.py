@@ -207,3 +207,21 @@ def test_a_pass_while_another_holds_the_sweep_does_nothing(sweep_request):
         other.close()
     driver.drive(sweep.pk)
     assert sweep.trials.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("sampler", "pruner", "kind"),
+    [
+        ("tpe", "median", optuna.pruners.MedianPruner),
+        ("random", "successive_halving", optuna.pruners.SuccessiveHalvingPruner),
+        ("random", "hyperband", optuna.pruners.HyperbandPruner),
+        ("tpe", "none", optuna.pruners.NopPruner),
+    ],
+)
+def test_each_sampler_and_pruner_drives_a_sweep(sweep_request, sampler, pruner, kind):
+    sweep = launch(sweep_request(sampler=sampler, pruner=pruner))
+    driver.drive(sweep.pk)
+    loaded = study.load(sweep)
+    assert isinstance(loaded.pruner, kind)
+    assert sweep.trials.count() == 2
+    assert len({tuple(sorted(t.params.items())) for t in loaded.trials}) == 2  # two different points
