@@ -58,3 +58,23 @@ def test_a_viewer_cannot_start_one(client, viewer, tiny_model, dataset):
     client.force_login(viewer)
     assert post(client, tiny_model, dataset).status_code == 403
     assert not Job.objects.exists()
+
+
+def test_the_job_list_and_the_console_show_a_running_sweep_and_its_trials(
+    client, member, sweep_request, django_user_model, settings
+):
+    from jobs.launch import launch
+    from jobs.sweeps import driver
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    sweep = launch(sweep_request())
+    driver.drive(sweep.pk)
+    client.force_login(member)
+    page = client.get("/jobs/").content.decode()
+    assert f"/jobs/{sweep.pk}/" in page and "Find the best settings" in page
+    detail = client.get(f"/jobs/{sweep.pk}/")
+    assert detail.status_code == 200 and "sweep-trials" in detail.content.decode()
+    operator = django_user_model.objects.create_user(username="op", password="pw-op", is_staff=True)
+    client.force_login(operator)
+    for url in ("/console/", "/console/usage/", "/console/capacity/"):
+        assert client.get(url).status_code == 200, url
