@@ -113,6 +113,7 @@ def launch_sweep(team, user, model, dataset, config: dict, *, pruner: str, trial
 def drive_to_end(sweep, limit_s: float) -> float:
     """Run the reconciler's passes until the sweep ends; its wall-clock seconds."""
     from jobs.lifecycle import services
+    from jobs.models import Attempt
     from jobs.sweeps import driver
 
     started = time.monotonic()
@@ -120,7 +121,9 @@ def drive_to_end(sweep, limit_s: float) -> float:
         services.reconcile()
         driver.drive_all()
         sweep.refresh_from_db()
-        if sweep.status not in ("running",):
+        # Pruned trials' trainers are still stopping when the sweep ends: their compute counts too.
+        stopping = Attempt.objects.filter(job__parent=sweep, status__in=Attempt.LIVE).exists()
+        if sweep.status != "running" and not stopping:
             return time.monotonic() - started
         if time.monotonic() - started > limit_s:
             raise SystemExit(f"sweep {sweep.pk} still running after {limit_s:.0f} s")

@@ -19,7 +19,6 @@ from datetime import timedelta
 
 import optuna
 from django.db import connection
-from django.db.models import DurationField, ExpressionWrapper, F, Sum
 from django.utils import timezone
 from optuna.trial import TrialState
 
@@ -252,17 +251,17 @@ def trial_request(sweep: Job, number: int | None, method: str, params: dict) -> 
 
 def gpu_hours_used(sweep: Job) -> float:
     """GPU-hours the sweep's trials used so far, from their attempts (a running one up to now)."""
-    attempts = Attempt.objects.filter(job__parent=sweep, started_at__isnull=False)
-    now = timezone.now()
-    total = timedelta()
-    for attempt in attempts.only("started_at", "finished_at", "gpu_count"):
-        total += ((attempt.finished_at or now) - attempt.started_at) * attempt.gpu_count
-    return total.total_seconds() / 3600
+    return _attempt_time(Attempt.objects.filter(job__parent=sweep), by_gpus=True) / 3600
 
 
 def attempt_seconds(jobs) -> float:
-    """Seconds the attempts of ``jobs`` ran (what a CPU-only sweep's compute is measured in)."""
-    span = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
-    found = Attempt.objects.filter(job__in=jobs, finished_at__isnull=False, started_at__isnull=False)
-    total = found.aggregate(total=Sum(span))["total"]
-    return total.total_seconds() if total else 0.0
+    """Seconds the attempts of ``jobs`` ran, a running one up to now (a CPU-only sweep's compute)."""
+    return _attempt_time(Attempt.objects.filter(job__in=jobs))
+
+
+def _attempt_time(attempts, *, by_gpus: bool = False) -> float:
+    now = timezone.now()
+    total = timedelta()
+    for attempt in attempts.filter(started_at__isnull=False).only("started_at", "finished_at", "gpu_count"):
+        total += ((attempt.finished_at or now) - attempt.started_at) * (attempt.gpu_count if by_gpus else 1)
+    return total.total_seconds()

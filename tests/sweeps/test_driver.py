@@ -225,3 +225,26 @@ def test_each_sampler_and_pruner_drives_a_sweep(sweep_request, sampler, pruner, 
     assert isinstance(loaded.pruner, kind)
     assert sweep.trials.count() == 2
     assert len({tuple(sorted(t.params.items())) for t in loaded.trials}) == 2  # two different points
+
+
+def test_once_its_trials_used_the_gpu_hours_a_sweep_starts_no_more(sweep_request):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.models import Attempt
+
+    sweep = launch(sweep_request(budget={"trials": 6, "parallel": 1, "gpu_hours": 1.5}))
+    driver.drive(sweep.pk)
+    first = sweep.trials.get()
+    now = timezone.now()
+    Attempt.objects.create(
+        job=first, number=1, executor="local", gpu_count=2, status="failed",
+        started_at=now - timedelta(hours=1), finished_at=now,
+    )  # fmt: skip
+    assert driver.gpu_hours_used(sweep) == pytest.approx(2.0, abs=0.01)
+    Job.objects.filter(pk=first.pk).update(status="failed", error="boom")
+    driver.drive(sweep.pk)
+    assert states(sweep) == ["FAIL"]  # told, and no trial after it: the budget is spent
+    sweep.refresh_from_db()
+    assert sweep.status == "failed" and sweep.trials.count() == 1
