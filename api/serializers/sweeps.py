@@ -104,8 +104,8 @@ class TrialSerializer(serializers.Serializer):
 
 
 class SweepResultSerializer(serializers.Serializer):
-    metric = serializers.CharField()
-    direction = serializers.CharField()
+    metric = serializers.CharField(allow_null=True, help_text="null: the job is no sweep.")
+    direction = serializers.CharField(allow_null=True)
     best = TrialSerializer(allow_null=True, help_text="The best complete trial; null until one is.")
     preset = TrialSerializer(allow_null=True, help_text="The training job unchanged, run to compare with.")
     gain_over_preset = serializers.FloatField(

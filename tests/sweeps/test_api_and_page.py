@@ -85,8 +85,10 @@ def test_a_sweeps_trials_and_best_come_back_with_their_job_ids(
     assert f"/jobs/new/?from={result['best']['job']}" in page
 
 
-def test_trials_of_a_training_job_is_a_conflict(as_member, tiny_model, dataset, team, member):
+def test_a_training_job_has_no_trials(as_member, tiny_model, dataset, team, member):
     from tests.api.helpers import make_job
 
     job = make_job(team, member, tiny_model, dataset)
-    assert as_member.get(f"/api/v1/jobs/{job.pk}/trials").status_code == 409
+    response = as_member.get(f"/api/v1/jobs/{job.pk}/trials")
+    assert response.status_code == 200
+    assert (response.json()["trials"], response.json()["best"]) == ([], None)
