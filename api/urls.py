@@ -9,7 +9,7 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView
 
 from api import problems
-from api.views import account, artifacts, datasets, job_continue, job_data, jobs, models, webhooks
+from api.views import account, artifacts, datasets, job_continue, job_data, jobs, models, sweeps, webhooks
 
 app_name = "api"
 
@@ -51,6 +51,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/clone", jobs.JobClone.as_view(), name="job-clone"),
     path("jobs/<int:job_id>/continue", job_continue.JobContinue.as_view(), name="job-continue"),
     path("jobs/<int:job_id>/metrics", job_data.JobMetrics.as_view(), name="job-metrics"),
+    path("jobs/<int:job_id>/trials", sweeps.SweepTrials.as_view(), name="job-trials"),
     path("jobs/<int:job_id>/logs", job_data.JobLogs.as_view(), name="job-logs"),
     path("jobs/<int:job_id>/samples", job_data.JobSamples.as_view(), name="job-samples"),
     path("jobs/<int:job_id>/artifacts", artifacts.ArtifactList.as_view(), name="artifact-list"),

@@ -248,6 +248,7 @@ SPECTACULAR_SETTINGS = {
         "AttemptStatusEnum": "jobs.models.Attempt.Status",
         "DeliveryStatusEnum": "api.models.WebhookDelivery.Status",
         "TokenStateEnum": ["active", "expired", "revoked"],
+        "TrainMethodEnum": "api.serializers.jobs.TRAIN_METHODS",
     },
 }
 

@@ -244,6 +244,7 @@ class Job(models.Model):
         QUANTIZE = "quantize"
         EVALUATE = "evaluate"
         CURATE = "curate"
+        SWEEP = "sweep"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -273,6 +274,11 @@ class Job(models.Model):
         ComputeProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
     )
     params = models.JSONField(default=dict, help_text="Method and training parameters as validated.")
+    # A sweep's trials are ordinary jobs with their sweep as parent (jobs/sweeps/); one job per trial.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="trials"
+    )
+    trial_number = models.PositiveIntegerField(null=True, blank=True, help_text="A sweep's trial number.")
     spec = models.JSONField(default=dict, blank=True, help_text="The spec of the latest attempt.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     priority = models.SmallIntegerField(default=0, help_text="Higher starts first; operators set it.")
@@ -293,6 +299,9 @@ class Job(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["team", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "trial_number"], name="one_job_per_trial"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.name}"

@@ -4,6 +4,7 @@ from celery import shared_task
 
 from jobs.lifecycle import services
 from jobs.models import Job
+from jobs.sweeps import driver as sweeps
 
 
 @shared_task(name="jobs.tasks.dispatch_job")
@@ -19,6 +20,12 @@ def stop_attempts(job_id: int) -> None:
 @shared_task(name="jobs.tasks.reconcile")
 def reconcile() -> None:
     services.reconcile()
+    sweeps.drive_all()
+
+
+@shared_task(name="jobs.tasks.drive_sweep")
+def drive_sweep(sweep_id: int) -> None:
+    sweeps.drive(sweep_id)
 
 
 def on_job_changed(sender, job_id: int, status: str, **kwargs) -> None:
@@ -30,3 +37,8 @@ def on_job_changed(sender, job_id: int, status: str, **kwargs) -> None:
         dispatch_job.delay(job_id)
     elif status == Job.Status.CANCELLED:
         stop_attempts.delay(job_id)
+    if status in Job.FINISHED or status == Job.Status.RUNNING:
+        # A trial that ended is told to its sweep now, not at the next beat; a sweep starts its trials.
+        parent_id, kind = Job.objects.filter(pk=job_id).values_list("parent_id", "kind").first() or (None, "")
+        if parent_id or kind == Job.Kind.SWEEP:
+            drive_sweep.delay(parent_id or job_id)

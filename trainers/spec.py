@@ -250,6 +250,7 @@ JOB_KINDS: dict[str, tuple[str, str]] = {
     "quantize": ("trainers.spec_quantize:QuantizeSpec", "trainers.quantize.run:run_quantize"),
     "evaluate": ("trainers.spec_evaluate:EvaluateSpec", "trainers.evaluation.run:run_evaluate"),
     "curate": ("trainers.spec_curate:CurateSpec", "trainers.curate.run:run_curate"),
+    "sweep": ("trainers.spec_sweep:SweepSpec", "trainers.spec_sweep:refuse_to_run"),
 }
 
 JobSpec = BaseModel  # any of the spec models in JOB_KINDS

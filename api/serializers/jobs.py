@@ -225,6 +225,10 @@ def detail(row: dict, attempts: list[dict]) -> dict:
     }
 
 
+# Training methods, the choices of a training job's and a sweep's ``method`` (one enum in the schema).
+TRAIN_METHODS = [m.name for m in catalogue.methods("train")]
+
+
 class JobCreateSerializer(serializers.Serializer):
     name = serializers.CharField(
         max_length=200, required=False, allow_blank=True, help_text="Defaults to '<model> on <dataset>'."
@@ -235,7 +239,7 @@ class JobCreateSerializer(serializers.Serializer):
         help_text="merge, quantize and evaluate have bodies of their own.",
     )
     method = serializers.ChoiceField(
-        choices=[m.name for m in catalogue.methods("train")],
+        choices=TRAIN_METHODS,
         default="lora",
         help_text="A method from GET /api/v1/methods.",
     )

@@ -25,6 +25,7 @@ from api.serializers.jobs import (
     named_profiles,
     summary,
 )
+from api.serializers.sweeps import SweepJobCreateSerializer
 from api.views.params import IDEMPOTENCY_KEY, created
 from jobs.launch import rerun
 from jobs.lifecycle import services
@@ -102,7 +103,11 @@ def _launch_training(view: JobScoped, data: object, user) -> Job:
 
 
 # Every kind after training, by ``kind``: its body's serializer.
-KIND_SERIALIZERS = {**CHAIN_SERIALIZERS, Job.Kind.CURATE: CurateJobCreateSerializer}
+KIND_SERIALIZERS = {
+    **CHAIN_SERIALIZERS,
+    Job.Kind.CURATE: CurateJobCreateSerializer,
+    Job.Kind.SWEEP: SweepJobCreateSerializer,
+}
 
 JOB_CREATE = PolymorphicProxySerializer(
     component_name="NewJob",
@@ -139,7 +144,7 @@ class JobList(JobScoped):
         request=JOB_CREATE,
         responses={201: JobDetailSerializer},
         parameters=[IDEMPOTENCY_KEY],
-        summary="Create a train, merge, quantize, evaluate or curate job",
+        summary="Create a train, merge, quantize, evaluate, curate or sweep job",
         description="`kind` picks the body (train when omitted). Each method's `params` are described, "
         "with a JSON schema, by GET /api/v1/methods/{name}; every refusal names its field.",
     )

@@ -16,6 +16,7 @@ import re
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from pydantic import ValidationError
 
 from jobs.assets import lineage
@@ -41,6 +42,7 @@ def launch(request: LaunchRequest) -> Job:
     problems = rules.problems(request)
     if problems:
         raise LaunchRefused(problems)
+    trains = request.kind in (Job.Kind.TRAIN, Job.Kind.SWEEP)
     with transaction.atomic():
         job = Job.objects.create(
             team=request.team,
@@ -48,12 +50,14 @@ def launch(request: LaunchRequest) -> Job:
             name=request.name[:200],
             kind=request.kind,
             method=request.method or str(request.params.get("method", request.kind)),
-            objective=(request.objective or "sft") if request.kind == Job.Kind.TRAIN else "",
+            objective=(request.objective or "sft") if trains else "",
             base_model=_primary_model(request),
-            dataset=request.dataset("dataset") if request.kind in (Job.Kind.TRAIN, Job.Kind.CURATE) else None,
+            dataset=request.dataset("dataset") if trains or request.kind == Job.Kind.CURATE else None,
             profile=request.profile,
             params=request.params,
             max_attempts=settings.HONE_MAX_ATTEMPTS,
+            parent=request.parent,
+            trial_number=request.trial_number,
         )
         lineage.record_inputs(
             job,
@@ -68,8 +72,19 @@ def launch(request: LaunchRequest) -> Job:
         if job.kind == Job.Kind.TRAIN:  # keep the parameters as the trainer reads them, defaults filled in
             job.params = rules.stored_params(spec)
             job.save(update_fields=["params"])
-        transitions.record(job.pk, Job.Status.QUEUED)  # dispatched on commit (jobs.tasks.on_job_changed)
+        _enter_first_status(job)
     return job
+
+
+def _enter_first_status(job: Job) -> None:
+    """A job is queued, and dispatched on commit (jobs.tasks.on_job_changed). A sweep runs no trainer:
+    it is running from the start, and the reconciler drives its trials (jobs/sweeps/)."""
+    if job.kind != Job.Kind.SWEEP:
+        transitions.record(job.pk, Job.Status.QUEUED)
+        return
+    job.status, job.started_at = Job.Status.RUNNING, timezone.now()
+    Job.objects.filter(pk=job.pk).update(status=job.status, started_at=job.started_at)
+    transitions.record(job.pk, Job.Status.RUNNING)
 
 
 def _primary_model(request: LaunchRequest) -> ModelAsset | None:

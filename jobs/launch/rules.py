@@ -8,6 +8,7 @@ weights (a merge's compatibility, a calibration set's size).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
 from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES, check_grpo_rows
+from jobs.launch.sweep_checks import problems as sweep_problems
 from jobs.launch.types import LaunchRequest, Loc, Problem, pydantic_problems
 from jobs.lifecycle import shape
 from jobs.models import ComputeProfile, Dataset, Job, ModelAsset
@@ -33,6 +35,7 @@ INPUT_LOCS: dict[str, dict[str, str]] = {
     Job.Kind.QUANTIZE: {"base": "model", "calibration": "calibration", "dataset": "eval_texts"},
     Job.Kind.EVALUATE: {"base": "base", "candidate": "candidate", "dataset": "dataset"},
     Job.Kind.CURATE: {"dataset": "datasets", "eval": "eval_set", "base": "tokenizer", "model": "embedder"},
+    Job.Kind.SWEEP: {"base": "base_model", "dataset": "dataset"},
 }
 # Inputs given as a list: a problem about one names its place in the list.
 LISTED = ("models", "datasets")
@@ -316,6 +319,10 @@ def _curate(request: LaunchRequest) -> list[Problem]:
         if model is not None and (model.format != ModelAsset.Format.TRANSFORMERS or not model.path):
             found.append(Problem((where,), f"{model.name} has no transformers files on the server to read"))
     return found
+def _sweep(request: LaunchRequest) -> list[Problem]:
+    """The training job every trial starts from (``params.trial``), then the search itself."""
+    template = dataclasses.replace(request, kind=Job.Kind.TRAIN, params=request.params.get("trial") or {})
+    return _train(template) + sweep_problems(request)
 
 
 # One entry per job kind: its checks of the request. A new kind adds one here.
@@ -325,6 +332,7 @@ RULES: dict[str, Callable[[LaunchRequest], list[Problem]]] = {
     Job.Kind.QUANTIZE: _quantize,
     Job.Kind.EVALUATE: _evaluate,
     Job.Kind.CURATE: _curate,
+    Job.Kind.SWEEP: _sweep,
 }
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from jobs.models import ComputeProfile, Dataset, ModelAsset, Team
+from jobs.models import ComputeProfile, Dataset, Job, ModelAsset, Team
 
 Loc = tuple[str | int, ...]
 
@@ -44,6 +44,8 @@ class LaunchRequest:
     models: tuple[ModelInput, ...] = ()
     datasets: tuple[DatasetInput, ...] = ()
     profile: ComputeProfile | None = None
+    parent: Job | None = None  # a sweep's trial: its sweep (jobs/sweeps/)
+    trial_number: int | None = None
 
     @classmethod
     def of(

@@ -80,7 +80,7 @@ def _eval_path(inputs: Inputs) -> dict:
     return {"eval_path": str(storage.resolve(rows[0].dataset.location))} if rows else {}
 
 
-def _train(job: Job, inputs: Inputs, resume_from: Path | None) -> dict:
+def _train(job: Job, inputs: Inputs, resume_from: Path | None, params: dict | None = None) -> dict:
     # A continued job starts from an adapter: its "model" input (jobs/launch/continuation.py).
     start = [row.model for row in inputs.get("model", []) if row.model.format == ModelAsset.Format.ADAPTER]
     return {
@@ -88,16 +88,27 @@ def _train(job: Job, inputs: Inputs, resume_from: Path | None) -> dict:
         "dataset": dataset_ref(job.dataset) | _eval_path(inputs),
         "objective": job.objective or "sft",
         "method": job.method,
-        **job.params,
+        **(job.params if params is None else params),
         "resume_from": str(resume_from) if resume_from else None,
         "init_adapter": start[0].path if start else None,
         # Nodes × processes of the profile, and the strategy that fits the model on them.
-        "distributed": shape.plan(job.base_model, _profile(job), job.method, job.params).spec,
+        "distributed": shape.plan(
+            job.base_model, _profile(job), job.method, job.params if params is None else params
+        ).spec,
     }
 
 
 def _profile(job: Job) -> ComputeProfile | None:
     return job.profile if job.profile_id else ComputeProfile.objects.default()
+
+
+def _sweep(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
+    """A sweep's spec: the training job every trial starts from, as a full training spec, and the search
+    (``job.params``: ``trial`` — the training parameters — and the space, sampler, pruner, budget)."""
+    search = {k: v for k, v in job.params.items() if k != "trial"}
+    trial = _train(job, inputs, None, job.params.get("trial", {}))
+    trial = spec_common(job, 1) | {"kind": Job.Kind.TRAIN} | trial
+    return {"trial": trial, **search}
 
 
 def _quantize(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
@@ -175,4 +186,7 @@ BUILDERS: dict[str, Callable[[Job, Inputs, Path | None], dict]] = {
     Job.Kind.QUANTIZE: _quantize,
     Job.Kind.EVALUATE: _evaluate,
     Job.Kind.CURATE: _curate,
+
+
+    Job.Kind.SWEEP: _sweep,
 }

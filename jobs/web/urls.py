@@ -2,7 +2,7 @@ from django.urls import path
 
 from jobs.guided import views as wizard_views
 from jobs.playground import views as playground_views
-from jobs.web import continue_views, curate_views, kind_views, views
+from jobs.web import continue_views, curate_views, kind_views, sweep_views, views
 
 app_name = "jobs"
 
@@ -19,6 +19,7 @@ urlpatterns = [
     path("jobs/new/evaluate/", kind_views.evaluate_create, name="evaluate_create"),
     path("jobs/new/merge/", kind_views.merge_create, name="merge_create"),
     path("jobs/new/curate/", curate_views.curate_create, name="curate_create"),
+    path("jobs/new/sweep/", sweep_views.sweep_create, name="sweep_create"),
     path("jobs/compare/", views.job_compare, name="job_compare"),
     path("jobs/<int:pk>/", views.job_detail, name="job_detail"),
     path(

@@ -39,6 +39,7 @@ from jobs.web.forms import (
 )
 from jobs.web.htmx import is_htmx
 from jobs.web.live import live_context
+from jobs.web.sweep_page import sweep_context
 from jobs.web.text import human_count, human_duration
 from trainers import distributed
 
@@ -51,6 +52,7 @@ KIND_LABELS = {
     "quantize": "Quantization",
     "evaluate": "Evaluation",
     "curate": "Curation",
+    "sweep": "Sweep",
 }
 
 
@@ -207,6 +209,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
             filter(None, [KIND_LABELS.get(job.kind, job.kind), method_label(job.kind, job.method)])
         ),
     }
+    if job.kind == Job.Kind.SWEEP:
+        context |= sweep_context(job)
     return render(request, "jobs/job_detail.html", context)
 
 

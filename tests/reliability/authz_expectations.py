@@ -69,6 +69,7 @@ EXPECTED: dict[str, Rule] = {
     "jobs/new/evaluate/": LAUNCH_FORM,
     "jobs/new/merge/": LAUNCH_FORM,
     "jobs/new/curate/": LAUNCH_FORM,
+    "jobs/new/sweep/": LAUNCH_FORM,
     "jobs/guided/": TEAM_PAGE,
     "jobs/guided/data/": WIZARD_STEP,
     "jobs/guided/model/": WIZARD_STEP,
@@ -151,6 +152,7 @@ EXPECTED: dict[str, Rule] = {
     "api/v1/jobs/<int:job_id>/clone": API_NEW_JOB_FROM,
     "api/v1/jobs/<int:job_id>/continue": API_NEW_JOB_FROM,  # training again from its adapter
     "api/v1/jobs/<int:job_id>/metrics": API_OBJECT,
+    "api/v1/jobs/<int:job_id>/trials": API_OBJECT,  # a sweep's; other jobs have none (an empty list)
     "api/v1/jobs/<int:job_id>/logs": API_OBJECT,
     "api/v1/jobs/<int:job_id>/samples": API_OBJECT,
     "api/v1/jobs/<int:job_id>/artifacts": API_OBJECT,

@@ -1,0 +1,121 @@
+"""Creating a sweep through the API (``kind: "sweep"``), and how its trials read.
+
+The body is a training job's (base model, dataset, method, objective, params: what every trial
+starts from) and the search: ``space`` (places of the catalogue's parameter groups, each choices or
+a range), sampler, pruner, metric and budget. The launch path checks everything (``jobs.launch``):
+the space against the catalogue's own models, the budget against the team's quotas; a refusal names
+its place (``space.lora.r``, ``budget.parallel``, ``params.training.learning_rate``).
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from api.serializers import chain_jobs, objectives
+from api.serializers.jobs import TRAIN_METHODS
+from jobs.launch.errors import dotted, train_api_field
+from jobs.launch.sweep_checks import SEARCH_FIELDS
+from jobs.models import Dataset, Job, ModelAsset
+from trainers.spec_sweep import PRUNERS, SAMPLERS, default_direction
+
+
+class SweepJobCreateSerializer(chain_jobs.ChainJobSerializer):
+    kind = serializers.ChoiceField(choices=[Job.Kind.SWEEP])
+    job_kind = Job.Kind.SWEEP
+    method = serializers.ChoiceField(
+        choices=TRAIN_METHODS,
+        default="lora",
+        help_text="The method trials use unless the space searches `method`.",
+    )
+    objective = objectives.objective_field()
+    base_model = serializers.IntegerField(min_value=1, help_text="A model id from GET /api/v1/models.")
+    dataset = serializers.IntegerField(min_value=1, help_text="A dataset id from GET /api/v1/datasets.")
+    params = serializers.DictField(
+        required=False,
+        help_text="The training job every trial starts from, as for a training job "
+        '(e.g. {"training": {"epochs": 1}}); the space overrides its places.',
+    )
+    space = serializers.DictField(
+        help_text='Place → what to try: {"choices": [...]} or {"low": ..., "high": ..., "log": true}. '
+        'Places: "method" or "<group>.<field>" of the method\'s parameter groups, e.g. "lora.r", '
+        '"lora.use_dora", "training.learning_rate", "dpo.beta" (GET /api/v1/methods/{name}).'
+    )
+    sampler = serializers.ChoiceField(choices=list(SAMPLERS), default="tpe")
+    pruner = serializers.ChoiceField(
+        choices=list(PRUNERS), default="median", help_text="Stops losing trials from their eval metrics."
+    )
+    metric = serializers.CharField(
+        default="eval/loss", max_length=100, help_text="The eval metric to optimise, e.g. eval/accuracy."
+    )
+    direction = serializers.ChoiceField(
+        choices=["minimize", "maximize"],
+        required=False,
+        help_text="Omitted: minimize losses, maximize others.",
+    )
+    budget = serializers.DictField(
+        required=False,
+        help_text='{"trials": 12, "parallel": 2, "max_minutes": null, "gpu_hours": null}; parallel '
+        "trials never hold more GPUs than the team's quota.",
+    )
+    seed = serializers.IntegerField(default=0, min_value=0, max_value=2**31 - 1)
+    compare_preset = serializers.BooleanField(
+        default=True, help_text="Also run the training job unchanged, so the best trial is compared with it."
+    )
+
+    def validate_base_model(self, value: int) -> ModelAsset:
+        return chain_jobs.model_of(self.team, value)
+
+    def validate_dataset(self, value: int) -> Dataset:
+        return chain_jobs.dataset_of(self.team, value)
+
+    def request(self) -> dict:
+        data = self.validated_data
+        search = {name: data[name] for name in SEARCH_FIELDS if name in data}
+        search.setdefault("direction", default_direction(data["metric"]))
+        search["budget"] = data.get("budget") or {}
+        return {
+            "name": data.get("name") or f"Sweep of {data['base_model'].name} on {data['dataset'].name}",
+            "method": data["method"],
+            "objective": data["objective"],
+            "params": {"trial": data.get("params") or {}, **search},
+            "models": [("base", data["base_model"], None)],
+            "datasets": [("dataset", data["dataset"])],
+        }
+
+    def field_of(self, loc: tuple) -> str | None:
+        """The search's places as they are in the body (``space.lora.r``); the training job's as for a
+        training job (``params.training.learning_rate``)."""
+        head = str(loc[0]) if loc else ""
+        if head in SEARCH_FIELDS:
+            return dotted(loc)
+        return train_api_field(loc[1:] if head == "trial" else loc)
+
+
+class TrialSerializer(serializers.Serializer):
+    number = serializers.IntegerField(allow_null=True, help_text="Its Optuna trial number; null: the preset.")
+    job = serializers.IntegerField(allow_null=True, help_text="Its training job's id.")
+    state = serializers.CharField(
+        help_text="running, complete, pruned or fail (Optuna's); preset: the job's."
+    )
+    value = serializers.FloatField(allow_null=True, help_text="Its final value of the sweep's metric.")
+    params = serializers.DictField(help_text="Its point of the space.")
+    reason = serializers.CharField(allow_blank=True)
+    attempt_seconds = serializers.FloatField(help_text="Seconds its attempts ran: its compute.")
+
+
+class SweepResultSerializer(serializers.Serializer):
+    metric = serializers.CharField(allow_null=True, help_text="null: the job is no sweep.")
+    direction = serializers.CharField(allow_null=True)
+    best = TrialSerializer(allow_null=True, help_text="The best complete trial; null until one is.")
+    preset = TrialSerializer(allow_null=True, help_text="The training job unchanged, run to compare with.")
+    gain_over_preset = serializers.FloatField(
+        allow_null=True,
+        help_text="Best minus preset in the metric's units, positive when the best is better.",
+    )
+    importance = serializers.DictField(
+        child=serializers.FloatField(), help_text="Each parameter's importance (Optuna's PED-ANOVA)."
+    )
+    compute_seconds = serializers.FloatField(
+        help_text="Seconds the trials' attempts ran, the preset's excluded."
+    )
+    trials = TrialSerializer(many=True)

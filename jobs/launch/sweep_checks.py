@@ -1,0 +1,63 @@
+"""A sweep's own checks, before it is created: its space against the catalogue's parameter models and
+its budget against the team's quotas (``jobs.launch.rules`` checks the training job it starts from)."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from jobs.launch.types import LaunchRequest, Problem, pydantic_problems
+from jobs.models import ComputeProfile
+from trainers import catalogue
+from trainers.spec_sweep import Budget
+from trainers.sweep_space import space_problems
+
+# What a sweep's params hold besides ``trial`` (the training parameters every trial starts from).
+SEARCH_FIELDS = ("space", "sampler", "pruner", "metric", "direction", "budget", "seed", "compare_preset")
+
+
+def problems(request: LaunchRequest) -> list[Problem]:
+    """What is wrong with the sweep's space and budget, each at its place (``space.lora.r``)."""
+    search = request.params
+    found = [
+        Problem((name,), "not a sweep setting") for name in search if name not in (*SEARCH_FIELDS, "trial")
+    ]
+    objective = request.objective or "sft"
+    fitting = {m.name: m.method_params for m in catalogue.methods("train") if objective in m.objectives}
+    found += [
+        Problem(("space", *place), message)
+        for place, message in space_problems(
+            search.get("space"), method=request.method, methods=fitting, objective=objective
+        )
+    ]
+    return found + budget_problems(request)
+
+
+def budget_problems(request: LaunchRequest) -> list[Problem]:
+    """The budget through its model, then against the team's quotas: trials at once never hold more
+    GPUs than the team may, and the GPU-hours asked for fit in its month."""
+    try:
+        budget = Budget.model_validate(request.params.get("budget") or {})
+    except ValidationError as exc:
+        return pydantic_problems(exc, ("budget",))
+    team = request.team
+    profile = request.profile or ComputeProfile.objects.default()
+    gpus = profile.gpu_count if profile is not None else 0
+    found = []
+    if gpus and team.max_gpus is not None and budget.parallel * gpus > team.max_gpus:
+        most = team.max_gpus // gpus
+        found.append(
+            Problem(
+                ("budget", "parallel"),
+                f"{budget.parallel} trials at once would hold {budget.parallel * gpus} GPUs; team "
+                f"{team.name} may hold {team.max_gpus}, so run at most {most} at once",
+            )
+        )
+    month = team.gpu_hours_per_month
+    if budget.gpu_hours is not None and month is not None and budget.gpu_hours > month:
+        found.append(
+            Problem(
+                ("budget", "gpu_hours"),
+                f"{budget.gpu_hours:g} GPU-hours is above team {team.name}'s quota of {month} a month",
+            )
+        )
+    return found

@@ -1,0 +1,94 @@
+"""A sweep through the API (``kind: "sweep"``) and its page: refusals naming the body's path, nothing
+created; trials listed with their job ids, the best trial one click from a new training job."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.models import Job
+from tests.api.helpers import client_for
+from tests.sweeps.test_driver import _fake_trainer, sweep_to_end  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def as_member(member, team):
+    return client_for(member, team)
+
+
+def body(tiny_model, dataset, **changes) -> dict:
+    return {
+        "kind": "sweep",
+        "base_model": tiny_model.pk,
+        "dataset": dataset.pk,
+        "params": {"training": {"epochs": 1}},
+        "space": {
+            "lora.r": {"choices": [2, 4]},
+            "training.learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
+        },
+        "budget": {"trials": 2, "parallel": 2},
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "path"),
+    [
+        ({"space": {"lora.r": {"low": 1, "high": 4096}}}, "space.lora.r"),
+        ({"space": {}}, "space"),
+        ({"budget": {"trials": 0}}, "budget.trials"),
+        ({"params": {"training": {"learning_rate": 5}}}, "params.training.learning_rate"),
+        ({"metric": "loss"}, "metric"),
+    ],
+)
+def test_it_refuses_bad_sweeps_naming_the_path_and_creates_nothing(
+    as_member, tiny_model, dataset, changes, path
+):
+    response = as_member.post("/api/v1/jobs", body(tiny_model, dataset, **changes), format="json")
+    assert response.status_code in (400, 422), response.content
+    assert path in str(response.json()), response.json()
+    assert not Job.objects.exists()
+
+
+def test_it_refuses_more_parallel_trials_than_the_gpu_quota(as_member, team, tiny_model, dataset):
+    from jobs.models import ComputeProfile
+
+    team.max_gpus = 1
+    team.save()
+    gpu = ComputeProfile.objects.create(name="gpu", gpu_count=1, gpu_type="a100")
+    response = as_member.post(
+        "/api/v1/jobs", body(tiny_model, dataset, compute_profile=gpu.pk), format="json"
+    )
+    assert response.status_code in (400, 422)
+    assert "budget.parallel" in str(response.json())
+    assert not Job.objects.exists()
+
+
+def test_a_sweeps_trials_and_best_come_back_with_their_job_ids(
+    as_member, client, member, tiny_model, dataset
+):
+    response = as_member.post("/api/v1/jobs", body(tiny_model, dataset), format="json")
+    assert response.status_code == 201, response.content
+    sweep = Job.objects.get(pk=response.json()["id"])
+    assert response.json()["kind"] == "sweep" and sweep.params["direction"] == "minimize"
+    sweep_to_end(sweep)  # the preset takes one of the two places at once: two rounds
+    assert sweep.status == "succeeded"
+    result = as_member.get(f"/api/v1/jobs/{sweep.pk}/trials").json()
+    jobs = {t.pk: t for t in sweep.trials.exclude(trial_number=None)}
+    assert sorted(t["job"] for t in result["trials"]) == sorted(jobs)
+    assert {t["state"] for t in result["trials"]} == {"complete"}
+    assert result["best"]["value"] == pytest.approx(0.4)
+    assert result["preset"]["job"] == sweep.trials.get(trial_number=None).pk
+    assert result["gain_over_preset"] == pytest.approx(0.0)
+    client.force_login(member)
+    page = client.get(f"/jobs/{sweep.pk}/").content.decode()
+    assert "sweep-trials" in page and "Train with the best settings" in page
+    assert f"/jobs/new/?from={result['best']['job']}" in page
+
+
+def test_a_training_job_has_no_trials(as_member, tiny_model, dataset, team, member):
+    from tests.api.helpers import make_job
+
+    job = make_job(team, member, tiny_model, dataset)
+    response = as_member.get(f"/api/v1/jobs/{job.pk}/trials")
+    assert response.status_code == 200
+    assert (response.json()["trials"], response.json()["best"]) == ([], None)
