@@ -176,3 +176,23 @@ def test_a_row_with_an_answer_turn_or_no_reference_is_refused_on_upload(client) 
     assert "line 2, messages: has an assistant turn" in message
     assert "line 3, row: has several fields besides messages (why, notes)" in message
     assert not Dataset.objects.exists()
+
+
+def test_the_jobs_spec_trains_with_the_graders_reward(client, rft_file, base_id, tmp_path) -> None:
+    """The spec the worker would run, trained for a few steps in-process: the reward is the grader's."""
+    from jobs.lifecycle.specs import build_spec
+    from trainers.events import EventEmitter
+    from trainers.spec import parse_spec
+    from trainers.train import run_training
+
+    job = client.fine_tuning.jobs.create(
+        model=base_id, training_file=rft_file.id, method=reinforce(EQ, n_epochs=1, compute_multiplier=0.25)
+    )
+    spec = build_spec(Job.objects.get(pk=ids.parse("job", job.id)), 1, None)
+    spec["output_dir"] = str(tmp_path / "out")
+    spec["grpo"]["max_completion_length"] = 4  # a few tokens per answer keeps the run to seconds
+    out = io.StringIO()
+    run_training(parse_spec(spec), EventEmitter(out))
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    rewards = [e for e in events if e["kind"] == "metric" and e["name"] == "reward_exact_match"]
+    assert rewards and all(0.0 <= e["value"] <= 1.0 for e in rewards)
