@@ -136,6 +136,7 @@ class OpenAIFineTune(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     method = models.CharField(max_length=20, default="supervised")
     hyperparameters = models.JSONField(default=dict, blank=True)
+    grader = models.JSONField(default=dict, blank=True)  # method.reinforcement.grader as given
 
     def __str__(self) -> str:
         return f"job {self.job_id} ({self.suffix or 'no suffix'})"

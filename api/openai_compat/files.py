@@ -1,6 +1,7 @@
 """``files``: upload (``purpose: fine-tune``), list, retrieve, delete, content. A file is a Hone
 dataset, checked row by row on upload through the same path as every other upload
-(``jobs.data.datasets``); OpenAI's preference format is translated first (``preference``)."""
+(``jobs.data.datasets``); OpenAI's preference and reinforcement formats are translated first
+(``preference``, ``reinforcement_file``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.openai_compat import errors, ids, preference
+from api.openai_compat import errors, ids, preference, reinforcement_file
 from api.openai_compat.base import OpenAIView, after_of, page
 from api.problems import PayloadTooLarge
 from api.views.params import job_numbers
@@ -81,6 +82,8 @@ class FileList(OpenAIView):
         try:
             if preference.is_openai_preference(upload):
                 upload = preference.translated(upload)
+            elif reinforcement_file.is_openai_reinforcement(upload):
+                upload = reinforcement_file.translated(upload)
             dataset = datasets.create_dataset(team=self.team, user=request.user, name="", upload=upload)
         except preference.FileProblems as exc:
             raise errors.InvalidRequest(str(exc), param="file", code="invalid_file") from None

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.models import OpenAIFineTune
-from api.openai_compat import errors, hyperparameters, ids, job_objects, lookup
+from api.openai_compat import errors, graders, hyperparameters, ids, job_objects, lookup, reinforcement_file
 from api.openai_compat.base import OpenAIView, after_of, page
 from jobs.launch import DatasetInput, LaunchRefused, launch, training
 from jobs.launch.errors import train_api_field
@@ -64,10 +64,29 @@ def _refusal(exc: LaunchRefused, places: dict) -> errors.InvalidRequest:
     named |= places
     found = []
     for problem in exc.problems:
-        param = named.get(tuple(problem.loc)) or train_api_field(problem.loc)
+        # the longest start of the problem's place that an OpenAI field set (grpo.rewards.0.weight → grader)
+        starts = (tuple(problem.loc[:n]) for n in range(len(problem.loc), 0, -1))
+        param = next((named[s] for s in starts if s in named), None) or train_api_field(problem.loc)
         found.append((param, problem.message))
     message = "; ".join(f"{param}: {text}" if param else text for param, text in found)
     return errors.InvalidRequest(message, param=found[0][0], code="invalid_job")
+
+
+def _grade_with(
+    choice: hyperparameters.Choice, params: dict, files: list[tuple[str, Dataset | None]]
+) -> None:
+    """The grader as the job's ``grpo.rewards``, once every row of each file has the field it names."""
+    mapped = graders.rewards_of(choice.grader)
+    for param, dataset in files:
+        if dataset is None:
+            continue
+        found = reinforcement_file.reference_problems(dataset, mapped.field, graders.AT)
+        if found:
+            raise errors.InvalidRequest(
+                f"{dataset.name}: {'; '.join(found)}.", param=param, code="invalid_file"
+            )
+    params.setdefault("grpo", {})["rewards"] = mapped.rewards
+    choice.places |= mapped.places
 
 
 class FineTuningJobList(OpenAIView):
@@ -94,6 +113,8 @@ class FineTuningJobList(OpenAIView):
         objective = hyperparameters.OBJECTIVES[choice.type]
         method, params = hyperparameters.preset_params(model, dataset, objective)
         params = hyperparameters.apply(choice, params, seed)
+        if choice.type == "reinforcement":
+            _grade_with(choice, params, [("training_file", dataset), ("validation_file", validation)])
         launch_request = training(
             team=self.team, user=request.user, name=suffix, base_model=model, dataset=dataset,
             params=params, method=method, objective=objective,
@@ -111,6 +132,7 @@ class FineTuningJobList(OpenAIView):
                     metadata=metadata,
                     method=choice.type,
                     hyperparameters=choice.given,
+                    grader=choice.grader if choice.type == "reinforcement" else {},
                 )
         except LaunchRefused as exc:
             raise _refusal(exc, choice.places) from None

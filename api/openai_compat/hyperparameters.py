@@ -4,7 +4,11 @@
 and data (``jobs.guided.presets``: method, adapter size, epochs, batch and learning rate); a number
 replaces it: ``n_epochs`` → ``training.epochs``, ``batch_size`` → ``training.batch_size`` (with no
 accumulation), ``learning_rate_multiplier`` × the preset's learning rate → ``training.learning_rate``,
-``beta`` → ``dpo.beta``. Ranges are checked by the launch path, whose problems come back under the
+``beta`` → ``dpo.beta``. For ``reinforcement`` (Hone's ``grpo``): ``compute_multiplier`` × the
+group of answers sampled per prompt (8) → ``grpo.num_generations``; ``eval_interval``,
+``eval_samples`` and ``reasoning_effort`` have no Hone counterpart and take only ``"auto"`` (or
+``"default"``), refused otherwise with the reason; the grader becomes ``grpo.rewards``
+(``graders``). Ranges are checked by the launch path, whose problems come back under the
 OpenAI name that set them (``places``).
 """
 
@@ -16,13 +20,26 @@ from api.openai_compat.errors import InvalidRequest
 from jobs.data import preview
 from jobs.guided import presets, sizing
 from jobs.models import Dataset, ModelAsset
+from trainers.objectives.grpo_params import GrpoParams
 
-OBJECTIVES = {"supervised": "sft", "dpo": "dpo"}
+GROUP = GrpoParams().num_generations  # answers per prompt at compute_multiplier 1
+
+OBJECTIVES = {"supervised": "sft", "dpo": "dpo", "reinforcement": "grpo"}
+COMMON = ("n_epochs", "batch_size", "learning_rate_multiplier")
 KNOWN = {
-    "supervised": ("n_epochs", "batch_size", "learning_rate_multiplier"),
-    "dpo": ("n_epochs", "batch_size", "learning_rate_multiplier", "beta"),
+    "supervised": COMMON,
+    "dpo": (*COMMON, "beta"),
+    "reinforcement": (*COMMON, "compute_multiplier", "eval_interval", "eval_samples", "reasoning_effort"),
 }
-WHOLE = ("n_epochs", "batch_size")
+WHOLE = ("n_epochs", "batch_size", "eval_interval", "eval_samples")
+# Reinforcement settings Hone has no counterpart for: only "auto" (or "default") is taken, and why.
+NOT_MAPPED = {
+    "eval_interval": "Hone evaluates the held-out prompts training.evals_per_run times over a run, "
+    "not every N steps",
+    "eval_samples": "Hone's held-out check scores one greedy answer per prompt",
+    "reasoning_effort": "Hone's models have no reasoning-effort setting; the answer's length is bounded "
+    "by grpo.max_completion_length",
+}
 
 
 @dataclass
@@ -33,6 +50,7 @@ class Choice:
     given: dict
     at: str  # "method.dpo.hyperparameters", or "hyperparameters" (the deprecated top-level field)
     places: dict = field(default_factory=dict)  # Hone place → OpenAI param, for the launch path's problems
+    grader: object = None  # method.reinforcement.grader as given (api.openai_compat.graders maps it)
 
 
 def method_of(body: dict) -> Choice:
@@ -41,20 +59,15 @@ def method_of(body: dict) -> Choice:
     if not isinstance(method, dict):
         raise InvalidRequest('method must be an object like {"type": "supervised"}.', param="method")
     kind = method.get("type", "supervised")
-    if kind == "reinforcement":
-        raise InvalidRequest(
-            "method.type 'reinforcement' is not available yet: it needs graders from Hone's reward "
-            "registry. Use 'supervised' or 'dpo'.",
-            param="method.type",
-            code="unsupported_method",
-        )
     if kind not in OBJECTIVES:
         raise InvalidRequest(
-            f"method.type must be 'supervised' or 'dpo', got {kind!r}.",
+            f"method.type must be 'supervised', 'dpo' or 'reinforcement', got {kind!r}.",
             param="method.type",
             code="invalid_method",
         )
     inner = method.get(kind) or {}
+    if not isinstance(inner, dict):
+        raise InvalidRequest(f"method.{kind} must be an object.", param=f"method.{kind}")
     given, at = (
         (inner.get("hyperparameters") if isinstance(inner, dict) else None),
         f"method.{kind}.hyperparameters",
@@ -67,7 +80,7 @@ def method_of(body: dict) -> Choice:
         raise InvalidRequest(f"{at} must be an object.", param=at)
     for name, value in given.items():
         _check_value(kind, name, value, f"{at}.{name}")
-    return Choice(kind, given, at)
+    return Choice(kind, given, at, grader=inner.get("grader"))
 
 
 def _check_value(kind: str, name: str, value: object, param: str) -> None:
@@ -75,8 +88,14 @@ def _check_value(kind: str, name: str, value: object, param: str) -> None:
         raise InvalidRequest(
             f"{param} is not a hyperparameter of {kind}; use {', '.join(KNOWN[kind])}.", param=param
         )
-    if value == "auto":
+    if value == "auto" or (name == "reasoning_effort" and value == "default"):
         return
+    if name in NOT_MAPPED:
+        raise InvalidRequest(
+            f'{param} can only be "auto" in Hone: {NOT_MAPPED[name]}; got {value!r}.',
+            param=param,
+            code="unsupported_hyperparameter",
+        )
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if not number or (name in WHOLE and not float(value).is_integer()) or value <= 0:
         what = "a positive whole number" if name in WHOLE else "a positive number"
@@ -90,12 +109,10 @@ def preset_params(base: ModelAsset, dataset: Dataset, objective: str) -> tuple[s
         lengths = preview.token_lengths(dataset, base)
     except preview.PreviewUnavailable:
         lengths = []
-    size = presets.Sizing(
-        facts,
-        dataset.row_count,
-        preview.recommended_max_length(lengths, facts.max_positions),
-        sizing.default_profile(),
-    )
+    length = preview.recommended_max_length(lengths, facts.max_positions)
+    if objective == "grpo":  # the prompt (measured with its reference) plus the sampled answer's budget
+        length = min(length + GrpoParams().max_completion_length, facts.max_positions or length * 2)
+    size = presets.Sizing(facts, dataset.row_count, length, sizing.default_profile())
     recipe = presets.recipe(presets.PRESETS[presets.DEFAULT_PRESET], objective, size)
     params = {
         group: dict(values) if isinstance(values, dict) else values for group, values in recipe.params.items()
@@ -120,6 +137,10 @@ def apply(choice: Choice, params: dict, seed: int | None) -> dict:
         elif name == "learning_rate_multiplier":
             training["learning_rate"] = training["learning_rate"] * float(value)
             choice.places[("training", "learning_rate")] = param
+        elif name == "compute_multiplier":  # more compute to explore = more answers sampled per prompt
+            grpo = params.setdefault("grpo", {})
+            grpo["num_generations"] = round(grpo.get("num_generations", GROUP) * float(value))
+            choice.places[("grpo", "num_generations")] = param
         elif name == "beta":
             params.setdefault("dpo", {})["beta"] = float(value)
             choice.places[("dpo", "beta")] = param
@@ -141,4 +162,8 @@ def shown(kind: str, given: dict, params: dict) -> dict:
     }
     if kind == "dpo":
         found["beta"] = params.get("dpo", {}).get("beta")
+    if kind == "reinforcement":
+        group = params.get("grpo", {}).get("num_generations", GROUP)
+        found |= {"compute_multiplier": group / GROUP, "eval_interval": "auto", "eval_samples": "auto",
+                  "reasoning_effort": "default"}  # fmt: skip
     return found

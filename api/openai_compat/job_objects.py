@@ -22,13 +22,20 @@ def record_of(job: Job) -> OpenAIFineTune:
     try:
         return job.openai
     except OpenAIFineTune.DoesNotExist:
-        method = "dpo" if job.objective == "dpo" else "supervised"
+        method = {"dpo": "dpo", "grpo": "reinforcement"}.get(job.objective, "supervised")
         return OpenAIFineTune(job=job, method=method)
 
 
 def fine_tuned_model(job: Job, record: OpenAIFineTune) -> str | None:
     output = ModelAsset.objects.filter(produced_by=job).order_by("pk").first()
     return ids.model_id(output, suffix=record.suffix) if output is not None else None
+
+
+def _method(record: OpenAIFineTune, shown: dict) -> dict:
+    inner: dict = {"hyperparameters": shown}
+    if record.method == "reinforcement":
+        inner["grader"] = record.grader or None  # None: a grpo job launched outside this API
+    return {"type": record.method, record.method: inner}
 
 
 def job_object(job: Job) -> dict:
@@ -48,7 +55,7 @@ def job_object(job: Job) -> dict:
         "validation_file": _validation_file(job),
         "training_file": ids.of("file", job.dataset_id) if job.dataset_id else None,
         "hyperparameters": shown,
-        "method": {"type": record.method, record.method: {"hyperparameters": shown}},
+        "method": _method(record, shown),
         "trained_tokens": None,
         "error": {"code": "job_failed", "message": job.error or "The job failed.", "param": None}
         if failed

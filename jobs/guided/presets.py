@@ -76,12 +76,14 @@ LEARNING_RATES: dict[str, tuple[float, float]] = {
     "kto": (5e-6, 5e-7),
     "simpo": (5e-6, 1e-6),
     "orpo": (5e-5, 8e-6),
+    "grpo": (1e-5, 1e-6),  # RL: far below SFT's (trainers/objectives/grpo_params.py)
 }
 OBJECTIVE_DEFAULTS: dict[str, dict] = {
     "dpo": {"beta": 0.1},
     "kto": {"beta": 0.1},
     "orpo": {"beta": 0.1},
     "simpo": {"beta": 2.0, "simpo_gamma": 0.5},
+    "grpo": {},  # GrpoParams' own defaults: a group of 8, exact match, the paper's beta
 }
 WARMUP: dict[str, float] = {"classification": 0.1}  # share of the steps; others: the trainer's default
 EPOCHS: dict[str, dict[str, Callable[[int], int]]] = {
@@ -97,6 +99,7 @@ EPOCHS: dict[str, dict[str, Callable[[int], int]]] = {
     },
     "classification": {"quick": lambda rows: 2, "balanced": lambda rows: 2, "best": lambda rows: 3},
     "preference": {"quick": lambda rows: 1, "balanced": lambda rows: 2, "best": lambda rows: 3},
+    "grpo": {"quick": lambda rows: 1, "balanced": lambda rows: 1, "best": lambda rows: 2},
 }
 
 
@@ -135,7 +138,13 @@ def learning_rate(parameters: int | None, objective: str = "sft", method: str = 
     return rate
 
 
+# GRPO samples a group per prompt: 4 prompts of 8 answers make 32 completions a step.
+GRPO_PROMPTS_PER_STEP = 4
+
+
 def effective_batch(objective: str) -> int:
+    if objective == "grpo":
+        return GRPO_PROMPTS_PER_STEP
     return 16 if objective == "classification" else EFFECTIVE_BATCH
 
 
@@ -161,7 +170,7 @@ class Sizing:
             seq_len=self.max_length,
             batch_size=batch,
             method=method,
-            reference=objective in ("dpo", "kto"),
+            reference=objective in ("dpo", "kto", "grpo"),
         )
 
     @property

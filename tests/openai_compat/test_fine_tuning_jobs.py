@@ -94,7 +94,7 @@ def test_dpo_jobs_train_the_dpo_objective_on_preference_files(client, base_id) -
         ({"hyperparameters": {"n_epochs": "lots"}}, "hyperparameters.n_epochs", "positive whole number"),
         ({"hyperparameters": {"n_epochs": 1000}}, "hyperparameters.n_epochs", "less than or equal to 100"),
         ({"hyperparameters": {"warmup": 3}}, "hyperparameters.warmup", "not a hyperparameter"),
-        ({"method": {"type": "reinforcement"}}, "method.type", "reward registry"),
+        ({"method": {"type": "reinforcement"}}, "method.reinforcement.grader", "is required"),
         ({"method": {"type": "dpo"}}, "training_file", "preference"),
         ({"suffix": "x" * 65}, "suffix", "1 to 64"),
         ({"seed": -1}, "seed", "seed"),

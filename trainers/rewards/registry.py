@@ -21,6 +21,7 @@ from pydantic import (
 
 from trainers.lookup import lookup
 from trainers.rewards import (
+    contains,
     exact_match,
     json_valid,
     length_penalty,
@@ -40,6 +41,7 @@ REWARDS: dict[str, Reward] = {
         json_valid.JSON,
         json_valid.JSON_SCHEMA,
         length_penalty.REWARD,
+        contains.REWARD,
     )
 }
 

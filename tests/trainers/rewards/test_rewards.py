@@ -31,6 +31,14 @@ def test_exact_match(completion: str, answer: str, expected: float) -> None:
     assert _score("exact_match", completion, answer) == expected
 
 
+def test_contains_looks_at_the_whole_answer_and_counts_case_unless_told() -> None:
+    assert _score("contains", "I think it is Paris, France.", "Paris") == 1.0
+    assert _score("contains", "I think it is paris.", "Paris") == 0.0
+    assert _score("contains", "I think it is paris.", "Paris", case_sensitive=False) == 1.0
+    assert _score("contains", "Lyon", "Paris", case_sensitive=False) == 0.0
+    assert registry.get("contains").row_problem("", registry.get("contains").params()) is not None
+
+
 def test_exact_match_can_count_case() -> None:
     assert _score("exact_match", "paris", "Paris", case_sensitive=True) == 0.0
     assert _score("exact_match", "Paris", "Paris", case_sensitive=True) == 1.0
