@@ -57,8 +57,9 @@ def register_outputs(job: Job) -> list[ModelAsset]:
 
 
 def register_datasets(job: Job) -> list[Dataset]:
-    """A curate job's output as a new dataset, with its lineage: from which datasets, by which job,
-    with which settings. Registered once: a second call finds it."""
+    """A job's rows as a new dataset, with its lineage: from which datasets, by which job, with which
+    settings (a curate job's curated rows; a rejection_sampling job's verified answers, "kept").
+    Registered once: a second call finds it."""
     made = []
     for artifact in job.artifacts.filter(kind=Artifact.Kind.DATASET):
         found = Dataset.objects.filter(produced_by=job).first()
@@ -69,7 +70,7 @@ def register_datasets(job: Job) -> list[Dataset]:
             ]
             try:
                 found = datasets.register_file(
-                    team=job.team, user=job.created_by, name=f"{job.name} · curated",
+                    team=job.team, user=job.created_by, name=_dataset_name(job, artifact),
                     path=storage.resolve(artifact.location), produced_by=job,
                     lineage={"job": job.pk, "kind": job.kind, "from": sources, "settings": job.params},
                 )
@@ -79,6 +80,11 @@ def register_datasets(job: Job) -> list[Dataset]:
                 continue
         made.append(found)
     return made
+
+
+def _dataset_name(job: Job, artifact: Artifact) -> str:
+    what = "curated" if job.kind == Job.Kind.CURATE else f"{artifact.name} rows"
+    return f"{job.name} · {what}"[:200]
 
 
 def _asset_fields(job: Job, artifact: Artifact) -> dict:

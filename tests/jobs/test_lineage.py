@@ -95,3 +95,27 @@ def test_a_broken_safetensors_file_is_a_clear_error_not_a_crash(tmp_path, conten
     path.write_bytes(content)
     with pytest.raises(ModelDirError, match="model.safetensors"):
         safetensors_parameter_count(path)
+
+
+def test_the_answers_a_rejection_sampling_job_kept_become_a_dataset_made_by_it(job, dataset, _storage):
+    from jobs.models import Dataset
+    from trainers.objectives.rejection_sampling import write_kept
+
+    job.objective = "rejection_sampling"
+    job.save(update_fields=["objective"])
+    rows = [
+        {"messages": [{"role": "user", "content": f"Which is larger: {a} or {b}?"},
+                      {"role": "assistant", "content": str(max(a, b))}]}
+        for a, b in ((3, 8), (9, 2), (4, 5))
+    ]  # fmt: skip
+    kept = write_kept(_storage / "runs" / f"job-{job.pk}" / "output", rows)  # as the trainer writes it
+    Artifact.objects.create(
+        job=job, name="kept", kind="dataset", location=str(kept.relative_to(_storage)), bytes=1,
+        sha256="0" * 64,
+    )  # fmt: skip
+    lineage.register_outputs(job)
+    made = Dataset.objects.get(produced_by=job)
+    assert (made.team, made.name, made.row_count) == (job.team, "run · kept rows", 3)
+    assert made.report["lineage"]["from"] == [{"id": dataset.pk, "name": dataset.name, "role": "dataset"}]
+    lineage.register_outputs(job)
+    assert Dataset.objects.filter(produced_by=job).count() == 1  # once
