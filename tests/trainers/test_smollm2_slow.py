@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tests.trainers.conftest import write_jsonl
-from tests.trainers.quantize.conftest import dataset_ref
+from tests.trainers.quantize.conftest import dataset_ref, mean_kl_to
 from trainers.cli import run_job
 from trainers.events import EventEmitter
 from trainers.spec import parse_spec
@@ -83,17 +83,22 @@ def test_the_demo_model_answers_in_english(smollm2_dir: Path):
     assert "Paris" in tokenizer.decode(out[0][ids["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
-def test_gptq_keeps_perplexity_closer_to_the_original_than_round_to_nearest(
+def test_gptq_keeps_the_model_closer_to_the_original_than_round_to_nearest(
     smollm2_dir: Path, held_out_file: Path, tmp_path: Path
 ):
+    """GPTQ's aim, measured where it is not noise: KL from the original's next-token distributions on
+    held-out English (0.23 with one thread, 0.24 with two, against round-to-nearest's 0.45).
+    Perplexity on these four sentences is kept only as a bound: GPTQ's came out at 35.3 with two threads and 37.7 with one, either side
+    of round-to-nearest's 36.7 (from 28.5), so it cannot order the two (see issue 19)."""
     rtn = quantize(smollm2_dir, tmp_path / "rtn", "rtn_int4", held_out_file, ["torchao"])
     gptq = quantize(smollm2_dir, tmp_path / "gptq", "gptq_int4", held_out_file, ["torchao"])
     before = rtn["before"]["perplexity"]
     assert before == gptq["before"]["perplexity"] < 30  # a real language model on plain English
-    rtn_increase = rtn["after"]["perplexity"] - before
-    gptq_increase = gptq["after"]["perplexity"] - before
-    assert rtn_increase > 0
-    assert gptq_increase < rtn_increase, (before, rtn["after"], gptq["after"])
+    for report in (rtn, gptq):  # int4 in groups of 64 costs a 135M model some, not all, of its English
+        assert before < report["after"]["perplexity"] < 1.5 * before
+    rtn_kl = mean_kl_to(smollm2_dir, tmp_path / "rtn" / "torchao", HELD_OUT)
+    gptq_kl = mean_kl_to(smollm2_dir, tmp_path / "gptq" / "torchao", HELD_OUT)
+    assert 0 < gptq_kl < 0.8 * rtn_kl, (rtn_kl, gptq_kl)
 
 
 def test_a_gguf_q8_0_export_reads_back_with_nearly_the_same_logits(smollm2_dir: Path, tmp_path: Path):

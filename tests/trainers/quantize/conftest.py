@@ -47,6 +47,23 @@ def dataset_ref(path: Path, task: str = "text") -> dict:
     }
 
 
+def mean_kl_to(original: Path, quantized: Path, texts: list[str]) -> float:
+    """Mean per-token KL(original ‖ quantized) of the next-token distributions on ``texts``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(original)
+    reference = AutoModelForCausalLM.from_pretrained(original).eval()
+    candidate = AutoModelForCausalLM.from_pretrained(quantized).eval()  # torchao int4, loaded back
+    total = 0.0
+    with torch.no_grad():
+        for text in texts:
+            ids = torch.tensor([tokenizer(text)["input_ids"]])
+            p = torch.log_softmax(reference(input_ids=ids).logits.float(), dim=-1)
+            q = torch.log_softmax(candidate(input_ids=ids).logits.float(), dim=-1)
+            total += (p.exp() * (p - q)).sum(dim=-1).mean().item()
+    return total / len(texts)
+
+
 def train_tiny(model_dir: Path, texts: list[str], steps: int, seq_len: int = 48, batch: int = 16) -> Path:
     """Plain next-token training, saved back over ``model_dir``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

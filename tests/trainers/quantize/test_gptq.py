@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.trainers.quantize.conftest import dataset_ref
+from tests.trainers.quantize.conftest import dataset_ref, mean_kl_to
 from trainers.cli import run_job
 from trainers.events import EventEmitter
 from trainers.quantize.gptq import GptqSettings, InputStats, gptq_model, gptq_quantize
@@ -78,23 +78,6 @@ def quantize_job(model_dir: Path, out: Path, method: str, calibration: Path, eva
     }
     assert run_job(parse_spec(spec), EventEmitter(io.StringIO())) == 0
     return json.loads((out / "report.json").read_text())
-
-
-def mean_kl_to(original: Path, quantized: Path, texts: list[str]) -> float:
-    """Mean per-token KL(original ‖ quantized) of the next-token distributions on ``texts``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(original)
-    reference = AutoModelForCausalLM.from_pretrained(original).eval()
-    candidate = AutoModelForCausalLM.from_pretrained(quantized).eval()  # torchao int4, loaded back
-    total = 0.0
-    with torch.no_grad():
-        for text in texts:
-            ids = torch.tensor([tokenizer(text)["input_ids"]])
-            p = torch.log_softmax(reference(input_ids=ids).logits.float(), dim=-1)
-            q = torch.log_softmax(candidate(input_ids=ids).logits.float(), dim=-1)
-            total += (p.exp() * (p - q)).sum(dim=-1).mean().item()
-    return total / len(texts)
 
 
 def test_gptq_keeps_a_trained_model_closer_to_the_original_than_round_to_nearest(
