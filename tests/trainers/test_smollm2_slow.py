@@ -88,8 +88,9 @@ def test_gptq_keeps_the_model_closer_to_the_original_than_round_to_nearest(
 ):
     """GPTQ's aim, measured where it is not noise: KL from the original's next-token distributions on
     held-out English (0.23 with one thread, 0.24 with two, against round-to-nearest's 0.45).
-    Perplexity on these four sentences is kept only as a bound: GPTQ's came out at 35.3 with two threads and 37.7 with one, either side
-    of round-to-nearest's 36.7 (from 28.5), so it cannot order the two (see issue 19)."""
+    Perplexity on these four sentences is kept only as a bound: GPTQ's came out at 35.3 with two
+    threads and 37.7 with one, either side of round-to-nearest's 36.7 (from 28.5), so it cannot
+    order the two (see issue 19)."""
     rtn = quantize(smollm2_dir, tmp_path / "rtn", "rtn_int4", held_out_file, ["torchao"])
     gptq = quantize(smollm2_dir, tmp_path / "gptq", "gptq_int4", held_out_file, ["torchao"])
     before = rtn["before"]["perplexity"]
