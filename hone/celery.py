@@ -8,28 +8,36 @@ from celery import Celery
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hone.settings")
 
 
-def _restore_unacked_when_it_can() -> None:
+def _broker_bookkeeping_survives_a_lost_connection() -> None:
     """kombu's redis transport crashes the worker ("Unrecoverable error: 'NoneType' object has no
-    attribute 'hostname'") when the broker goes away while a message is unacknowledged: closing the
-    channel puts the message back through a connection that no longer exists. Such a message stays in
-    Redis's unacked set, which Redis restores after its visibility timeout; and Hone's tasks are hints
-    besides (the reconciler dispatches queued jobs and stops cancelled ones on every pass, the webhook
-    sweep resends). So a restore that cannot reach Redis is logged, not fatal."""
+    attribute 'hostname'" or "… 'client'") when the broker goes away while a message is
+    unacknowledged: closing the channel puts the message back through a connection that no longer
+    exists, and a task that finishes after the reconnect acknowledges its message through that same
+    dead channel. Such a message stays in Redis's unacked set, which Redis restores after its
+    visibility timeout; and Hone's tasks are hints besides (the reconciler dispatches queued jobs and
+    stops cancelled ones on every pass, the webhook sweep resends), so running one twice is harmless.
+    So a restore or an acknowledgement that cannot reach Redis is logged, not fatal."""
     from kombu.transport import redis as kombu_redis
 
-    restore = kombu_redis.QoS.restore_unacked
+    lost = (AttributeError, OSError, kombu_redis.redis.exceptions.ConnectionError)
+    log = logging.getLogger("hone")
 
-    def restore_unacked(self, client=None):
-        try:
-            return restore(self, client)
-        except (AttributeError, OSError, kombu_redis.redis.exceptions.ConnectionError) as exc:
-            logging.getLogger("hone").warning("broker gone: unacknowledged messages left to Redis (%s)", exc)
-            return None
+    def tolerant(method, what: str):
+        def call(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except lost as exc:
+                log.warning("broker connection lost: %s left to Redis's visibility timeout (%s)", what, exc)
+                return None
 
-    kombu_redis.QoS.restore_unacked = restore_unacked
+        return call
+
+    kombu_redis.QoS.restore_unacked = tolerant(kombu_redis.QoS.restore_unacked, "unacknowledged messages")
+    kombu_redis.QoS.ack = tolerant(kombu_redis.QoS.ack, "an acknowledgement")
+    kombu_redis.QoS.reject = tolerant(kombu_redis.QoS.reject, "a rejection")
 
 
-_restore_unacked_when_it_can()
+_broker_bookkeeping_survives_a_lost_connection()
 app = Celery("hone")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
