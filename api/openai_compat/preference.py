@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from django.core.files import File
@@ -84,8 +85,9 @@ def _row(raw: object) -> tuple[dict | None, list[tuple[str, str]]]:
     return {"prompt": prompt, "chosen": chosen, "rejected": rejected}, []
 
 
-def translated(upload) -> File:
-    """The upload as a JSONL file of Hone preference rows (same name), or FileProblems."""
+def rewritten(upload, translate: Callable[[object], tuple[dict | None, list[tuple[str, str]]]]) -> File:
+    """The upload's non-blank lines, each parsed and ``translate``d into a Hone row, as a JSONL file of
+    the same name; FileProblems naming line and field when any line cannot be."""
     problems: list[tuple[int, str, str]] = []
     out = tempfile.NamedTemporaryFile("w+b", suffix=".jsonl")  # noqa: SIM115 (handed on open; removed when closed)
     upload.seek(0)
@@ -93,9 +95,11 @@ def translated(upload) -> File:
         if not raw.strip():
             continue
         try:
-            row, found = _row(json.loads(raw))
+            parsed = json.loads(raw)
         except ValueError as exc:
             row, found = None, [("row", f"invalid JSON ({exc})")]
+        else:
+            row, found = translate(parsed)
         problems += [(number, field, message) for field, message in found]
         if row is not None:
             out.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
@@ -105,3 +109,8 @@ def translated(upload) -> File:
         raise FileProblems(name, problems)
     out.seek(0)
     return File(out, name=name)
+
+
+def translated(upload) -> File:
+    """The upload as a JSONL file of Hone preference rows (same name), or FileProblems."""
+    return rewritten(upload, _row)

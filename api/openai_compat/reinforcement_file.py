@@ -13,14 +13,13 @@ grader names, and that field must be the reference the row is scored against.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
 from django.core.files import File
 
-from api.openai_compat.preference import FileProblems
+from api.openai_compat.preference import rewritten
 from jobs.data import storage
 from jobs.models import Dataset
 from trainers.formats import UNITS, location, read_records
@@ -72,11 +71,7 @@ def reference_of(row: dict) -> tuple[str | None, str]:
     return fields[0], ""
 
 
-def _translated_row(raw: bytes) -> tuple[dict | None, list[tuple[str, str]]]:
-    try:
-        row = json.loads(raw)
-    except ValueError as exc:
-        return None, [("row", f"invalid JSON ({exc})")]
+def _translated_row(row: object) -> tuple[dict | None, list[tuple[str, str]]]:
     if not isinstance(row, dict) or not isinstance(row.get("messages"), list):
         return None, [
             ("messages", "missing; a reinforcement row is the prompt's messages plus its reference")
@@ -94,19 +89,7 @@ def _translated_row(raw: bytes) -> tuple[dict | None, list[tuple[str, str]]]:
 
 def translated(upload) -> File:
     """The upload as a JSONL file of Hone chat rows (same name), or FileProblems naming line and field."""
-    problems: list[tuple[int, str, str]] = []
-    out = tempfile.NamedTemporaryFile("w+b", suffix=".jsonl")  # noqa: SIM115 (handed on open; removed when closed)
-    for number, raw in _rows(upload):
-        row, found = _translated_row(raw)
-        problems += [(number, field, message) for field, message in found]
-        if row is not None:
-            out.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
-    name = Path(upload.name or "upload.jsonl").name
-    if problems:
-        out.close()
-        raise FileProblems(name, problems)
-    out.seek(0)
-    return File(out, name=name)
+    return rewritten(upload, _translated_row)
 
 
 def reference_problems(dataset: Dataset, field: str, at: str) -> list[str]:
