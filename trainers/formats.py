@@ -258,14 +258,21 @@ def _jsonl_records(path: Path, name: str, limits: ReadLimits) -> Iterator[Record
 
 def _jsonl_lines(path: Path, name: str, limits: ReadLimits) -> Iterator[Record]:
     with path.open("rb") as fh:
-        try:
-            for number, text in enumerate(_decoded_lines(fh, limits.row_bytes), start=1):
-                if text.strip():
-                    yield _parse_json_line(number, text)
-        except _NotUtf8 as exc:
-            raise _utf8_error(exc, name, exc.line) from None
-        except _TooLong as exc:
-            raise _too_long(exc, name, limits) from None
+        yield from jsonl_stream(fh, name, limits)
+
+
+def jsonl_stream(fh: BinaryIO, name: str, limits: ReadLimits) -> Iterator[Record]:
+    """The non-blank lines of an open JSON Lines file as Records, numbered as in the file, each
+    line bounded by ``limits.row_bytes`` before it is parsed; DataError naming the line for a
+    line over the limit or not UTF-8."""
+    try:
+        for number, text in enumerate(_decoded_lines(fh, limits.row_bytes), start=1):
+            if text.strip():
+                yield _parse_json_line(number, text)
+    except _NotUtf8 as exc:
+        raise _utf8_error(exc, name, exc.line) from None
+    except _TooLong as exc:
+        raise _too_long(exc, name, limits) from None
 
 
 def _at_column(message: str, column: int) -> str:

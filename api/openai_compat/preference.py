@@ -17,6 +17,9 @@ from pathlib import Path
 
 from django.core.files import File
 
+from jobs.data.datasets import read_limits
+from trainers import formats
+
 OPENAI_KEYS = ("input", "preferred_output", "non_preferred_output")
 MAX_PROBLEMS = 10
 
@@ -33,21 +36,24 @@ class FileProblems(ValueError):
         super().__init__(f"{filename}: {shown}{more}; nothing was stored")
 
 
+def first_row(upload) -> dict | None:
+    """The upload's first row when it is a JSON Lines file whose first line reads as an object
+    within the row limit; None otherwise (Hone's own checks then name what is wrong)."""
+    if not (upload.name or "").lower().endswith((".jsonl", ".ndjson")):
+        return None
+    upload.seek(0)
+    try:
+        first = next(formats.jsonl_stream(upload, upload.name, read_limits()), None)
+    except formats.DataError:
+        first = None
+    upload.seek(0)
+    return first.value if first is not None else None
+
+
 def is_openai_preference(upload) -> bool:
     """Whether the upload's first row is in OpenAI's preference format."""
-    if not (upload.name or "").lower().endswith((".jsonl", ".ndjson")):
-        return False
-    upload.seek(0)
-    for raw in upload:
-        if raw.strip():
-            upload.seek(0)
-            try:
-                first = json.loads(raw)
-            except ValueError:
-                return False  # Hone's own check names the line
-            return isinstance(first, dict) and "preferred_output" in first
-    upload.seek(0)
-    return False
+    first = first_row(upload)
+    return first is not None and "preferred_output" in first
 
 
 def _text_of(value: object, role: str) -> tuple[str | None, str | None]:
@@ -85,25 +91,32 @@ def _row(raw: object) -> tuple[dict | None, list[tuple[str, str]]]:
     return {"prompt": prompt, "chosen": chosen, "rejected": rejected}, []
 
 
+def _encoded(row: dict) -> bytes:
+    """One JSONL line; text Hone's checks refuse (a lone surrogate) kept as the escape it came as."""
+    try:
+        return json.dumps(row, ensure_ascii=False).encode() + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(row).encode() + b"\n"
+
+
 def rewritten(upload, translate: Callable[[object], tuple[dict | None, list[tuple[str, str]]]]) -> File:
-    """The upload's non-blank lines, each parsed and ``translate``d into a Hone row, as a JSONL file of
-    the same name; FileProblems naming line and field when any line cannot be."""
+    """The upload's non-blank lines, each read within the row limit, parsed and ``translate``d into
+    a Hone row, as a JSONL file of the same name with the same line numbers (blank lines kept);
+    FileProblems naming line and field when any line cannot be."""
+    name = Path(upload.name or "upload.jsonl").name
     problems: list[tuple[int, str, str]] = []
     out = tempfile.NamedTemporaryFile("w+b", suffix=".jsonl")  # noqa: SIM115 (handed on open; removed when closed)
+    written = 0
     upload.seek(0)
-    for number, raw in enumerate(upload, start=1):
-        if not raw.strip():
-            continue
-        try:
-            parsed = json.loads(raw)
-        except ValueError as exc:
-            row, found = None, [("row", f"invalid JSON ({exc})")]
-        else:
-            row, found = translate(parsed)
-        problems += [(number, field, message) for field, message in found]
-        if row is not None:
-            out.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
-    name = Path(upload.name or "upload.jsonl").name
+    try:
+        for record in formats.jsonl_stream(upload, name, read_limits()):
+            row, found = (None, [("row", record.error)]) if record.error else translate(record.value)
+            problems += [(record.number, field, message) for field, message in found]
+            if row is not None:
+                out.write(b"\n" * (record.number - written - 1) + _encoded(row))
+                written = record.number
+    except formats.DataError as exc:
+        problems.append((exc.line or 1, exc.field or "row", exc.message))
     if problems:
         out.close()
         raise FileProblems(name, problems)

@@ -12,14 +12,12 @@ grader names, and that field must be the reference the row is scored against.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
 from django.core.files import File
 
-from api.openai_compat.preference import rewritten
+from api.openai_compat.preference import first_row, rewritten
 from jobs.data import storage
 from jobs.models import Dataset
 from trainers.formats import UNITS, location, read_records
@@ -29,24 +27,10 @@ CHECKED_ROWS = 10_000  # as the launch path reads (jobs.launch.grpo_checks.LAUNC
 MAX_PROBLEMS = 5
 
 
-def _rows(upload) -> Iterator[tuple[int, bytes]]:
-    upload.seek(0)
-    for number, raw in enumerate(upload, start=1):
-        if raw.strip():
-            yield number, raw
-
-
 def is_openai_reinforcement(upload) -> bool:
     """Whether the upload's first row is a prompt with no answer turn and fields beside it."""
-    if not (upload.name or "").lower().endswith((".jsonl", ".ndjson")):
-        return False
-    first = next(_rows(upload), None)
-    upload.seek(0)
-    try:
-        row = json.loads(first[1]) if first else None
-    except ValueError:
-        return False  # Hone's own check names the line
-    if not isinstance(row, dict) or not isinstance(row.get("messages"), list) or len(row) < 2:
+    row = first_row(upload)
+    if row is None or not isinstance(row.get("messages"), list) or len(row) < 2:
         return False
     return not any(isinstance(m, dict) and m.get("role") == "assistant" for m in row["messages"])
 
