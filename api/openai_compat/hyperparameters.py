@@ -14,6 +14,7 @@ OpenAI name that set them (``places``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from api.openai_compat.errors import InvalidRequest
@@ -59,7 +60,7 @@ def method_of(body: dict) -> Choice:
     if not isinstance(method, dict):
         raise InvalidRequest('method must be an object like {"type": "supervised"}.', param="method")
     kind = method.get("type", "supervised")
-    if kind not in OBJECTIVES:
+    if not isinstance(kind, str) or kind not in OBJECTIVES:
         raise InvalidRequest(
             f"method.type must be 'supervised', 'dpo' or 'reinforcement', got {kind!r}.",
             param="method.type",
@@ -96,10 +97,21 @@ def _check_value(kind: str, name: str, value: object, param: str) -> None:
             param=param,
             code="unsupported_hyperparameter",
         )
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not number or (name in WHOLE and not float(value).is_integer()) or value <= 0:
+    number = _finite(value)
+    if number is None or (name in WHOLE and not number.is_integer()) or number <= 0:
         what = "a positive whole number" if name in WHOLE else "a positive number"
         raise InvalidRequest(f'{param} must be {what} or "auto", got {value!r}.', param=param)
+
+
+def _finite(value: object) -> float | None:
+    """The value as a finite float; None for anything else (text, booleans, NaN, 10**400)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def preset_params(base: ModelAsset, dataset: Dataset, objective: str) -> tuple[str, dict]:
