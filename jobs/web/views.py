@@ -17,6 +17,7 @@ from django.forms.utils import ErrorDict
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
+from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
@@ -24,10 +25,11 @@ from jobs import launch
 from jobs.assets import lineage
 from jobs.data import datasets, preview
 from jobs.launch import LaunchRefused, LaunchRequest, ModelInput, errors, rerun
+from jobs.launch.kinds import KINDS
 from jobs.lifecycle import services
 from jobs.models import Artifact, Dataset, Job, ModelAsset
 from jobs.teams.access import current_membership, require_launch
-from jobs.web import compare, curate_views, downloads, kind_views, next_steps
+from jobs.web import compare, downloads, kind_views, next_steps
 from jobs.web.forms import (
     ADVANCED_TRAINING_PARAMS,
     DatasetUploadForm,
@@ -39,21 +41,14 @@ from jobs.web.forms import (
 )
 from jobs.web.htmx import is_htmx
 from jobs.web.live import live_context
-from jobs.web.sweep_page import sweep_context
 from jobs.web.text import human_count, human_duration
 from trainers import distributed
 
 JOBS_PER_PAGE = 50
 MAX_QUERY = 100
 STATUS_FILTERS = {"active": Job.ACTIVE, **{status: (status,) for status in Job.Status.values}}
-KIND_LABELS = {
-    "train": "Fine-tune",
-    "merge": "Merge",
-    "quantize": "Quantization",
-    "evaluate": "Evaluation",
-    "curate": "Curation",
-    "sweep": "Sweep",
-}
+# Each kind's result section on the job page: its context, from the kind's traits.
+RESULT_CONTEXTS = {kind: import_string(t.result_context) for kind, t in KINDS.items() if t.result_context}
 
 
 # --- jobs ---------------------------------------------------------------------------
@@ -95,7 +90,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "kind": kind,
         "filtered": bool(query or status or kind),
         "status_choices": ["active", *Job.Status.values],
-        "kind_choices": [(value, KIND_LABELS.get(value, value)) for value in Job.Kind.values],
+        "kind_choices": [(value, KINDS[value].label) for value in Job.Kind.values],
         # Poll while anything runs, whatever the filter: a finishing job moves between filters.
         "polling": team.jobs.filter(status__in=Job.ACTIVE).exists(),
         "can_launch": membership.can_launch,
@@ -182,7 +177,6 @@ def settled_context(job: Job, membership) -> dict:
         "artifacts": job.artifacts.all(),
         "inputs": job.inputs.select_related("model", "dataset"),
         "outputs": outputs,
-        "curated": curate_views.curate_result(job),
         "datasets_made": list(job.datasets_made.all()),
     }
 
@@ -205,12 +199,11 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         **settled_context(job, membership),
         "params": [(group_title(group, job.method), values) for group, values in job.params.items()],
         "shape_text": shape_text(job),
-        "kind_label": " · ".join(
-            filter(None, [KIND_LABELS.get(job.kind, job.kind), method_label(job.kind, job.method)])
-        ),
+        "kind_label": " · ".join(filter(None, [KINDS[job.kind].label, method_label(job.kind, job.method)])),
+        "result_template": KINDS[job.kind].result,
     }
-    if job.kind == Job.Kind.SWEEP:
-        context |= sweep_context(job)
+    if job.kind in RESULT_CONTEXTS:
+        context |= RESULT_CONTEXTS[job.kind](job)
     return render(request, "jobs/job_detail.html", context)
 
 
