@@ -315,10 +315,3 @@ class EvaluateJobCreateSerializer(ChainJobSerializer):
             "models": [("base", base, None), ("candidate", candidate, None)],
             "datasets": [("dataset", data["dataset"])] if data.get("dataset") else [],
         }
-
-
-CHAIN_SERIALIZERS: dict[str, type[ChainJobSerializer]] = {
-    Job.Kind.MERGE: MergeJobCreateSerializer,
-    Job.Kind.QUANTIZE: QuantizeJobCreateSerializer,
-    Job.Kind.EVALUATE: EvaluateJobCreateSerializer,
-}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
@@ -12,8 +13,6 @@ from rest_framework.response import Response
 from api.base import ApiView, read_query
 from api.idempotency import idempotent
 from api.problems import Conflict
-from api.serializers.chain_jobs import CHAIN_SERIALIZERS
-from api.serializers.curate_jobs import CurateJobCreateSerializer
 from api.serializers.jobs import (
     ATTEMPT_COLUMNS,
     SUMMARY_COLUMNS,
@@ -25,9 +24,9 @@ from api.serializers.jobs import (
     named_profiles,
     summary,
 )
-from api.serializers.sweeps import SweepJobCreateSerializer
 from api.views.params import IDEMPOTENCY_KEY, created
 from jobs.launch import rerun
+from jobs.launch.kinds import KINDS
 from jobs.lifecycle import services
 from jobs.models import Attempt, Job
 
@@ -102,16 +101,12 @@ def _launch_training(view: JobScoped, data: object, user) -> Job:
     return serializer.launch(user)
 
 
-# Every kind after training, by ``kind``: its body's serializer.
-KIND_SERIALIZERS = {
-    **CHAIN_SERIALIZERS,
-    Job.Kind.CURATE: CurateJobCreateSerializer,
-    Job.Kind.SWEEP: SweepJobCreateSerializer,
-}
+# Every kind, by ``kind``: its body's serializer, named by the kind's traits.
+KIND_SERIALIZERS = {kind: import_string(traits.api_serializer) for kind, traits in KINDS.items()}
 
 JOB_CREATE = PolymorphicProxySerializer(
     component_name="NewJob",
-    serializers=[JobCreateSerializer, *KIND_SERIALIZERS.values()],
+    serializers=list(KIND_SERIALIZERS.values()),
     resource_type_field_name=None,
 )
 
@@ -123,8 +118,6 @@ def _create(view: JobScoped, request: Request) -> Job:
     if not isinstance(kind, str) or kind not in Job.Kind.values:
         known = ", ".join(Job.Kind.values)
         raise serializers.ValidationError({"kind": [f"unknown job kind {kind!r}; use one of {known}"]})
-    if kind == Job.Kind.TRAIN:
-        return _launch_training(view, data, request.user)
     serializer = KIND_SERIALIZERS[kind](data=data, context={"team": view.team})
     serializer.is_valid(raise_exception=True)
     return serializer.launch(request.user)

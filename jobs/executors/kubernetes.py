@@ -29,7 +29,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from jobs.executors import k8s_jobset, k8s_multinode
+from jobs.executors import k8s_jobset, k8s_multinode, k8s_orphans
 from jobs.executors import k8s_manifest as manifest
 from jobs.executors.base import ExecutorUnavailable, Observation, Submission
 from jobs.executors.k8s_api import (
@@ -41,6 +41,7 @@ from jobs.executors.k8s_api import (
     _write_atomic,
 )
 from jobs.executors.k8s_manifest import KubeSettings
+from jobs.executors.k8s_orphans import Orphans
 from jobs.executors.k8s_status import classify, rank_zero, telling
 
 log = logging.getLogger(__name__)
@@ -53,18 +54,12 @@ LOG_SYNC_SECONDS = 15.0
 KEEP_LOG_BYTES = 8 * 1024 * 1024
 OTHER_RANK_LOG_LINES = 200  # the tail that holds a failed worker's error
 
-__all__ = ["KubeSettings", "KubernetesExecutor", "build"]
+__all__ = ["KubeSettings", "KubernetesExecutor", "Orphans", "build"]
 
 
 @cache
 def build(cfg: KubeSettings) -> KubernetesExecutor:
     return KubernetesExecutor(cfg)
-
-
-@dataclass(frozen=True)
-class Orphans:
-    jobs_without_attempt: list[tuple[int, int]]  # (job id, attempt number) of still-active Jobs
-    attempts_without_job: list[tuple[int, int]]
 
 
 @dataclass
@@ -346,46 +341,22 @@ class KubernetesExecutor:
         )
         return response
 
-    # --- orphans ---------------------------------------------------------------------
+    # --- orphans (k8s_orphans) --------------------------------------------------------
 
-    def find_orphans(self) -> Orphans:
-        """Both ways: Kubernetes Jobs with no live attempt, and live attempts with no Job.
-
-        Reads the current pass's listing (or lists now). For the operator console, and for
-        ``stop_orphans``, which every pass runs.
-        """
-        from jobs.models import Attempt
-
+    def current_snapshot(self) -> Snapshot:
+        """The current pass's listing, or a new one when there is none this recent."""
         snap = self.snapshot
         if snap is None or time.monotonic() - snap.taken_at >= SNAPSHOT_SECONDS:
             snap = self.snapshot = self._take_snapshot()
-        live = {
-            (a.job_id, a.number) for a in Attempt.objects.filter(status__in=Attempt.LIVE, executor=self.name)
-        }
-        in_cluster = {}
-        for name, job in snap.jobs.items():
-            labels = job["metadata"].get("labels", {})
-            try:
-                in_cluster[(int(labels[manifest.JOB_LABEL]), int(labels[manifest.ATTEMPT_LABEL]))] = job
-            except (KeyError, ValueError):
-                log.warning("Job %s carries Hone's label but no job/attempt labels", name)
-        active = [k for k, job in in_cluster.items() if k not in live and not _finished(job)]
-        # A live attempt whose Job is not listed: submitted (it has an external id) and gone, or
-        # never submitted. The reconciler settles each (finished as missing, or submitted again).
-        missing = [k for k in live if k not in in_cluster]
-        return Orphans(jobs_without_attempt=sorted(active), attempts_without_job=sorted(missing))
+        return snap
+
+    def find_orphans(self) -> Orphans:
+        """Both ways: Kubernetes Jobs with no live attempt, and live attempts with no Job."""
+        return k8s_orphans.find(self)
 
     def stop_orphans(self) -> list[str]:
-        """Delete running Jobs that no live attempt owns (a cancel that never reached the cluster,
-        a restored database, a deleted job): they would hold GPUs for nothing. Finished ones
-        are left to their TTL."""
-        stopped = []
-        for job_id, number in self.find_orphans().jobs_without_attempt:
-            name = manifest.job_name(job_id, number)
-            log.warning("stopping Kubernetes Job %s: no live attempt of Hone owns it", name)
-            self._delete(name)
-            stopped.append(name)
-        return stopped
+        """Delete running Jobs that no live attempt owns; finished ones are left to their TTL."""
+        return k8s_orphans.stop(self)
 
     # --- the API ---------------------------------------------------------------------
 

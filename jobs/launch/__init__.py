@@ -2,8 +2,8 @@
 
 Forms, the guided set-up, the REST API, retry, clone and continue are thin doors onto
 ``launch()``. It checks the request once — inputs the team may use, the rules of the job's kind
-(``jobs.launch.rules``), then the trainer's own spec models, by building the first attempt's spec
-exactly as the dispatcher will — and creates the job, its inputs and its compute profile in one
+(its traits in ``jobs.launch.kinds``), then the trainer's own spec models, by building the first
+attempt's spec exactly as the dispatcher will — and creates the job, its inputs and its compute profile in one
 transaction, enqueuing dispatch on commit. A refusal is ``LaunchRefused``: each problem names where
 it is in the request (``("training", "learning_rate")``, ``("models", 1)``), and the doors turn
 those places into their own field names (``jobs.launch.errors``), so the browser and the API refuse
@@ -20,7 +20,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from jobs.assets import lineage
-from jobs.launch import rules
+from jobs.launch import kinds
 from jobs.launch.types import (
     DatasetInput,
     LaunchRefused,
@@ -39,10 +39,10 @@ __all__ = ["DatasetInput", "LaunchRefused", "LaunchRequest", "ModelInput", "Prob
 
 def launch(request: LaunchRequest) -> Job:
     """Create and queue the job ``request`` asks for; LaunchRefused, with nothing kept, if it cannot run."""
-    problems = rules.problems(request)
+    problems = kinds.problems(request)
     if problems:
         raise LaunchRefused(problems)
-    trains = request.kind in (Job.Kind.TRAIN, Job.Kind.SWEEP)
+    traits = kinds.KINDS[request.kind]
     with transaction.atomic():
         job = Job.objects.create(
             team=request.team,
@@ -50,9 +50,9 @@ def launch(request: LaunchRequest) -> Job:
             name=request.name[:200],
             kind=request.kind,
             method=request.method or str(request.params.get("method", request.kind)),
-            objective=(request.objective or "sft") if trains else "",
+            objective=(request.objective or "sft") if traits.objective else "",
             base_model=_primary_model(request),
-            dataset=request.dataset("dataset") if trains or request.kind == Job.Kind.CURATE else None,
+            dataset=request.dataset("dataset") if traits.primary_dataset else None,
             profile=request.profile,
             params=request.params,
             max_attempts=settings.HONE_MAX_ATTEMPTS,
@@ -68,23 +68,23 @@ def launch(request: LaunchRequest) -> Job:
             spec = specs.build_spec(job, 1, None)
         except SpecError as exc:
             raise refused(exc) from None
-        rules.check_files(job, spec)
-        if job.kind == Job.Kind.TRAIN:  # keep the parameters as the trainer reads them, defaults filled in
-            job.params = rules.stored_params(spec)
+        traits.file_checks(job, spec)
+        if traits.keep_params is not None:  # the parameters as the trainer reads them, defaults filled in
+            job.params = traits.keep_params(spec)
             job.save(update_fields=["params"])
-        _enter_first_status(job)
+        _enter_first_status(job, traits.first_status)
     return job
 
 
-def _enter_first_status(job: Job) -> None:
-    """A job is queued, and dispatched on commit (jobs.tasks.on_job_changed). A sweep runs no trainer:
-    it is running from the start, and the reconciler drives its trials (jobs/sweeps/)."""
-    if job.kind != Job.Kind.SWEEP:
+def _enter_first_status(job: Job, status: str) -> None:
+    """A job is queued, and dispatched on commit (jobs.tasks.on_job_changed). One that runs no
+    trainer (a sweep) is running from the start, and the reconciler drives it (jobs/sweeps/)."""
+    if status == Job.Status.QUEUED:
         transitions.record(job.pk, Job.Status.QUEUED)
         return
-    job.status, job.started_at = Job.Status.RUNNING, timezone.now()
+    job.status, job.started_at = status, timezone.now()
     Job.objects.filter(pk=job.pk).update(status=job.status, started_at=job.started_at)
-    transitions.record(job.pk, Job.Status.RUNNING)
+    transitions.record(job.pk, status)
 
 
 def _primary_model(request: LaunchRequest) -> ModelAsset | None:

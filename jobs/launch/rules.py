@@ -1,9 +1,10 @@
 """The rules a job must meet before it is created, once for every door (``jobs.launch``).
 
-Each kind has its checks of the request (``RULES``): what can be told from the records alone, in
-the user's words, at the place in the request each is about. Then the spec is built and parsed by
-the trainer's own models, and ``check_files`` runs the checks that read files without loading
-weights (a merge's compatibility, a calibration set's size).
+Each kind has its checks of the request (``<kind>_problems``, named by its entry in
+``jobs.launch.kinds``): what can be told from the records alone, in the user's words, at the place
+in the request each is about; ``unavailable`` runs first for every kind. Then the spec is built
+and parsed by the trainer's own models, and the kind's ``<kind>_files`` runs the checks that read
+files without loading weights (a merge's compatibility, a calibration set's size).
 """
 
 from __future__ import annotations
@@ -16,37 +17,44 @@ from pydantic import ValidationError
 
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
 from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES, check_grpo_rows
-from jobs.launch.sweep_checks import problems as sweep_problems
+from jobs.launch.sweep_checks import problems as search_problems
 from jobs.launch.types import LaunchRequest, Loc, Problem, pydantic_problems
 from jobs.lifecycle import shape
 from jobs.models import ComputeProfile, Dataset, Job, ModelAsset
 from trainers import catalogue
 from trainers.objectives.params import OBJECTIVE_PARAMS, OBJECTIVE_TASKS, either
 
-# Where each input role sits in the spec of each kind, for problems about that input.
-INPUT_LOCS: dict[str, dict[str, str]] = {
-    Job.Kind.TRAIN: {
-        "base": "base_model",
-        "dataset": "dataset",
-        "model": "init_adapter",
-        "validation": "validation",
-    },
-    Job.Kind.MERGE: {"base": "base_model", "model": "models", "dataset": "dataset"},
-    Job.Kind.QUANTIZE: {"base": "model", "calibration": "calibration", "dataset": "eval_texts"},
-    Job.Kind.EVALUATE: {"base": "base", "candidate": "candidate", "dataset": "dataset"},
-    Job.Kind.CURATE: {"dataset": "datasets", "eval": "eval_set", "base": "tokenizer", "model": "embedder"},
-    Job.Kind.SWEEP: {"base": "base_model", "dataset": "dataset"},
-}
-# Inputs given as a list: a problem about one names its place in the list.
-LISTED = ("models", "datasets")
 
-
-def problems(request: LaunchRequest) -> list[Problem]:
-    """Everything wrong with ``request`` that the records tell, before anything is created."""
-    if request.kind not in RULES:
-        known = ", ".join(RULES)
-        return [Problem(("kind",), f"unknown job kind {request.kind!r}; use one of {known}")]
-    found = _unavailable(request)
+def unavailable(request: LaunchRequest, input_loc: Callable[[str, int], Loc]) -> list[Problem]:
+    """Inputs and a compute profile the request's team may not use, each at its place in the request
+    (``input_loc(role, position)``)."""
+    found = []
+    for i, given in enumerate(m for m in request.models if m.role == "model"):
+        if given.model.team_id not in (None, request.team.pk):
+            found.append(
+                Problem(
+                    input_loc("model", i),
+                    f"model {given.model.pk} is not available to {request.team.name}",
+                )
+            )
+    for given in request.models:
+        if given.role != "model" and given.model.team_id not in (None, request.team.pk):
+            found.append(
+                Problem(
+                    input_loc(given.role, 0),
+                    f"model {given.model.pk} is not available to {request.team.name}",
+                )
+            )
+    positions: dict[str, int] = {}
+    for given in request.datasets:
+        position = positions[given.role] = positions.get(given.role, -1) + 1
+        if given.dataset.team_id != request.team.pk:
+            found.append(
+                Problem(
+                    input_loc(given.role, position),
+                    f"dataset {given.dataset.pk} is not available to {request.team.name}",
+                )
+            )
     if (
         request.profile is not None
         and not ComputeProfile.objects.visible_to(request.team).filter(pk=request.profile.pk).exists()
@@ -58,49 +66,13 @@ def problems(request: LaunchRequest) -> list[Problem]:
                 f"{request.team.name}; see GET /api/v1/profiles",
             )
         )
-    return found or RULES[request.kind](request)
-
-
-def input_loc(kind: str, role: str, position: int) -> Loc:
-    where = INPUT_LOCS.get(kind, {}).get(role, role)
-    return (where, position) if where in LISTED else (where,)
-
-
-def _unavailable(request: LaunchRequest) -> list[Problem]:
-    found = []
-    for i, given in enumerate(m for m in request.models if m.role == "model"):
-        if given.model.team_id not in (None, request.team.pk):
-            found.append(
-                Problem(
-                    input_loc(request.kind, "model", i),
-                    f"model {given.model.pk} is not available to {request.team.name}",
-                )
-            )
-    for given in request.models:
-        if given.role != "model" and given.model.team_id not in (None, request.team.pk):
-            found.append(
-                Problem(
-                    input_loc(request.kind, given.role, 0),
-                    f"model {given.model.pk} is not available to {request.team.name}",
-                )
-            )
-    positions: dict[str, int] = {}
-    for given in request.datasets:
-        position = positions[given.role] = positions.get(given.role, -1) + 1
-        if given.dataset.team_id != request.team.pk:
-            found.append(
-                Problem(
-                    input_loc(request.kind, given.role, position),
-                    f"dataset {given.dataset.pk} is not available to {request.team.name}",
-                )
-            )
     return found
 
 
 # --- training ----------------------------------------------------------------------------
 
 
-def _train(request: LaunchRequest) -> list[Problem]:
+def train_problems(request: LaunchRequest) -> list[Problem]:
     objective = request.objective or "sft"
     if objective not in OBJECTIVE_TASKS:
         return [
@@ -224,7 +196,7 @@ def quantized(model: ModelAsset) -> str:
     return f"quantized ({model.quantization})" if model.quantization else ""
 
 
-def _merge(request: LaunchRequest) -> list[Problem]:
+def merge_problems(request: LaunchRequest) -> list[Problem]:
     found = []
     for i, given in enumerate(m for m in request.models if m.role == "model"):
         if why := quantized(given.model):
@@ -252,7 +224,7 @@ def _merge(request: LaunchRequest) -> list[Problem]:
     return found
 
 
-def _quantize(request: LaunchRequest) -> list[Problem]:
+def quantize_problems(request: LaunchRequest) -> list[Problem]:
     model = request.model("base")
     if model is None:
         return [Problem(("model",), "required")]
@@ -276,7 +248,7 @@ def _quantize(request: LaunchRequest) -> list[Problem]:
     return []
 
 
-def _evaluate(request: LaunchRequest) -> list[Problem]:
+def evaluate_problems(request: LaunchRequest) -> list[Problem]:
     base, candidate = request.model("base"), request.model("candidate")
     if base is None or candidate is None:
         return [
@@ -294,7 +266,7 @@ def _evaluate(request: LaunchRequest) -> list[Problem]:
     return []
 
 
-def _curate(request: LaunchRequest) -> list[Problem]:
+def curate_problems(request: LaunchRequest) -> list[Problem]:
     """Data of one kind in, an evaluation set of that kind, a budget, models that can do their part."""
     datasets = [d.dataset for d in request.datasets if d.role == "dataset"]
     if not datasets:
@@ -319,29 +291,26 @@ def _curate(request: LaunchRequest) -> list[Problem]:
         if model is not None and (model.format != ModelAsset.Format.TRANSFORMERS or not model.path):
             found.append(Problem((where,), f"{model.name} has no transformers files on the server to read"))
     return found
-def _sweep(request: LaunchRequest) -> list[Problem]:
+
+
+def sweep_problems(request: LaunchRequest) -> list[Problem]:
     """The training job every trial starts from (``params.trial``), then the search itself."""
     template = dataclasses.replace(request, kind=Job.Kind.TRAIN, params=request.params.get("trial") or {})
-    return _train(template) + sweep_problems(request)
+    return train_problems(template) + search_problems(request)
 
 
-# One entry per job kind: its checks of the request. A new kind adds one here.
-RULES: dict[str, Callable[[LaunchRequest], list[Problem]]] = {
-    Job.Kind.TRAIN: _train,
-    Job.Kind.MERGE: _merge,
-    Job.Kind.QUANTIZE: _quantize,
-    Job.Kind.EVALUATE: _evaluate,
-    Job.Kind.CURATE: _curate,
-    Job.Kind.SWEEP: _sweep,
-}
+def merge_files(job: Job, spec: dict) -> None:
+    """The models' files fit together (architectures, shapes, tokenizers): LaunchRefused otherwise."""
+    check_merge_files(spec)
 
 
-def check_files(job: Job, spec: dict) -> None:
-    """The checks that read files (no weights): LaunchRefused naming the offending input."""
-    if job.kind == Job.Kind.MERGE:
-        check_merge_files(spec)
-    elif job.kind == Job.Kind.QUANTIZE:
-        check_group_size(spec)
-        check_calibration_size(job, spec)
-    elif job.kind == Job.Kind.TRAIN and spec["objective"] in SAMPLING_OBJECTIVES:
+def quantize_files(job: Job, spec: dict) -> None:
+    """The group size divides the layers, and the calibration set holds enough rows."""
+    check_group_size(spec)
+    check_calibration_size(job, spec)
+
+
+def train_files(job: Job, spec: dict) -> None:
+    """A sampling objective's rows against its rewards and completion budget."""
+    if spec["objective"] in SAMPLING_OBJECTIVES:
         check_grpo_rows(job, spec)

@@ -90,6 +90,11 @@ def preview_of(form: CurateForm) -> dict:
     return found | {"skipped": [s for s in ("labels", "diversity") if s in form.cleaned_data["params"]]}
 
 
+def result_context(job: Job) -> dict:
+    """The job page's result section of a curate job (``jobs/_curate_result.html``)."""
+    return {"curated": curate_result(job)}
+
+
 def curate_result(job: Job) -> dict | None:
     """A succeeded curate job's summary, its score histograms, and the dataset it made."""
     if job.kind != Job.Kind.CURATE:

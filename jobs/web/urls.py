@@ -2,7 +2,7 @@ from django.urls import path
 
 from jobs.guided import views as wizard_views
 from jobs.playground import views as playground_views
-from jobs.web import continue_views, curate_views, kind_views, sweep_views, views
+from jobs.web import continue_views, curate_views, dataset_views, kind_views, sweep_views, views
 
 app_name = "jobs"
 
@@ -37,9 +37,9 @@ urlpatterns = [
         views.artifact_download,
         name="artifact_download",
     ),
-    path("datasets/", views.dataset_list, name="dataset_list"),
-    path("datasets/new/", views.dataset_create, name="dataset_create"),
-    path("datasets/<int:pk>/", views.dataset_detail, name="dataset_detail"),
+    path("datasets/", dataset_views.dataset_list, name="dataset_list"),
+    path("datasets/new/", dataset_views.dataset_create, name="dataset_create"),
+    path("datasets/<int:pk>/", dataset_views.dataset_detail, name="dataset_detail"),
     path("models/", views.model_list, name="model_list"),
     path("models/<int:pk>/playground/", playground_views.playground_page, name="playground"),
     path("models/<int:pk>/playground/stream/", playground_views.playground_stream, name="playground_stream"),

@@ -1,4 +1,4 @@
-"""The web UI's pages: jobs, datasets, models.
+"""The web UI's pages: jobs, models and comparisons (datasets' pages: ``jobs.web.dataset_views``).
 
 Each view looks up the current team's object (another team's is a 404), checks permission,
 calls one domain function and renders or redirects. An htmx request gets just the fragment
@@ -7,30 +7,26 @@ that changes; every page also works as plain links and forms.
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.forms.utils import ErrorDict
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.utils.module_loading import import_string
 from django.views.decorators.http import require_POST
 
 from jobs import launch
 from jobs.assets import lineage
-from jobs.data import datasets, preview
 from jobs.launch import LaunchRefused, LaunchRequest, ModelInput, errors, rerun
+from jobs.launch.kinds import KINDS
 from jobs.lifecycle import services
-from jobs.models import Artifact, Dataset, Job, ModelAsset
+from jobs.models import Artifact, Job, ModelAsset
 from jobs.teams.access import current_membership, require_launch
-from jobs.web import compare, curate_views, downloads, kind_views, next_steps
+from jobs.web import compare, downloads, kind_views, next_steps
 from jobs.web.forms import (
     ADVANCED_TRAINING_PARAMS,
-    DatasetUploadForm,
     JobForm,
     form_spec_names,
     group_title,
@@ -39,21 +35,14 @@ from jobs.web.forms import (
 )
 from jobs.web.htmx import is_htmx
 from jobs.web.live import live_context
-from jobs.web.sweep_page import sweep_context
 from jobs.web.text import human_count, human_duration
 from trainers import distributed
 
 JOBS_PER_PAGE = 50
 MAX_QUERY = 100
 STATUS_FILTERS = {"active": Job.ACTIVE, **{status: (status,) for status in Job.Status.values}}
-KIND_LABELS = {
-    "train": "Fine-tune",
-    "merge": "Merge",
-    "quantize": "Quantization",
-    "evaluate": "Evaluation",
-    "curate": "Curation",
-    "sweep": "Sweep",
-}
+# Each kind's result section on the job page: its context, from the kind's traits.
+RESULT_CONTEXTS = {kind: import_string(t.result_context) for kind, t in KINDS.items() if t.result_context}
 
 
 # --- jobs ---------------------------------------------------------------------------
@@ -95,7 +84,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "kind": kind,
         "filtered": bool(query or status or kind),
         "status_choices": ["active", *Job.Status.values],
-        "kind_choices": [(value, KIND_LABELS.get(value, value)) for value in Job.Kind.values],
+        "kind_choices": [(value, KINDS[value].label) for value in Job.Kind.values],
         # Poll while anything runs, whatever the filter: a finishing job moves between filters.
         "polling": team.jobs.filter(status__in=Job.ACTIVE).exists(),
         "can_launch": membership.can_launch,
@@ -182,7 +171,6 @@ def settled_context(job: Job, membership) -> dict:
         "artifacts": job.artifacts.all(),
         "inputs": job.inputs.select_related("model", "dataset"),
         "outputs": outputs,
-        "curated": curate_views.curate_result(job),
         "datasets_made": list(job.datasets_made.all()),
     }
 
@@ -205,12 +193,11 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         **settled_context(job, membership),
         "params": [(group_title(group, job.method), values) for group, values in job.params.items()],
         "shape_text": shape_text(job),
-        "kind_label": " · ".join(
-            filter(None, [KIND_LABELS.get(job.kind, job.kind), method_label(job.kind, job.method)])
-        ),
+        "kind_label": " · ".join(filter(None, [KINDS[job.kind].label, method_label(job.kind, job.method)])),
+        "result_template": KINDS[job.kind].result,
     }
-    if job.kind == Job.Kind.SWEEP:
-        context |= sweep_context(job)
+    if job.kind in RESULT_CONTEXTS:
+        context |= RESULT_CONTEXTS[job.kind](job)
     return render(request, "jobs/job_detail.html", context)
 
 
@@ -292,104 +279,6 @@ def artifact_download(request: HttpRequest, pk: int, artifact_id: int) -> HttpRe
         reply = HttpResponse(f"{exc}.", status=416, content_type="text/plain; charset=utf-8")
         reply["Content-Range"] = f"bytes */{exc.size}"
         return reply
-
-
-# --- datasets -----------------------------------------------------------------------
-
-
-@login_required
-def dataset_list(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
-    datasets = membership.team.datasets.select_related("created_by")
-    context = {"datasets": datasets, "can_launch": membership.can_launch}
-    return render(request, "jobs/dataset_list.html", context)
-
-
-@csrf_exempt  # checked below, once the upload handler that stops at the size limit is in place
-@login_required
-def dataset_create(request: HttpRequest) -> HttpResponse:
-    """The browser's door onto jobs.data.datasets: the same early refusal and handler as the API's."""
-    if request.method != "POST":
-        return _dataset_form(request, DatasetUploadForm())
-    require_launch(current_membership(request))
-    try:
-        datasets.refuse_early(request)
-        datasets.limit_upload(request)
-        return _dataset_upload(request)
-    except datasets.UploadTooLarge as exc:
-        form = DatasetUploadForm()
-        form._errors, form.cleaned_data = ErrorDict(), {}  # an error without the body it came in
-        form.add_error("file", str(exc))
-    return _dataset_form(request, form)  # 200, like every other refusal on this page
-
-
-@csrf_protect
-def _dataset_upload(request: HttpRequest) -> HttpResponse:
-    membership = current_membership(request)
-    form, report = DatasetUploadForm(request.POST, request.FILES), None
-    if form.is_valid():
-        try:
-            dataset = datasets.create_dataset(
-                team=membership.team,
-                user=request.user,
-                name=form.cleaned_data["name"],
-                upload=form.cleaned_data["file"],
-            )
-        except datasets.DatasetRejected as exc:
-            form.add_error("file", str(exc))
-            report = exc.report
-        else:
-            stored = f"“{dataset.name}” is checked and stored: {dataset.row_count:,} rows."
-            messages.success(request, stored)
-            return redirect("jobs:dataset_detail", pk=dataset.pk)
-    return _dataset_form(request, form, report)
-
-
-def _dataset_form(request: HttpRequest, form, report=None) -> HttpResponse:
-    context = {"form": form, "report": report, "can_launch": current_membership(request).can_launch}
-    return render(request, "jobs/dataset_form.html", context)
-
-
-def jobs_using(dataset: Dataset):
-    """Jobs that read the dataset in any role: trained on it, evaluated or calibrated with it."""
-    return (
-        Job.objects.filter(Q(dataset=dataset) | Q(inputs__dataset=dataset))
-        .distinct()
-        .select_related("base_model")
-        .order_by("-created_at")
-    )
-
-
-@login_required
-def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    membership = current_membership(request)
-    dataset = get_object_or_404(Dataset, pk=pk, team=membership.team)
-    columns, rows = preview_table(dataset.report.get("preview", []))
-    context = {
-        "dataset": dataset,
-        "report": dataset.report,
-        "preview_columns": columns,
-        "preview_rows": rows,
-        "stats": dataset.report.get("stats", {}),
-        "jobs": jobs_using(dataset),
-        "can_launch": membership.can_launch,
-        **preview.dataset_context(dataset, ModelAsset.objects.visible_to(membership.team), request.GET),
-    }
-    return render(request, "jobs/dataset_detail.html", context)
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(m, dict) and "role" in m for m in value):
-        return "\n".join(f"{m['role']}: {m.get('content', '')}" for m in value)  # a chat
-    return json.dumps(value, ensure_ascii=False)
-
-
-def preview_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    """Column names (in first-seen order) and cell texts for the report's preview rows."""
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    return columns, [[_cell(row.get(column, "")) for column in columns] for row in rows]
 
 
 # --- models -------------------------------------------------------------------------

@@ -105,54 +105,64 @@ G = "method.reinforcement.grader"
 H = "method.reinforcement.hyperparameters"
 
 
-@pytest.mark.parametrize(
-    ("method", "param", "words"),
-    [
-        (reinforce({"type": "python", "source": "def grade(s, i): return 1"}), f"{G}.type", "no user code"),
-        (reinforce({"type": "score_model", "model": "o3", "input": []}), f"{G}.type", "reward model"),
-        (
-            reinforce({**EQ, "type": "text_similarity", "evaluation_metric": "bleu"}),
-            f"{G}.type",
-            "similarity",
-        ),
-        (reinforce({**EQ, "operation": "ne"}), f"{G}.operation", "'ne'"),
-        (reinforce({**EQ, "reference": "Paris"}), f"{G}.reference", "item.answer"),
-        (reinforce({**EQ, "input": "{{item.answer}}"}), f"{G}.input", "sample"),
-        (
-            reinforce({"type": "multi", "graders": {"a": EQ}, "calculate_output": "max(a, 1)"}),
-            f"{G}.calculate_output",
-            "weighted sum",
-        ),
-        (
-            reinforce(
-                {
-                    "type": "multi",
-                    "graders": {"a": EQ, "b": {**EQ, "reference": "{{item.other}}"}},
-                    "calculate_output": "a + b",
-                }
-            ),  # fmt: skip
-            f"{G}.graders",
-            "one reference per row",
-        ),
-        (
-            reinforce({"type": "multi", "graders": {"a": {**EQ, "type": "python"}}, "calculate_output": "a"}),
-            f"{G}.graders.a.type",
-            "no user code",
-        ),
-        (reinforce(EQ, reasoning_effort="high"), f"{H}.reasoning_effort", "reasoning-effort"),
-        (reinforce(EQ, eval_interval=10), f"{H}.eval_interval", "evals_per_run"),
-        (reinforce(EQ, eval_samples=4), f"{H}.eval_samples", "one greedy answer"),
-        (reinforce(EQ, compute_multiplier=0.1), f"{H}.compute_multiplier", "greater than or equal to 2"),
-        (reinforce(EQ, beta=0.1), f"{H}.beta", "not a hyperparameter"),
-    ],
-)
-def test_what_does_not_map_is_a_400_naming_its_place(client, rft_file, base_id, method, param, words) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.fine_tuning.jobs.create(model=base_id, training_file=rft_file.id, method=method)
-    error = caught.value.body
-    assert error["param"] == param, error
-    assert words in error["message"], error["message"]
-    assert not Job.objects.exists() and not OpenAIFineTune.objects.exists()
+# (method, the param the 400 names, words its message holds). One test goes through them all: each
+# case is a request to the same live server with the same team and file, and what each would cost
+# on its own is the test database's set-up and flush, not the request.
+REFUSALS = [
+    (reinforce({"type": "python", "source": "def grade(s, i): return 1"}), f"{G}.type", "no user code"),
+    (reinforce({"type": "score_model", "model": "o3", "input": []}), f"{G}.type", "reward model"),
+    (
+        reinforce({**EQ, "type": "text_similarity", "evaluation_metric": "bleu"}),
+        f"{G}.type",
+        "similarity",
+    ),
+    (reinforce({**EQ, "operation": "ne"}), f"{G}.operation", "'ne'"),
+    (reinforce({**EQ, "reference": "Paris"}), f"{G}.reference", "item.answer"),
+    (reinforce({**EQ, "input": "{{item.answer}}"}), f"{G}.input", "sample"),
+    (
+        reinforce({"type": "multi", "graders": {"a": EQ}, "calculate_output": "max(a, 1)"}),
+        f"{G}.calculate_output",
+        "weighted sum",
+    ),
+    (
+        reinforce(
+            {
+                "type": "multi",
+                "graders": {"a": EQ, "b": {**EQ, "reference": "{{item.other}}"}},
+                "calculate_output": "a + b",
+            }
+        ),  # fmt: skip
+        f"{G}.graders",
+        "one reference per row",
+    ),
+    (
+        reinforce({"type": "multi", "graders": {"a": {**EQ, "type": "python"}}, "calculate_output": "a"}),
+        f"{G}.graders.a.type",
+        "no user code",
+    ),
+    (reinforce(EQ, reasoning_effort="high"), f"{H}.reasoning_effort", "reasoning-effort"),
+    (reinforce(EQ, eval_interval=10), f"{H}.eval_interval", "evals_per_run"),
+    (reinforce(EQ, eval_samples=4), f"{H}.eval_samples", "one greedy answer"),
+    (reinforce(EQ, compute_multiplier=0.1), f"{H}.compute_multiplier", "greater than or equal to 2"),
+    (reinforce(EQ, beta=0.1), f"{H}.beta", "not a hyperparameter"),
+]
+
+
+def test_what_does_not_map_is_a_400_naming_its_place(client, rft_file, base_id) -> None:
+    wrong = []
+    for method, param, words in REFUSALS:
+        try:
+            client.fine_tuning.jobs.create(model=base_id, training_file=rft_file.id, method=method)
+        except openai.BadRequestError as exc:
+            error = exc.body
+        else:
+            wrong.append(f"{param}: no 400")
+            continue
+        if error["param"] != param or words not in error["message"]:
+            wrong.append(f"{param}: {error}")
+        if Job.objects.exists() or OpenAIFineTune.objects.exists():
+            wrong.append(f"{param}: a job was created")
+    assert wrong == [], "\n".join(wrong)
 
 
 def test_a_field_the_rows_lack_is_named_with_its_line(client, rft_file, base_id) -> None:

@@ -3,7 +3,8 @@ batch, the same saved files, a SIGTERM to one rank stopping the whole run at one
 resumes to the planned number of steps, and a checkpoint refused on another number of processes.
 
 Tiny Llama, 50 optimizer steps per run (about 1 s of training; most of each run is starting Python
-and torch in every process)."""
+and torch in every process). The single-process reference trains in the test's own process, where
+torch is loaded already, while torchrun starts its two."""
 
 from __future__ import annotations
 
@@ -57,10 +58,15 @@ def _spec(model: Path, data: tuple[Path, Path], out: Path, processes: int, **tra
     return spec
 
 
-def _run_local(tmp_path: Path, spec: dict, job_id: int = 1, timeout: float = 180) -> tuple[dict, list[dict]]:
-    """Through the local executor, as the platform runs an attempt; its exit record and events."""
+def _submit_local(tmp_path: Path, spec: dict, job_id: int = 1) -> LocalExecutor:
+    """Through the local executor, as the platform runs an attempt."""
     executor = LocalExecutor(tmp_path / "storage")
     executor.submit(Submission(job_id, 1, spec, dict(TRAINER_ENV)))
+    return executor
+
+
+def _wait_local(executor: LocalExecutor, job_id: int = 1, timeout: float = 180) -> tuple[dict, list[dict]]:
+    """The attempt's exit record and events, once it has ended."""
     exit_file = executor.run_dir(job_id, 1) / "exit.json"
     deadline = time.monotonic() + timeout
     while not exit_file.exists():
@@ -82,23 +88,18 @@ def test_two_ddp_processes_give_the_single_process_loss_curve_and_files(tmp_path
     one = json.loads(json.dumps(_spec(tiny_model_dir, data, tmp_path / "one", 1)))
     two = _spec(tiny_model_dir, data, tmp_path / "two", 2)
     assert trainer_command("python", two, "spec.json")[1:3] == ["-m", "trainers.torchrun"]
-    single = subprocess.run(
-        [sys.executable, "-m", "trainers", "run", str(write_spec(tmp_path / "one.json", one))],
-        cwd=REPO,
-        env=trainer_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert single.returncode == 0, single.stderr[-2000:]
-    record, events = _run_local(tmp_path, two)
+    executor = _submit_local(tmp_path, two)
+    # The single process trains here (torch is loaded) while torchrun starts its two.
+    single = io.StringIO()
+    assert run_job(parse_spec(one), EventEmitter(single)) == 0, single.getvalue()[-2000:]
+    record, events = _wait_local(executor)
     assert record["exit_code"] == 0, record
 
     # Rank 0 alone reports: one numbered stream, one start, one artifact.
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert [e["kind"] for e in events].count("started") == 1
     assert [e["kind"] for e in events].count("artifact") == 1
-    alone = _train_losses([json.loads(line) for line in single.stdout.splitlines()])
+    alone = _train_losses([json.loads(line) for line in single.getvalue().splitlines()])
     together = _train_losses(events)
     assert sorted(together) == sorted(alone) == list(range(1, STEPS + 1))
     worst = max(abs(together[s] - alone[s]) / abs(alone[s]) for s in alone)
