@@ -3,8 +3,9 @@
 Each step is optional and they combine; the budget (keep N rows or P % of the input) is required.
 Steps run in this order: quality filters, exact and near duplicates (within and across the inputs,
 and against an evaluation set, reported as contamination), label problems (classification data),
-then the budget: a diversity selection (k-center greedy on embeddings) when asked, else a seeded
-random sample. Every row ends with a reason it was kept or dropped (``trainers/curate/reasons.py``).
+then the budget: a diversity selection (k-center greedy or cluster-balanced sampling on embeddings)
+when asked, else a seeded random sample. Every row ends with a reason it was kept or dropped
+(``trainers/curate/reasons.py``).
 """
 
 from __future__ import annotations
@@ -81,9 +82,26 @@ class LabelStep(_Strict):
 
 
 class DiversityStep(_Strict):
-    method: Literal["k_center"] = Field(
-        "k_center", description="k-center greedy: each pick is the row farthest from those already picked."
+    method: Literal["k_center", "cluster_balanced"] = Field(
+        "k_center",
+        description=(
+            "k_center: each pick is the row farthest from those already picked (k-center greedy); "
+            "cluster_balanced: k-means on the embeddings, then a random sample within each cluster."
+        ),
     )
+    clusters: int | None = Field(
+        None,
+        ge=2,
+        le=10_000,
+        description="cluster_balanced: k-means clusters; default the square root of the budget, at most 100.",
+    )
+    share: Literal["equal", "proportional"] = Field(
+        "equal",
+        description="cluster_balanced: as many rows from each cluster, or in proportion to its size.",
+    )
+
+    def clusters_for(self, target: int) -> int:
+        return self.clusters or max(2, min(100, round(target**0.5)))
 
 
 class CurateSpec(_Strict):

@@ -2,9 +2,10 @@
 
 Phases, each reported as progress (rows × phases, with an ETA): score (duplicates, contamination,
 quality; streamed in chunks of ``chunk_rows``), labels (classification: cleanlab), select (the
-budget: k-center greedy on embeddings, or a seeded random sample), write. Artifacts: ``curated``
-(artifact_kind "dataset": the platform registers it as a new dataset with its lineage), ``scores``
-(the per-row parquet table) and ``summary`` (JSON: counts and examples per reason, the budget).
+budget: k-center greedy or cluster-balanced sampling on embeddings, or a seeded random sample),
+write. Artifacts: ``curated`` (artifact_kind "dataset": the platform registers it as a new dataset
+with its lineage), ``scores`` (the per-row parquet table) and ``summary`` (JSON: counts and examples
+per reason, the budget).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from trainers.curate import table, texts
 from trainers.curate.dedup import Deduplicator
-from trainers.curate.diversity import Embedder, k_center_greedy
+from trainers.curate.diversity import Embedder, cluster_balanced, k_center_greedy
 from trainers.curate.labels import find_label_problems, tfidf_features
 from trainers.curate.quality import judge, token_counter
 from trainers.curate.table import Row, input_rows
@@ -203,17 +204,13 @@ def check_labels(spec: CurateSpec, rows: list[Row], embeddings: Embeddings) -> N
 def select(
     spec: CurateSpec, rows: list[Row], target: int, embeddings: Embeddings, progress: Progress
 ) -> None:
-    """Within the budget: k-center greedy on embeddings when asked, else a seeded random sample."""
+    """Within the budget: the diversity step on embeddings when asked, else a seeded random sample."""
     alive = [i for i, row in enumerate(rows) if row.alive]
     if len(alive) <= target:
         progress.done(len(rows))
         return
     if spec.diversity:
-        vectors = embeddings.of(rows, alive, progress)
-        picks, gaps = k_center_greedy(vectors, target, spec.seed)
-        for pick, gap in zip(picks, gaps, strict=True):
-            rows[alive[pick]].pick_distance = round(float(gap), 4)
-        chosen, how = {alive[p] for p in picks}, "the k-center selection covered the data without it"
+        chosen, how = diverse_picks(spec, rows, alive, target, embeddings.of(rows, alive, progress))
     else:
         rng = np.random.default_rng(spec.seed)
         chosen = {alive[p] for p in rng.choice(len(alive), size=target, replace=False)}
@@ -222,6 +219,22 @@ def select(
         if i not in chosen:
             rows[i].drop("over_budget", how)
     progress.done(len(rows))
+
+
+def diverse_picks(
+    spec: CurateSpec, rows: list[Row], alive: list[int], target: int, vectors: np.ndarray
+) -> tuple[set[int], str]:
+    """The rows (global positions) the diversity step keeps, and why the others were not."""
+    step = spec.diversity
+    if step.method == "cluster_balanced":
+        picks, assigned = cluster_balanced(vectors, target, step.clusters_for(target), step.share, spec.seed)
+        for i, cluster in zip(alive, assigned, strict=True):
+            rows[i].cluster = int(cluster)
+        return {alive[p] for p in picks}, f"not drawn in its cluster's {step.share} share"
+    picks, gaps = k_center_greedy(vectors, target, spec.seed)
+    for pick, gap in zip(picks, gaps, strict=True):
+        rows[alive[pick]].pick_distance = round(float(gap), 4)
+    return {alive[p] for p in picks}, "the k-center selection covered the data without it"
 
 
 def write_outputs(spec: CurateSpec, rows: list[Row], target: int, emitter: EventEmitter) -> None:

@@ -34,6 +34,7 @@ SCHEMA = pa.schema(
         ("suggested_label", pa.string()),
         ("label_quality", pa.float64()),
         ("pick_distance", pa.float64()),
+        ("cluster", pa.int32()),
         ("preview", pa.string()),
     ]
 )
@@ -53,6 +54,7 @@ class Row:
     suggested_label: str | None = None
     label_quality: float | None = None
     pick_distance: float | None = None
+    cluster: int | None = None
     new_label: str | int | None = None  # set when the row is relabelled
 
     @property
