@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from trainers.curate.language import unknown_codes
 from trainers.spec import SPEC_VERSION, DatasetRef, EventsSink, ModelRef, _Strict
 
 
@@ -63,8 +64,23 @@ class QualityStep(_Strict):
         False, description="Drop rows whose answer stops mid-sentence or leaves a code block open."
     )
 
+    languages: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=50,
+        description="Keep rows in these languages (ISO 639-1 codes such as en, de), detected offline.",
+    )
+    min_language_confidence: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Drop a row only when the detector names another language at least this surely.",
+    )
+
     @model_validator(mode="after")
     def _bounds_in_order(self) -> QualityStep:
+        if self.languages and (unknown := unknown_codes(self.languages)):
+            raise ValueError(f"languages: {', '.join(unknown)} not a language code the detector knows")
         if self.min_tokens is not None and self.max_tokens is not None and self.min_tokens > self.max_tokens:
             raise ValueError(f"min_tokens ({self.min_tokens}) is above max_tokens ({self.max_tokens})")
         return self

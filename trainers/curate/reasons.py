@@ -15,6 +15,7 @@ REASONS: dict[str, tuple[bool, str]] = {
     "too_long": (False, "too long"),
     "repetitive": (False, "repeats itself"),
     "truncated_answer": (False, "answer cut off"),
+    "wrong_language": (False, "not in the chosen languages"),
     "label_issue": (False, "label looks wrong"),
     "over_budget": (False, "not selected within the budget"),
 }

@@ -148,6 +148,7 @@ def apply_quality(spec: CurateSpec, states: list[Row], texts: list[str], answers
     for state, text, answer, tokens in zip(states, texts, answers, count(texts), strict=True):
         verdict = judge(spec.quality, tokens, text, answer)
         state.tokens, state.repetition = verdict.tokens, round(verdict.repetition, 4)
+        state.language = verdict.language
         if verdict.reason:
             state.drop(verdict.reason, verdict.detail)
 

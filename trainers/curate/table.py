@@ -29,6 +29,7 @@ SCHEMA = pa.schema(
         ("detail", pa.string()),
         ("tokens", pa.int64()),
         ("repetition", pa.float64()),
+        ("language", pa.string()),
         ("similarity", pa.float64()),
         ("label", pa.string()),
         ("suggested_label", pa.string()),
@@ -49,6 +50,7 @@ class Row:
     detail: str = ""
     tokens: int | None = None
     repetition: float | None = None
+    language: str | None = None
     similarity: float | None = None
     label: str | None = None
     suggested_label: str | None = None

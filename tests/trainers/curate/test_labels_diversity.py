@@ -111,7 +111,9 @@ def test_diversity_selection_keeps_a_spread_of_topics_with_minilm(curate):
 def test_cluster_balanced_takes_an_equal_share_of_each_cluster_however_big():
     rng = np.random.default_rng(0)
     centres = np.eye(8)[:3]  # clusters of 60, 20 and 4 rows
-    points = np.concatenate([c + 0.01 * rng.normal(size=(n, 8)) for c, n in zip(centres, (60, 20, 4))])
+    points = np.concatenate(
+        [c + 0.01 * rng.normal(size=(n, 8)) for c, n in zip(centres, (60, 20, 4), strict=True)]
+    )
     points /= np.linalg.norm(points, axis=1, keepdims=True)
     which = np.repeat([0, 1, 2], (60, 20, 4))
     picks, assigned = cluster_balanced(points, 18, clusters=3, share="equal", seed=0)
