@@ -120,6 +120,24 @@ class DiversityStep(_Strict):
         return self.clusters or max(2, min(100, round(target**0.5)))
 
 
+class FitStep(_Strict):
+    """Loss of each row's response under the base model (``tokenizer``): see trainers/curate/fit.py."""
+
+    best_response_per_prompt: bool = Field(
+        True,
+        description="Among rows answering the same prompt, keep the response the model finds likeliest.",
+    )
+    drop_easiest_percent: float = Field(
+        10.0, ge=0.0, lt=50.0, description="Drop this share of rows the model already writes (lowest loss)."
+    )
+    drop_hardest_percent: float = Field(
+        10.0, ge=0.0, lt=50.0, description="Drop this share of rows farthest from the model (highest loss)."
+    )
+    max_tokens: int = Field(
+        512, ge=16, le=8192, description="Score at most this many tokens of each row (bounds the cost)."
+    )
+
+
 class CurateSpec(_Strict):
     version: Literal[1] = SPEC_VERSION
     kind: Literal["curate"] = "curate"
@@ -134,7 +152,11 @@ class CurateSpec(_Strict):
     quality: QualityStep | None = None
     labels: LabelStep | None = None
     diversity: DiversityStep | None = None
-    tokenizer: ModelRef | None = Field(None, description="Whose tokens the length bounds count; else words.")
+    fit: FitStep | None = None
+    tokenizer: ModelRef | None = Field(
+        None,
+        description="The model the data is for: length bounds count its tokens (else words); fit, its loss.",
+    )
     embedder: ModelRef | None = Field(None, description="Embeds rows for diversity; default MiniLM.")
     seed: int = Field(0, ge=0, le=2**32 - 1)
     chunk_rows: int = Field(2000, ge=10, le=1_000_000, description="Rows read and scored at a time.")
@@ -153,6 +175,12 @@ class CurateSpec(_Strict):
             raise ValueError(
                 f"eval_set: holds {self.eval_set.task} data but the datasets hold {task}; "
                 "give an evaluation set of the same kind"
+            )
+        if self.fit is not None and (task == "classification" or self.tokenizer is None):
+            raise ValueError(
+                "fit: scores responses by the loss of the model they are for: give that model (tokenizer)"
+                if self.tokenizer is None
+                else "fit: classification rows have no response to score"
             )
         if self.labels is not None and task != "classification":
             raise ValueError(f"labels: label problems are found in classification data; these are {task}")

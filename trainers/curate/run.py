@@ -11,6 +11,7 @@ per reason, the budget).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from itertools import islice
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 from trainers.curate import table, texts
 from trainers.curate.dedup import Deduplicator
 from trainers.curate.diversity import Embedder, cluster_balanced, k_center_greedy
+from trainers.curate.fit import FitScorer, band, prompt_of
 from trainers.curate.labels import find_label_problems, tfidf_features
 from trainers.curate.quality import judge, token_counter
 from trainers.curate.table import Row, input_rows
@@ -57,7 +59,13 @@ class Progress:
 
 
 def run_curate(spec: CurateSpec, emitter: EventEmitter) -> None:
-    phases = ["score", "labels", "select", "write"] if spec.labels else ["score", "select", "write"]
+    phases = [
+        "score",
+        *(["labels"] if spec.labels else []),
+        *(["fit"] if spec.fit else []),
+        "select",
+        "write",
+    ]
     total = count_rows(spec)
     emitter.started(
         total_steps=total * len(phases),
@@ -75,6 +83,9 @@ def run_curate(spec: CurateSpec, emitter: EventEmitter) -> None:
         progress.next_phase("labels")
         check_labels(spec, rows, embeddings)
         progress.done(len(rows))
+    if spec.fit:
+        progress.next_phase("fit")
+        check_fit(spec, rows, progress)
     target = spec.budget.rows(len(rows))
     progress.next_phase("select")
     select(spec, rows, target, embeddings, progress)
@@ -200,6 +211,46 @@ def check_labels(spec: CurateSpec, rows: list[Row], embeddings: Embeddings) -> N
         else:
             row.reason, row.detail = "label_suspect", detail
     log.info("curate: %d suspected label problems among %d rows", int(report.issues.sum()), len(alive))
+
+
+def check_fit(spec: CurateSpec, rows: list[Row], progress: Progress) -> None:
+    """Each surviving row's response loss under the base model, then the GRAPE rule and the band."""
+    scorer = FitScorer(spec.tokenizer, spec.fit.max_tokens)
+    alive = {i for i, row in enumerate(rows) if row.alive}
+    prompts: dict[str, list[int]] = {}
+    chunk: list[tuple[int, dict]] = []
+    for i, (*_, raw) in enumerate(input_rows(spec)):
+        if i in alive:
+            chunk.append((i, raw))
+            prompts.setdefault(texts.normalise(prompt_of(raw, spec.task)), []).append(i)
+        if len(chunk) == spec.chunk_rows or (i == len(rows) - 1 and chunk):
+            for (n, _), loss in zip(chunk, scorer.losses([r for _, r in chunk], spec.task), strict=True):
+                rows[n].fit_loss = None if math.isnan(loss) else round(loss, 4)
+            progress.done(i + 1)
+            chunk = []
+    if spec.fit.best_response_per_prompt and spec.task != "text":
+        for group in (g for g in prompts.values() if len(g) > 1):
+            best = min(group, key=lambda n: rows[n].fit_loss if rows[n].fit_loss is not None else math.inf)
+            for n in group:
+                if n != best:
+                    of = f"datasets[{rows[best].dataset}] row {rows[best].row}"
+                    rows[n].drop("worse_fit", f"loss {rows[n].fit_loss} vs {rows[best].fit_loss} of {of}")
+    drop_outside_band(
+        spec, rows, [n for n in sorted(alive) if rows[n].alive and rows[n].fit_loss is not None]
+    )
+
+
+def drop_outside_band(spec: CurateSpec, rows: list[Row], scored: list[int]) -> None:
+    """Drop the easiest and the hardest shares of the scored rows (their loss percentiles)."""
+    if not scored:
+        return
+    losses = np.array([rows[n].fit_loss for n in scored])
+    low, high = band(losses, spec.fit.drop_easiest_percent, spec.fit.drop_hardest_percent)
+    for n in scored:
+        if rows[n].fit_loss < low:
+            rows[n].drop("too_easy", f"loss {rows[n].fit_loss} per token, under {low:.3f}")
+        elif rows[n].fit_loss > high:
+            rows[n].drop("too_far", f"loss {rows[n].fit_loss} per token, over {high:.3f}")
 
 
 def select(
