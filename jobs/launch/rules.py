@@ -14,6 +14,7 @@ from collections.abc import Callable
 from django.conf import settings
 from pydantic import ValidationError
 
+from jobs.launch.curate_checks import check_curate_time
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
 from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES, check_grpo_rows
 from jobs.launch.sweep_checks import problems as sweep_problems
@@ -345,3 +346,5 @@ def check_files(job: Job, spec: dict) -> None:
         check_calibration_size(job, spec)
     elif job.kind == Job.Kind.TRAIN and spec["objective"] in SAMPLING_OBJECTIVES:
         check_grpo_rows(job, spec)
+    elif job.kind == Job.Kind.CURATE:
+        check_curate_time(job, spec)
