@@ -40,7 +40,8 @@ class Embedder:
         self.name = ref.name
         source = ref.path or ref.hub_id
         self.tokenizer = AutoTokenizer.from_pretrained(source)
-        self.model = AutoModel.from_pretrained(source, dtype=torch.float32).eval()
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = AutoModel.from_pretrained(source, dtype=torch.float32).eval().to(self.device)
         self.pooling = declared_pooling(ref.path) or "mean"
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -59,9 +60,10 @@ class Embedder:
                     max_length=MAX_TOKENS,
                     return_tensors="pt",
                 )
+                batch = {name: tensor.to(self.device) for name, tensor in batch.items()}
                 hidden = self.model(**batch).last_hidden_state  # (batch, tokens, dim)
                 vectors = pool(hidden, batch["attention_mask"], self.pooling)
-                out.append(torch.nn.functional.normalize(vectors, dim=-1).numpy())
+                out.append(torch.nn.functional.normalize(vectors, dim=-1).cpu().numpy())
         if not out:
             return np.zeros((0, 1), dtype=np.float32)
         vectors = np.empty((len(texts), out[0].shape[1]), dtype=np.float32)

@@ -50,7 +50,7 @@ def prompt_of(row: dict, task: str) -> str:
 
 
 class FitScorer:
-    """The base model in float32 on the CPU, scoring rows one forward pass per batch."""
+    """The base model in float32 (on the GPU where there is one), one forward pass per batch."""
 
     def __init__(self, ref: ModelRef, max_tokens: int) -> None:
         import torch
@@ -59,7 +59,8 @@ class FitScorer:
         source = Path(ref.path) if ref.path else ref.hub_id
         self.tokenizer = AutoTokenizer.from_pretrained(source)
         ensure_chat_template(self.tokenizer)
-        self.model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).eval()
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).eval().to(self.device)
         self.max_tokens = max_tokens
 
     def example(self, row: dict, task: str) -> dict[str, list[int]]:
@@ -73,10 +74,13 @@ class FitScorer:
 
     def losses(self, rows: Sequence[dict], task: str) -> list[float]:
         """Mean loss per response token of each row (nan where truncation left no response)."""
-        out: list[float] = []
         examples = [self.example(row, task) for row in rows]
-        for start in range(0, len(examples), BATCH):
-            out += self._batch_losses(examples[start : start + BATCH])
+        order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))  # less padding
+        out = [math.nan] * len(examples)
+        for start in range(0, len(order), BATCH):
+            picked = order[start : start + BATCH]
+            for i, loss in zip(picked, self._batch_losses([examples[i] for i in picked]), strict=True):
+                out[i] = loss
         return out
 
     def _batch_losses(self, examples: list[dict[str, list[int]]]) -> list[float]:
@@ -89,13 +93,13 @@ class FitScorer:
         lengths = torch.tensor([len(e["input_ids"]) for e in examples])
         mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
         with torch.inference_mode():
-            logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-        targets = labels[:, 1:]
+            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+        logits, targets = logits[:, :-1].float(), labels[:, 1:].to(self.device)
         per_token = torch.nn.functional.cross_entropy(
             logits.transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none"
         )
-        counted = (targets != IGNORE_INDEX).sum(dim=1)
-        sums = per_token.sum(dim=1)
+        counted = (targets != IGNORE_INDEX).sum(dim=1).cpu()
+        sums = per_token.sum(dim=1).cpu()
         return [float(s / c) if c else math.nan for s, c in zip(sums, counted, strict=True)]
 
 
