@@ -41,6 +41,7 @@ PARAM_FIELDS = {
     "tokenizer": "tokenizer",
     "diversity": "diversity",
     "languages": "languages",
+    "fit": "fit",
 }
 
 
@@ -102,6 +103,14 @@ class CurateForm(forms.Form):
         help_text="The model you will train; blank counts words.",
     )
     labels = forms.ChoiceField(choices=LABEL_CHOICES, required=False, label="Labels (classification data)")
+    fit = forms.BooleanField(
+        required=False,
+        label="Drop rows the model finds trivial or alien",
+        help_text=(
+            "Scores each answer by its loss under the model chosen above: keeps the likeliest answer to "
+            "each prompt, drops the easiest and the hardest 10 %."
+        ),
+    )
     diversity = forms.ChoiceField(
         choices=DIVERSITY_CHOICES,
         required=False,
@@ -145,6 +154,8 @@ class CurateForm(forms.Form):
                 params["quality"]["languages"] = codes
         if cleaned.get("labels"):
             params["labels"] = {"action": cleaned["labels"]}
+        if cleaned.get("fit"):
+            params["fit"] = {}
         if cleaned.get("diversity"):
             params["diversity"] = {"method": cleaned["diversity"]}
         return params

@@ -75,6 +75,7 @@ def test_it_queues_a_curate_job(client, member, repetitive, django_capture_on_co
         ({"keep_percent": ""}, "give exactly one of keep_rows or keep_percent"),
         ({"labels": "drop"}, "label problems are found in classification data"),
         ({"languages": "en, english"}, "languages: english not a language code the detector knows"),
+        ({"fit": "on"}, "scores responses by the loss of the model they are for: give that model"),
     ],
 )
 def test_bad_choices_are_refused_next_to_their_field(client, member, repetitive, changes, words):
