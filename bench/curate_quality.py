@@ -9,10 +9,12 @@ a fixed seed and split into train and a clean held-out test set.
    flagged (false alarms); then classifiers on TF-IDF (a linear SVM, logistic regression at two
    strengths, complement naive Bayes) trained on the noisy set, on the curated set (flagged rows
    dropped), on the relabelled set, and on the clean set. Selection is scored with the linear SVM.
-2. Selection: 30 % of the clean training rows by the curate job's diversity step (k-center greedy on
-   MiniLM embeddings) against a random 30 %, each over 3 seeds, and the full training set.
+2. Selection: 30 % of the clean training rows by the curate job's diversity selections (k-center
+   greedy; cluster-balanced sampling, equal and proportional shares, on k-means clusters) on MiniLM
+   embeddings, computed once with the job's embedder, against a random 30 %, each over 3 seeds, and
+   the full training set.
 
-    python bench/curate_quality.py [--train 3000] [--test 1000]
+    python bench/curate_quality.py [--train 3000] [--test 1000] [--skip-labels] [--skip-selection]
 """
 
 from __future__ import annotations
@@ -107,21 +109,51 @@ def labels(train: list[dict], test: list[dict]) -> None:
         print(f"  {kind:14} " + "  ".join(f"{n} {accuracy(r, test, kind):.3f}" for n, r in sets))
 
 
-def selection(train: list[dict], test: list[dict], seeds: int = 3) -> None:
-    diverse, rand = [], []
+def embed_once(train: list[dict]) -> tuple[np.ndarray, float]:
+    """MiniLM vectors of the training rows, with the curate job's own embedder: every method and
+    seed below selects from these same vectors (the job computes them once per job as well)."""
+    from trainers.curate.diversity import Embedder
+
+    started = time.perf_counter()
+    vectors = Embedder(None).embed([r["text"] for r in train])
+    return vectors, time.perf_counter() - started
+
+
+def pick(method: str, vectors: np.ndarray, k: int, seed: int) -> list[int]:
+    from trainers.curate.diversity import cluster_balanced, k_center_greedy
+    from trainers.spec_curate import DiversityStep
+
+    if method == "random":
+        return random.Random(seed).sample(range(len(vectors)), k)
+    if method == "k-center":
+        return k_center_greedy(vectors, k, seed)[0]
+    share = "proportional" if method.endswith("proportional") else "equal"
+    clusters = DiversityStep(method="cluster_balanced").clusters_for(k)
+    return cluster_balanced(vectors, k, clusters, share, seed)[0]
+
+
+METHODS = ("random", "k-center", "clusters equal", "clusters proportional")
+
+
+def selection(train: list[dict], test: list[dict], seeds: int = 3, percent: float = 30) -> None:
+    vectors, seconds = embed_once(train)
+    k = round(len(train) * percent / 100)
+    print(f"selection: {k} of {len(train)} rows; MiniLM embedding once, {seconds:.0f} s")
+    scores: dict[str, list[float]] = {m: [] for m in METHODS}
     for seed in range(seeds):
-        picked, _, seconds = curate(train, budget={"keep_percent": 30}, diversity={}, seed=seed)
-        diverse.append(accuracy(picked, test))
-        sample = random.Random(seed).sample(train, round(len(train) * 0.3))
-        rand.append(accuracy(sample, test))
-        print(f"  seed {seed}: diversity {diverse[-1]:.3f} ({seconds:.0f} s), random {rand[-1]:.3f}")
+        for method in METHODS:
+            scores[method].append(accuracy([train[i] for i in pick(method, vectors, k, seed)], test))
+        print(f"  seed {seed}: " + ", ".join(f"{m} {scores[m][-1]:.3f}" for m in METHODS))
     full = accuracy(train, test)
-    mean_d, mean_r = statistics.mean(diverse), statistics.mean(rand)
-    print(
-        f"selection 30 %: diversity {mean_d:.3f} ± {statistics.stdev(diverse):.3f}, "
-        f"random {mean_r:.3f} ± {statistics.stdev(rand):.3f}, full data {full:.3f}"
-    )
-    print(f"  diversity − random: {mean_d - mean_r:+.3f}; full − diversity: {full - mean_d:+.3f}")
+    base = statistics.mean(scores["random"])
+    print(f"selection {percent:g} % (linear SVM, mean ± stdev over {seeds} seeds), full data {full:.3f}:")
+    for method in METHODS:
+        mean, spread = statistics.mean(scores[method]), statistics.stdev(scores[method])
+        low, high = min(scores[method]), max(scores[method])
+        print(
+            f"  {method:22} {mean:.3f} ± {spread:.3f} (min {low:.3f}, max {high:.3f}); "
+            f"− random {mean - base:+.3f}; full − it {full - mean:+.3f}"
+        )
 
 
 def main() -> None:
@@ -129,11 +161,13 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=6000)
     parser.add_argument("--test", type=int, default=2000)
     parser.add_argument("--skip-selection", action="store_true")
+    parser.add_argument("--skip-labels", action="store_true")
     args = parser.parse_args()
     rows = python_doc_paragraphs()
     random.Random(0).shuffle(rows)
     train, test = rows[: args.train], rows[args.train : args.train + args.test]
-    labels(train, test)
+    if not args.skip_labels:
+        labels(train, test)
     if not args.skip_selection:
         selection(train, test)
 

@@ -3,8 +3,9 @@
 Each step is optional and they combine; the budget (keep N rows or P % of the input) is required.
 Steps run in this order: quality filters, exact and near duplicates (within and across the inputs,
 and against an evaluation set, reported as contamination), label problems (classification data),
-then the budget: a diversity selection (k-center greedy on embeddings) when asked, else a seeded
-random sample. Every row ends with a reason it was kept or dropped (``trainers/curate/reasons.py``).
+then the budget: a diversity selection (k-center greedy or cluster-balanced sampling on embeddings)
+when asked, else a seeded random sample. Every row ends with a reason it was kept or dropped
+(``trainers/curate/reasons.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from trainers.curate.language import unknown_codes
 from trainers.spec import SPEC_VERSION, DatasetRef, EventsSink, ModelRef, _Strict
 
 
@@ -62,8 +64,23 @@ class QualityStep(_Strict):
         False, description="Drop rows whose answer stops mid-sentence or leaves a code block open."
     )
 
+    languages: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=50,
+        description="Keep rows in these languages (ISO 639-1 codes such as en, de), detected offline.",
+    )
+    min_language_confidence: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Drop a row only when the detector names another language at least this surely.",
+    )
+
     @model_validator(mode="after")
     def _bounds_in_order(self) -> QualityStep:
+        if self.languages and (unknown := unknown_codes(self.languages)):
+            raise ValueError(f"languages: {', '.join(unknown)} not a language code the detector knows")
         if self.min_tokens is not None and self.max_tokens is not None and self.min_tokens > self.max_tokens:
             raise ValueError(f"min_tokens ({self.min_tokens}) is above max_tokens ({self.max_tokens})")
         return self
@@ -81,8 +98,43 @@ class LabelStep(_Strict):
 
 
 class DiversityStep(_Strict):
-    method: Literal["k_center"] = Field(
-        "k_center", description="k-center greedy: each pick is the row farthest from those already picked."
+    method: Literal["k_center", "cluster_balanced"] = Field(
+        "k_center",
+        description=(
+            "k_center: each pick is the row farthest from those already picked (k-center greedy); "
+            "cluster_balanced: k-means on the embeddings, then a random sample within each cluster."
+        ),
+    )
+    clusters: int | None = Field(
+        None,
+        ge=2,
+        le=10_000,
+        description="cluster_balanced: k-means clusters; default the square root of the budget, at most 100.",
+    )
+    share: Literal["equal", "proportional"] = Field(
+        "equal",
+        description="cluster_balanced: as many rows from each cluster, or in proportion to its size.",
+    )
+
+    def clusters_for(self, target: int) -> int:
+        return self.clusters or max(2, min(100, round(target**0.5)))
+
+
+class FitStep(_Strict):
+    """Loss of each row's response under the base model (``tokenizer``): see trainers/curate/fit.py."""
+
+    best_response_per_prompt: bool = Field(
+        True,
+        description="Among rows answering the same prompt, keep the response the model finds likeliest.",
+    )
+    drop_easiest_percent: float = Field(
+        10.0, ge=0.0, lt=50.0, description="Drop this share of rows the model already writes (lowest loss)."
+    )
+    drop_hardest_percent: float = Field(
+        10.0, ge=0.0, lt=50.0, description="Drop this share of rows farthest from the model (highest loss)."
+    )
+    max_tokens: int = Field(
+        512, ge=16, le=8192, description="Score at most this many tokens of each row (bounds the cost)."
     )
 
 
@@ -100,7 +152,11 @@ class CurateSpec(_Strict):
     quality: QualityStep | None = None
     labels: LabelStep | None = None
     diversity: DiversityStep | None = None
-    tokenizer: ModelRef | None = Field(None, description="Whose tokens the length bounds count; else words.")
+    fit: FitStep | None = None
+    tokenizer: ModelRef | None = Field(
+        None,
+        description="The model the data is for: length bounds count its tokens (else words); fit, its loss.",
+    )
     embedder: ModelRef | None = Field(None, description="Embeds rows for diversity; default MiniLM.")
     seed: int = Field(0, ge=0, le=2**32 - 1)
     chunk_rows: int = Field(2000, ge=10, le=1_000_000, description="Rows read and scored at a time.")
@@ -119,6 +175,12 @@ class CurateSpec(_Strict):
             raise ValueError(
                 f"eval_set: holds {self.eval_set.task} data but the datasets hold {task}; "
                 "give an evaluation set of the same kind"
+            )
+        if self.fit is not None and (task == "classification" or self.tokenizer is None):
+            raise ValueError(
+                "fit: scores responses by the loss of the model they are for: give that model (tokenizer)"
+                if self.tokenizer is None
+                else "fit: classification rows have no response to score"
             )
         if self.labels is not None and task != "classification":
             raise ValueError(f"labels: label problems are found in classification data; these are {task}")

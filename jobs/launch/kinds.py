@@ -81,6 +81,7 @@ KINDS: Mapping[str, KindTraits] = MappingProxyType(
             checks=rules.curate_problems,
             inputs={"dataset": "datasets", "eval": "eval_set", "base": "tokenizer", "model": "embedder"},
             api_serializer="api.serializers.curate_jobs.CurateJobCreateSerializer",
+            file_checks=rules.curate_files,
             primary_dataset=True,
             result="jobs/_curate_result.html",
             result_context="jobs.web.curate_views.result_context",

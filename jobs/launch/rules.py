@@ -15,6 +15,7 @@ from collections.abc import Callable
 from django.conf import settings
 from pydantic import ValidationError
 
+from jobs.launch.curate_checks import check_curate_time
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
 from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES, check_grpo_rows
 from jobs.launch.sweep_checks import problems as search_problems
@@ -314,3 +315,8 @@ def train_files(job: Job, spec: dict) -> None:
     """A sampling objective's rows against its rewards and completion budget."""
     if spec["objective"] in SAMPLING_OBJECTIVES:
         check_grpo_rows(job, spec)
+
+
+def curate_files(job: Job, spec: dict) -> None:
+    """The job's estimated time (rows × steps) within its profile's limit."""
+    check_curate_time(job, spec)

@@ -20,6 +20,11 @@ LABEL_CHOICES = [
     ("drop", "Find rows whose label looks wrong, and drop them"),
     ("relabel", "Find rows whose label looks wrong, and correct the label"),
 ]
+DIVERSITY_CHOICES = [
+    ("", "A random sample"),
+    ("k_center", "Rows unlike those already picked (k-center greedy)"),
+    ("cluster_balanced", "As many rows from each topic (clusters of the embeddings)"),
+]
 # A problem's place in params → the form field that shows it.
 PARAM_FIELDS = {
     "budget": "keep_percent",
@@ -35,6 +40,8 @@ PARAM_FIELDS = {
     "eval_set": "eval_set",
     "tokenizer": "tokenizer",
     "diversity": "diversity",
+    "languages": "languages",
+    "fit": "fit",
 }
 
 
@@ -83,6 +90,12 @@ class CurateForm(forms.Form):
         help_text="Share of 3-word phrases that repeat; 0.5 drops text that loops.",
     )
     drop_truncated = forms.BooleanField(required=False, label="Drop answers that stop mid-sentence")
+    languages = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Keep only these languages",
+        help_text="Codes separated by commas, for example en, de; blank keeps every language.",
+    )
     tokenizer = ModelChoice(
         queryset=ModelAsset.objects.none(),
         required=False,
@@ -90,10 +103,19 @@ class CurateForm(forms.Form):
         help_text="The model you will train; blank counts words.",
     )
     labels = forms.ChoiceField(choices=LABEL_CHOICES, required=False, label="Labels (classification data)")
-    diversity = forms.BooleanField(
+    fit = forms.BooleanField(
         required=False,
-        label="Fill the budget with a varied selection",
-        help_text="Picks rows unlike those already picked (MiniLM embeddings); otherwise a random sample.",
+        label="Drop rows the model finds trivial or alien",
+        help_text=(
+            "Scores each answer by its loss under the model chosen above: keeps the likeliest answer to "
+            "each prompt, drops the easiest and the hardest 10 %."
+        ),
+    )
+    diversity = forms.ChoiceField(
+        choices=DIVERSITY_CHOICES,
+        required=False,
+        label="How to fill the budget",
+        help_text="Varied selections read MiniLM embeddings of every row (slower).",
     )
 
     def __init__(self, *args, team: Team, **kwargs) -> None:
@@ -128,10 +150,14 @@ class CurateForm(forms.Form):
         if cleaned.get("quality"):
             quality = {k: cleaned.get(k) for k in ("min_tokens", "max_tokens", "max_repetition")}
             params["quality"] = quality | {"drop_truncated": bool(cleaned.get("drop_truncated"))}
+            if codes := [c.strip() for c in (cleaned.get("languages") or "").split(",") if c.strip()]:
+                params["quality"]["languages"] = codes
         if cleaned.get("labels"):
             params["labels"] = {"action": cleaned["labels"]}
+        if cleaned.get("fit"):
+            params["fit"] = {}
         if cleaned.get("diversity"):
-            params["diversity"] = {}
+            params["diversity"] = {"method": cleaned["diversity"]}
         return params
 
     def field_for(self, loc: tuple) -> str | None:

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from jobs.data import storage
+from jobs.guided.sizing import default_profile, device_of
 from jobs.launch import LaunchRefused, LaunchRequest, errors, launch
 from jobs.lifecycle import specs
 from jobs.models import Artifact, Dataset, Job
@@ -18,6 +19,7 @@ from jobs.teams.access import current_membership, require_launch
 from jobs.web.curate_forms import CurateForm
 from jobs.web.histogram import length_histogram, score_histogram
 from trainers.curate import run as curate_run
+from trainers.curate.estimate import curate_time, human_seconds
 from trainers.formats import DataError
 from trainers.spec import SpecError, parse_spec
 
@@ -81,13 +83,28 @@ def preview_of(form: CurateForm) -> dict:
         "eval_set": specs.dataset_ref(evaluation) if evaluation else None,
         "tokenizer": specs.model_ref(models[0][1]) if models else None,
     }
-    body.pop("labels", None)  # not previewed: it needs the whole data and a model
     try:
+        took = time_estimate(parse_spec(body))
+        body.pop("labels", None)  # not previewed: it needs the whole data and a model
         found = curate_run.preview(parse_spec(body), PREVIEW_ROWS)
     except (SpecError, DataError) as exc:
         form.add_error(None, str(exc).removeprefix("invalid job spec: "))
         return {}
-    return found | {"skipped": [s for s in ("labels", "diversity") if s in form.cleaned_data["params"]]}
+    skipped = [s for s in ("labels", "fit", "diversity") if s in form.cleaned_data["params"]]
+    return found | {"skipped": skipped, "estimate": took}
+
+
+def time_estimate(spec) -> str:
+    """The whole job's estimated time on the default profile, in words (empty without a profile)."""
+    profile = default_profile()
+    device = device_of(profile)
+    if device is None:
+        return ""
+    found = curate_time(spec, device)
+    parts = ", ".join(f"{step} {human_seconds(s)}" for step, s in found.parts if s >= 1)
+    return f"about {human_seconds(found.seconds)} on the {profile.name} profile" + (
+        f" ({parts})" if parts else ""
+    )
 
 
 def result_context(job: Job) -> dict:

@@ -144,3 +144,17 @@ def test_the_catalogue_types_the_curate_steps(as_viewer):
     assert entry["kind"] == "curate" and schema["required"] == ["budget"]
     assert {"budget", "dedup", "quality", "labels", "diversity", "seed"} <= schema["properties"].keys()
     assert "budget required" in schema["description"]
+
+
+def test_a_curation_longer_than_its_profile_allows_is_refused_at_the_slow_step(as_member, team, member):
+    from jobs.models import ComputeProfile
+
+    paragraph = "The river ran past the mill and the miller watched the wheel turn all day long. " * 25
+    upload = SimpleUploadedFile("long.jsonl", jsonl_bytes([{"text": f"{i} {paragraph}"} for i in range(300)]))
+    long_rows = create_dataset(team=team, user=member, name="long", upload=upload)
+    profile = ComputeProfile.objects.create(name="one-minute", cpu="1", memory="4Gi", max_runtime_seconds=60)
+    body = {"datasets": [long_rows.pk], "compute_profile": profile.pk}
+    body["params"] = {"budget": {"keep_percent": 30}, "diversity": {"method": "cluster_balanced"}}
+    errors = fields(problem(create(as_member, **body), 400))
+    assert "longer than the 60 s an attempt may run on the one-minute profile" in errors["params.diversity"]
+    assert not Job.objects.exists()

@@ -56,6 +56,7 @@ def test_the_preview_shows_what_would_be_dropped_and_why_without_creating_a_job(
     assert "Preview: the first 31 of 31 rows" in page
     assert "Of these, 10 would be kept and 21 dropped" in page
     assert "Exact duplicate of an earlier row" in page and "Repeats itself" in page
+    assert "The whole job: about 20 s on the local profile" in page  # 31 rows: start-up dominates
     assert not Job.objects.exists()
 
 
@@ -73,6 +74,8 @@ def test_it_queues_a_curate_job(client, member, repetitive, django_capture_on_co
     [
         ({"keep_percent": ""}, "give exactly one of keep_rows or keep_percent"),
         ({"labels": "drop"}, "label problems are found in classification data"),
+        ({"languages": "en, english"}, "languages: english not a language code the detector knows"),
+        ({"fit": "on"}, "scores responses by the loss of the model they are for: give that model"),
     ],
 )
 def test_bad_choices_are_refused_next_to_their_field(client, member, repetitive, changes, words):
@@ -80,6 +83,17 @@ def test_bad_choices_are_refused_next_to_their_field(client, member, repetitive,
     response = client.post("/jobs/new/curate/", form(repetitive, **changes))
     assert response.status_code == 200 and words in response.content.decode()
     assert not Job.objects.exists()
+
+
+def test_languages_and_a_cluster_balanced_selection_become_the_jobs_params(
+    client, member, repetitive, django_capture_on_commit_callbacks
+):
+    client.force_login(member)
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/jobs/new/curate/", form(repetitive, languages="en, de", diversity="cluster_balanced"))
+    params = Job.objects.get().params
+    assert params["quality"]["languages"] == ["en", "de"]
+    assert params["diversity"]["method"] == "cluster_balanced"
 
 
 def test_another_teams_dataset_cannot_be_picked(client, outsider, repetitive):

@@ -1,4 +1,4 @@
-"""Quality filters: length in tokens, repetition, empty and truncated answers.
+"""Quality filters: length in tokens, repetition, empty and truncated answers, language.
 
 Lengths count the tokens of the tokenizer of the model the data is for (``spec.tokenizer``, read
 with ``tokenizers`` / transformers' fast tokenizer, no weights) or, without one, words.
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainers.curate.language import detect
 from trainers.curate.texts import normalise
 from trainers.spec import ModelRef
 from trainers.spec_curate import QualityStep
@@ -59,6 +60,7 @@ class Verdict:
     detail: str
     tokens: int
     repetition: float
+    language: str | None = None  # the detector's guess, where languages were asked for
 
 
 def judge(step: QualityStep, tokens: int, text: str, answer: str | None) -> Verdict:
@@ -81,4 +83,17 @@ def judge(step: QualityStep, tokens: int, text: str, answer: str | None) -> Verd
         return Verdict(
             "truncated_answer", "the answer stops mid-sentence or leaves a code block open", tokens, rep
         )
+    if step.languages:
+        return language_verdict(step, text, Verdict(None, "", tokens, rep))
     return Verdict(None, "", tokens, rep)
+
+
+def language_verdict(step: QualityStep, text: str, verdict: Verdict) -> Verdict:
+    guess = detect(text)
+    verdict.language = guess.language
+    if guess.language not in step.languages and guess.confidence >= step.min_language_confidence:
+        verdict.reason = "wrong_language"
+        verdict.detail = (
+            f"detected {guess.language} ({guess.confidence:.0%} sure), not one of {', '.join(step.languages)}"
+        )
+    return verdict

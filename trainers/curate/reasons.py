@@ -15,7 +15,11 @@ REASONS: dict[str, tuple[bool, str]] = {
     "too_long": (False, "too long"),
     "repetitive": (False, "repeats itself"),
     "truncated_answer": (False, "answer cut off"),
+    "wrong_language": (False, "not in the chosen languages"),
     "label_issue": (False, "label looks wrong"),
+    "worse_fit": (False, "another answer to the same prompt fits the model better"),
+    "too_easy": (False, "the model already writes this (lowest loss)"),
+    "too_far": (False, "too far from what the model knows (highest loss)"),
     "over_budget": (False, "not selected within the budget"),
 }
 

@@ -2,14 +2,16 @@
 
 Phases, each reported as progress (rows × phases, with an ETA): score (duplicates, contamination,
 quality; streamed in chunks of ``chunk_rows``), labels (classification: cleanlab), select (the
-budget: k-center greedy on embeddings, or a seeded random sample), write. Artifacts: ``curated``
-(artifact_kind "dataset": the platform registers it as a new dataset with its lineage), ``scores``
-(the per-row parquet table) and ``summary`` (JSON: counts and examples per reason, the budget).
+budget: k-center greedy or cluster-balanced sampling on embeddings, or a seeded random sample),
+write. Artifacts: ``curated`` (artifact_kind "dataset": the platform registers it as a new dataset
+with its lineage), ``scores`` (the per-row parquet table) and ``summary`` (JSON: counts and examples
+per reason, the budget).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from itertools import islice
 from pathlib import Path
@@ -18,7 +20,8 @@ import numpy as np
 
 from trainers.curate import table, texts
 from trainers.curate.dedup import Deduplicator
-from trainers.curate.diversity import Embedder, k_center_greedy
+from trainers.curate.diversity import Embedder, cluster_balanced, k_center_greedy
+from trainers.curate.fit import FitScorer, band, prompt_of
 from trainers.curate.labels import find_label_problems, tfidf_features
 from trainers.curate.quality import judge, token_counter
 from trainers.curate.table import Row, input_rows
@@ -56,7 +59,13 @@ class Progress:
 
 
 def run_curate(spec: CurateSpec, emitter: EventEmitter) -> None:
-    phases = ["score", "labels", "select", "write"] if spec.labels else ["score", "select", "write"]
+    phases = [
+        "score",
+        *(["labels"] if spec.labels else []),
+        *(["fit"] if spec.fit else []),
+        "select",
+        "write",
+    ]
     total = count_rows(spec)
     emitter.started(
         total_steps=total * len(phases),
@@ -74,6 +83,9 @@ def run_curate(spec: CurateSpec, emitter: EventEmitter) -> None:
         progress.next_phase("labels")
         check_labels(spec, rows, embeddings)
         progress.done(len(rows))
+    if spec.fit:
+        progress.next_phase("fit")
+        check_fit(spec, rows, progress)
     target = spec.budget.rows(len(rows))
     progress.next_phase("select")
     select(spec, rows, target, embeddings, progress)
@@ -147,6 +159,7 @@ def apply_quality(spec: CurateSpec, states: list[Row], texts: list[str], answers
     for state, text, answer, tokens in zip(states, texts, answers, count(texts), strict=True):
         verdict = judge(spec.quality, tokens, text, answer)
         state.tokens, state.repetition = verdict.tokens, round(verdict.repetition, 4)
+        state.language = verdict.language
         if verdict.reason:
             state.drop(verdict.reason, verdict.detail)
 
@@ -200,20 +213,56 @@ def check_labels(spec: CurateSpec, rows: list[Row], embeddings: Embeddings) -> N
     log.info("curate: %d suspected label problems among %d rows", int(report.issues.sum()), len(alive))
 
 
+def check_fit(spec: CurateSpec, rows: list[Row], progress: Progress) -> None:
+    """Each surviving row's response loss under the base model, then the GRAPE rule and the band."""
+    scorer = FitScorer(spec.tokenizer, spec.fit.max_tokens)
+    alive = {i for i, row in enumerate(rows) if row.alive}
+    prompts: dict[str, list[int]] = {}
+    chunk: list[tuple[int, dict]] = []
+    for i, (*_, raw) in enumerate(input_rows(spec)):
+        if i in alive:
+            chunk.append((i, raw))
+            prompts.setdefault(texts.normalise(prompt_of(raw, spec.task)), []).append(i)
+        if len(chunk) == spec.chunk_rows or (i == len(rows) - 1 and chunk):
+            for (n, _), loss in zip(chunk, scorer.losses([r for _, r in chunk], spec.task), strict=True):
+                rows[n].fit_loss = None if math.isnan(loss) else round(loss, 4)
+            progress.done(i + 1)
+            chunk = []
+    if spec.fit.best_response_per_prompt and spec.task != "text":
+        for group in (g for g in prompts.values() if len(g) > 1):
+            best = min(group, key=lambda n: rows[n].fit_loss if rows[n].fit_loss is not None else math.inf)
+            for n in group:
+                if n != best:
+                    of = f"datasets[{rows[best].dataset}] row {rows[best].row}"
+                    rows[n].drop("worse_fit", f"loss {rows[n].fit_loss} vs {rows[best].fit_loss} of {of}")
+    drop_outside_band(
+        spec, rows, [n for n in sorted(alive) if rows[n].alive and rows[n].fit_loss is not None]
+    )
+
+
+def drop_outside_band(spec: CurateSpec, rows: list[Row], scored: list[int]) -> None:
+    """Drop the easiest and the hardest shares of the scored rows (their loss percentiles)."""
+    if not scored:
+        return
+    losses = np.array([rows[n].fit_loss for n in scored])
+    low, high = band(losses, spec.fit.drop_easiest_percent, spec.fit.drop_hardest_percent)
+    for n in scored:
+        if rows[n].fit_loss < low:
+            rows[n].drop("too_easy", f"loss {rows[n].fit_loss} per token, under {low:.3f}")
+        elif rows[n].fit_loss > high:
+            rows[n].drop("too_far", f"loss {rows[n].fit_loss} per token, over {high:.3f}")
+
+
 def select(
     spec: CurateSpec, rows: list[Row], target: int, embeddings: Embeddings, progress: Progress
 ) -> None:
-    """Within the budget: k-center greedy on embeddings when asked, else a seeded random sample."""
+    """Within the budget: the diversity step on embeddings when asked, else a seeded random sample."""
     alive = [i for i, row in enumerate(rows) if row.alive]
     if len(alive) <= target:
         progress.done(len(rows))
         return
     if spec.diversity:
-        vectors = embeddings.of(rows, alive, progress)
-        picks, gaps = k_center_greedy(vectors, target, spec.seed)
-        for pick, gap in zip(picks, gaps, strict=True):
-            rows[alive[pick]].pick_distance = round(float(gap), 4)
-        chosen, how = {alive[p] for p in picks}, "the k-center selection covered the data without it"
+        chosen, how = diverse_picks(spec, rows, alive, target, embeddings.of(rows, alive, progress))
     else:
         rng = np.random.default_rng(spec.seed)
         chosen = {alive[p] for p in rng.choice(len(alive), size=target, replace=False)}
@@ -222,6 +271,22 @@ def select(
         if i not in chosen:
             rows[i].drop("over_budget", how)
     progress.done(len(rows))
+
+
+def diverse_picks(
+    spec: CurateSpec, rows: list[Row], alive: list[int], target: int, vectors: np.ndarray
+) -> tuple[set[int], str]:
+    """The rows (global positions) the diversity step keeps, and why the others were not."""
+    step = spec.diversity
+    if step.method == "cluster_balanced":
+        picks, assigned = cluster_balanced(vectors, target, step.clusters_for(target), step.share, spec.seed)
+        for i, cluster in zip(alive, assigned, strict=True):
+            rows[i].cluster = int(cluster)
+        return {alive[p] for p in picks}, f"not drawn in its cluster's {step.share} share"
+    picks, gaps = k_center_greedy(vectors, target, spec.seed)
+    for pick, gap in zip(picks, gaps, strict=True):
+        rows[alive[pick]].pick_distance = round(float(gap), 4)
+    return {alive[p] for p in picks}, "the k-center selection covered the data without it"
 
 
 def write_outputs(spec: CurateSpec, rows: list[Row], target: int, emitter: EventEmitter) -> None:

@@ -29,11 +29,14 @@ SCHEMA = pa.schema(
         ("detail", pa.string()),
         ("tokens", pa.int64()),
         ("repetition", pa.float64()),
+        ("language", pa.string()),
         ("similarity", pa.float64()),
         ("label", pa.string()),
         ("suggested_label", pa.string()),
         ("label_quality", pa.float64()),
         ("pick_distance", pa.float64()),
+        ("fit_loss", pa.float64()),
+        ("cluster", pa.int32()),
         ("preview", pa.string()),
     ]
 )
@@ -48,11 +51,14 @@ class Row:
     detail: str = ""
     tokens: int | None = None
     repetition: float | None = None
+    language: str | None = None
     similarity: float | None = None
     label: str | None = None
     suggested_label: str | None = None
     label_quality: float | None = None
     pick_distance: float | None = None
+    fit_loss: float | None = None
+    cluster: int | None = None
     new_label: str | int | None = None  # set when the row is relabelled
 
     @property
@@ -115,7 +121,7 @@ def summary(spec: CurateSpec, rows: list[Row], target: int) -> dict:
         "datasets": spec.dataset_names or [f"datasets[{i}]" for i in range(len(spec.datasets))],
         "steps": {
             name: getattr(spec, name).model_dump()
-            for name in ("dedup", "quality", "labels", "diversity")
+            for name in ("dedup", "quality", "labels", "fit", "diversity")
             if getattr(spec, name) is not None
         },
         "reasons": reasons,

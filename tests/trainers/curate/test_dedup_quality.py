@@ -97,6 +97,7 @@ def test_progress_is_reported_per_chunk_up_to_the_total(curate):
             "eval_set: holds chat",
         ),
         ({"quality": {"min_tokens": 9, "max_tokens": 3}}, "min_tokens (9) is above max_tokens (3)"),
+        ({"quality": {"languages": ["en", "english"]}}, "languages: english not a language code"),
     ],
 )
 def test_the_spec_refuses_what_cannot_run(change, message):
@@ -110,3 +111,28 @@ def test_the_spec_refuses_what_cannot_run(change, message):
     }
     with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_spec(spec | change)
+
+
+def test_rows_in_other_languages_are_dropped_with_the_detected_language(curate):
+    rows = texts(
+        "The lighthouse keeper climbed the stairs every evening and polished the great lens",
+        "Der Leuchtturmwärter stieg jeden Abend die Treppe hinauf und putzte die große Linse",
+        "Le gardien du phare montait l'escalier chaque soir et polissait la grande lentille",
+        "ok",  # too short to say: kept, its low-confidence guess recorded
+    )
+    result = curate([rows], quality={"languages": ["en", "fr"], "max_repetition": None})
+    assert result.reasons() == ["kept", "wrong_language", "kept", "kept"]
+    assert [row["language"] for row in result.table[:3]] == ["en", "de", "fr"]
+    assert (
+        result.table[1]["detail"].startswith("detected de (")
+        and "not one of en, fr" in result.table[1]["detail"]
+    )
+    assert result.summary["reasons"][-1]["words"] == "not in the chosen languages"
+
+
+def test_the_language_codes_are_the_detectors_own():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from trainers.curate.language import LANGUAGES
+
+    assert set(LanguageIdentifier.from_model_file(MODEL_FILE).labels) == LANGUAGES

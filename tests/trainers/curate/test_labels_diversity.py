@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.support.real_text import flip_labels, python_doc_paragraphs
-from trainers.curate.diversity import k_center_greedy
+from trainers.curate.diversity import cluster_balanced, k_center_greedy
 
 
 def accuracy(train: list[dict], test: list[dict]) -> float:
@@ -106,3 +106,31 @@ def test_diversity_selection_keeps_a_spread_of_topics_with_minilm(curate):
     assert 12 in kept and 13 in kept and len(kept) == 3  # both lone topics, one of the twelve sea rows
     assert result.reasons().count("over_budget") == 11
     assert all(result.table[i]["pick_distance"] is not None for i in kept)
+
+
+def test_cluster_balanced_takes_an_equal_share_of_each_cluster_however_big():
+    rng = np.random.default_rng(0)
+    centres = np.eye(8)[:3]  # clusters of 60, 20 and 4 rows
+    points = np.concatenate(
+        [c + 0.01 * rng.normal(size=(n, 8)) for c, n in zip(centres, (60, 20, 4), strict=True)]
+    )
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    which = np.repeat([0, 1, 2], (60, 20, 4))
+    picks, assigned = cluster_balanced(points, 18, clusters=3, share="equal", seed=0)
+    assert len(set(picks)) == 18 and len(set(assigned.tolist())) == 3
+    # the 4-row cluster gives all it has, the other two share the rest equally
+    assert sorted(np.bincount(which[picks]).tolist()) == [4, 7, 7]
+    picks, _ = cluster_balanced(points, 21, clusters=3, share="proportional", seed=0)
+    assert np.bincount(which[picks]).tolist() == [15, 5, 1]
+
+
+def test_cluster_balanced_selection_in_a_job_records_each_rows_cluster(curate):
+    rows = [
+        {"text": f"The tide rolled in over the harbour wall, wave {i}, and gulls circled"} for i in range(8)
+    ]
+    rows += [{"text": f"Add {i} cups of flour, a pinch of salt and knead the dough"} for i in range(8)]
+    result = curate([rows], budget={"keep_rows": 4}, diversity={"method": "cluster_balanced", "clusters": 2})
+    kept = [i for i, r in enumerate(result.reasons()) if r == "kept"]
+    assert len(kept) == 4 and sum(i < 8 for i in kept) == 2  # two from each topic
+    assert {row["cluster"] for row in result.table} == {0, 1}
+    assert result.summary["steps"]["diversity"]["method"] == "cluster_balanced"
