@@ -90,7 +90,7 @@ def check_inputs(
         assert isinstance(base, ModelDir)
         weight = spec.weights()[i] if together else 1.0
         compat.check_adapter(base, adapter, weight, alone=not together or len(models) == 1)
-    if base is not None and not method.needs_base and not adapters:
+    if base is not None and not (method.needs_base or method.uses_base) and not adapters:
         log.info(f"base_model is not used by {method.name} (no adapters to fold into it)")
     return adapters
 
