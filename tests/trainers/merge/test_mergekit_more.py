@@ -57,7 +57,9 @@ def test_sce_equals_mergekit(family: Family, tmp_path: Path, select_topk: float)
     theirs = run_mergekit(
         mergekit_config("sce", models, family.base, select_topk=select_topk), tmp_path / "mk"
     )
-    spec = merge_spec("sce", family.tunes, tmp_path / "hone", base=family.base, params={"select_topk": select_topk})
+    spec = merge_spec(
+        "sce", family.tunes, tmp_path / "hone", base=family.base, params={"select_topk": select_topk}
+    )
     assert_equal_states(merged(spec), theirs)
 
 
@@ -112,7 +114,9 @@ def test_della_draws_mergekits_masks_from_the_same_generator_state(
     params = ours.params.model_validate({"density": 0.4, "epsilon": 0.2, "scaling": 0.9})
     base, tunes = load_state(family.base), [load_state(t) for t in family.tunes]
     weights = [1.0, 0.6, 0.8]
-    for seed, name in enumerate(["model.layers.0.self_attn.q_proj.weight", "model.norm.weight", "lm_head.weight"]):
+    for seed, name in enumerate(
+        ["model.layers.0.self_attn.q_proj.weight", "model.norm.weight", "lm_head.weight"]
+    ):
         group = TensorGroup.from_tensors([base[name], *(t[name] for t in tunes)], base_index=0)
         ids = [entry.id for entry in group.non_base]
         torch.manual_seed(seed)
