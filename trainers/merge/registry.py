@@ -16,6 +16,7 @@ from trainers.merge import (
     greedy_soup,
     karcher,
     linear,
+    lora_extract,
     lora_fold,
     model_stock,
     nuslerp,
@@ -48,6 +49,7 @@ METHODS: dict[str, MergeMethod] = {
         nuslerp.METHOD,
         karcher.METHOD,
         lora_fold.METHOD,
+        lora_extract.METHOD,
         adapter_combine.METHOD,
     )
 }
