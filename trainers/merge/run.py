@@ -85,6 +85,7 @@ def check_inputs(
         if model is not reference:
             compat.check_against(reference, model)
     adapters = {i: LoraAdapter(m) for i, m in enumerate(models) if isinstance(m, AdapterDir)}
+    compat.check_same_base(list(adapters.values()))
     together = method.name == "lora_fold"  # all its adapters go into one model, each scaled by its weight
     for i, adapter in adapters.items():
         assert isinstance(base, ModelDir)
