@@ -11,7 +11,7 @@ from pathlib import Path
 
 from trainers.data import file_sha256
 from trainers.events import EventEmitter
-from trainers.merge import compat, registry
+from trainers.merge import compat, registry, tokenizers
 from trainers.merge.adapters import LoraAdapter
 from trainers.merge.card import write_model_card, write_support_files
 from trainers.merge.engine import MergeJob, Progress, run_tensorwise
@@ -91,6 +91,7 @@ def check_inputs(
         assert isinstance(base, ModelDir)
         weight = spec.weights()[i] if together else 1.0
         compat.check_adapter(base, adapter, weight, alone=not together or len(models) == 1)
+    tokenizers.check_tokenizer_settings(spec, models)
     if base is not None and not (method.needs_base or method.uses_base) and not adapters:
         log.info(f"base_model is not used by {method.name} (no adapters to fold into it)")
     return adapters
