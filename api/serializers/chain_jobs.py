@@ -150,7 +150,7 @@ class MergeJobCreateSerializer(ChainJobSerializer):
     tokenizer_source = serializers.JSONField(
         required=False,
         allow_null=True,
-        help_text="Where the inputs' chat templates or special tokens differ: \"base\" or the index of the "
+        help_text="Where the inputs' chat templates or special tokens differ: 'base' or the index of the "
         "model (in models) whose tokenizer the result keeps. Unset, they must agree.",
     )
     spec_fields = {"models": "models", "base_model": "base_model", "base": "base_model", "model": "models"}
