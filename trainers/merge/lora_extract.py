@@ -9,7 +9,9 @@ did not change are left out; a layer narrower than ``rank`` keeps its full rank 
 Reported, as metrics and on the model card: the relative reconstruction error over the extracted
 layers, ‖ΔW − BA‖_F / ‖ΔW‖_F (from the dropped singular values), and the share of the whole
 change (by squared norm) in tensors a LoRA cannot hold (embeddings, norms, biases), which the
-adapter leaves out. Memory: one layer's two copies and its SVD at a time, plus the adapter.
+adapter leaves out. Memory: one layer's two copies and its SVD at a time, plus the adapter. Cost:
+a full SVD per layer (float32): 11 CPU-seconds for a 2048 × 5632 layer on one core, measured; it
+grows as out · in · min(out, in), so ~2 minutes for a 4096 × 14336 one.
 """
 
 from __future__ import annotations
@@ -80,23 +82,27 @@ def extract_layer(delta: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.T
     root = s[:r].sqrt()
     a = (root.unsqueeze(1) * vh[:r]).contiguous()
     b = (u[:, :r] * root).contiguous()
-    return a, b, float(s[:r].square().sum()), float(s.square().sum())
+    energy = s.double().square()
+    return a, b, float(energy[:r].sum()), float(energy.sum())
 
 
 def extract(job: MergeJob, layers: list[str]) -> Extraction:
+    import torch
+
     tuned, base = job.models[0].weights, job.base.weights  # type: ignore[union-attr]
     targets = {f"{name}.weight": name for name in layers}
     found = Extraction()
     for tensor_name, info in base.tensors.items():
         if not info.is_float:
             continue
-        delta = tuned.read(tensor_name).double().sub_(base.read(tensor_name).double())
+        compute = torch.float64 if info.dtype == "F64" else torch.float32  # as the other merges compute
+        delta = tuned.read(tensor_name).to(compute).sub_(base.read(tensor_name).to(compute))
         if not bool(delta.any()):
             job.progress.advance(tensor_name)
             continue
         module = targets.get(tensor_name)
         if module is None or delta.dim() != 2:
-            found.other_energy += float(delta.square().sum())
+            found.other_energy += float(delta.double().square().sum())
         else:
             a, b, kept, total = extract_layer(delta, job.params.rank)
             found.tensors[f"{PREFIX}{module}.lora_A.weight"] = a.to(_dtype(info.dtype))
