@@ -49,19 +49,20 @@ def row_value_at(rows: torch.Tensor, position: int) -> torch.Tensor:
     return rows.kthvalue(position + 1, dim=1, keepdim=True).values
 
 
-def minmax(rows: torch.Tensor) -> torch.Tensor:
-    """Each row scaled to [0, 1]; a constant row becomes all ones."""
-    import torch
-
+def minmax_(rows: torch.Tensor) -> torch.Tensor:
+    """Each row scaled to [0, 1] in place; a constant row becomes all ones."""
     low, high = rows.min(dim=1, keepdim=True).values, rows.max(dim=1, keepdim=True).values
-    span = high - low
-    return torch.where(span > 0, (rows - low) / torch.where(span > 0, span, 1.0), torch.ones_like(rows))
+    span = high.sub_(low)
+    constant = span == 0
+    rows.sub_(low).div_(span.masked_fill_(constant, 1.0))
+    return rows.masked_fill_(constant.expand_as(rows), 1.0)
 
 
 def pcb_scores(
     deltas: torch.Tensor, clamp_ratio: float, pcb_ratio: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The clamped task vectors δ̃ and their balanced weights β (both [N, d])."""
+    """The clamped task vectors δ̃ and their balanced weights β (both [N, d]). In place where it can:
+    besides ``deltas``, two [N, d] results and one temporary at a time."""
     import torch
 
     n, d = deltas.shape
@@ -69,13 +70,12 @@ def pcb_scores(
     # The authors' clamp: sorted positions int(d·r) and int(d·(1 − r) − 1).
     low = row_value_at(magnitude, int(d * clamp_ratio))
     high = row_value_at(magnitude, int(d * (1 - clamp_ratio) - 1))
-    magnitude = torch.clamp(magnitude, low, high)
-    clamped = torch.sign(deltas) * magnitude
-    intra = torch.exp(n * minmax(magnitude).square())
-    inter = torch.tanh(deltas * deltas.sum(dim=0, keepdim=True))
-    score = intra * inter
-    floor = row_value_at(score, int(d * (1 - pcb_ratio)))
-    return clamped, minmax(torch.maximum(score, floor))
+    magnitude.clamp_(low, high)
+    score = minmax_(magnitude.clone()).square_().mul_(n).exp_()  # intra-balancing
+    score.mul_(torch.tanh_(deltas * deltas.sum(dim=0, keepdim=True)))  # × inter-balancing
+    score.clamp_(min=row_value_at(score, int(d * (1 - pcb_ratio))))  # drop: the lower share → the floor
+    clamped = magnitude.mul_(torch.sign(deltas))
+    return clamped, minmax_(score)
 
 
 def merge_pcb(
@@ -87,9 +87,13 @@ def merge_pcb(
 ) -> torch.Tensor:
     import torch
 
-    deltas = torch.stack([tensors[i].sub_(base).reshape(-1) for i in range(len(tensors))])  # [N, d]
+    flat_base = base.reshape(-1)
+    deltas = torch.empty((len(tensors), flat_base.numel()), dtype=base.dtype)  # [N, d]
+    for i in range(len(tensors)):
+        deltas[i] = tensors[i].reshape(-1).sub_(flat_base)  # each input freed once copied
     clamped, scale = pcb_scores(deltas, params.clamp_ratio, params.pcb_ratio)
-    merged = (clamped * scale).sum(dim=0) / scale.sum(dim=0).clamp(min=1e-12)
+    del deltas
+    merged = clamped.mul_(scale).sum(dim=0).div_(scale.sum(dim=0).clamp_(min=1e-12))
     return merged.reshape(base.shape).mul_(params.scaling).add_(base)
 
 

@@ -53,7 +53,9 @@ def merge_sce(
 ) -> torch.Tensor:
     import torch
 
-    deltas = torch.stack([tensors[i].sub_(base) for i in range(len(tensors))])  # [N, ...]
+    deltas = torch.empty((len(tensors), *base.shape), dtype=base.dtype)  # [N, ...]
+    for i in range(len(tensors)):
+        deltas[i] = tensors[i].sub_(base)  # each input freed once copied
     if params.select_topk < 1:
         deltas.mul_(variance_mask(deltas, params.select_topk))
     majority = (deltas.sum(dim=0) >= 0).to(deltas.dtype) * 2 - 1
