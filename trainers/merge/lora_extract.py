@@ -1,6 +1,7 @@
 """LoRA extraction: turn a full fine-tune into a LoRA adapter of its base, by SVD of each layer's change.
 
 For every linear layer of the base (found from its module structure, built on the meta device),
+and its token embeddings unless ``embeddings`` is off (peft's layout: ΔW = (B @ A)ᵀ there),
 ΔW = W_tuned − W_base [out, in] is factorised ΔW = U S Vᵀ and cut to the top ``rank`` singular
 values: B = U_r √S_r [out, r], A = √S_r V_rᵀ [r, in], with lora_alpha = r so peft's scaling is 1 and
 ``W_base + B @ A`` is the best rank-r approximation of the fine-tune (Eckart–Young). Layers that
@@ -8,10 +9,10 @@ did not change are left out; a layer narrower than ``rank`` keeps its full rank 
 
 Reported, as metrics and on the model card: the relative reconstruction error over the extracted
 layers, ‖ΔW − BA‖_F / ‖ΔW‖_F (from the dropped singular values), and the share of the whole
-change (by squared norm) in tensors a LoRA cannot hold (embeddings, norms, biases), which the
-adapter leaves out. Memory: one layer's two copies and its SVD at a time, plus the adapter. Cost:
-a full SVD per layer (float32): 11 CPU-seconds for a 2048 × 5632 layer on one core, measured; it
-grows as out · in · min(out, in), so ~2 minutes for a 4096 × 14336 one.
+change (by squared norm) in tensors a LoRA cannot hold (norms, biases; embeddings with
+``embeddings`` off), which the adapter leaves out. Memory: one layer's two copies and its SVD at
+a time, plus the adapter. Cost: a full SVD per layer (float32): 11 CPU-seconds for a 2048 × 5632
+layer on one core, measured; it grows as out · in · min(out, in), so ~2 minutes for 4096 × 14336.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ PREFIX = "base_model.model."
 
 class LoraExtractParams(MethodParams):
     rank: int = Field(16, ge=1, le=4096, description="Rank of the extracted adapter: higher is closer.")
+    embeddings: bool = Field(
+        True, description="Also extract the token embeddings' change (peft's LoRA on embedding layers)."
+    )
 
 
 @dataclass
@@ -47,19 +51,24 @@ class Extraction:
     other_energy: float = 0.0  # ‖Δ‖², over changed tensors that are not linear layers
 
 
-def linear_layers(job: MergeJob) -> list[str]:
-    """The base's nn.Linear modules, by name (e.g. ``model.layers.0.self_attn.q_proj``)."""
+def linear_layers(job: MergeJob) -> dict[str, bool]:
+    """The base's nn.Linear (and, with ``embeddings``, nn.Embedding) modules by name, e.g.
+    ``model.layers.0.self_attn.q_proj``: whether each is an embedding."""
     import torch
 
     from trainers.merge.adapter_combine import skeleton
 
     assert job.base is not None
-    model = skeleton(job.base)
-    names = [name for name, module in model.named_modules() if type(module) is torch.nn.Linear]
-    return [n for n in names if f"{n}.weight" in job.base.weights.tensors]
+    kinds = (torch.nn.Linear, torch.nn.Embedding) if job.params.embeddings else (torch.nn.Linear,)
+    found = {
+        name: type(module) is torch.nn.Embedding
+        for name, module in skeleton(job.base).named_modules()
+        if type(module) in kinds
+    }
+    return {n: emb for n, emb in found.items() if f"{n}.weight" in job.base.weights.tensors}
 
 
-def check_extraction(job: MergeJob) -> list[str]:
+def check_extraction(job: MergeJob) -> dict[str, bool]:
     """Preflight: a full fine-tune, and a base with linear layers to put the adapter on."""
     from trainers.merge.inputs import AdapterDir
 
@@ -86,32 +95,38 @@ def extract_layer(delta: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.T
     return a, b, float(energy[:r].sum()), float(energy.sum())
 
 
-def extract(job: MergeJob, layers: list[str]) -> Extraction:
+def extract(job: MergeJob, layers: dict[str, bool]) -> Extraction:
     import torch
 
     tuned, base = job.models[0].weights, job.base.weights  # type: ignore[union-attr]
     targets = {f"{name}.weight": name for name in layers}
     found = Extraction()
     for tensor_name, info in base.tensors.items():
-        if not info.is_float:
-            continue
-        compute = torch.float64 if info.dtype == "F64" else torch.float32  # as the other merges compute
-        delta = tuned.read(tensor_name).to(compute).sub_(base.read(tensor_name).to(compute))
-        if not bool(delta.any()):
-            job.progress.advance(tensor_name)
-            continue
-        module = targets.get(tensor_name)
-        if module is None or delta.dim() != 2:
-            found.other_energy += float(delta.double().square().sum())
-        else:
-            a, b, kept, total = extract_layer(delta, job.params.rank)
-            found.tensors[f"{PREFIX}{module}.lora_A.weight"] = a.to(_dtype(info.dtype))
-            found.tensors[f"{PREFIX}{module}.lora_B.weight"] = b.to(_dtype(info.dtype))
-            found.ranks[module] = a.shape[0]
-            found.kept_energy += kept
-            found.layer_energy += total
+        if info.is_float:
+            compute = torch.float64 if info.dtype == "F64" else torch.float32  # as the other merges compute
+            delta = tuned.read(tensor_name).to(compute).sub_(base.read(tensor_name).to(compute))
+            module = targets.get(tensor_name)
+            if module is not None and delta.dim() == 2:
+                if bool(delta.any()):  # a layer that did not change is left out
+                    add_layer(found, module, layers[module], delta, job.params.rank, _dtype(info.dtype))
+            else:
+                found.other_energy += float(delta.double().square().sum())
         job.progress.advance(tensor_name)
     return found
+
+
+def add_layer(
+    found: Extraction, module: str, embedding: bool, delta: torch.Tensor, rank: int, dtype: torch.dtype
+) -> None:
+    """The layer's A and B under peft's names. An embedding's change is (B @ A)ᵀ with A [r, vocab],
+    B [dim, r], and its keys have no ``.weight``."""
+    a, b, kept, total = extract_layer(delta.T if embedding else delta, rank)
+    names = ("lora_embedding_A", "lora_embedding_B") if embedding else ("lora_A.weight", "lora_B.weight")
+    found.tensors[f"{PREFIX}{module}.{names[0]}"] = a.to(dtype)
+    found.tensors[f"{PREFIX}{module}.{names[1]}"] = b.to(dtype)
+    found.ranks[module] = a.shape[0]
+    found.kept_energy += kept
+    found.layer_energy += total
 
 
 def _dtype(code: str) -> torch.dtype:

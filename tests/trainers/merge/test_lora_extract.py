@@ -57,12 +57,58 @@ def test_the_reported_error_is_the_dropped_singular_values_share(family: Family,
             kept, total = kept + float(s[:8].square().sum()), total + float(s.square().sum())
         else:
             other += float(delta.square().sum())
-    assert len(config["target_modules"]) == 2 * 7 + 1  # 7 linear layers per block, and lm_head
+    assert len(config["target_modules"]) == 2 * 7 + 2  # 7 linear layers per block, lm_head, embed_tokens
     assert math.isclose(metrics["reconstruction_error"], math.sqrt((total - kept) / total), rel_tol=1e-6)
     assert math.isclose(metrics["change_outside_adapter"], other / (total + other), rel_tol=1e-6)
     assert 0 < metrics["reconstruction_error"] < 1
     card = (tmp_path / "out" / "README.md").read_text()
     assert "relative reconstruction error" in card and "library_name: peft" in card
+
+
+def test_a_low_rank_embedding_change_is_extracted_too_unless_turned_off(
+    family: Family, adapters: dict[str, Path], tmp_path: Path
+) -> None:
+    from peft import PeftModel
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM
+
+    tuned = tmp_path / "tuned"
+    merged(merge_spec("lora_fold", [adapters["a"]], tuned, base=family.base))
+    state = load_state(tuned)
+    noise = torch.Generator().manual_seed(4)
+    embed = state["model.embed_tokens.weight"]  # [vocab, hidden], changed at rank 2
+    embed += (
+        torch.randn(embed.shape[0], 2, generator=noise)
+        @ torch.randn(2, embed.shape[1], generator=noise)
+        * 0.01
+    )
+    save_file(state, tuned / "model.safetensors", metadata={"format": "pt"})
+
+    result = run_merge_spec(extract_spec(tuned, tmp_path / "with", family.base, rank=4))
+    assert result.code == 0, result.error
+    metrics = {e["name"]: e["value"] for e in result.of_kind("metric")}
+    assert metrics["reconstruction_error"] < 1e-5 and metrics["change_outside_adapter"] < 1e-10
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(family.base), tmp_path / "with")
+    reference = AutoModelForCausalLM.from_pretrained(tuned)
+    ids = torch.tensor([[1, 5, 9, 30, 2, 7]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, reference(ids).logits, atol=1e-4, rtol=1e-4)
+
+    spec = merge_spec(
+        "lora_extract",
+        [tuned],
+        tmp_path / "without",
+        base=family.base,
+        params={"rank": 4, "embeddings": False},
+    )
+    result = run_merge_spec(spec)
+    assert result.code == 0, result.error
+    metrics = {e["name"]: e["value"] for e in result.of_kind("metric")}
+    assert metrics["change_outside_adapter"] > 0.01
+    assert (
+        "model.embed_tokens"
+        not in json.loads((tmp_path / "without" / "adapter_config.json").read_text())["target_modules"]
+    )
 
 
 def test_a_wider_rank_than_a_layer_keeps_that_layers_full_rank(family: Family, tmp_path: Path) -> None:
