@@ -8,6 +8,10 @@ from /proc/self/status, saved as it exits) and CPU time; wall time includes each
 
     python bench/merge_vs_mergekit.py                       # medium models, linear and ties, 3 runs
     python bench/merge_vs_mergekit.py --size large --methods linear,ties,slerp --runs 3 --threads 2
+    python bench/merge_vs_mergekit.py --size small --methods model_stock,sce,karcher,nuslerp,della
+
+DELLA draws random masks (from different generators in the two tools): its row compares time and
+memory only; its outputs differ by design.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ SIZES = {  # hidden, intermediate, layers, vocab
     "medium": (1024, 2816, 8, 4096),
     "large": (2048, 5632, 8, 16384),
 }
-METHODS = {  # hone (method, params, needs base, per-model weights), mergekit (method, params per model)
+# hone (method, params, needs base, per-model weights: their count is the number of fine-tunes, else 3),
+# mergekit (method, params per model[, global params])
+METHODS = {
     "linear": (("linear", {}, False, [1.0, 2.0, 0.5]), ("linear", {})),
     "task_arithmetic": (("task_arithmetic", {}, True, [0.5, 0.3, 0.2]), ("task_arithmetic", {})),
     "ties": (("ties", {"density": 0.5}, True, [1.0, 0.7, 0.5]), ("ties", {"density": 0.5})),
@@ -38,6 +44,14 @@ METHODS = {  # hone (method, params, needs base, per-model weights), mergekit (m
         ("breadcrumbs", {"density": 0.8, "gamma": 0.01}),
     ),
     "slerp": (("slerp", {"t": 0.4}, False, None), ("slerp", {})),
+    "model_stock": (("model_stock", {}, True, None), ("model_stock", {})),
+    "sce": (("sce", {"select_topk": 0.5}, True, None), ("sce", {}, {"select_topk": 0.5})),
+    "karcher": (("karcher", {}, False, None), ("karcher", {})),
+    "nuslerp": (("nuslerp", {}, True, [0.6, 0.4]), ("nuslerp", {})),
+    "della": (
+        ("della", {"density": 0.5, "epsilon": 0.1}, True, [1.0, 0.7, 0.5]),
+        ("della", {"density": 0.5, "epsilon": 0.1}),
+    ),
 }
 STATUS = (
     "import atexit, sys; status_path = sys.argv.pop(1); "
@@ -104,7 +118,7 @@ def llama_shapes(config) -> dict[str, tuple[int, ...]]:
 
 def hone_spec(method: str, paths: list[Path], out: Path) -> dict:
     name, params, needs_base, weights = METHODS[method][0]
-    tunes = paths[1:] if method != "slerp" else [paths[0], paths[1]]
+    tunes = paths[1 : 1 + len(weights or paths[1:])] if method != "slerp" else [paths[0], paths[1]]
     models = [
         {"name": p.name, "path": str(p), **({"weight": w} if weights else {})}
         for p, w in zip(tunes, weights or [None] * len(tunes), strict=True)
@@ -126,7 +140,7 @@ def hone_spec(method: str, paths: list[Path], out: Path) -> dict:
 
 def mergekit_config(method: str, paths: list[Path]) -> dict:
     _, params, needs_base, weights = METHODS[method][0]
-    name, per_model = METHODS[method][1]
+    name, per_model, *shared = METHODS[method][1]
     if method == "slerp":
         return {
             "merge_method": "slerp",
@@ -135,15 +149,17 @@ def mergekit_config(method: str, paths: list[Path]) -> dict:
             "models": [{"model": str(paths[0])}, {"model": str(paths[1])}],
             "parameters": {"t": params["t"]},
         }
+    given = weights or [None] * len(paths[1:])
     models = [
-        {"model": str(p), "parameters": {"weight": w, **per_model}}
-        for p, w in zip(paths[1:], weights, strict=True)
+        {"model": str(p), "parameters": {**({"weight": w} if w is not None else {}), **per_model}}
+        for p, w in zip(paths[1 : 1 + len(given)], given, strict=True)
     ]
     return {
         "merge_method": name,
         "models": models,
         "dtype": "float32",
         **({"base_model": str(paths[0])} if needs_base else {}),
+        **({"parameters": shared[0]} if shared else {}),
     }
 
 

@@ -75,10 +75,8 @@ def _merge_entries() -> list[dict]:
     found = []
     for method in registry.METHODS.values():
         facts = method.describe()
-        details = {
-            k: facts[k]
-            for k in ("paper", "min_models", "max_models", "needs_base", "weights", "inputs", "output")
-        }
+        keys = ("paper", "min_models", "max_models", "needs_base", "uses_base", "weights", "inputs", "output")
+        details = {k: facts[k] for k in keys}
         if method.name == "greedy_soup":
             details["dataset_tasks"] = ["text", "instruction", "chat"]
             details["dataset"] = "required: held-out data each candidate soup is scored on"

@@ -53,6 +53,11 @@ class MergeSpec(_Strict):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         "auto", description="Weights' type in the output; auto keeps the inputs' type."
     )
+    tokenizer_source: Literal["base"] | int | None = Field(
+        None,
+        description="Whose tokenizer settings and chat template the output keeps where the inputs' differ: "
+        "'base' or a model's index. Unset, they must agree. The vocabulary must match whatever is chosen.",
+    )
     events: EventsSink = EventsSink()
 
     @model_validator(mode="after")
@@ -89,7 +94,23 @@ def spec_problems(spec: MergeSpec) -> list[Problem]:
         params = method.params.model_validate(spec.params)
     except ValidationError as exc:
         return [(("params", *e["loc"]), e["msg"], e.get("input")) for e in exc.errors()]
-    return count_problems(spec, method) + weight_problems(spec, method, params)
+    return count_problems(spec, method) + weight_problems(spec, method, params) + tokenizer_problems(spec)
+
+
+def tokenizer_problems(spec: MergeSpec) -> list[Problem]:
+    source = spec.tokenizer_source
+    if source == "base" and spec.base_model is None:
+        return [(("tokenizer_source",), "tokenizer_source is 'base' but no base_model is given", source)]
+    if isinstance(source, int) and not 0 <= source < len(spec.models):
+        return [
+            (
+                ("tokenizer_source",),
+                f"tokenizer_source {source} is not a model's index; "
+                f"give 0 to {len(spec.models) - 1} or 'base'",
+                source,
+            )
+        ]
+    return []
 
 
 def count_problems(spec: MergeSpec, method: MergeMethod) -> list[Problem]:

@@ -147,8 +147,15 @@ class MergeJobCreateSerializer(ChainJobSerializer):
         required=False, help_text="The method's parameters; JSON schema: GET /api/v1/methods/{name}."
     )
     dtype = serializers.ChoiceField(choices=DTYPES, default="auto", help_text="Weights' type in the output.")
+    tokenizer_source = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="Where the inputs' chat templates or special tokens differ: 'base' or the index of the "
+        "model (in models) whose tokenizer the result keeps. Unset, they must agree.",
+    )
     spec_fields = {"models": "models", "base_model": "base_model", "base": "base_model", "model": "models"}
     spec_fields |= {"method": "method", "dataset": "dataset", "dtype": "dtype"}
+    spec_fields |= {"tokenizer_source": "tokenizer_source"}
 
     def field_of(self, loc: tuple) -> str | None:
         if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
@@ -172,6 +179,12 @@ class MergeJobCreateSerializer(ChainJobSerializer):
     def validate_dataset(self, value: int | None) -> Dataset | None:
         return dataset_of(self.team, value)
 
+    def validate_tokenizer_source(self, value: object) -> str | int | None:
+        index = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        if value is None or value == "base" or index:
+            return value
+        raise serializers.ValidationError(f'give "base" or a model\'s index such as 0, not {value!r}')
+
     def validate_params(self, value: dict) -> dict:
         method = self.initial_data.get("method")
         if not isinstance(method, str) or method not in registry.METHODS:
@@ -193,6 +206,8 @@ class MergeJobCreateSerializer(ChainJobSerializer):
         params = {"method": data["method"], "params": data["params"]}
         if data["dtype"] != "auto":
             params["dtype"] = data["dtype"]
+        if data.get("tokenizer_source") is not None:
+            params["tokenizer_source"] = data["tokenizer_source"]
         return {
             "name": data.get("name") or f"{data['method']}: {names}"[:200],
             "params": params,

@@ -95,6 +95,13 @@ class MergeForm(forms.Form):
         label="Output weights' type",
         help_text="auto keeps the inputs' type.",
     )
+    tokenizer_source = forms.CharField(
+        required=False,
+        max_length=8,
+        label="Tokenizer from",
+        help_text="Where the inputs' chat templates or special tokens differ: 'base', or the position "
+        "(0 for the first) of the model whose tokenizer the result keeps.",
+    )
 
     def __init__(self, *args, team: Team, method: MergeMethod, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -150,6 +157,14 @@ class MergeForm(forms.Form):
             cleaned["name"] = f"{self.method.title}: {' + '.join(m.name for m in models)}"[:200]
         return cleaned
 
+    def clean_tokenizer_source(self) -> str | int | None:
+        raw = (self.cleaned_data.get("tokenizer_source") or "").strip()
+        if not raw:
+            return None
+        if raw == "base" or raw.isdigit():
+            return raw if raw == "base" else int(raw)
+        raise forms.ValidationError(f"give 'base' or a model's position such as 0, not {raw!r}")
+
     def _weight(self, model: ModelAsset) -> float | None:
         raw = (self.data.get(self.weight_key(model)) or "").strip()
         if not raw:
@@ -169,6 +184,8 @@ class MergeForm(forms.Form):
         params = {"method": self.method.name, "params": data["params"]}
         if data.get("dtype", "auto") != "auto":
             params["dtype"] = data["dtype"]
+        if data.get("tokenizer_source") is not None:
+            params["tokenizer_source"] = data["tokenizer_source"]
         datasets = [("dataset", data["dataset"])] if data.get("dataset") else []
         return {"name": data["name"], "params": params, "models": models, "datasets": datasets}
 
@@ -181,4 +198,4 @@ class MergeForm(forms.Form):
             return "models"
         if head in ("base_model", "base"):
             return "base_model"
-        return head if head in ("dataset", "dtype") else None
+        return head if head in ("dataset", "dtype", "tokenizer_source") else None

@@ -31,6 +31,11 @@ def config_dir(job: MergeJob) -> Path:
 
 
 def tokenizer_dir(job: MergeJob) -> Path:
+    from trainers.merge.tokenizers import tokenizer_source_dir
+
+    chosen = tokenizer_source_dir(job.spec, job.models, job.base)
+    if chosen is not None:
+        return chosen
     first = job.models[0].path
     return first if any((first / name).is_file() for name in TOKENIZER_FILES) else config_dir(job)
 
@@ -66,6 +71,7 @@ def provenance(job: MergeJob) -> dict:
         ],
         "base_model": spec.base_model.model_dump(exclude_none=True) if spec.base_model else None,
         "dtype": spec.dtype,
+        "tokenizer_source": spec.tokenizer_source,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "job_id": spec.job_id,
         "attempt": spec.attempt,

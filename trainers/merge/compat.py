@@ -169,6 +169,35 @@ def check_adapter(base: ModelDir, adapter: LoraAdapter, weight: float, alone: bo
     check_tokenizers(base, adapter.dir)
 
 
+def trained_on(adapter: LoraAdapter) -> str | None:
+    """The base an adapter's config names (``base_model_name_or_path``), a local path resolved."""
+    named = adapter.dir.config.get("base_model_name_or_path")
+    if not named:
+        return None
+    path = Path(named)
+    return str(path.resolve()) if path.is_absolute() and path.exists() else str(named).rstrip("/")
+
+
+def check_same_base(adapters: list[LoraAdapter]) -> None:
+    """Adapters merged together were trained on one base: the first that names another is refused."""
+    named = [(adapter, trained_on(adapter)) for adapter in adapters]
+    named = [(adapter, base) for adapter, base in named if base]
+    for adapter, base in named[1:]:
+        first, first_base = named[0]
+        if base != first_base:
+            raise SpecError(
+                f"{adapter.label} was trained on {base!r} but {first.label} on {first_base!r}; "
+                "adapters can be merged only with others of the same base model"
+            )
+    kinds = {type(adapter.dir.config.get("target_modules")) for adapter in adapters}
+    if len(kinds) > 1:
+        pattern = next(a for a in adapters if isinstance(a.dir.config.get("target_modules"), str))
+        raise SpecError(
+            f"{pattern.label} names its target modules by a pattern, the other adapters by a list; "
+            "peft cannot combine the two: retrain it with target_modules as a list"
+        )
+
+
 def tokenizer_identity(path: Path) -> dict | None:
     """The token ↔ id map of the tokenizer saved in ``path`` (None where there is none)."""
     tokenizer_json = path / "tokenizer.json"

@@ -183,7 +183,6 @@ def run_tensorwise(job: MergeJob) -> None:
     """A method that is one function per tensor: every input, the base if any, into ``job.out_dir``."""
     assert job.method.merge_tensor is not None
     sources = [job.source(i) for i in range(len(job.models))]
-    base = (
-        job.base_source if job.method.needs_base else None
-    )  # a base given only to fold adapters is not read
+    uses_base = job.method.needs_base or job.method.uses_base
+    base = job.base_source if uses_base else None  # a base given only to fold adapters is not read
     merge_tensors(job, job.out_dir, job.method.merge_tensor, sources, base, job.weights)

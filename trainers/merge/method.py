@@ -39,6 +39,7 @@ class MergeMethod:
     min_models: int
     max_models: int | None = None
     needs_base: bool = False
+    uses_base: bool = False  # takes a base when one is given (e.g. NuSLERP: interpolate task vectors)
     weights: WeightUse = "proportions"
     inputs: Literal["models", "adapters"] = "models"
     output: Literal["model", "adapter"] = "model"
@@ -66,6 +67,7 @@ class MergeMethod:
             "min_models": self.min_models,
             "max_models": self.max_models,
             "needs_base": self.needs_base,
+            "uses_base": self.uses_base or self.needs_base,
             "weights": self.weights,
             "inputs": self.inputs,
             "output": self.output,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from trainers.data import file_sha256
 from trainers.events import EventEmitter
-from trainers.merge import compat, registry
+from trainers.merge import compat, registry, tokenizers
 from trainers.merge.adapters import LoraAdapter
 from trainers.merge.card import write_model_card, write_support_files
 from trainers.merge.engine import MergeJob, Progress, run_tensorwise
@@ -85,12 +85,14 @@ def check_inputs(
         if model is not reference:
             compat.check_against(reference, model)
     adapters = {i: LoraAdapter(m) for i, m in enumerate(models) if isinstance(m, AdapterDir)}
+    compat.check_same_base(list(adapters.values()))
     together = method.name == "lora_fold"  # all its adapters go into one model, each scaled by its weight
     for i, adapter in adapters.items():
         assert isinstance(base, ModelDir)
         weight = spec.weights()[i] if together else 1.0
         compat.check_adapter(base, adapter, weight, alone=not together or len(models) == 1)
-    if base is not None and not method.needs_base and not adapters:
+    tokenizers.check_tokenizer_settings(spec, models)
+    if base is not None and not (method.needs_base or method.uses_base) and not adapters:
         log.info(f"base_model is not used by {method.name} (no adapters to fold into it)")
     return adapters
 

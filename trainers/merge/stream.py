@@ -309,4 +309,3 @@ def remove_weights(out_dir: Path, prefix: str = "model") -> None:
     ):
         for path in out_dir.glob(pattern):
             path.unlink()
-

@@ -43,8 +43,16 @@ def test_the_catalogue_describes_every_method_for_forms_and_the_api() -> None:
         "dare_ties",
         "breadcrumbs",
         "breadcrumbs_ties",
+        "della",
+        "della_linear",
+        "sce",
+        "pcb",
+        "model_stock",
         "slerp",
+        "nuslerp",
+        "karcher",
         "lora_fold",
+        "lora_extract",
         "adapter_combine",
     }
     assert set(METHODS) == expected
