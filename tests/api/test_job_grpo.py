@@ -98,3 +98,22 @@ def test_rejection_sampling_is_checked_against_its_rewards_too(as_member, tiny_m
     errors = fields(problem(create(as_member, **body), 400))
     assert "4 samples cannot give 8 verified answers" in errors["params.rejection_sampling"]
     assert not Job.objects.exists()
+
+
+def test_a_refusal_aware_job_keeps_its_refusal_and_is_checked_against_its_rewards(
+    as_member, tiny_model, sums, team, member
+):
+    body = {"base_model": tiny_model.pk, "dataset": sums.pk, "objective": "refusal_aware",
+            "params": {"refusal_aware": {"refusal": "  I don't know.  "}}}  # fmt: skip
+    response = create(as_member, **body)
+    assert response.status_code == 201, response.content
+    job = Job.objects.get(pk=response.json()["id"])
+    exact = {"name": "exact_match", "weight": 1.0, "params": {"case_sensitive": False}}
+    assert job.params["refusal_aware"] == {"rewards": [exact], "refusal": "I don't know.",
+                                           "max_completion_length": 64}  # fmt: skip
+    colours = _dataset(team, member, "colours", [{"prompt": "Name a colour.", "answer": "blue"}] * 2)
+    body = {"base_model": tiny_model.pk, "dataset": colours.pk, "objective": "refusal_aware",
+            "params": {"refusal_aware": {"rewards": ["math"]}}}  # fmt: skip
+    errors = fields(problem(create(as_member, **body), 400))
+    assert "field 'answer': math cannot score this row" in errors["params.refusal_aware.rewards.0"]
+    assert Job.objects.count() == 1
