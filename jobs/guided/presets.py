@@ -238,6 +238,13 @@ def _epochs(preset: Preset, objective: str, rows: int, batch_total: int) -> int:
     return min(max(table[preset.key](rows), math.ceil(preset.min_steps / steps_per_epoch)), MAX_EPOCHS)
 
 
+def completion_budget(objective: str) -> int:
+    """Tokens a sampling objective's answers may add to the longest row (``max_completion_length``):
+    a grpo row's prompt and the model's answer must fit ``max_seq_length`` together."""
+    model = OBJECTIVE_PARAMS.get(objective)
+    return getattr(model(), "max_completion_length", 0) if model is not None else 0
+
+
 def recipe(preset: Preset, objective: str, s: Sizing, *, method: str = "") -> Recipe:
     """The preset's method (or ``method``, when the user chose one) and validated params."""
     reason = "your choice"
@@ -250,7 +257,7 @@ def recipe(preset: Preset, objective: str, s: Sizing, *, method: str = "") -> Re
         epochs=_epochs(preset, objective, s.rows, effective_batch(objective)),
         batch_size=batch,
         gradient_accumulation_steps=accumulation,
-        max_seq_length=s.max_length,
+        max_seq_length=s.max_length + completion_budget(objective),
         packing=objective == "pretrain",
         group_by_length=objective == "sft" and preset.key != "best",
     )
