@@ -63,10 +63,15 @@ def shown(value: object) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, list):
-        return ", ".join(_item(v) for v in value) or "none"
+        return list_text(value) or "none"
     if isinstance(value, int | float):
         return _number(value)
     return "none" if value is None else str(value)
+
+
+def list_text(values: list) -> str:
+    """A list as its text field shows it: "q_proj, v_proj"; rewards as "math, format:0.2"."""
+    return ", ".join(_item(v) for v in values)
 
 
 def _item(value: object) -> str:

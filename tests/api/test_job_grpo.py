@@ -117,3 +117,20 @@ def test_a_refusal_aware_job_keeps_its_refusal_and_is_checked_against_its_reward
     errors = fields(problem(create(as_member, **body), 400))
     assert "field 'answer': math cannot score this row" in errors["params.refusal_aware.rewards.0"]
     assert Job.objects.count() == 1
+
+
+def test_the_api_clone_of_a_grpo_job_keeps_its_rewards_and_changes_what_it_is_told(
+    as_member, tiny_model, sums
+):
+    rewards = [{"name": "contains", "weight": 1.0, "params": {"case_sensitive": False}},
+               {"name": "format", "weight": 0.2}]  # fmt: skip
+    body = {"base_model": tiny_model.pk, "dataset": sums.pk, "objective": "grpo",
+            "params": {"grpo": {"num_generations": 4, "rewards": rewards}}}  # fmt: skip
+    source = Job.objects.get(pk=create(as_member, **body).json()["id"])
+    change = {"params": {"grpo": {"num_generations": 8}}}
+    response = as_member.post(f"/api/v1/jobs/{source.pk}/clone", change, format="json")
+    assert response.status_code == 201, response.content
+    copy = Job.objects.get(pk=response.json()["id"])
+    assert copy.objective == "grpo" and copy.params["grpo"]["num_generations"] == 8
+    assert copy.params["grpo"]["rewards"] == source.params["grpo"]["rewards"]
+    assert specs.build_spec(copy, 1, None)["grpo"]["rewards"][0]["params"] == {"case_sensitive": False}
