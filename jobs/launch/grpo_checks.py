@@ -34,7 +34,7 @@ def check_grpo_rows(job: Job, spec: dict) -> None:
     found = grpo_data.problems(
         Path(ds["path"]), ds["format"], ds["task"], params.rewards, tokenizer=tokenizer,
         budget=(spec["training"]["max_seq_length"], params.max_completion_length),
-        filename=dataset.name, limit=LAUNCH_ROWS,
+        filename=dataset.name, limit=LAUNCH_ROWS, group=objective,
     )  # fmt: skip
     if not found:
         return

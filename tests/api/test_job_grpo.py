@@ -79,6 +79,11 @@ def test_a_prompt_longer_than_the_budget_allows_is_refused(as_member, tiny_model
     assert message.startswith("long, line 4, field 'prompt': the prompt is ")
     assert "with grpo.max_completion_length 16 that is more than training.max_seq_length 64" in message
     assert not Job.objects.exists()
+    body["objective"] = "refusal_aware"  # the message names the group the user set
+    body["params"] = {"training": {"max_seq_length": 64}, "refusal_aware": {"max_completion_length": 16}}
+    message = fields(problem(create(as_member, **body), 400))["dataset"]
+    assert "with refusal_aware.max_completion_length 16 that is more than" in message
+    assert not Job.objects.exists()
 
 
 def test_data_grpo_cannot_learn_from_is_refused(as_member, tiny_model, team, member):
