@@ -27,6 +27,7 @@ from trainers.objectives import registry as objectives
 from trainers.objectives.base import ObjectiveParams
 from trainers.objectives.grpo_params import GrpoParams
 from trainers.objectives.preference_params import DpoParams, KtoParams, OrpoParams, SimpoParams
+from trainers.objectives.refusal_params import RefusalParams
 from trainers.objectives.rejection_params import RejectionParams
 
 SPEC_VERSION = 1
@@ -179,8 +180,8 @@ class TrainSpec(_Strict):
     dataset: DatasetRef
     objective: objectives.ObjectiveName = Field(
         "sft",
-        description="What to learn: sft, pretrain, classification, dpo / orpo / simpo / kto, grpo or "
-        "rejection_sampling.",
+        description="What to learn: sft, pretrain, classification, dpo / orpo / simpo / kto, grpo, "
+        "rejection_sampling or refusal_aware.",
     )
     method: str = Field("lora", description="A training method from trainers.methods (GET /api/v1/methods).")
     lora: LoraParams = LoraParams()  # read by the LoRA family (lora, loraplus, qlora)
@@ -197,6 +198,7 @@ class TrainSpec(_Strict):
     kto: KtoParams | None = None
     grpo: GrpoParams | None = None
     rejection_sampling: RejectionParams | None = None
+    refusal_aware: RefusalParams | None = None
     output_dir: str = Field(min_length=1)
     resume_from: str | None = None
     init_adapter: str | None = Field(

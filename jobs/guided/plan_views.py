@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from jobs.data import preview, task_preview
-from jobs.guided import params, presets, sizing, timing, wizard, words
+from jobs.guided import params, presets, reward_preview, sizing, timing, wizard, words
 from jobs.guided.pages import back_to, chosen_max_length, page, sampled_lengths
 from jobs.launch import LaunchRefused, errors, launch_training
 from jobs.lifecycle import shape
@@ -109,7 +109,8 @@ def _method_page(request, state, chosen, inputs, form) -> HttpResponse:
         "methods": _objective_methods(objective),
         "chosen_method": inputs["method"],
         "max_length": inputs["max_length"],
-        "open_advanced": bool(state.advanced or state.method or form.errors),
+        # The checkable goal's check is chosen on the goal page: it alone does not open the settings.
+        "open_advanced": bool(set(state.advanced) - {wizard.REWARDS_FIELD} or state.method or form.errors),
     }
     editing = ("preset", "method", *params.names())
     return page(request, "jobs/wizard/method.html", "method", state, editing=editing, **context)
@@ -154,6 +155,20 @@ def _chosen_params(
         for name, message in exc.errors.items():
             form.add_error(name if name in form.fields else None, message)
         return None, form, []
+
+
+def _reward_preview(request: HttpRequest, chosen: wizard.Choices, params: dict) -> dict:
+    """A grpo job's check of the base model's answers, run when the user asks for it (a GET link)."""
+    if params.get("objective") != "grpo":
+        return {}
+    grpo = params["grpo"]
+    context = {"reward_names": [r["name"] for r in grpo["rewards"]], "preview_limit": reward_preview.PROMPTS,
+               "preview_refused": reward_preview.too_big(chosen.model)}  # fmt: skip
+    if request.method == "GET" and request.GET.get("preview") == "rewards":
+        context["reward_preview"] = reward_preview.run(
+            chosen.model, chosen.dataset, grpo["rewards"], grpo["max_completion_length"]
+        )
+    return context
 
 
 def _launch(request, membership, chosen, launch, method: str, params: dict):
@@ -262,4 +277,5 @@ def review_step(request: HttpRequest) -> HttpResponse:
             return _method_page(request, state, chosen, inputs, form)
     context = _review_context(chosen, inputs, method, params)
     context |= {"preset": option["preset"], "launch": launch, "customised": customised}
+    context |= _reward_preview(request, chosen, params)
     return page(request, "jobs/wizard/review.html", "review", state, **context)

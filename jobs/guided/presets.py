@@ -162,7 +162,13 @@ class Sizing:
     max_length: int
     profile: ComputeProfile | None
 
-    def fit(self, method: str, rank: int, batch: int, objective: str) -> sizing.Fit | None:
+    def fit(
+        self, method: str, rank: int, batch: int, objective: str, group: int | None = None
+    ) -> sizing.Fit | None:
+        """Memory for ``batch`` rows; a grpo batch's prompts each bring their ``group`` of answers
+        (None: grpo's default group), all in memory at once."""
+        if objective == "grpo":
+            batch *= group or OBJECTIVE_PARAMS["grpo"]().num_generations
         return sizing.training_fit(
             self.facts,
             self.profile,
@@ -238,6 +244,13 @@ def _epochs(preset: Preset, objective: str, rows: int, batch_total: int) -> int:
     return min(max(table[preset.key](rows), math.ceil(preset.min_steps / steps_per_epoch)), MAX_EPOCHS)
 
 
+def completion_budget(objective: str) -> int:
+    """Tokens a sampling objective's answers may add to the longest row (``max_completion_length``):
+    a grpo row's prompt and the model's answer must fit ``max_seq_length`` together."""
+    model = OBJECTIVE_PARAMS.get(objective)
+    return getattr(model(), "max_completion_length", 0) if model is not None else 0
+
+
 def recipe(preset: Preset, objective: str, s: Sizing, *, method: str = "") -> Recipe:
     """The preset's method (or ``method``, when the user chose one) and validated params."""
     reason = "your choice"
@@ -250,7 +263,7 @@ def recipe(preset: Preset, objective: str, s: Sizing, *, method: str = "") -> Re
         epochs=_epochs(preset, objective, s.rows, effective_batch(objective)),
         batch_size=batch,
         gradient_accumulation_steps=accumulation,
-        max_seq_length=s.max_length,
+        max_seq_length=s.max_length + completion_budget(objective),
         packing=objective == "pretrain",
         group_by_length=objective == "sft" and preset.key != "best",
     )
@@ -298,7 +311,7 @@ def plan(
     mean_tokens: float,
     profile: ComputeProfile | None,
 ) -> Plan:
-    from trainers import estimate
+    from trainers import estimate, estimate_sampling
 
     t, rank = params["training"], params.get("lora", {}).get("r", 8)
     eval_rows = held_out(rows, t["eval_fraction"])
@@ -310,20 +323,29 @@ def plan(
     trainable = sizing.trainable_count(facts, method, rank) if exact else None
     objective = params.get("objective", "sft")
     s = Sizing(facts, rows, t["max_seq_length"], profile)
-    fit = s.fit(method, rank, t["batch_size"], objective)
+    fit = s.fit(
+        method, rank, t["batch_size"], objective, group=(params.get("grpo") or {}).get("num_generations")
+    )
     seconds = None
     if fit and fit.device and facts.parameters:
         tokens = min(mean_tokens, t["max_seq_length"])
+        grpo = objective == "grpo"  # trains on its sampled groups, and has no eval loss to compute
         seconds = estimate.training_time(
             total_params=facts.parameters,
             trainable=trainable or 0,
-            tokens_per_epoch=int(train_rows * tokens),
+            tokens_per_epoch=int(
+                train_rows * (estimate_sampling.grpo_tokens_per_prompt(params, tokens) if grpo else tokens)
+            ),
             epochs=t["epochs"],
             steps=steps,
-            eval_tokens=int(eval_rows * tokens),
+            eval_tokens=0 if grpo else int(eval_rows * tokens),
             evals=t["evals_per_run"],
             device=fit.device,
         ).seconds
+        seconds += estimate_sampling.sampling_seconds(
+            objective, params, total_params=facts.parameters, train_rows=train_rows, eval_rows=eval_rows,
+            steps=steps, row_tokens=tokens, device=fit.device,
+        )  # fmt: skip
     every = max(1, math.ceil(steps / t["evals_per_run"]))
     return Plan(
         params, method, rows, train_rows, eval_rows, steps, every, trainable, facts.parameters, fit, seconds

@@ -60,7 +60,7 @@ def estimated_seconds(job: Job, profile: ComputeProfile) -> float | None:
         training = TrainingParams(**(job.params.get("training") or {})).model_dump(mode="json")
     except (preview.PreviewUnavailable, ValueError, TypeError):
         return None
-    params = {**job.params, "training": training}
+    params = {**job.params, "objective": job.objective, "training": training}  # the objective: a column
     mean_tokens = sum(lengths) / len(lengths) if lengths else training["max_seq_length"] / 2
     plan = presets.plan(
         job.method,

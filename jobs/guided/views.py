@@ -42,11 +42,13 @@ def goal_step(request: HttpRequest) -> HttpResponse:
         }
         for o in preference.objectives
     ]
-    context = {"goals": goals, "objectives": objectives}
+    chosen_reward = wizard.reward_choice(state.advanced.get(wizard.REWARDS_FIELD, ""))
+    checks = [{"value": v, "words": w, "checked": v == chosen_reward} for v, w in wizard.REWARD_CHOICES]
+    context = {"goals": goals, "objectives": objectives, "checks": checks}
     # The base model is chosen for a goal (an encoder for a classifier, a language model for a chat
     # assistant): a new goal starts its model choice afresh, so a chat model chosen before does not
     # tokenize a classifier's rows nor stay preselected.
-    editing = ("goal", "objective", "model")
+    editing = ("goal", "objective", "model", wizard.REWARDS_FIELD)
     return page(request, "jobs/wizard/goal.html", "goal", state, editing=editing, **context)
 
 

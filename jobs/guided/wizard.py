@@ -75,6 +75,14 @@ GOAL_TEXTS = (
         ("dpo", "orpo", "simpo", "kto"),
         LM,
     ),
+    (
+        "checkable",
+        "Solve checkable tasks",
+        "Teach it to solve tasks whose answers can be checked (sums, quizzes, conversions): it tries "
+        "several answers per prompt and learns from those the check you pick marks right (GRPO).",
+        ("grpo",),
+        LM,
+    ),
 )
 # sft also reads plain text, but the chat goal asks for conversations or instructions.
 GOAL_TASKS = {"chat": ("instruction", "chat")}
@@ -84,6 +92,27 @@ OBJECTIVE_HELP = {
     "simpo": "SimPO: a length-normalised reward with a margin, no reference model; less memory than DPO.",
     "kto": "KTO: learns from answers marked good or bad one at a time; robust to noisy pairs.",
 }
+
+
+REWARDS_FIELD = "grpo__rewards"  # the advanced setting the checkable goal's check fills
+# The checks a "checkable tasks" goal offers, in plain words (``grpo.rewards``, as the advanced field
+# takes them: names with weights); the first is the default. Experts combine others in the settings.
+REWARD_CHOICES = (
+    ("exact_match", "The answer is the expected text (case, punctuation and spaces aside)."),
+    ("math", "The answer is the same number or expression (0.5, 1/2 and \\frac{1}{2} are equal)."),
+    ("multiple_choice", "The answer is the right option letter (A, B, C …)."),
+    ("contains", "The answer contains the expected text somewhere."),
+    (
+        "math, format:0.2",
+        "The same number or expression, and a bonus for showing its reasoning "
+        "in <think>…</think> before the <answer>…</answer>.",
+    ),
+)
+
+
+def reward_choice(given: str) -> str:
+    """The chosen check, as the ``grpo__rewards`` field carries it; the default where none fits."""
+    return given if given in dict(REWARD_CHOICES) else REWARD_CHOICES[0][0]
 
 
 def trainable_objectives() -> set[str]:
@@ -128,6 +157,8 @@ class State:
         advanced = {
             name: str(query.get(name, "")).strip()[:200] for name in params.names() if query.get(name)
         }
+        if values["goal"] != "checkable":  # the goal page's check travels with every goal's form
+            advanced.pop(REWARDS_FIELD, None)
         return cls(**values, advanced=advanced)
 
     def items(self, *, without: tuple[str, ...] = ()) -> list[tuple[str, str]]:

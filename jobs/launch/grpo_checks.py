@@ -1,8 +1,8 @@
-"""The launch checks of a job that samples answers and scores them (grpo, rejection_sampling) that read
-its dataset (no weights): every chosen reward must be
-able to score every answer (math needs numbers, multiple choice an option letter), and every prompt
-with the completion budget must fit ``training.max_seq_length``, counted with the base model's
-tokenizer as TRL renders the prompt. The trainer runs the same check (``trainers.objectives.grpo``).
+"""The launch checks of a job that samples answers and scores them (grpo, rejection_sampling,
+refusal_aware) that read its dataset (no weights): every chosen reward must be able to score every
+answer (math needs numbers, multiple choice an option letter), and every prompt with the completion
+budget must fit ``training.max_seq_length``, counted with the base model's tokenizer as TRL renders
+the prompt. The trainer runs the same check (``trainers.objectives.grpo``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from trainers.formats import UNITS, location
 from trainers.objectives import grpo_data
 from trainers.objectives.params import OBJECTIVE_PARAMS
 
-SAMPLING_OBJECTIVES = ("grpo", "rejection_sampling")  # their groups have rewards and max_completion_length
+# Their groups have rewards and max_completion_length.
+SAMPLING_OBJECTIVES = ("grpo", "rejection_sampling", "refusal_aware")
 # Rows read at launch; a larger file's later rows are left to the trainer's own check, which reads all.
 LAUNCH_ROWS = 10_000
 
@@ -33,7 +34,7 @@ def check_grpo_rows(job: Job, spec: dict) -> None:
     found = grpo_data.problems(
         Path(ds["path"]), ds["format"], ds["task"], params.rewards, tokenizer=tokenizer,
         budget=(spec["training"]["max_seq_length"], params.max_completion_length),
-        filename=dataset.name, limit=LAUNCH_ROWS,
+        filename=dataset.name, limit=LAUNCH_ROWS, group=objective,
     )  # fmt: skip
     if not found:
         return

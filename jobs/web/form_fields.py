@@ -63,10 +63,24 @@ def shown(value: object) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, list):
-        return ", ".join(value) or "none"
+        return list_text(value) or "none"
     if isinstance(value, int | float):
         return _number(value)
     return "none" if value is None else str(value)
+
+
+def list_text(values: list) -> str:
+    """A list as its text field shows it: "q_proj, v_proj"; rewards as "math, format:0.2"."""
+    return ", ".join(_item(v) for v in values)
+
+
+def _item(value: object) -> str:
+    """One entry of a list as its text field takes it: a reward chosen with a weight is ``name:weight``
+    (its own parameters are the API's to set), anything else as it is."""
+    if isinstance(value, dict) and "name" in value:
+        weight = value.get("weight", 1.0)
+        return str(value["name"]) if weight == 1.0 else f"{value['name']}:{_number(weight)}"
+    return str(value)
 
 
 def field_types(annotation: object) -> list:

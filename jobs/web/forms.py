@@ -15,7 +15,14 @@ from jobs.launch.errors import add_to_form
 from jobs.launch.types import pydantic_problems
 from jobs.models import Dataset, ModelAsset, Team
 from jobs.web.form_fields import PARAM_LABELS as PARAM_LABELS
-from jobs.web.form_fields import DatasetChoice, ModelChoice, catalogue_field, form_value, spec_field
+from jobs.web.form_fields import (
+    DatasetChoice,
+    ModelChoice,
+    catalogue_field,
+    form_value,
+    list_text,
+    spec_field,
+)
 from trainers import catalogue
 from trainers.objectives.params import (
     OBJECTIVE_PARAMS,
@@ -143,7 +150,7 @@ def initial_from_params(method: str, objective: str, params: dict) -> dict:
         for form_name, spec_name in group_fields(key, method):
             if spec_name in values:
                 value = values[spec_name]
-                initial[form_name] = ", ".join(value) if isinstance(value, list) else value
+                initial[form_name] = list_text(value) if isinstance(value, list) else value
     return initial
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.utils.safestring import SafeString
 
+from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES
 from jobs.models import Attempt, Event, Job
 from jobs.web import metric_series
 from jobs.web.charts import line_chart
@@ -21,6 +22,7 @@ from trainers.evaluation.texts import EVAL_TEXTS
 
 LOG_TAIL = 50
 LOSS_SERIES = ("train/loss", "eval/loss")
+REWARD_SERIES = ("train/reward", "eval/reward")
 LEARNING_RATE = "train/learning_rate"
 # Metrics where lower is better; the rest (accuracy, F1…) are better higher.
 LOWER_IS_BETTER = ("loss", "perplexity", "grad_norm", "nll", "error", "bytes", "seconds")
@@ -61,15 +63,32 @@ def lower_is_better(name: str) -> bool:
     return any(word in name.rsplit("/", 1)[-1] for word in LOWER_IS_BETTER)
 
 
-def metric_charts(series: dict[str, list[tuple[int, float]]]) -> list[tuple[str, SafeString]]:
-    """(title, SVG) per chart: losses together, then every other metric with two points or more."""
-    charts = []
-    losses = {name: series[name] for name in LOSS_SERIES if name in series}
-    if losses:
-        charts.append(("Loss", line_chart(losses, title="Loss")))
-    others = sorted(
-        (name for name in series if name not in LOSS_SERIES), key=lambda n: (n == LEARNING_RATE, n)
+def reward_series(job: Job) -> tuple[str, ...]:
+    """The series of a job that scores answers with rewards (grpo, rejection_sampling, refusal_aware),
+    drawn together: the mean reward in training and on held-out prompts, then each chosen reward's
+    mean (``reward_<name>``, as the trainer reports TRL's ``rewards/<name>/mean``)."""
+    if job.objective not in SAMPLING_OBJECTIVES:
+        return ()
+    chosen = (job.params.get(job.objective) or {}).get("rewards") or []
+    names = [c["name"] if isinstance(c, dict) else str(c) for c in chosen]
+    return (
+        *REWARD_SERIES,
+        *(f"{split}/reward_{n}" for n in dict.fromkeys(names) for split in ("train", "eval")),
     )
+
+
+def metric_charts(
+    series: dict[str, list[tuple[int, float]]], rewards: tuple[str, ...] = ()
+) -> list[tuple[str, SafeString]]:
+    """(title, SVG) per chart: losses together, then the rewards together (``rewards``: their series'
+    names, where the job has them), then every other metric with two points or more."""
+    charts = []
+    for title, names in (("Loss", LOSS_SERIES), ("Reward", rewards)):
+        drawn = {name: series[name] for name in names if name in series}
+        if drawn:
+            charts.append((title, line_chart(drawn, title=title)))
+    grouped = {*LOSS_SERIES, *rewards}
+    others = sorted((name for name in series if name not in grouped), key=lambda n: (n == LEARNING_RATE, n))
     for name in others:
         if len(series[name]) >= 2:
             title = metric_title(name)
@@ -134,7 +153,7 @@ def live_context(job: Job) -> dict:
         "polling": job.is_active or any(a.status in Attempt.LIVE for a in attempts),
         "percent": round(job.progress * 100),
         "eta_text": human_duration(job.eta_seconds),
-        "charts": [] if as_table else metric_charts(series),
+        "charts": [] if as_table else metric_charts(series, reward_series(job)),
         "latest_metrics": [] if as_table else latest_metrics(series),
         "classifier": classifier_report(job, series),
         "evaluation": evaluation_results(series) if as_table else [],

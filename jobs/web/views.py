@@ -25,6 +25,7 @@ from jobs.lifecycle import services
 from jobs.models import Artifact, Job, ModelAsset
 from jobs.teams.access import current_membership, require_launch
 from jobs.web import compare, downloads, kind_views, next_steps
+from jobs.web.form_fields import list_text
 from jobs.web.forms import (
     ADVANCED_TRAINING_PARAMS,
     JobForm,
@@ -108,9 +109,17 @@ def _kept_settings(source: Job | None, params: dict, method: str) -> dict:
     kept = {}
     for group, values in params.items():
         fields = form_spec_names(group, method)
-        extra = {k: v for k, v in source.params.get(group, {}).items() if k not in fields}
-        kept[group] = {**values, **extra}
+        before = source.params.get(group, {})
+        extra = {k: v for k, v in before.items() if k not in fields}
+        # A list the form shows as text (rewards as "math, format:0.2") and sent back unchanged keeps
+        # what the text cannot show (each reward's own parameters).
+        same = {k: before[k] for k, v in values.items() if _same_list(v, before.get(k))}
+        kept[group] = {**values, **extra, **same}
     return kept
+
+
+def _same_list(given: object, before: object) -> bool:
+    return isinstance(given, list) and isinstance(before, list) and list_text(given) == list_text(before)
 
 
 @login_required

@@ -79,6 +79,11 @@ def test_a_prompt_longer_than_the_budget_allows_is_refused(as_member, tiny_model
     assert message.startswith("long, line 4, field 'prompt': the prompt is ")
     assert "with grpo.max_completion_length 16 that is more than training.max_seq_length 64" in message
     assert not Job.objects.exists()
+    body["objective"] = "refusal_aware"  # the message names the group the user set
+    body["params"] = {"training": {"max_seq_length": 64}, "refusal_aware": {"max_completion_length": 16}}
+    message = fields(problem(create(as_member, **body), 400))["dataset"]
+    assert "with refusal_aware.max_completion_length 16 that is more than" in message
+    assert not Job.objects.exists()
 
 
 def test_data_grpo_cannot_learn_from_is_refused(as_member, tiny_model, team, member):
@@ -98,3 +103,39 @@ def test_rejection_sampling_is_checked_against_its_rewards_too(as_member, tiny_m
     errors = fields(problem(create(as_member, **body), 400))
     assert "4 samples cannot give 8 verified answers" in errors["params.rejection_sampling"]
     assert not Job.objects.exists()
+
+
+def test_a_refusal_aware_job_keeps_its_refusal_and_is_checked_against_its_rewards(
+    as_member, tiny_model, sums, team, member
+):
+    body = {"base_model": tiny_model.pk, "dataset": sums.pk, "objective": "refusal_aware",
+            "params": {"refusal_aware": {"refusal": "  I don't know.  "}}}  # fmt: skip
+    response = create(as_member, **body)
+    assert response.status_code == 201, response.content
+    job = Job.objects.get(pk=response.json()["id"])
+    exact = {"name": "exact_match", "weight": 1.0, "params": {"case_sensitive": False}}
+    assert job.params["refusal_aware"] == {"rewards": [exact], "refusal": "I don't know.",
+                                           "max_completion_length": 64}  # fmt: skip
+    colours = _dataset(team, member, "colours", [{"prompt": "Name a colour.", "answer": "blue"}] * 2)
+    body = {"base_model": tiny_model.pk, "dataset": colours.pk, "objective": "refusal_aware",
+            "params": {"refusal_aware": {"rewards": ["math"]}}}  # fmt: skip
+    errors = fields(problem(create(as_member, **body), 400))
+    assert "field 'answer': math cannot score this row" in errors["params.refusal_aware.rewards.0"]
+    assert Job.objects.count() == 1
+
+
+def test_the_api_clone_of_a_grpo_job_keeps_its_rewards_and_changes_what_it_is_told(
+    as_member, tiny_model, sums
+):
+    rewards = [{"name": "contains", "weight": 1.0, "params": {"case_sensitive": False}},
+               {"name": "format", "weight": 0.2}]  # fmt: skip
+    body = {"base_model": tiny_model.pk, "dataset": sums.pk, "objective": "grpo",
+            "params": {"grpo": {"num_generations": 4, "rewards": rewards}}}  # fmt: skip
+    source = Job.objects.get(pk=create(as_member, **body).json()["id"])
+    change = {"params": {"grpo": {"num_generations": 8}}}
+    response = as_member.post(f"/api/v1/jobs/{source.pk}/clone", change, format="json")
+    assert response.status_code == 201, response.content
+    copy = Job.objects.get(pk=response.json()["id"])
+    assert copy.objective == "grpo" and copy.params["grpo"]["num_generations"] == 8
+    assert copy.params["grpo"]["rewards"] == source.params["grpo"]["rewards"]
+    assert specs.build_spec(copy, 1, None)["grpo"]["rewards"][0]["params"] == {"case_sensitive": False}

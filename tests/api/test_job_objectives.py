@@ -56,7 +56,8 @@ def test_a_dataset_the_objective_cannot_learn_from_is_refused(as_member, tiny_mo
     refused = create(as_member, base_model=tiny_model.pk, dataset=dataset.pk, objective="dpo")
     assert fields(problem(refused, 400))["dataset"] == (
         "demo holds instruction data, but the dpo objective learns from preference data; "
-        "pick such a dataset, or objective sft, grpo or rejection_sampling. Datasets here that fit: pairs."
+        "pick such a dataset, or objective sft, grpo, rejection_sampling or refusal_aware. "
+        "Datasets here that fit: pairs."
     )
     refused = create(as_member, base_model=tiny_model.pk, dataset=pairs.pk, objective="pretrain")
     message = fields(problem(refused, 400))["dataset"]

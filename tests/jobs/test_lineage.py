@@ -119,3 +119,26 @@ def test_the_answers_a_rejection_sampling_job_kept_become_a_dataset_made_by_it(j
     assert made.report["lineage"]["from"] == [{"id": dataset.pk, "name": dataset.name, "role": "dataset"}]
     lineage.register_outputs(job)
     assert Dataset.objects.filter(produced_by=job).count() == 1  # once
+
+
+def test_a_refusal_aware_jobs_rows_become_a_dataset_made_by_it(job, dataset, _storage):
+    from jobs.models import Dataset
+    from trainers.objectives.grpo_data import Task
+    from trainers.objectives.refusal_aware import ARTIFACT, judge
+    from trainers.objectives.refusal_params import RefusalParams
+    from trainers.objectives.rejection_sampling import write_kept
+
+    job.objective = "refusal_aware"
+    job.save(update_fields=["objective"])
+    tasks = [Task([{"role": "user", "content": f"Which is larger: {a} or {b}?"}], str(max(a, b)))
+             for a, b in ((3, 8), (9, 2), (4, 5))]  # fmt: skip
+    judged = judge(tasks, ["8", "2", "5"], RefusalParams())  # the second one is wrong
+    path = write_kept(_storage / "runs" / f"job-{job.pk}" / "output", judged.rows, f"{ARTIFACT}.jsonl")
+    Artifact.objects.create(job=job, name=ARTIFACT, kind="dataset", location=str(path.relative_to(_storage)),
+                            bytes=1, sha256="0" * 64)  # fmt: skip
+    lineage.register_outputs(job)
+    made = Dataset.objects.get(produced_by=job)
+    assert (made.team, made.name, made.row_count) == (job.team, "run · refusal-aware rows", 3)
+    assert made.task == "chat"
+    assert made.report["lineage"]["job"] == job.pk
+    assert made.report["lineage"]["from"] == [{"id": dataset.pk, "name": dataset.name, "role": "dataset"}]

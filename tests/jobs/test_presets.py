@@ -245,3 +245,28 @@ def test_histogram_of_short_rows_fits_the_rows():
     assert edges[-1] < 64 and 512 not in edges
     assert "max length 512 →" in length_histogram([19, 26, 20], 512)
     assert "No rows" in length_histogram([], 512)
+
+
+def test_a_grpo_plan_counts_its_groups_in_memory_and_their_generation_in_time(db):
+    r = recipe("balanced", "grpo", SMALL_LM, rows=400, max_length=128)
+    cpu = ComputeProfile.objects.create(name="cpu", cpu="8", memory="32Gi")
+
+    def planned(**grpo):
+        params = {**r.params, "grpo": {**r.params["grpo"], **grpo}}
+        return presets.plan(r.method, params, facts=facts(SMALL_LM), rows=400, mean_tokens=40, profile=cpu)
+
+    small, large, long = (
+        planned(num_generations=4),
+        planned(num_generations=16),
+        planned(max_completion_length=256),
+    )
+    assert large.fit.memory.total > small.fit.memory.total  # 16 answers a prompt in memory, not 4
+    assert large.seconds > 2 * small.seconds and long.seconds > planned().seconds
+    as_sft = presets.plan(r.method, {**r.params, "objective": "sft"}, facts=facts(SMALL_LM), rows=400,
+                          mean_tokens=40, profile=cpu)  # fmt: skip
+    assert planned().seconds > 4 * as_sft.seconds  # 8 answers sampled and trained on per prompt
+
+
+def test_a_grpo_preset_leaves_room_for_the_answers_in_max_seq_length(db):
+    r = recipe("quick", "grpo", SMALL_LM, max_length=128)
+    assert r.params["training"]["max_seq_length"] == 128 + r.params["grpo"]["max_completion_length"]

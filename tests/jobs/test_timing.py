@@ -98,3 +98,14 @@ def test_the_review_page_shows_the_calibrated_range(client, member, team, tiny_m
     calibrated = time_line()
     assert "from how long the last 1 training run on local really took" in calibrated
     assert calibrated != first
+
+
+def test_a_past_grpo_run_is_estimated_as_grpo_with_its_generation(team, tiny_model, dataset, local):
+    from trainers.objectives.grpo_params import GrpoParams
+
+    job = finished_run(team, tiny_model, dataset, 1.0)
+    as_sft = timing.estimated_seconds(job, local)
+    del job.params["objective"]  # as launch() stores a job: the objective is the job's column
+    job.objective = "grpo"
+    job.params["grpo"] = GrpoParams(num_generations=8, max_completion_length=32).model_dump(mode="json")
+    assert timing.estimated_seconds(job, local) > 1.5 * as_sft  # start-up dominates a tiny model

@@ -389,7 +389,7 @@ def test_a_dataset_the_objective_cannot_learn_from_is_an_error_next_to_it(
     message = response.context["form"].errors["dataset"][0]
     assert message == (
         "demo holds instruction data, but the dpo objective learns from preference data; pick such a "
-        "dataset, or objective sft, grpo or rejection_sampling. Datasets here that fit: pairs."
+        "dataset, or objective sft, grpo, rejection_sampling or refusal_aware. Datasets here that fit: pairs."
     )  # word for word what the API says (tests/api/test_job_objectives.py)
     body = response.content.decode()
     assert re.search(r'<ul class="errorlist" id="id_dataset_error"><li>demo holds instruction data', body)

@@ -41,7 +41,8 @@ def test_methods_json_lists_every_method_with_its_schema_and_the_valid_combinati
         assert entry["title"] and entry["description"] and entry["paper"].startswith("https://")
     assert groups and listed["lora"]["parameters"]["properties"]["lora"] == LoraParams.model_json_schema()
     assert {o["name"] for o in printed["objectives"]} == {
-        "sft", "pretrain", "classification", "dpo", "orpo", "simpo", "kto", "grpo", "rejection_sampling"
+        "sft", "pretrain", "classification", "dpo", "orpo", "simpo", "kto", "grpo", "rejection_sampling",
+        "refusal_aware",
     }  # fmt: skip
     pairs = {(c["objective"], c["method"]) for c in printed["combinations"]}
     assert ("classification", "lora") in pairs and ("sft", "prompt_tuning") in pairs

@@ -12,7 +12,8 @@ from trainers.spec import SpecError, TrainSpec
 
 def test_every_objective_has_a_recipe_and_its_group_on_the_spec():
     assert list(registry.OBJECTIVES) == [
-        "sft", "pretrain", "classification", "dpo", "orpo", "simpo", "kto", "grpo", "rejection_sampling"
+        "sft", "pretrain", "classification", "dpo", "orpo", "simpo", "kto", "grpo", "rejection_sampling",
+        "refusal_aware",
     ]  # fmt: skip
     for objective in registry.OBJECTIVES.values():
         assert isinstance(objective.load_recipe(), Recipe), objective.name
@@ -25,7 +26,7 @@ def test_the_platforms_tables_are_derived_from_the_registry():
     assert {o.name: o.tasks for o in registry.OBJECTIVES.values()} == params.OBJECTIVE_TASKS
     assert params.OBJECTIVE_TITLES["sft"] == registry.get("sft").title
     preference = {"dpo", "orpo", "simpo", "kto"}
-    assert set(params.OBJECTIVE_PARAMS) == preference | {"grpo", "rejection_sampling"}
+    assert set(params.OBJECTIVE_PARAMS) == preference | {"grpo", "rejection_sampling", "refusal_aware"}
     assert set(params.PREFERENCE_OBJECTIVES) == preference
     assert [o["name"] for o in catalogue.objectives()] == list(registry.OBJECTIVES)
     assert catalogue.objective_tasks("classification") == ("classification",)
@@ -36,7 +37,7 @@ def test_an_unknown_objective_is_named_with_the_known_ones():
         registry.get("rlhf")
     assert str(refused.value) == (
         "objective: unknown objective 'rlhf'; known objectives: sft, pretrain, classification, dpo, orpo, "
-        "simpo, kto, grpo, rejection_sampling"
+        "simpo, kto, grpo, rejection_sampling, refusal_aware"
     )
 
 

@@ -65,7 +65,8 @@ def check_rows(spec: TrainSpec, tokenizer: Any) -> None:
         if path is None:
             continue
         found = grpo_data.problems(
-            Path(path), ds.format, ds.task, p.rewards, tokenizer=tokenizer, budget=budget, max_problems=1
+            Path(path), ds.format, ds.task, p.rewards, tokenizer=tokenizer, budget=budget, max_problems=1,
+            group=spec.objective,
         )
         if found:
             first = found[0]

@@ -61,6 +61,7 @@ class GrpoCallback(EventsCallback):
         self.heldout: list[Task] = built.extra["heldout"]
         self.recent = Recent()
         self.last_accuracy: float | None = None
+        self.refusal: str | None = built.extra.get("refusal")  # refusal_aware: also how often it refuses
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any):
         super().on_train_begin(args, state, control, model=model, **kw)
@@ -92,6 +93,8 @@ class GrpoCallback(EventsCallback):
         for choice in self.params.rewards:
             mean = sum(each[choice.label()] for _, each in scored) / len(scored)
             self.emitter.metric(f"reward_{choice.label()}", step=step, value=mean, split="eval")
+        if self.refusal is not None:
+            self._refusal_metrics(step, outputs, [correct(self.params.rewards, each) for _, each in scored])
         for task, out, (total, each) in list(zip(self.heldout, outputs, scored, strict=True))[
             :SAMPLES_PER_EVAL
         ]:
@@ -104,6 +107,15 @@ class GrpoCallback(EventsCallback):
                 rewards=each,
             )
         self._training_sample(step)
+
+    def _refusal_metrics(self, step: int, outputs: list[str], right: list[bool]) -> None:
+        """R-Tuning's two numbers: how often the model refuses, and how often it is right when it answers."""
+        refused = [out.strip().startswith(self.refusal or "") for out in outputs]
+        self.emitter.metric("refusal_rate", step=step, value=sum(refused) / len(refused), split="eval")
+        answered = [ok for ok, no in zip(right, refused, strict=True) if not no]
+        if answered:
+            value = sum(answered) / len(answered)
+            self.emitter.metric("answered_accuracy", step=step, value=value, split="eval")
 
     def _training_sample(self, step: int) -> None:
         """One completion of the newest training group, with what each reward gave it."""

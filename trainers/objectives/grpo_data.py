@@ -65,12 +65,14 @@ def problems(
     filename: str | None = None,
     limit: int | None = None,
     max_problems: int = 5,
+    group: str = "grpo",
 ) -> list[RowProblem]:
     """The first ``max_problems`` rows GRPO cannot train on; ``budget``: (max_seq_length,
-    max_completion_length) for the prompt-length check, with ``tokenizer``; ``limit``: rows read."""
+    max_completion_length) for the prompt-length check, with ``tokenizer``; ``limit``: rows read;
+    ``group``: the objective whose ``max_completion_length`` the messages name."""
     found: list[RowProblem] = []
     for number, used, item in islice(_tasks(path, format, task, filename), limit):
-        found += _row_problems(number, used, item, task, choices, tokenizer, budget)
+        found += _row_problems(number, used, item, task, choices, tokenizer, budget, group)
         if len(found) >= max_problems:
             break
     return found[:max_problems]
@@ -93,6 +95,7 @@ def _row_problems(
     choices: list[RewardChoice],
     tokenizer: Any,
     budget: tuple[int, int] | None,
+    group: str = "grpo",
 ) -> list[RowProblem]:
     prompt_field, answer_field = _fields(used, task)
     if not item.prompt:
@@ -117,7 +120,7 @@ def _row_problems(
                     number,
                     prompt_field,
                     (
-                        f"the prompt is {tokens} tokens; with grpo.max_completion_length {completion} "
+                        f"the prompt is {tokens} tokens; with {group}.max_completion_length {completion} "
                         f"that is more than training.max_seq_length {max_seq}; raise max_seq_length to "
                         f"{tokens + completion}, lower max_completion_length, or shorten the prompt"
                     ),

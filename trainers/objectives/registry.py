@@ -14,6 +14,7 @@ from trainers.lookup import lookup
 from trainers.objectives.base import Objective, ObjectiveParams
 from trainers.objectives.grpo_params import GrpoParams
 from trainers.objectives.preference_params import DpoParams, KtoParams, OrpoParams, SimpoParams
+from trainers.objectives.refusal_params import RefusalParams
 from trainers.objectives.rejection_params import RejectionParams
 
 OBJECTIVES: dict[str, Objective] = {
@@ -71,6 +72,14 @@ OBJECTIVES: dict[str, Objective] = {
             recipe="trainers.objectives.rejection_sampling:RECIPE",
             params=RejectionParams,
             virtual_tokens=False,  # untested with prompt-based methods: offered with the others only
+        ),
+        Objective(
+            "refusal_aware",
+            "Refusal-aware tuning: keep the answers the model gets right, say it is not sure to the rest",
+            tasks=("instruction", "chat"),
+            recipe="trainers.objectives.refusal_aware:RECIPE",
+            params=RefusalParams,
+            virtual_tokens=False,  # as rejection_sampling
         ),
     )
 }

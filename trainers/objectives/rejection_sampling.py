@@ -137,9 +137,10 @@ def sample(
     return [texts[k * n : (k + 1) * n] for k in range(len(prompts))]
 
 
-def write_kept(directory: Path, rows: list[dict]) -> Path:
+def write_kept(directory: Path, rows: list[dict], name: str = "kept.jsonl") -> Path:
+    """Chat rows as JSON lines, readable by the platform that registers them as a dataset."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "kept.jsonl"
+    path = directory / name
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     path.chmod(0o644)
     return path
