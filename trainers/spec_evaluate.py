@@ -41,6 +41,34 @@ class EvaluatedModel(_Strict):
         return self
 
 
+class HarnessSpec(_Strict):
+    """Standard suites through lm-evaluation-harness, on data that is already on disk.
+
+    ``datasets`` are Hone multiple-choice datasets (question, choices, answer): each becomes a harness
+    task named ``hone_mc_<n>`` (its prompt "Question: ...\nAnswer:", metrics acc and acc_norm, as the
+    harness's own ARC and MMLU-style tasks). ``tasks`` names tasks in ``task_dirs`` (YAML task files
+    the operator installed, or that ship in a package), whose data must be local files: nothing is
+    downloaded at run time.
+    """
+
+    tasks: list[str] = Field(default_factory=list, max_length=50)
+    task_dirs: list[str] = Field(default_factory=list, max_length=20)
+    datasets: list[DatasetRef] = Field(default_factory=list, max_length=20)
+    num_fewshot: int = Field(0, ge=0, le=25)
+    limit: int | None = Field(None, ge=1, le=100_000, description="At most this many documents per task.")
+    chat_template: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="auto: the chat template is applied when a model was trained by Hone with one "
+        "(its training record says so), so it is measured as it was taught to read; off otherwise.",
+    )
+
+    @model_validator(mode="after")
+    def _some_task(self) -> HarnessSpec:
+        if not self.tasks and not self.datasets:
+            raise ValueError("name harness tasks or give multiple-choice datasets to run as tasks")
+        return self
+
+
 class EvaluateSpec(_Strict):
     version: Literal[1] = SPEC_VERSION
     kind: Literal["evaluate"] = "evaluate"
@@ -57,5 +85,6 @@ class EvaluateSpec(_Strict):
     max_length: int = Field(512, ge=16, le=32768, description="Tokens per perplexity window.")
     prompts: list[str] = Field(list(DEFAULT_PROMPTS), max_length=50)
     max_new_tokens: int = Field(64, ge=1, le=2048)
+    harness: HarnessSpec | None = None
     output_dir: str = Field(min_length=1)
     events: EventsSink = EventsSink()

@@ -38,6 +38,7 @@ from trainers.examples import ensure_chat_template
 from trainers.objectives import registry as objectives
 from trainers.objectives.base import Built, Recipe
 from trainers.spec import ModelRef, SpecError, TrainSpec
+from trainers.training_record import read_training_record, write_training_record
 
 log = logging.getLogger("trainers")
 
@@ -238,6 +239,8 @@ def save_lm(spec: TrainSpec, built: Built, prepared: methods.Prepared, callback:
     kind = methods.get(spec.method).artifact  # "adapter" (peft) or "model" (full, freeze, BitFit, LISA)
     output_dir = Path(spec.output_dir).resolve()
     artifact_dir = save_adapter(prepared.model, built.tokenizer, output_dir / kind, **prepared.save_kwargs)
+    # Which chat template the rows were rendered with, for evaluation, the playground and serving.
+    write_training_record(artifact_dir, built.tokenizer, job_id=spec.job_id, objective=spec.objective)
     write_model_card(artifact_dir, spec, *built.rows, callback)
     emit_artifact(callback.emitter, artifact_dir, kind)
 
@@ -362,6 +365,7 @@ def write_model_card(
         *([f"- Continued from the adapter `{spec.init_adapter}`"] if spec.init_adapter else []),
         f"- Final train loss: {_fmt_loss(cb.last_train_loss)}",
         f"- Final eval loss: {_fmt_loss(cb.last_eval_loss)}",
+        f"- Chat template: {_template_line(adapter_dir)}",
         f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Job {spec.job_id}, attempt {spec.attempt}",
         "",
@@ -375,6 +379,11 @@ def write_model_card(
         "",
     ]
     (adapter_dir / "README.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def _template_line(model_dir: Path) -> str:
+    template = (read_training_record(model_dir) or {}).get("chat_template")
+    return f"{template['source']}, sha256 `{template['sha256'][:12]}`" if template else "none recorded"
 
 
 def _fmt_loss(value: float | None) -> str:
