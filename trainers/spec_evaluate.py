@@ -41,19 +41,14 @@ class EvaluatedModel(_Strict):
         return self
 
 
-class HarnessSpec(_Strict):
-    """Standard suites through lm-evaluation-harness, on data that is already on disk.
+class HarnessParams(_Strict):
+    """What a person chooses of a harness run (an evaluate job's ``params.harness``)."""
 
-    ``datasets`` are Hone multiple-choice datasets (question, choices, answer): each becomes a harness
-    task named ``hone_mc_<n>`` (its prompt "Question: ...\nAnswer:", metrics acc and acc_norm, as the
-    harness's own ARC and MMLU-style tasks). ``tasks`` names tasks in ``task_dirs`` (YAML task files
-    the operator installed, or that ship in a package), whose data must be local files: nothing is
-    downloaded at run time.
-    """
-
-    tasks: list[str] = Field(default_factory=list, max_length=50)
-    task_dirs: list[str] = Field(default_factory=list, max_length=20)
-    datasets: list[DatasetRef] = Field(default_factory=list, max_length=20)
+    tasks: list[str] = Field(
+        default_factory=list, max_length=50,
+        description="Harness tasks by name, from the task directories the operator installed "
+        "(HONE_HARNESS_TASK_DIRS).",
+    )
     num_fewshot: int = Field(0, ge=0, le=25)
     limit: int | None = Field(None, ge=1, le=100_000, description="At most this many documents per task.")
     chat_template: Literal["auto", "on", "off"] = Field(
@@ -61,6 +56,21 @@ class HarnessSpec(_Strict):
         description="auto: the chat template is applied when a model was trained by Hone with one "
         "(its training record says so), so it is measured as it was taught to read; off otherwise.",
     )
+
+
+class HarnessSpec(HarnessParams):
+    """Standard suites through lm-evaluation-harness, on data that is already on disk.
+
+    ``datasets`` are Hone multiple-choice datasets (question, choices, answer): each becomes a harness
+    task named ``hone_mc_<n>`` (its prompt "Question: ...\nAnswer:", metrics acc and acc_norm, as the
+    harness's own ARC and MMLU-style tasks). ``tasks`` names tasks in ``task_dirs`` (YAML task files
+    the operator installed, or that ship in a package), whose data must be local files: nothing is
+    downloaded at run time. The platform fills ``task_dirs`` from its settings and ``datasets`` from
+    the job's ``harness`` inputs; a person never gives paths.
+    """
+
+    task_dirs: list[str] = Field(default_factory=list, max_length=20)
+    datasets: list[DatasetRef] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _some_task(self) -> HarnessSpec:

@@ -35,6 +35,7 @@ from trainers.callbacks import EventsCallback, RunInfo, checkpoint_on_sigterm
 from trainers.data import DataError, file_sha256, load_rows
 from trainers.events import EventEmitter
 from trainers.examples import ensure_chat_template
+from trainers.forgetting import RetentionCheck
 from trainers.objectives import registry as objectives
 from trainers.objectives.base import Built, Recipe
 from trainers.spec import ModelRef, SpecError, TrainSpec
@@ -69,6 +70,8 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
     # of a run (and in a run of one), whatever the libraries drew from the generator before.
     set_seed(spec.training.seed)
     prepared = prepare_method(built.model, spec, objective.task_type, steps.total, built.first_batches)
+    # The forgetting report's "before": general-text perplexity of the model as training starts.
+    retention = RetentionCheck.start(prepared.model, built.tokenizer, objective.task_type)
     callback = make_callback(spec, emitter, recipe, built, prepared)
     args = training_arguments(spec, Path(spec.output_dir).resolve(), steps, prebatched=built.prebatched)
     trainer = recipe.trainer(spec, built, prepared, args, callback)
@@ -77,6 +80,8 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
 
     # Train, save (rank 0 writes what a single process would: the same files, once)
     train_until_done(trainer, callback, spec)
+    if retention is not None:
+        retention.finish(prepared.model, built.tokenizer, emitter, trainer.state.global_step)
     if distributed.rank() == 0:
         recipe.save(spec, built, prepared, callback)
     emitter.finished("succeeded")
