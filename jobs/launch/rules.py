@@ -33,12 +33,14 @@ INPUT_LOCS: dict[str, dict[str, str]] = {
     },
     Job.Kind.MERGE: {"base": "base_model", "model": "models", "dataset": "dataset"},
     Job.Kind.QUANTIZE: {"base": "model", "calibration": "calibration", "dataset": "eval_texts"},
-    Job.Kind.EVALUATE: {"base": "base", "candidate": "candidate", "dataset": "dataset"},
+    Job.Kind.EVALUATE: {
+        "base": "base", "candidate": "candidate", "dataset": "dataset", "harness": "harness_datasets",
+    },
     Job.Kind.CURATE: {"dataset": "datasets", "eval": "eval_set", "base": "tokenizer", "model": "embedder"},
     Job.Kind.SWEEP: {"base": "base_model", "dataset": "dataset"},
 }
 # Inputs given as a list: a problem about one names its place in the list.
-LISTED = ("models", "datasets")
+LISTED = ("models", "datasets", "harness_datasets")
 
 
 def problems(request: LaunchRequest) -> list[Problem]:
@@ -291,7 +293,25 @@ def _evaluate(request: LaunchRequest) -> list[Problem]:
                 f"{candidate.name} does a different task than {base.name}; compare like with like",
             )
         ]
-    return []
+    return _harness_problems(request, base)
+
+
+def _harness_problems(request: LaunchRequest, base: ModelAsset) -> list[Problem]:
+    """Harness tasks score language models on multiple-choice rows or the operator's task files."""
+    uploaded = [d.dataset for d in request.datasets if d.role == "harness"]
+    chosen = request.params.get("harness") or {}
+    if not uploaded and not chosen:
+        return []
+    if base.task != ModelAsset.Task.CAUSAL_LM:
+        return [Problem(("harness",), f"harness tasks score language models; {base.name} is a classifier")]
+    found = [
+        Problem(("harness_datasets", i), f"{d.name} holds {d.task} data; a harness task reads "
+                "multiple_choice rows (question, choices, answer)")
+        for i, d in enumerate(uploaded) if d.task != "multiple_choice"
+    ]
+    if not uploaded and not chosen.get("tasks"):
+        found.append(Problem(("harness", "tasks"), "name harness tasks, or give multiple-choice datasets"))
+    return found
 
 
 def _curate(request: LaunchRequest) -> list[Problem]:
