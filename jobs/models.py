@@ -434,6 +434,8 @@ class JobInput(models.Model):
         VALIDATION = "validation"  # a training job's own evaluation rows (instead of a held-out share)
         EVAL = "eval"  # a curate job's evaluation set: rows found there are contamination
         HARNESS = "harness"  # an evaluate job's multiple-choice rows, run as lm-evaluation-harness tasks
+        JUDGE = "judge"  # an evaluate job's judge model, grading the two models' answers
+        JUDGE_LABELS = "judge_labels"  # preference pairs the judge's agreement is measured on
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="inputs")
     role = models.CharField(max_length=20, choices=Role.choices)

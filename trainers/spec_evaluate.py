@@ -79,6 +79,25 @@ class HarnessSpec(HarnessParams):
         return self
 
 
+class JudgeParams(_Strict):
+    """What a person chooses of a judge (an evaluate job's ``params.judge``)."""
+
+    rubric: str = Field(
+        min_length=1, max_length=4000, description="What makes one answer better than another."
+    )
+    swap_positions: bool = Field(
+        True, description="Judge each pair in both orders and average, so a pull towards answer A cancels."
+    )
+
+
+class JudgeSpec(JudgeParams):
+    """A Hone model grading the base's and the candidate's answers to the prompts pairwise, and, with
+    ``labelled`` (preference rows: prompt, chosen, rejected), how often it agrees with those labels."""
+
+    model: EvaluatedModel
+    labelled: DatasetRef | None = None
+
+
 class EvaluateSpec(_Strict):
     version: Literal[1] = SPEC_VERSION
     kind: Literal["evaluate"] = "evaluate"
@@ -96,5 +115,6 @@ class EvaluateSpec(_Strict):
     prompts: list[str] = Field(list(DEFAULT_PROMPTS), max_length=50)
     max_new_tokens: int = Field(64, ge=1, le=2048)
     harness: HarnessSpec | None = None
+    judge: JudgeSpec | None = None
     output_dir: str = Field(min_length=1)
     events: EventsSink = EventsSink()

@@ -284,11 +284,20 @@ class EvaluateJobCreateSerializer(ChainJobSerializer):
         help_text="Multiple-choice datasets (question, choices, answer), each run as an "
         "lm-evaluation-harness task hone_mc_<n> on both models; params.harness names installed tasks.",
     )
+    judge_model = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True,
+        help_text="A language model that grades the two models' answers pairwise (with params.judge.rubric).",
+    )
+    judge_labels = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True,
+        help_text="Preference pairs (prompt, chosen, rejected): the judge's agreement with them is reported.",
+    )
     params = serializers.DictField(
         required=False,
-        help_text="JSON schema: GET /api/v1/methods/evaluate (max_rows, prompts, harness, ...).",
+        help_text="JSON schema: GET /api/v1/methods/evaluate (max_rows, prompts, harness, judge, ...).",
     )
-    spec_fields = {"base": "base_model", "candidate": "candidate", "dataset": "dataset"}
+    spec_fields = {"base": "base_model", "candidate": "candidate", "dataset": "dataset",
+                   "judge_model": "judge_model", "judge_labels": "judge_labels"}
 
     def param_groups(self) -> tuple[str, ...]:
         return chain_methods.EVALUATE_FIELDS
@@ -302,6 +311,12 @@ class EvaluateJobCreateSerializer(ChainJobSerializer):
 
     def validate_harness_datasets(self, value: list[int]) -> list[Dataset]:
         return [dataset_of(self.team, pk) for pk in value]
+
+    def validate_judge_model(self, value: int | None) -> ModelAsset | None:
+        return None if value is None else model_of(self.team, value)
+
+    def validate_judge_labels(self, value: int | None) -> Dataset | None:
+        return dataset_of(self.team, value)
 
     def validate_base_model(self, value: int) -> ModelAsset:
         return model_of(self.team, value)
@@ -325,9 +340,11 @@ class EvaluateJobCreateSerializer(ChainJobSerializer):
         return {
             "name": data.get("name") or f"{candidate.name} vs {base.name}"[:200],
             "params": data["params"],
-            "models": [("base", base, None), ("candidate", candidate, None)],
+            "models": [("base", base, None), ("candidate", candidate, None)]
+            + ([("judge", data["judge_model"], None)] if data.get("judge_model") else []),
             "datasets": ([("dataset", data["dataset"])] if data.get("dataset") else [])
-            + [("harness", d) for d in data.get("harness_datasets", [])],
+            + [("harness", d) for d in data.get("harness_datasets", [])]
+            + ([("judge_labels", data["judge_labels"])] if data.get("judge_labels") else []),
         }
 
 

@@ -35,6 +35,7 @@ INPUT_LOCS: dict[str, dict[str, str]] = {
     Job.Kind.QUANTIZE: {"base": "model", "calibration": "calibration", "dataset": "eval_texts"},
     Job.Kind.EVALUATE: {
         "base": "base", "candidate": "candidate", "dataset": "dataset", "harness": "harness_datasets",
+        "judge": "judge_model", "judge_labels": "judge_labels",
     },
     Job.Kind.CURATE: {"dataset": "datasets", "eval": "eval_set", "base": "tokenizer", "model": "embedder"},
     Job.Kind.SWEEP: {"base": "base_model", "dataset": "dataset"},
@@ -293,7 +294,26 @@ def _evaluate(request: LaunchRequest) -> list[Problem]:
                 f"{candidate.name} does a different task than {base.name}; compare like with like",
             )
         ]
-    return _harness_problems(request, base)
+    return _harness_problems(request, base) + _judge_problems(request)
+
+
+def _judge_problems(request: LaunchRequest) -> list[Problem]:
+    judge, labels = request.model("judge"), request.dataset("judge_labels")
+    chosen = request.params.get("judge")
+    if judge is None and chosen is None and labels is None:
+        return []
+    if judge is None:
+        return [Problem(("judge_model",), "required: the model that judges the answers")]
+    if chosen is None:
+        return [Problem(("judge", "rubric"), "required: what makes one answer better than another")]
+    found = []
+    if judge.task != ModelAsset.Task.CAUSAL_LM:
+        why = f"{judge.name} is a classifier; a judge must be a language model"
+        found.append(Problem(("judge_model",), why))
+    if labels is not None and labels.task != "preference":
+        found.append(Problem(("judge_labels",), f"{labels.name} holds {labels.task} data; labelled pairs are "
+                             "preference rows (prompt, chosen, rejected)"))
+    return found
 
 
 def _harness_problems(request: LaunchRequest, base: ModelAsset) -> list[Problem]:

@@ -4,6 +4,7 @@ settings; paths in a request, datasets of the wrong kind or of another team are 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,26 @@ def test_paths_wrong_data_and_other_teams_datasets_are_refused(
     assert "harness_datasets" in str(refused(harness_datasets=[theirs.pk]))
     assert "name harness tasks" in refused(params={"harness": {"num_fewshot": 1}})["params.harness.tasks"]
     assert not Job.objects.filter(kind="evaluate").exists()
+
+
+def test_a_judge_model_and_its_labelled_pairs_reach_the_spec(as_member, team, member, tiny_model, tune):
+    from trainers.tiny import demo_instruction_rows
+
+    pairs = [{"prompt": r["instruction"], "chosen": r["output"], "rejected": r["output"] + "?"}
+             for r in demo_instruction_rows(10)]
+    upload = SimpleUploadedFile("pairs.jsonl", "".join(json.dumps(p) + "\n" for p in pairs).encode())
+    labels = create_dataset(team=team, user=member, name="pairs", upload=upload)
+    response = create(
+        as_member, kind="evaluate", base_model=tiny_model.pk, candidate=tune.pk,
+        judge_model=tune.pk, judge_labels=labels.pk, params={"judge": {"rubric": "Correct answers win."}},
+    )
+    assert response.status_code == 201, response.json()
+    judge = specs.build_spec(Job.objects.get(pk=response.json()["id"]), 1, None)["judge"]
+    assert judge["model"]["model"]["path"] == tune.path and judge["swap_positions"] is True
+    assert judge["labelled"]["task"] == "preference" and judge["rubric"] == "Correct answers win."
+    no_rubric = fields(problem(create(as_member, kind="evaluate", base_model=tiny_model.pk,
+                                      candidate=tune.pk, judge_model=tune.pk), 400))
+    assert "required" in no_rubric["params.judge.rubric"]
+    no_judge = fields(problem(create(as_member, kind="evaluate", base_model=tiny_model.pk,
+                                     candidate=tune.pk, params={"judge": {"rubric": "x"}}), 400))
+    assert "required" in no_judge["judge_model"]

@@ -21,6 +21,7 @@ from trainers.evaluation.classify import label_names, predict_labels
 from trainers.evaluation.data import LM_TASKS, check_dataset, lm_texts, read_rows
 from trainers.evaluation.generate import generate
 from trainers.evaluation.harness import PreparedHarness, prepare_harness, run_harness
+from trainers.evaluation.judge import check_judge, run_judge
 from trainers.evaluation.metrics import accuracy, macro_f1, score_texts
 from trainers.evaluation.models import LoadedModel, ModelKind, check_evaluated, load_evaluated
 from trainers.evaluation.report import emit_artifact, write_report
@@ -73,6 +74,8 @@ def run_evaluate(spec: EvaluateSpec, emitter: EventEmitter) -> None:
     report = build_report(spec, kind, results, labels)
     if harness is not None:
         report["harness"] = harness_report(harness, results, template)
+    if spec.judge is not None:
+        report["judge"] = emit_judge(spec, results, emitter)
     path = write_report(out_dir / "report.json", "evaluate", report)
     emit_artifact(emitter, "report", "report", path)
     emitter.finished("succeeded")
@@ -90,7 +93,22 @@ def check_inputs(spec: EvaluateSpec) -> ModelKind:
         raise SpecError("dataset: evaluating a classifier needs a dataset of text + label rows")
     if spec.dataset is not None:
         check_dataset(spec.dataset, "dataset", ("classification",) if kind == "classifier" else LM_TASKS)
+    if spec.judge is not None:
+        if kind == "classifier":
+            raise SpecError("judge: a judge grades generated answers; classifiers generate none")
+        check_judge(spec)
     return kind
+
+
+def emit_judge(spec: EvaluateSpec, results: dict[str, Measured], emitter: EventEmitter) -> dict:
+    """The judge's report; its win rate as a metric (step 0: the base's share, step 1: the candidate's)."""
+    found = run_judge(spec, results["base"].generations, results["candidate"].generations)
+    if (rate := found["candidate_win_rate"]) is not None:
+        emitter.metric("judge_win_rate", step=0, value=1 - rate, split="eval")
+        emitter.metric("judge_win_rate", step=1, value=rate, split="eval")
+    if "labelled" in found:
+        emitter.metric("judge_agreement", step=1, value=found["labelled"]["agreement"], split="eval")
+    return found
 
 
 def model_dir(ref: EvaluatedModel) -> str | None:
