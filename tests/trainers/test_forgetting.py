@@ -79,3 +79,13 @@ def test_a_light_lora_run_leaves_retention_unchanged(english_model: Path, narrow
     report = assess(before, after, max_increase_percent=10.0)
     assert after != before  # the adapter did train
     assert abs(report.increase_percent) < 1.0 and not report.warned, report
+
+
+def test_a_trained_model_records_the_chat_template_it_was_taught_with(english_model: Path):
+    from trainers.tiny import TINY_CHAT_TEMPLATE
+    from trainers.training_record import read_training_record, trained_chat_template
+
+    record = read_training_record(english_model)
+    assert record["chat_template"]["source"] == "base model" and record["objective"] == "sft"
+    assert trained_chat_template(english_model) == TINY_CHAT_TEMPLATE
+    assert "Chat template: base model" in (english_model / "README.md").read_text()
