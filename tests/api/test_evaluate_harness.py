@@ -85,3 +85,12 @@ def test_a_judge_model_and_its_labelled_pairs_reach_the_spec(as_member, team, me
     no_judge = fields(problem(create(as_member, kind="evaluate", base_model=tiny_model.pk,
                                      candidate=tune.pk, params={"judge": {"rubric": "x"}}), 400))
     assert "required" in no_judge["judge_model"]
+
+
+def test_a_multiple_choice_dataset_page_shows_its_rows_as_the_harness_reads_them(
+    client, member, multiple_choice, tiny_model
+):
+    client.force_login(member)
+    page = client.get(f"/datasets/{multiple_choice.pk}/", {"model": tiny_model.pk})
+    assert page.status_code == 200
+    assert "What is 1 plus 2?" in page.content.decode()

@@ -69,7 +69,10 @@ def multiple_choice_task(name: str, data: Path) -> dict:
     return {
         "task": name,
         "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(data.resolve())}},
+        # The datasets library's cache in the job's own directory, not the home of whoever runs it.
+        "dataset_kwargs": {
+            "data_files": {"test": str(data.resolve())}, "cache_dir": str(data.parent.resolve() / "cache"),
+        },
         "test_split": "test",
         "output_type": "multiple_choice",
         "doc_to_text": "Question: {{question}}\nAnswer:",
