@@ -35,6 +35,11 @@ class EvaluationSerializer(serializers.Serializer):
     kind = serializers.CharField()
     retention = RetentionSerializer(allow_null=True, help_text="A training job's forgetting report.")
     harness = HarnessRowSerializer(many=True, help_text="An evaluate job's harness tasks.")
+    judge = serializers.DictField(
+        allow_null=True,
+        help_text="An evaluate job's judge: judge, rubric, swap_positions, candidate_win_rate, "
+        "position_bias, verdicts [{prompt, winner, margin}], labelled {pairs, agreement, ...}.",
+    )
 
 
 class JobEvaluation(JobScoped):

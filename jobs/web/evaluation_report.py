@@ -7,7 +7,10 @@ of an evaluate job: per task and metric, base (step 0) and candidate (step 1).""
 
 from __future__ import annotations
 
-from jobs.models import Job
+import json
+
+from jobs.data import storage
+from jobs.models import Artifact, Job
 from trainers.forgetting import RETENTION_TEXTS, SPLIT, assess
 
 RETENTION_SERIES = f"{SPLIT}/perplexity"
@@ -57,8 +60,25 @@ def harness_table(job: Job, series: dict[str, list[tuple[int, float]]]) -> list[
     return rows
 
 
+def judge_report(job: Job) -> dict | None:
+    """An evaluate job's judge section of its report.json: verdicts per prompt, agreement with labels."""
+    if job.kind != Job.Kind.EVALUATE:
+        return None
+    report = job.artifacts.filter(name="report", kind=Artifact.Kind.REPORT).first()
+    if report is None:
+        return None
+    try:
+        body = json.loads(storage.resolve(report.location).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    found = body.get("judge")
+    return found if isinstance(found, dict) else None
+
+
 def evaluation_summary(job: Job, series: dict[str, list[tuple[int, float]]]) -> dict:
-    """What the API returns: the forgetting report (training jobs) and the harness table (evaluate)."""
+    """What the API returns: the forgetting report (training jobs), the harness table and the judge's
+    verdicts (evaluate jobs)."""
     found = retention_report(job, series)
     retention = None if found is None else {k: v for k, v in found.items() if k != "passages"}
-    return {"job": job.pk, "kind": job.kind, "retention": retention, "harness": harness_table(job, series)}
+    return {"job": job.pk, "kind": job.kind, "retention": retention, "harness": harness_table(job, series),
+            "judge": judge_report(job)}

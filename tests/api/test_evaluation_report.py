@@ -3,9 +3,12 @@ owners set), and an evaluate job's harness tasks, on the job page and in GET /ap
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from jobs.models import Attempt, Job, JobInput, MetricPoint, Team
+from jobs.data import storage
+from jobs.models import Artifact, Attempt, Job, JobInput, MetricPoint, Team
 
 
 def record(job: Job, points: dict[str, list[tuple[int, float]]]) -> None:
@@ -55,7 +58,13 @@ def test_the_api_returns_the_forgetting_report_and_harness_tables(
                                     status=Job.Status.SUCCEEDED)
     JobInput.objects.create(job=evaluation, role="base", model=tiny_model)
     record(evaluation, {"eval/perplexity": [(0, 9.0), (1, 8.0)], "eval/hone_mc_0.acc": [(0, 0.25), (1, 0.5)]})
+    report = storage.root() / "runs" / "e" / "report.json"
+    report.parent.mkdir(parents=True)
+    report.write_text(json.dumps({"judge": {"candidate_win_rate": 1.0, "labelled": {"agreement": 1.0}}}))
+    Artifact.objects.create(job=evaluation, name="report", kind="report", location="runs/e/report.json",
+                            bytes=1, sha256="0" * 64)
     body = as_member.get(f"/api/v1/jobs/{evaluation.pk}/evaluation").json()
+    assert body["judge"]["labelled"]["agreement"] == 1.0
     assert body["retention"] is None
     assert body["harness"] == [
         {"task": "hone_mc_0", "metric": "acc", "base": 0.25, "candidate": 0.5, "change": 0.25}
