@@ -9,7 +9,18 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView
 
 from api import problems
-from api.views import account, artifacts, datasets, job_continue, job_data, jobs, models, sweeps, webhooks
+from api.views import (
+    account,
+    artifacts,
+    datasets,
+    evaluation,
+    job_continue,
+    job_data,
+    jobs,
+    models,
+    sweeps,
+    webhooks,
+)
 
 app_name = "api"
 
@@ -54,6 +65,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/trials", sweeps.SweepTrials.as_view(), name="job-trials"),
     path("jobs/<int:job_id>/logs", job_data.JobLogs.as_view(), name="job-logs"),
     path("jobs/<int:job_id>/samples", job_data.JobSamples.as_view(), name="job-samples"),
+    path("jobs/<int:job_id>/evaluation", evaluation.JobEvaluation.as_view(), name="job-evaluation"),
     path("jobs/<int:job_id>/artifacts", artifacts.ArtifactList.as_view(), name="artifact-list"),
     path(
         "jobs/<int:job_id>/artifacts/<int:artifact_id>",

@@ -203,6 +203,9 @@ HONE_IDEMPOTENCY_HOURS = envint("HONE_IDEMPOTENCY_HOURS", 24, minimum=1)
 # set) registering by path is off; embedded, anywhere outside HONE_STORAGE, /proc, /sys and /dev.
 HONE_MODEL_DIRS = envlist("HONE_MODEL_DIRS")
 HONE_MODEL_DIRS_REQUIRED = envbool("HONE_MODEL_DIRS_REQUIRED", bool(_database_url))
+# Directories of lm-evaluation-harness task files (YAML, with their data as local files) that evaluate
+# jobs may name in params.harness.tasks; the operator installs them (or points at a package's).
+HONE_HARNESS_TASK_DIRS = envlist("HONE_HARNESS_TASK_DIRS")
 # Webhooks go to public addresses only, unless this allows private, loopback and link-local ones.
 HONE_WEBHOOK_ALLOW_PRIVATE = envbool("HONE_WEBHOOK_ALLOW_PRIVATE", False)
 HONE_WEBHOOK_MAX_ATTEMPTS = envint("HONE_WEBHOOK_MAX_ATTEMPTS", 10, minimum=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -25,6 +26,12 @@ class Team(models.Model):
     )
     max_runtime_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text="Longest one attempt may run (caps the compute profile's limit)."
+    )
+    # The forgetting report (trainers/forgetting.py) warns past this rise in general-text perplexity.
+    retention_warn_percent = models.FloatField(
+        default=10.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1000.0)],
+        help_text="Warn when training raises general-text perplexity by more than this many percent.",
     )
 
     def __str__(self) -> str:
@@ -354,6 +361,9 @@ class JobInput(models.Model):
         CANDIDATE = "candidate"
         VALIDATION = "validation"  # a training job's own evaluation rows (instead of a held-out share)
         EVAL = "eval"  # a curate job's evaluation set: rows found there are contamination
+        HARNESS = "harness"  # an evaluate job's multiple-choice rows, run as lm-evaluation-harness tasks
+        JUDGE = "judge"  # an evaluate job's judge model, grading the two models' answers
+        JUDGE_LABELS = "judge_labels"  # preference pairs the judge's agreement is measured on
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="inputs")
     role = models.CharField(max_length=20, choices=Role.choices)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 from trainers.merge import registry
 from trainers.quantize import registry as quantize_registry
 from trainers.spec_curate import CurateSpec
-from trainers.spec_evaluate import EvaluateSpec
+from trainers.spec_evaluate import EvaluateSpec, HarnessParams, JudgeParams
 from trainers.spec_quantize import QuantizeOutput
 
 # name -> (title, description, parameter model or None), from the quantize registry.
@@ -31,14 +31,18 @@ class NoParams(BaseModel):
 
 
 # What an evaluate job's ``params`` may set: these fields of the evaluate spec, as they are there.
-EVALUATE_FIELDS = ("max_rows", "max_length", "prompts", "max_new_tokens")
+# ``harness``: what a person chooses of it (HarnessParams); task directories and data come from the platform.
+EVALUATE_FIELDS = ("max_rows", "max_length", "prompts", "max_new_tokens", "harness", "judge")
 EvaluateParams: type[BaseModel] = create_model(
     "EvaluateParams",
     __config__=ConfigDict(extra="forbid"),
     **{
         name: (EvaluateSpec.model_fields[name].annotation, EvaluateSpec.model_fields[name])
         for name in EVALUATE_FIELDS
+        if name not in ("harness", "judge")
     },
+    harness=(HarnessParams | None, None),
+    judge=(JudgeParams | None, None),
 )
 
 # What a curate job's ``params`` may set: its steps (each optional), the budget (required), the seed.

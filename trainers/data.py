@@ -233,8 +233,10 @@ class _Scan:
             self.turns.add(len(row["messages"]))
             return
         for name, value in row.items():
-            if name == "label":
+            if name == "label" or (name == "answer" and isinstance(value, int)):  # multiple choice: an index
                 self.labels[str(value)] += 1
+            elif name == "choices":
+                self.chars.setdefault(name, _Span()).add(sum(len(choice) for choice in value))
             else:
                 self.chars.setdefault(name, _Span()).add(len(value))
 

@@ -100,6 +100,40 @@ def _preference_row(fields: Fields) -> dict:
     return row
 
 
+def _multiple_choice_row(fields: Fields) -> dict:
+    """A question, its choices (two or more texts) and the right one: its index or its text."""
+    question = fields.text(*INSTRUCTION_KEYS)
+    choices = _choices(fields)
+    if fields.key(("answer", "label")) is None:
+        fields.missing(("answer", "label"))
+        return {"question": question, "choices": choices, "answer": 0}
+    key = "answer" if "answer" in fields.raw else "label"
+    value = fields.raw[key]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value in choices:
+        value = choices.index(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < max(len(choices), 1):
+        fields.problem(key, f"must be the index of the right choice (0 to {len(choices) - 1}) or its "
+                       f"text, got {describe_value(value)}")
+        value = 0
+    return {"question": question, "choices": choices, "answer": value}
+
+
+def _choices(fields: Fields) -> list[str]:
+    if fields.key(("choices",)) is None:
+        fields.missing(("choices",))
+        return []
+    value = fields.raw["choices"]
+    if isinstance(value, str):  # a CSV cell holding the JSON array
+        with suppress(ValueError):
+            value = json.loads(value)
+    if not isinstance(value, list) or len(value) < 2:
+        fields.problem("choices", f"must be a list of two or more answers, got {describe_value(value)}")
+        return []
+    return [_check_text(fields, f"choices[{i}]", item) for i, item in enumerate(value)]
+
+
 def _classification_row(fields: Fields) -> dict:
     return {"text": fields.text("text"), "label": fields.label()}
 
@@ -153,8 +187,9 @@ TASKS: dict[str, Callable[[Fields], dict]] = {
     "chat": _chat_row,
     "preference": _preference_row,
     "classification": _classification_row,
+    "multiple_choice": _multiple_choice_row,
 }
-MOST_SPECIFIC_FIRST = ("preference", "chat", "instruction", "classification", "text")
+MOST_SPECIFIC_FIRST = ("preference", "chat", "multiple_choice", "instruction", "classification", "text")
 
 
 def row_task(raw: dict) -> tuple[str, str] | None:
@@ -164,6 +199,8 @@ def row_task(raw: dict) -> tuple[str, str] | None:
     chat_key = next((key for key in CHAT_KEYS if key in raw), None)
     if chat_key:
         return "chat", chat_key
+    if "choices" in raw:
+        return "multiple_choice", "choices"
     output_key = next((key for key in OUTPUT_KEYS if key in raw), None)
     if output_key and any(key in raw for key in INSTRUCTION_KEYS):
         return "instruction", output_key

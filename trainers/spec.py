@@ -34,7 +34,7 @@ SPEC_VERSION = 1
 EVENTS_TOKEN_ENV = "HONE_EVENTS_TOKEN"
 
 DataFormat = Literal["jsonl", "json", "csv", "parquet"]
-DataTask = Literal["text", "instruction", "chat", "preference", "classification"]
+DataTask = Literal["text", "instruction", "chat", "preference", "classification", "multiple_choice"]
 
 
 class SpecError(ValueError):

@@ -41,6 +41,63 @@ class EvaluatedModel(_Strict):
         return self
 
 
+class HarnessParams(_Strict):
+    """What a person chooses of a harness run (an evaluate job's ``params.harness``)."""
+
+    tasks: list[str] = Field(
+        default_factory=list, max_length=50,
+        description="Harness tasks by name, from the task directories the operator installed "
+        "(HONE_HARNESS_TASK_DIRS).",
+    )
+    num_fewshot: int = Field(0, ge=0, le=25)
+    limit: int | None = Field(None, ge=1, le=100_000, description="At most this many documents per task.")
+    chat_template: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="auto: the chat template is applied when a model was trained by Hone with one "
+        "(its training record says so), so it is measured as it was taught to read; off otherwise.",
+    )
+
+
+class HarnessSpec(HarnessParams):
+    """Standard suites through lm-evaluation-harness, on data that is already on disk.
+
+    ``datasets`` are Hone multiple-choice datasets (question, choices, answer): each becomes a harness
+    task named ``hone_mc_<n>`` (its prompt "Question: ...\nAnswer:", metrics acc and acc_norm, as the
+    harness's own ARC and MMLU-style tasks). ``tasks`` names tasks in ``task_dirs`` (YAML task files
+    the operator installed, or that ship in a package), whose data must be local files: nothing is
+    downloaded at run time. The platform fills ``task_dirs`` from its settings and ``datasets`` from
+    the job's ``harness`` inputs; a person never gives paths.
+    """
+
+    task_dirs: list[str] = Field(default_factory=list, max_length=20)
+    datasets: list[DatasetRef] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _some_task(self) -> HarnessSpec:
+        if not self.tasks and not self.datasets:
+            raise ValueError("name harness tasks or give multiple-choice datasets to run as tasks")
+        return self
+
+
+class JudgeParams(_Strict):
+    """What a person chooses of a judge (an evaluate job's ``params.judge``)."""
+
+    rubric: str = Field(
+        min_length=1, max_length=4000, description="What makes one answer better than another."
+    )
+    swap_positions: bool = Field(
+        True, description="Judge each pair in both orders and average, so a pull towards answer A cancels."
+    )
+
+
+class JudgeSpec(JudgeParams):
+    """A Hone model grading the base's and the candidate's answers to the prompts pairwise, and, with
+    ``labelled`` (preference rows: prompt, chosen, rejected), how often it agrees with those labels."""
+
+    model: EvaluatedModel
+    labelled: DatasetRef | None = None
+
+
 class EvaluateSpec(_Strict):
     version: Literal[1] = SPEC_VERSION
     kind: Literal["evaluate"] = "evaluate"
@@ -57,5 +114,7 @@ class EvaluateSpec(_Strict):
     max_length: int = Field(512, ge=16, le=32768, description="Tokens per perplexity window.")
     prompts: list[str] = Field(list(DEFAULT_PROMPTS), max_length=50)
     max_new_tokens: int = Field(64, ge=1, le=2048)
+    harness: HarnessSpec | None = None
+    judge: JudgeSpec | None = None
     output_dir: str = Field(min_length=1)
     events: EventsSink = EventsSink()

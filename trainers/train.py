@@ -35,9 +35,11 @@ from trainers.callbacks import EventsCallback, RunInfo, checkpoint_on_sigterm
 from trainers.data import DataError, file_sha256, load_rows
 from trainers.events import EventEmitter
 from trainers.examples import ensure_chat_template
+from trainers.forgetting import RetentionCheck
 from trainers.objectives import registry as objectives
 from trainers.objectives.base import Built, Recipe
 from trainers.spec import ModelRef, SpecError, TrainSpec
+from trainers.training_record import read_training_record, write_training_record
 
 log = logging.getLogger("trainers")
 
@@ -68,6 +70,8 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
     # of a run (and in a run of one), whatever the libraries drew from the generator before.
     set_seed(spec.training.seed)
     prepared = prepare_method(built.model, spec, objective.task_type, steps.total, built.first_batches)
+    # The forgetting report's "before": general-text perplexity of the model as training starts.
+    retention = RetentionCheck.start(prepared.model, built.tokenizer, objective.task_type)
     callback = make_callback(spec, emitter, recipe, built, prepared)
     args = training_arguments(spec, Path(spec.output_dir).resolve(), steps, prebatched=built.prebatched)
     trainer = recipe.trainer(spec, built, prepared, args, callback)
@@ -76,6 +80,8 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
 
     # Train, save (rank 0 writes what a single process would: the same files, once)
     train_until_done(trainer, callback, spec)
+    if retention is not None:
+        retention.finish(prepared.model, built.tokenizer, emitter, trainer.state.global_step)
     if distributed.rank() == 0:
         recipe.save(spec, built, prepared, callback)
     emitter.finished("succeeded")
@@ -238,6 +244,8 @@ def save_lm(spec: TrainSpec, built: Built, prepared: methods.Prepared, callback:
     kind = methods.get(spec.method).artifact  # "adapter" (peft) or "model" (full, freeze, BitFit, LISA)
     output_dir = Path(spec.output_dir).resolve()
     artifact_dir = save_adapter(prepared.model, built.tokenizer, output_dir / kind, **prepared.save_kwargs)
+    # Which chat template the rows were rendered with, for evaluation, the playground and serving.
+    write_training_record(artifact_dir, built.tokenizer, job_id=spec.job_id, objective=spec.objective)
     write_model_card(artifact_dir, spec, *built.rows, callback)
     emit_artifact(callback.emitter, artifact_dir, kind)
 
@@ -362,6 +370,7 @@ def write_model_card(
         *([f"- Continued from the adapter `{spec.init_adapter}`"] if spec.init_adapter else []),
         f"- Final train loss: {_fmt_loss(cb.last_train_loss)}",
         f"- Final eval loss: {_fmt_loss(cb.last_eval_loss)}",
+        f"- Chat template: {_template_line(adapter_dir)}",
         f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Job {spec.job_id}, attempt {spec.attempt}",
         "",
@@ -375,6 +384,11 @@ def write_model_card(
         "",
     ]
     (adapter_dir / "README.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def _template_line(model_dir: Path) -> str:
+    template = (read_training_record(model_dir) or {}).get("chat_template")
+    return f"{template['source']}, sha256 `{template['sha256'][:12]}`" if template else "none recorded"
 
 
 def _fmt_loss(value: float | None) -> str:

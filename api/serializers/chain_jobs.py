@@ -292,18 +292,46 @@ class EvaluateJobCreateSerializer(ChainJobSerializer):
         allow_null=True,
         help_text="Held-out rows (text + label for classifiers); omitted: built-in passages (LMs only).",
     )
-    params = serializers.DictField(
-        required=False, help_text="JSON schema: GET /api/v1/methods/evaluate (max_rows, prompts, ...)."
+    harness_datasets = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=20,
+        help_text="Multiple-choice datasets (question, choices, answer), each run as an "
+        "lm-evaluation-harness task hone_mc_<n> on both models; params.harness names installed tasks.",
     )
-    spec_fields = {"base": "base_model", "candidate": "candidate", "dataset": "dataset"}
+    judge_model = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True,
+        help_text="A language model that grades the two models' answers pairwise (with params.judge.rubric).",
+    )
+    judge_labels = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True,
+        help_text="Preference pairs (prompt, chosen, rejected): the judge's agreement with them is reported.",
+    )
+    params = serializers.DictField(
+        required=False,
+        help_text="JSON schema: GET /api/v1/methods/evaluate (max_rows, prompts, harness, judge, ...).",
+    )
+    spec_fields = {"base": "base_model", "candidate": "candidate", "dataset": "dataset",
+                   "judge_model": "judge_model", "judge_labels": "judge_labels"}
 
     def param_groups(self) -> tuple[str, ...]:
         return chain_methods.EVALUATE_FIELDS
 
     def field_of(self, loc: tuple) -> str | None:
+        if len(loc) >= 2 and loc[0] == "harness_datasets":
+            return f"harness_datasets[{loc[1]}]"
         if loc and loc[0] in chain_methods.EVALUATE_FIELDS:
             return "params." + ".".join(map(str, loc))
         return super().field_of(loc)
+
+    def validate_harness_datasets(self, value: list[int]) -> list[Dataset]:
+        return [dataset_of(self.team, pk) for pk in value]
+
+    def validate_judge_model(self, value: int | None) -> ModelAsset | None:
+        return None if value is None else model_of(self.team, value)
+
+    def validate_judge_labels(self, value: int | None) -> Dataset | None:
+        return dataset_of(self.team, value)
 
     def validate_base_model(self, value: int) -> ModelAsset:
         return model_of(self.team, value)
@@ -327,6 +355,9 @@ class EvaluateJobCreateSerializer(ChainJobSerializer):
         return {
             "name": data.get("name") or f"{candidate.name} vs {base.name}"[:200],
             "params": data["params"],
-            "models": [("base", base, None), ("candidate", candidate, None)],
-            "datasets": [("dataset", data["dataset"])] if data.get("dataset") else [],
+            "models": [("base", base, None), ("candidate", candidate, None)]
+            + ([("judge", data["judge_model"], None)] if data.get("judge_model") else []),
+            "datasets": ([("dataset", data["dataset"])] if data.get("dataset") else [])
+            + [("harness", d) for d in data.get("harness_datasets", [])]
+            + ([("judge_labels", data["judge_labels"])] if data.get("judge_labels") else []),
         }

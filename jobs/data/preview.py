@@ -109,6 +109,8 @@ def token_ids(tokenizer, row: dict, task: str) -> list[int]:
         return max((preference_ids(tokenizer, row, side) for side in ("chosen", "rejected")), key=len)
     if task == "classification":  # the classifier reads the text as the tokenizer encodes it, no eos
         return tokenizer(row["text"])["input_ids"]
+    if task == "multiple_choice":  # the harness task's prompt with the right choice after it
+        return tokenizer(f"Question: {row['question']}\nAnswer: {row['choices'][row['answer']]}")["input_ids"]
     messages = _messages(row, task)
     if messages is None:
         return tokenize_text(tokenizer, row["text"], NO_LIMIT)["input_ids"]

@@ -73,7 +73,14 @@ KINDS: Mapping[str, KindTraits] = MappingProxyType(
         Job.Kind.EVALUATE: KindTraits(
             label="Evaluation",
             checks=rules.evaluate_problems,
-            inputs={"base": "base", "candidate": "candidate", "dataset": "dataset"},
+            inputs={
+                "base": "base",
+                "candidate": "candidate",
+                "dataset": "dataset",
+                "harness": "harness_datasets",
+                "judge": "judge_model",
+                "judge_labels": "judge_labels",
+            },
             api_serializer="api.serializers.chain_jobs.EvaluateJobCreateSerializer",
         ),
         Job.Kind.CURATE: KindTraits(
@@ -100,7 +107,7 @@ KINDS: Mapping[str, KindTraits] = MappingProxyType(
     }
 )
 # Inputs given as a list: a problem about one names its place in the list.
-LISTED = ("models", "datasets")
+LISTED = ("models", "datasets", "harness_datasets")
 
 
 def problems(request: LaunchRequest) -> list[Problem]:

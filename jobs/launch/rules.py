@@ -264,7 +264,44 @@ def evaluate_problems(request: LaunchRequest) -> list[Problem]:
                 f"{candidate.name} does a different task than {base.name}; compare like with like",
             )
         ]
-    return []
+    return _harness_problems(request, base) + _judge_problems(request)
+
+
+def _judge_problems(request: LaunchRequest) -> list[Problem]:
+    judge, labels = request.model("judge"), request.dataset("judge_labels")
+    chosen = request.params.get("judge")
+    if judge is None and chosen is None and labels is None:
+        return []
+    if judge is None:
+        return [Problem(("judge_model",), "required: the model that judges the answers")]
+    if chosen is None:
+        return [Problem(("judge", "rubric"), "required: what makes one answer better than another")]
+    found = []
+    if judge.task != ModelAsset.Task.CAUSAL_LM:
+        why = f"{judge.name} is a classifier; a judge must be a language model"
+        found.append(Problem(("judge_model",), why))
+    if labels is not None and labels.task != "preference":
+        found.append(Problem(("judge_labels",), f"{labels.name} holds {labels.task} data; labelled pairs are "
+                             "preference rows (prompt, chosen, rejected)"))
+    return found
+
+
+def _harness_problems(request: LaunchRequest, base: ModelAsset) -> list[Problem]:
+    """Harness tasks score language models on multiple-choice rows or the operator's task files."""
+    uploaded = [d.dataset for d in request.datasets if d.role == "harness"]
+    chosen = request.params.get("harness") or {}
+    if not uploaded and not chosen:
+        return []
+    if base.task != ModelAsset.Task.CAUSAL_LM:
+        return [Problem(("harness",), f"harness tasks score language models; {base.name} is a classifier")]
+    found = [
+        Problem(("harness_datasets", i), f"{d.name} holds {d.task} data; a harness task reads "
+                "multiple_choice rows (question, choices, answer)")
+        for i, d in enumerate(uploaded) if d.task != "multiple_choice"
+    ]
+    if not uploaded and not chosen.get("tasks"):
+        found.append(Problem(("harness", "tasks"), "name harness tasks, or give multiple-choice datasets"))
+    return found
 
 
 def curate_problems(request: LaunchRequest) -> list[Problem]:

@@ -136,11 +136,35 @@ def evaluated(model: ModelAsset) -> dict:
 
 
 def _evaluate(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
+    params = {k: v for k, v in job.params.items() if k not in ("harness", "judge")}
     return {
         "base": evaluated(inputs["base"][0].model),
         "candidate": evaluated(inputs["candidate"][0].model),
         "dataset": _dataset(inputs, "dataset"),
-        **job.params,
+        "harness": _harness(job, inputs),
+        "judge": _judge(job, inputs),
+        **params,
+    }
+
+
+def _judge(job: Job, inputs: Inputs) -> dict | None:
+    """``params.judge`` (rubric, swap_positions) with the judge model and labelled pairs of the inputs."""
+    chosen, judge = job.params.get("judge"), inputs.get("judge")
+    if chosen is None or not judge:
+        return None  # the launch rules refuse one without the other
+    return {**chosen, "model": evaluated(judge[0].model), "labelled": _dataset(inputs, "judge_labels")}
+
+
+def _harness(job: Job, inputs: Inputs) -> dict | None:
+    """``params.harness`` (what the person chose) with the operator's task directories and the job's
+    multiple-choice datasets (its ``harness`` inputs): paths never come from a request."""
+    chosen, uploaded = job.params.get("harness"), inputs.get("harness", [])
+    if chosen is None and not uploaded:
+        return None
+    return {
+        **(chosen or {}),
+        "task_dirs": list(settings.HONE_HARNESS_TASK_DIRS),
+        "datasets": [dataset_ref(row.dataset) for row in uploaded],
     }
 
 

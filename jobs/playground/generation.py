@@ -136,6 +136,7 @@ def _load(asset: ModelAsset) -> Loaded:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
     from trainers.examples import ensure_chat_template
+    from trainers.training_record import trained_chat_template
 
     try:
         if asset.task == ModelAsset.Task.CLASSIFICATION:
@@ -159,6 +160,8 @@ def _load(asset: ModelAsset) -> Loaded:
             tokenizer = AutoTokenizer.from_pretrained(_source(asset))
     except (OSError, ValueError, KeyError) as exc:
         raise PlaygroundError(f"{asset.name} could not be loaded: {exc}") from None
+    if recorded := trained_chat_template(asset.path):
+        tokenizer.chat_template = recorded  # the template its training rows were rendered with
     ensure_chat_template(tokenizer)
     return Loaded(model.eval(), tokenizer, "lm", asset.format == ModelAsset.Format.ADAPTER)
 

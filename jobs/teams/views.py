@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from jobs.models import Membership
+from jobs.models import Membership, Team
 from jobs.teams import membership as members
 from jobs.teams.access import SESSION_KEY, current_membership, memberships
 
@@ -96,6 +96,28 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
     if member.pk == mine.pk:  # you left the team: show the next one you are in, if any
         request.session.pop(SESSION_KEY, None)
         return redirect("teams:team" if memberships(request.user) else "jobs:job_list")
+    return redirect("teams:team")
+
+
+@login_required
+@require_POST
+def evaluation_settings(request: HttpRequest) -> HttpResponse:
+    """Owners set how much general-text perplexity may rise in training before the forgetting report
+    warns (jobs/web/evaluation_report.py)."""
+    mine = current_membership(request)
+    require_owner(mine)
+    raw = request.POST.get("retention_warn_percent", "").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1000.0:
+        shown = raw or "nothing"
+        messages.error(request, f"Retention warning: give a percentage from 0 to 1000, not {shown}.")
+        return redirect("teams:team")
+    Team.objects.filter(pk=mine.team_id).update(retention_warn_percent=value)
+    flagged = f"Training that raises general-text perplexity by more than {value:g} % is flagged."
+    messages.success(request, flagged)
     return redirect("teams:team")
 
 

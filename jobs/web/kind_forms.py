@@ -131,13 +131,31 @@ class EvaluateForm(forms.Form):
     max_new_tokens = forms.IntegerField(
         min_value=1, max_value=2048, initial=64, label="Tokens per sample generation"
     )
+    harness_datasets = forms.ModelMultipleChoiceField(
+        queryset=None, required=False, label="Multiple-choice datasets",
+        help_text="Each runs as an lm-evaluation-harness task (question, choices, answer) on both models.",
+    )
+    harness_tasks = forms.CharField(
+        required=False, max_length=2000, label="Installed harness tasks",
+        help_text="Names of tasks your operator installed, separated by commas.",
+    )
+    judge_model = ModelChoice(
+        queryset=ModelAsset.objects.none(), required=False, label="Judge",
+        help_text="A language model that grades the two models' answers pairwise, in both orders.",
+    )
+    rubric = forms.CharField(
+        required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What makes one answer better than another; needed with a judge.",
+    )
 
     def __init__(self, *args, team: Team, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         models = ModelAsset.objects.visible_to(team).exclude(path="")
         self.fields["base"].queryset = models
         self.fields["candidate"].queryset = models
+        self.fields["judge_model"].queryset = models
         self.fields["dataset"].queryset = team.datasets.all()
+        self.fields["harness_datasets"].queryset = team.datasets.filter(task="multiple_choice")
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -145,6 +163,11 @@ class EvaluateForm(forms.Form):
         if base and candidate and base.task != candidate.task:
             self.add_error("candidate", f"{candidate.name} does a different task than {base.name}")
         cleaned["params"] = {"max_new_tokens": cleaned.get("max_new_tokens") or 64}
+        tasks = [t.strip() for t in (cleaned.get("harness_tasks") or "").split(",") if t.strip()]
+        if tasks:
+            cleaned["params"]["harness"] = {"tasks": tasks}
+        if cleaned.get("rubric"):
+            cleaned["params"]["judge"] = {"rubric": cleaned["rubric"]}
         if not cleaned.get("name") and base and candidate:
             cleaned["name"] = f"{candidate.name} vs {base.name}"[:200]
         return cleaned
@@ -172,4 +195,8 @@ class EvaluateForm(forms.Form):
     def inputs(self) -> tuple[list, list]:
         data = self.cleaned_data
         datasets = [("dataset", data["dataset"])] if data.get("dataset") else []
-        return [("base", data["base"], None), ("candidate", data["candidate"], None)], datasets
+        datasets += [("harness", d) for d in data.get("harness_datasets") or []]
+        models = [("base", data["base"], None), ("candidate", data["candidate"], None)]
+        if data.get("judge_model"):
+            models.append(("judge", data["judge_model"], None))
+        return models, datasets

@@ -17,6 +17,7 @@ from jobs.models import Attempt, Event, Job
 from jobs.web import metric_series
 from jobs.web.charts import line_chart
 from jobs.web.classifier_report import classifier_report
+from jobs.web.evaluation_report import harness_table, retention_report
 from jobs.web.text import human_duration
 from trainers.evaluation.texts import EVAL_TEXTS
 
@@ -121,6 +122,8 @@ def evaluation_results(series: dict[str, list[tuple[int, float]]]) -> list[dict]
     """An evaluate job's metrics: base (step 0) and candidate (step 1), and the change."""
     rows = []
     for name in sorted(series):
+        if "." in name:
+            continue  # a harness task's metric: in its own table (jobs/web/evaluation_report.py)
         values = dict(series[name])
         base, candidate = values.get(0), values.get(1)
         change = candidate - base if base is not None and candidate is not None else None
@@ -156,6 +159,8 @@ def live_context(job: Job) -> dict:
         "charts": [] if as_table else metric_charts(series, reward_series(job)),
         "latest_metrics": [] if as_table else latest_metrics(series),
         "classifier": classifier_report(job, series),
+        "retention": retention_report(job, series),
+        "harness": harness_table(job, series),
         "evaluation": evaluation_results(series) if as_table else [],
         "measured_on": measured_on(job) if as_table else None,
         "log_lines": log_tail(job),

@@ -313,3 +313,21 @@ def test_other_teams_models_are_not_found(client, outsider, adapter):
     client.force_login(outsider)
     assert client.get(f"/models/{adapter.pk}/playground/").status_code == 404
     assert client.post(f"/models/{adapter.pk}/playground/stream/", form()).status_code == 404
+
+
+def test_the_playground_renders_with_the_template_the_model_was_trained_with(
+    team, tiny_model, adapter_dir, tmp_path
+):
+    import shutil
+
+    from trainers.training_record import RECORD_FILE
+
+    trained = tmp_path / "trained"
+    shutil.copytree(adapter_dir, trained)
+    (trained / "tokenizer_config.json").unlink()  # its tokenizer comes from the base, whose template differs
+    taught = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+    record = {"chat_template": {"source": "base model", "template": taught}}
+    (trained / RECORD_FILE).write_text(json.dumps(record))
+    asset = ModelAsset.objects.create(team=team, name="taught", source="job", path=str(trained),
+                                      task="causal-lm", format="adapter", adapter_base=tiny_model)
+    assert generation._load(asset).tokenizer.chat_template == taught

@@ -97,6 +97,7 @@ EXPECTED: dict[str, Rule] = {
     "team/": TEAM_PAGE,
     "team/members/": post_only("login 302 403 403 302 404"),
     "team/members/<int:pk>/role/": OWNER_ACTION,
+    "team/evaluation/": post_only("login 302 403 403 302 404"),  # owners set the forgetting threshold
     "team/members/<int:pk>/remove/": OWNER_ACTION,
     "team/switch/": post_only("login 404 404 404 404 404"),  # no team named: 404
     # --- settings: everyone manages their own tokens; owners manage webhooks
@@ -155,6 +156,7 @@ EXPECTED: dict[str, Rule] = {
     "api/v1/jobs/<int:job_id>/trials": API_OBJECT,  # a sweep's; other jobs have none (an empty list)
     "api/v1/jobs/<int:job_id>/logs": API_OBJECT,
     "api/v1/jobs/<int:job_id>/samples": API_OBJECT,
+    "api/v1/jobs/<int:job_id>/evaluation": API_OBJECT,
     "api/v1/jobs/<int:job_id>/artifacts": API_OBJECT,
     "api/v1/jobs/<int:job_id>/artifacts/<int:artifact_id>": API_OBJECT,
     "api/v1/jobs/<int:job_id>/artifacts/<int:artifact_id>/download": API_OBJECT,
