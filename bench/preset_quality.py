@@ -38,7 +38,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import preset_tasks  # noqa: E402
 
-LOOP = {"lr": 3e-5, "epochs": 3, "batch": 16, "warmup": 0.1, "pooling": "pooler", "class_weight": False}
+LOOP = {"lr": 3e-5, "epochs": 3, "batch": 16, "warmup": 0.1, "pooling": "pooler", "class_weight": False,
+        "init": "random"}
 SWEEP = [{"lr": 1e-4}, {"pooling": "mean", "lr": 1e-4}, {"lr": 1e-4, "class_weight": True}]
 
 
@@ -68,8 +69,8 @@ def child_baseline(task: preset_tasks.Task, config: dict) -> dict:
     labels = task.labels
     tokenizer, encoder = AutoTokenizer.from_pretrained(model_dir()), AutoModel.from_pretrained(model_dir())
     train = ([r["text"] for r in task.train], [labels.index(r["label"]) for r in task.train])
-    logits = frozen_baseline(encoder, tokenizer, train, [r["text"] for r in task.test], len(labels),
-                             declared_pooling(model_dir()) or "mean", config["max_length"])
+    logits, _ = frozen_baseline(encoder, tokenizer, train, [r["text"] for r in task.test], len(labels),
+                                declared_pooling(model_dir()) or "mean", config["max_length"])
     return scores(logits, [labels.index(r["label"]) for r in task.test], len(labels))
 
 
@@ -88,6 +89,14 @@ def child_loop(task: preset_tasks.Task, config: dict) -> dict:
     else:
         model = MeanPoolClassifier(AutoModel.from_pretrained(model_dir()), len(labels))
     rows = [(r["text"], labels.index(r["label"])) for r in task.train]
+    if o["init"] == "probe":  # linear probing then fine-tuning: the head starts as the frozen baseline
+        from trainers.baseline import frozen_baseline
+
+        xy = tuple(map(list, zip(*rows, strict=True)))
+        _, (weight, bias) = frozen_baseline(model.encoder, tokenizer, xy, [], len(labels), o["pooling"],
+                                            config["max_length"])
+        model.head.weight.data.copy_(weight)
+        model.head.bias.data.copy_(bias)
     steps = math.ceil(len(rows) / o["batch"]) * o["epochs"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=o["lr"], weight_decay=0.01)
     scheduler = schedule(optimizer, int(o["warmup"] * steps), steps)

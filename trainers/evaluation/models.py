@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import torch
 
+from trainers.pooled_classifier import is_pooled_classifier, load_pooled_classifier
 from trainers.spec import ModelRef, SpecError
 from trainers.spec_evaluate import EvaluatedModel
 
@@ -101,7 +102,10 @@ def load_evaluated(ref: EvaluatedModel, kind: ModelKind) -> LoadedModel:
     auto = AutoModelForCausalLM if kind == "causal_lm" else AutoModelForSequenceClassification
     quiet_import_torchao()
     tokenizer = AutoTokenizer.from_pretrained(source, revision=ref.model.revision)
-    model = auto.from_pretrained(source, revision=ref.model.revision)
+    if kind != "causal_lm" and is_pooled_classifier(source):  # a head on pooled states
+        model = load_pooled_classifier(source)
+    else:
+        model = auto.from_pretrained(source, revision=ref.model.revision)
     if ref.adapter_path:
         from peft import PeftModel
 
