@@ -64,6 +64,8 @@ def check_evaluated(ref: EvaluatedModel, where: str) -> ModelKind:
         return "causal_lm"
     if path is None:
         return "causal_lm"  # a hub model: its kind is known once loaded
+    if is_pooled_classifier(path):  # an encoder (config.json: BertModel) with its head in 2_Dense
+        return "classifier"
     return model_kind(read_config(path, f"{where}.model.path"), f"{where}.model")
 
 
