@@ -91,6 +91,8 @@ def child_loop(task: preset_tasks.Task, config: dict) -> dict:
     else:
         model = MeanPoolClassifier(AutoModel.from_pretrained(model_dir()), len(labels))
     rows = [(r["text"], labels.index(r["label"])) for r in task.train]
+    if o["init"] == "probe" and o["pooling"] == "pooler":
+        raise SystemExit('"init": "probe" needs the mean-pooled head ("pooling": "mean")')
     if o["init"] == "probe":  # linear probing then fine-tuning: the head starts as the frozen baseline
         from trainers.baseline import frozen_baseline
 
