@@ -99,8 +99,8 @@ def child_loop(task: preset_tasks.Task, config: dict) -> dict:
         xy = tuple(map(list, zip(*rows, strict=True)))
         _, (weight, bias) = frozen_baseline(model.encoder, tokenizer, xy, [], len(labels), o["pooling"],
                                             config["max_length"])
-        model.head.weight.data.copy_(weight)
-        model.head.bias.data.copy_(bias)
+        model.head.weight.data.copy_(weight * o.get("probe_scale", 1.0))  # < 1: same argmax, softer
+        model.head.bias.data.copy_(bias * o.get("probe_scale", 1.0))
     steps = math.ceil(len(rows) / o["batch"]) * o["epochs"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=o["lr"], weight_decay=0.01)
     scheduler = schedule(optimizer, int(o["warmup"] * steps), steps)

@@ -25,6 +25,10 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from trainers.pooling import POOLING_MODULE, declared_pooling, pool
 
+# The probe's logits times this at the start: the same predictions as the baseline, less sure of them,
+# so the loss still moves the encoder (a full-strength probe left debian-sections 6 points of
+# macro-F1 lower; 0.2 was best on all three tasks of bench/preset_quality.py: docs/presets.md).
+PROBE_SCALE = 0.2
 HEAD_DIR = "2_Dense"
 HEAD_MODULE = "sentence_transformers.models.Dense"
 POOLING_KEYS = {"mean": "pooling_mode_mean_tokens", "cls": "pooling_mode_cls_token",
@@ -55,11 +59,12 @@ class PooledClassifier(torch.nn.Module):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
         return SequenceClassifierOutput(logits=self.head(pool(hidden, attention_mask, self.pooling)))
 
-    def start_from_probe(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
-        """The head becomes the frozen baseline's logistic regression (on the raw pooled embedding)."""
+    def start_from_probe(self, weight: torch.Tensor, bias: torch.Tensor, scale: float = 1.0) -> None:
+        """The head becomes the frozen baseline's logistic regression (on the raw pooled embedding),
+        its logits times ``scale`` (> 0: the same predictions)."""
         with torch.no_grad():
-            self.head.weight.copy_(weight.to(self.head.weight))
-            self.head.bias.copy_(bias.to(self.head.bias))
+            self.head.weight.copy_(weight.to(self.head.weight) * scale)
+            self.head.bias.copy_(bias.to(self.head.bias) * scale)
 
     def save_pretrained(self, directory: str | Path, max_seq_length: int = 512, **_: Any) -> None:
         """The sentence-transformers layout: the encoder at the top, then pooling, then the head."""

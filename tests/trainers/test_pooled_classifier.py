@@ -12,6 +12,7 @@ import torch
 
 from tests.trainers.objectives_data import objective_spec, sentiment_rows
 from trainers.pooled_classifier import (
+    PROBE_SCALE,
     PooledClassifier,
     head_pooling,
     is_pooled_classifier,
@@ -69,7 +70,9 @@ def test_the_head_starts_as_the_frozen_baseline_and_predicts_what_it_did(
     batch = built.tokenizer(texts, truncation=True, max_length=24, padding=True, return_tensors="pt")
     with torch.no_grad():
         logits = model.eval()(**batch).logits  # (15, 3)
-    assert torch.allclose(logits, torch.from_numpy(probe_logits), atol=1e-4)
+    # the baseline's predictions, its logits scaled by PROBE_SCALE
+    assert torch.allclose(logits, torch.from_numpy(probe_logits) * PROBE_SCALE, atol=1e-4)
+    assert logits.argmax(-1).tolist() == probe_logits.argmax(-1).tolist()
 
 
 def test_a_saved_pooled_classifier_loads_back_predicting_the_same(

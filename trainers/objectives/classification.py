@@ -30,7 +30,7 @@ from trainers.callbacks import EventsCallback, RunInfo
 from trainers.data import DataError
 from trainers.events import EventEmitter
 from trainers.objectives.base import Built, Recipe
-from trainers.pooled_classifier import PooledClassifier, head_pooling
+from trainers.pooled_classifier import PROBE_SCALE, PooledClassifier, head_pooling
 from trainers.pooling import declared_pooling
 from trainers.spec import ModelRef, TrainSpec
 
@@ -55,7 +55,7 @@ def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Bui
     frozen = None if spec.resume_from else frozen_baseline(model, tokenizer, rows, labels, spec)
     probe = frozen.pop("head") if frozen else None
     if probe is not None and isinstance(model, PooledClassifier):
-        model.start_from_probe(*probe)  # the same pooled embedding: the head starts as the baseline
+        model.start_from_probe(*probe, scale=PROBE_SCALE)  # same pooled embedding: starts as the baseline
     collator = DataCollatorWithPadding(tokenizer)
     return Built(
         tokenizer, model, device, train_set, eval_set,
