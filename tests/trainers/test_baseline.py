@@ -86,19 +86,29 @@ def test_a_classification_job_reports_its_frozen_baseline_and_its_model_predicts
     # no eval before training (the baseline is that), one at step 3 and one at the end
     assert [e["step"] for e in events if e["kind"] == "metric" and e["name"] == "accuracy"] == [0, 3, 5]
 
-    # The saved classifier, loaded as a user would, predicts what the job showed for its samples.
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    # The saved classifier (mean-pooled, as MiniLM was trained), loaded as a user would, predicts what
+    # the job showed for its samples: with sentence-transformers, and with plain transformers.
+    from safetensors.torch import load_file
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel, AutoTokenizer
 
     model_dir = Path(next(e["location"] for e in events if e["kind"] == "artifact" and e["name"] == "model"))
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
     samples = [e for e in events if e["kind"] == "sample" and e["step"] == 5]  # the final model's
     assert len(samples) == 4
-    batch = tokenizer([s["prompt"] for s in samples], truncation=True, max_length=24, padding=True,
-                      return_tensors="pt")
+    texts = [s["prompt"] for s in samples]
+    id2label = json.loads((model_dir / "config.json").read_text())["id2label"]
+    logits = SentenceTransformer(str(model_dir), device="cpu").encode(texts, convert_to_tensor=True)
+    assert [id2label[str(i)] for i in logits.argmax(-1).tolist()] == [s["output"] for s in samples]
+
+    encoder, tokenizer = AutoModel.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
+    head = load_file(model_dir / "2_Dense" / "model.safetensors")
+    batch = tokenizer(texts, truncation=True, max_length=24, padding=True, return_tensors="pt")
     with torch.no_grad():
-        predicted = [model.config.id2label[i] for i in model(**batch).logits.argmax(-1).tolist()]
-    assert predicted == [s["output"] for s in samples]
+        hidden = encoder(**batch).last_hidden_state  # (4, tokens, 384)
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    plain = ((hidden * mask).sum(1) / mask.sum(1)) @ head["linear.weight"].T + head["linear.bias"]
+    assert torch.allclose(plain, logits.cpu(), atol=1e-4)
+    assert "SentenceTransformer(this_directory).encode" in (model_dir / "README.md").read_text()
 
 
 def test_the_classifier_loss_weights_a_rare_class_up_and_counts_accumulated_rows() -> None:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import torch
 
+from trainers.pooled_classifier import is_pooled_classifier, load_pooled_classifier
 from trainers.spec import ModelRef, SpecError
 from trainers.spec_evaluate import EvaluatedModel
 
@@ -63,6 +64,8 @@ def check_evaluated(ref: EvaluatedModel, where: str) -> ModelKind:
         return "causal_lm"
     if path is None:
         return "causal_lm"  # a hub model: its kind is known once loaded
+    if is_pooled_classifier(path):  # an encoder (config.json: BertModel) with its head in 2_Dense
+        return "classifier"
     return model_kind(read_config(path, f"{where}.model.path"), f"{where}.model")
 
 
@@ -101,7 +104,10 @@ def load_evaluated(ref: EvaluatedModel, kind: ModelKind) -> LoadedModel:
     auto = AutoModelForCausalLM if kind == "causal_lm" else AutoModelForSequenceClassification
     quiet_import_torchao()
     tokenizer = AutoTokenizer.from_pretrained(source, revision=ref.model.revision)
-    model = auto.from_pretrained(source, revision=ref.model.revision)
+    if kind != "causal_lm" and is_pooled_classifier(source):  # a head on pooled states
+        model = load_pooled_classifier(source)
+    else:
+        model = auto.from_pretrained(source, revision=ref.model.revision)
     if ref.adapter_path:
         from peft import PeftModel
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from transformers import (
+    AutoModel,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     DataCollatorWithPadding,
@@ -29,6 +30,7 @@ from trainers.callbacks import EventsCallback, RunInfo
 from trainers.data import DataError
 from trainers.events import EventEmitter
 from trainers.objectives.base import Built, Recipe
+from trainers.pooled_classifier import PROBE_SCALE, PooledClassifier, head_pooling
 from trainers.pooling import declared_pooling
 from trainers.spec import ModelRef, TrainSpec
 
@@ -42,7 +44,8 @@ def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Bui
     """Label ids in sorted label order; each example is the tokenized text plus its label id."""
     labels = label_names(train_rows)
     eval_rows = known_labels_only(eval_rows, labels)
-    tokenizer, model, device = load_classifier(spec.base_model, labels, methods.load_options(spec))
+    pooling = head_pooling(spec.base_model.path, spec.method)
+    tokenizer, model, device = load_classifier(spec.base_model, labels, methods.load_options(spec), pooling)
     max_length = spec.training.max_seq_length
     train_set = encode(tokenizer, train_rows, labels, max_length)
     # Evaluation reads the rows in order: by length, each batch pads to little more than its rows.
@@ -50,6 +53,9 @@ def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Bui
     # The reference before training (a resumed run reported it when it started).
     rows = (train_rows, eval_rows)
     frozen = None if spec.resume_from else frozen_baseline(model, tokenizer, rows, labels, spec)
+    probe = frozen.pop("head") if frozen else None
+    if probe is not None and isinstance(model, PooledClassifier):
+        model.start_from_probe(*probe, scale=PROBE_SCALE)  # same pooled embedding: starts as the baseline
     collator = DataCollatorWithPadding(tokenizer)
     return Built(
         tokenizer, model, device, train_set, eval_set,
@@ -104,27 +110,35 @@ def known_labels_only(rows: list[dict], labels: list[str]) -> list[dict]:
     return kept
 
 
-def load_classifier(ref: ModelRef, labels: list[str], options: dict) -> tuple[Any, Any, str]:
+def load_classifier(ref: ModelRef, labels: list[str], options: dict,
+                    pooling: str | None = None) -> tuple[Any, Any, str]:
     """The base model with a new head of ``len(labels)`` outputs, and its tokenizer; ``options``: the
-    method's extra ``from_pretrained`` arguments (QLoRA's 4-bit quantization)."""
+    method's extra ``from_pretrained`` arguments (QLoRA's 4-bit quantization); ``pooling``: the head
+    reads the encoder's pooled states (trainers/pooled_classifier.py) instead of transformers' head."""
     device, dtype = train.training_device()
     source = ref.path or ref.hub_id
     if ref.path and not (Path(ref.path) / "config.json").is_file():
         raise train.ModelError(f"base_model.path: {ref.path} is not a model directory in Hugging Face format")
     id2label = dict(enumerate(labels))
+    names = {"num_labels": len(labels), "id2label": id2label, "label2id": {n: i for i, n in id2label.items()}}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, revision=ref.revision)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source, revision=ref.revision, dtype=dtype, num_labels=len(labels), id2label=id2label,
-            label2id={name: i for i, name in id2label.items()}, ignore_mismatched_sizes=True, **options,
-        )
+        if pooling:
+            encoder = AutoModel.from_pretrained(source, revision=ref.revision, dtype=dtype, **names,
+                                                **options)
+            model = PooledClassifier(encoder, len(labels), pooling)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                source, revision=ref.revision, dtype=dtype, ignore_mismatched_sizes=True, **names, **options,
+            )
     except (OSError, ValueError, KeyError) as exc:
         message = f"base model {ref.name} ({source}) could not be loaded for classification: {exc}"
         raise train.ModelError(message) from exc
     if tokenizer.pad_token_id is None:  # decoders: the head reads the last non-padding token
         tokenizer.pad_token = tokenizer.eos_token
     model.config.pad_token_id = tokenizer.pad_token_id
-    log.info(f"Loaded {ref.name} ({source}) on {device} with a {len(labels)}-label classification head")
+    head = f"a {pooling}-pooled" if pooling else "a"
+    log.info(f"Loaded {ref.name} ({source}) on {device} with {head} {len(labels)}-label classification head")
     return tokenizer, model, device
 
 
@@ -144,10 +158,11 @@ def frozen_baseline(model: Any, tokenizer: Any, rows: tuple[list[dict], list[dic
     index = {name: i for i, name in enumerate(labels)}
     train_rows, eval_rows = rows
     train_xy = ([r["text"] for r in train_rows], [index[str(r["label"])] for r in train_rows])
-    logits = baseline.frozen_baseline(model.base_model, tokenizer, train_xy, [r["text"] for r in eval_rows],
-                                      len(labels), pooling, spec.training.max_seq_length)
+    logits, head = baseline.frozen_baseline(model.base_model, tokenizer, train_xy,
+                                            [r["text"] for r in eval_rows], len(labels), pooling,
+                                            spec.training.max_seq_length)
     found = classification_metrics(logits, np.array([index[str(r["label"])] for r in eval_rows]), len(labels))
-    return found | {"pooling": pooling}
+    return found | {"pooling": pooling, "head": head}
 
 
 def balanced_loss(train_set: list[dict], n_labels: int) -> Any:
@@ -282,13 +297,15 @@ def save_classifier(
         model = model.merge_and_unload()  # prompt-learning methods keep their wrapper: not mergeable
     if isinstance(model, PeftModel):
         return
-    model_dir = train.save_adapter(model, tokenizer, output_dir / "model")
-    write_classifier_card(model_dir, spec, built.rows, callback, labels)
+    extra = {"max_seq_length": spec.training.max_seq_length} if isinstance(model, PooledClassifier) else {}
+    model_dir = train.save_adapter(model, tokenizer, output_dir / "model", **extra)
+    write_classifier_card(model_dir, spec, built.rows, callback, labels, isinstance(model, PooledClassifier))
     train.emit_artifact(callback.emitter, model_dir, "model")
 
 
 def write_classifier_card(
-    model_dir: Path, spec: TrainSpec, rows: tuple[int, int], callback: ClassifierCallback, labels: list[str]
+    model_dir: Path, spec: TrainSpec, rows: tuple[int, int], callback: ClassifierCallback, labels: list[str],
+    pooled: bool = False,
 ) -> None:
     train.write_model_card(model_dir, spec, *rows, callback)
     card = (model_dir / "README.md").read_text(encoding="utf-8").splitlines()
@@ -296,9 +313,19 @@ def write_classifier_card(
     card[-1] = (
         f"Labels: {', '.join(labels)}. Final eval accuracy: {callback.last_eval.get('accuracy')}, "
         f"macro-F1: {callback.last_eval.get('macro_f1')}.\n\n"
-        "Load with `transformers.AutoModelForSequenceClassification.from_pretrained(this_directory)`."
+        + (POOLED_LOADING if pooled else
+           "Load with `transformers.AutoModelForSequenceClassification.from_pretrained(this_directory)`.")
     )
     (model_dir / "README.md").write_text("\n".join(card) + "\n", encoding="utf-8")
+
+
+POOLED_LOADING = (
+    "A sentence-transformers model whose last module is the classification head: "
+    "`sentence_transformers.SentenceTransformer(this_directory).encode(texts)` returns one logit per label "
+    "(label names: `id2label` in config.json). With transformers alone: `AutoModel` on this directory, "
+    "the pooling named in `1_Pooling/config.json` over the token states (padding left out), then the "
+    "linear layer in `2_Dense/model.safetensors` (`linear.weight`, `linear.bias`)."
+)
 
 
 RECIPE = Recipe(

