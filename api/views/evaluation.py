@@ -36,7 +36,7 @@ class GateSerializer(serializers.Serializer):
     promoted = serializers.BooleanField(help_text="Whether its model was registered as a team model.")
     rules = serializers.ListField(
         child=serializers.DictField(),
-        help_text="Each rule: rule, passed, base, trained, gain (points) or drop (%), or why it is unmeasured.",
+        help_text="Each rule: rule, passed, base, trained, gain (points) or drop (%), or why unmeasured.",
     )
 
 

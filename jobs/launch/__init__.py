@@ -130,7 +130,9 @@ def training(
     """A training job's request: ``params`` holds the method's groups (and the objective's own), and
     ``gate`` (jobs/gates.py); ``validation`` is evaluated on instead of a held-out share."""
     models = (ModelInput("base", base_model),) + ((ModelInput("model", start_from),) if start_from else ())
-    datasets = (DatasetInput("dataset", dataset),) + ((DatasetInput("validation", validation),) if validation else ())
+    datasets = (DatasetInput("dataset", dataset),)
+    if validation is not None:
+        datasets += (DatasetInput("validation", validation),)
     return LaunchRequest(
         kind=Job.Kind.TRAIN,
         team=team,
