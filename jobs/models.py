@@ -68,6 +68,9 @@ class Dataset(models.Model):
     task = models.CharField(max_length=20)
     row_count = models.IntegerField()
     report = models.JSONField(default=dict, help_text="The validation report.")
+    golden = models.BooleanField(
+        default=False, help_text="A trusted evaluation set: promotion gates measure task metrics on it."
+    )
     produced_by = models.ForeignKey(
         "Job", null=True, blank=True, on_delete=models.PROTECT, related_name="datasets_made",
         help_text="The curate job that made it; its inputs and params are the lineage.",
@@ -208,6 +211,9 @@ class Job(models.Model):
         ComputeProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
     )
     params = models.JSONField(default=dict, help_text="Method and training parameters as validated.")
+    gate_result = models.JSONField(
+        null=True, blank=True, help_text="A training job's promotion gate as evaluated on success."
+    )
     # A sweep's trials are ordinary jobs with their sweep as parent (jobs/sweeps/); one job per trial.
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="trials"

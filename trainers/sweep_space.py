@@ -197,7 +197,7 @@ def apply_point(method: str, objective: str, params: dict, point: dict[str, Scal
         if name != "method":
             group, field = name.split(".", 1)
             params.setdefault(group, {})[field] = value
-    reads = {*methods.get(method).params, objective}
+    reads = {*methods.get(method).params, objective, "gate"}  # gate: the platform's promotion gate
     return method, {group: values for group, values in params.items() if group in reads}
 
 

@@ -22,6 +22,7 @@ class DatasetSerializer(serializers.ModelSerializer):
             "row_count",
             "bytes",
             "sha256",
+            "golden",
             "created_by",
             "created_at",
         ]
@@ -37,6 +38,12 @@ class DatasetDetailSerializer(DatasetSerializer):
     class Meta(DatasetSerializer.Meta):
         fields = [*DatasetSerializer.Meta.fields, "report"]
         read_only_fields = fields
+
+
+class DatasetChangeSerializer(serializers.Serializer):
+    golden = serializers.BooleanField(
+        help_text="Mark it as one of the team's golden evaluation sets, which promotion gates measure on."
+    )
 
 
 class DatasetUploadSerializer(serializers.Serializer):

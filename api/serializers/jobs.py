@@ -246,10 +246,18 @@ class JobCreateSerializer(serializers.Serializer):
     objective = objectives.objective_field()
     base_model = serializers.IntegerField(min_value=1, help_text="A model id from GET /api/v1/models.")
     dataset = serializers.IntegerField(min_value=1, help_text="A dataset id from GET /api/v1/datasets.")
+    validation = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="A dataset to evaluate on instead of a held-out share of the training rows; a golden one "
+        "for a task-metric gate.",
+    )
     params = serializers.DictField(
         required=False,
         help_text='Parameter groups of the method, e.g. {"lora": {"r": 8}, "training": {"epochs": 1}}; '
-        "omitted fields take their defaults. JSON schema: GET /api/v1/methods/{name}.",
+        "omitted fields take their defaults. JSON schema: GET /api/v1/methods/{name}. `gate` is a promotion "
+        'gate: {"metric": "eval/accuracy", "min_gain": 2, "max_retention_drop": 1} (points over the base '
+        "on the golden validation set; % rise in general-text perplexity).",
     )
 
     @property
@@ -265,6 +273,9 @@ class JobCreateSerializer(serializers.Serializer):
         return chain_jobs.model_of(self.team, value)
 
     def validate_dataset(self, value: int) -> Dataset:
+        return chain_jobs.dataset_of(self.team, value)
+
+    def validate_validation(self, value: int) -> Dataset:
         return chain_jobs.dataset_of(self.team, value)
 
     def validate_params(self, value: dict) -> dict:
@@ -290,6 +301,7 @@ class JobCreateSerializer(serializers.Serializer):
             method=data["method"],
             objective=data["objective"],
             profile=data.get("compute_profile"),
+            validation=data.get("validation"),
         )
         try:
             return launch(request)

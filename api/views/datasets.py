@@ -1,4 +1,5 @@
-"""Datasets: upload (multipart, streamed, size-limited, every row checked), list, get, delete."""
+"""Datasets: upload (multipart, streamed, size-limited, every row checked), list, get, mark golden,
+delete."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from rest_framework.response import Response
 from api.base import ApiView
 from api.idempotency import idempotent
 from api.problems import Conflict, DatasetRejected, PayloadTooLarge
-from api.serializers.datasets import DatasetDetailSerializer, DatasetSerializer, DatasetUploadSerializer
+from api.serializers.datasets import (
+    DatasetChangeSerializer,
+    DatasetDetailSerializer,
+    DatasetSerializer,
+    DatasetUploadSerializer,
+)
 from api.views.params import IDEMPOTENCY_KEY, created, job_numbers
 from jobs.data import datasets
 from jobs.models import Dataset
@@ -86,6 +92,15 @@ class DatasetDetail(ApiView):
     @extend_schema(summary="A dataset with its validation report")
     def get(self, request: Request, dataset_id: int) -> Response:
         return Response(DatasetDetailSerializer(self.dataset(dataset_id)).data)
+
+    @extend_schema(request=DatasetChangeSerializer, summary="Mark a dataset golden, or not")
+    def patch(self, request: Request, dataset_id: int) -> Response:
+        dataset = self.dataset(dataset_id)
+        change = DatasetChangeSerializer(data=request.data)
+        change.is_valid(raise_exception=True)
+        Dataset.objects.filter(pk=dataset.pk).update(golden=change.validated_data["golden"])
+        dataset.refresh_from_db()
+        return Response(DatasetDetailSerializer(dataset).data)
 
     @extend_schema(summary="Delete a dataset no job uses")
     def delete(self, request: Request, dataset_id: int) -> Response:

@@ -30,11 +30,22 @@ class HarnessRowSerializer(serializers.Serializer):
     change = serializers.FloatField(allow_null=True)
 
 
+class GateSerializer(serializers.Serializer):
+    spec = serializers.DictField(help_text="params.gate: metric, min_gain (points), max_retention_drop (%).")
+    status = serializers.ChoiceField(choices=["pending", "passed", "failed"])
+    promoted = serializers.BooleanField(help_text="Whether its model was registered as a team model.")
+    rules = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Each rule: rule, passed, base, trained, gain (points) or drop (%), or why unmeasured.",
+    )
+
+
 class EvaluationSerializer(serializers.Serializer):
     job = serializers.IntegerField()
     kind = serializers.CharField()
     retention = RetentionSerializer(allow_null=True, help_text="A training job's forgetting report.")
     harness = HarnessRowSerializer(many=True, help_text="An evaluate job's harness tasks.")
+    gate = GateSerializer(allow_null=True, help_text="A training job's promotion gate (jobs/gates.py).")
     judge = serializers.DictField(
         allow_null=True,
         help_text="An evaluate job's judge: judge, rubric, swap_positions, candidate_win_rate, "

@@ -20,6 +20,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from jobs.assets import lineage
+from jobs.gates import GATE
 from jobs.launch import kinds
 from jobs.launch.types import (
     DatasetInput,
@@ -70,10 +71,15 @@ def launch(request: LaunchRequest) -> Job:
             raise refused(exc) from None
         traits.file_checks(job, spec)
         if traits.keep_params is not None:  # the parameters as the trainer reads them, defaults filled in
-            job.params = traits.keep_params(spec)
+            job.params = traits.keep_params(spec) | _gate_part(request.params)
             job.save(update_fields=["params"])
         _enter_first_status(job, traits.first_status)
     return job
+
+
+def _gate_part(params: dict) -> dict:
+    """A training job's promotion gate is the platform's, not the trainer's: kept beside its groups."""
+    return {GATE: params[GATE]} if GATE in params else {}
 
 
 def _enter_first_status(job: Job, status: str) -> None:
@@ -119,9 +125,14 @@ def training(
     objective: str = "",
     start_from: ModelAsset | None = None,
     profile: ComputeProfile | None = None,
+    validation: Dataset | None = None,
 ) -> LaunchRequest:
-    """A training job's request: ``params`` holds the method's groups (and the objective's own)."""
+    """A training job's request: ``params`` holds the method's groups (and the objective's own), and
+    ``gate`` (jobs/gates.py); ``validation`` is evaluated on instead of a held-out share."""
     models = (ModelInput("base", base_model),) + ((ModelInput("model", start_from),) if start_from else ())
+    datasets = (DatasetInput("dataset", dataset),)
+    if validation is not None:
+        datasets += (DatasetInput("validation", validation),)
     return LaunchRequest(
         kind=Job.Kind.TRAIN,
         team=team,
@@ -131,7 +142,7 @@ def training(
         objective=objective,
         params=params,
         models=models,
-        datasets=(DatasetInput("dataset", dataset),),
+        datasets=datasets,
         profile=profile,
     )
 

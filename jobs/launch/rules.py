@@ -15,6 +15,7 @@ from collections.abc import Callable
 from django.conf import settings
 from pydantic import ValidationError
 
+from jobs import gates
 from jobs.launch.curate_checks import check_curate_time
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
 from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES, check_grpo_rows
@@ -106,6 +107,7 @@ def train_problems(request: LaunchRequest) -> list[Problem]:
             )
         )
     found += _param_groups(method, objective, request.params)
+    found += _gate(request, base)
     profile = request.profile or ComputeProfile.objects.default()
     if method.needs_cuda and profile is not None and profile.gpu_count == 0:
         found.append(
@@ -158,6 +160,8 @@ def _param_groups(method: catalogue.Method, objective: str, params: dict) -> lis
     does not read, and other objectives' groups, named where they stand."""
     found = []
     for group, given in params.items():
+        if group == gates.GATE:  # not the trainer's: checked by _gate
+            continue
         model = method.params.get(group) or (OBJECTIVE_PARAMS.get(group) if group == objective else None)
         if group in OBJECTIVE_PARAMS and group != objective:
             message = f"parameters of the {group} objective, but the objective is {objective!r}; remove it"
@@ -175,6 +179,21 @@ def _param_groups(method: catalogue.Method, objective: str, params: dict) -> lis
             except ValidationError as exc:
                 found += pydantic_problems(exc, (group,))
     return found
+
+
+def _gate(request: LaunchRequest, base: ModelAsset | None) -> list[Problem]:
+    """``params.gate``: known metrics, bounded thresholds, and data it can be measured on."""
+    given = request.params.get(gates.GATE)
+    if given is None:
+        return []
+    if not isinstance(given, dict):
+        return [Problem((gates.GATE,), "must be an object: metric, min_gain, max_retention_drop")]
+    try:
+        gate = gates.GateSpec.model_validate(given)
+    except ValidationError as exc:
+        return pydantic_problems(exc, (gates.GATE,))
+    return [Problem((gates.GATE, field), message)
+            for field, message in gates.launch_problems(gate, base, request.dataset("validation"))]
 
 
 def stored_params(spec: dict) -> dict:

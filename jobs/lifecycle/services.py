@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from jobs import gates
 from jobs.assets import lineage
 from jobs.executors import registry
 from jobs.executors.base import ExecutorUnavailable, Observation, Submission
@@ -283,7 +284,10 @@ def finish_attempt(attempt: Attempt, seen: Observation) -> None:
 def _advance_job(job: Job, attempt: Attempt, status: str, code: int | None, reason: str) -> None:
     live = (Job.Status.STARTING, Job.Status.RUNNING)
     if status == Attempt.Status.SUCCEEDED:
-        lineage.register_outputs(job)
+        if gates.settle(job):  # a model that failed its promotion gate is not made a team model
+            lineage.register_outputs(job)
+        else:
+            lineage.register_datasets(job)
         transitions.move(
             job.pk,
             to=Job.Status.SUCCEEDED,

@@ -13,6 +13,7 @@ from pathlib import Path
 from django.conf import settings
 
 from jobs.data import storage
+from jobs.gates import GATE
 from jobs.lifecycle import shape
 from jobs.models import ComputeProfile, Dataset, Job, JobInput, ModelAsset
 from trainers.spec import parse_spec
@@ -83,12 +84,13 @@ def _eval_path(inputs: Inputs) -> dict:
 def _train(job: Job, inputs: Inputs, resume_from: Path | None, params: dict | None = None) -> dict:
     # A continued job starts from an adapter: its "model" input (jobs/launch/continuation.py).
     start = [row.model for row in inputs.get("model", []) if row.model.format == ModelAsset.Format.ADAPTER]
+    given = job.params if params is None else params
     return {
         "base_model": model_ref(job.base_model),
         "dataset": dataset_ref(job.dataset) | _eval_path(inputs),
         "objective": job.objective or "sft",
         "method": job.method,
-        **(job.params if params is None else params),
+        **{group: values for group, values in given.items() if group != GATE},  # the gate is read here
         "resume_from": str(resume_from) if resume_from else None,
         "init_adapter": start[0].path if start else None,
         # Nodes × processes of the profile, and the strategy that fits the model on them.

@@ -15,6 +15,7 @@ from django.forms.utils import ErrorDict
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
 
 from jobs.data import datasets, preview
 from jobs.models import Dataset, Job, ModelAsset
@@ -101,6 +102,22 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
         **preview.dataset_context(dataset, ModelAsset.objects.visible_to(membership.team), request.GET),
     }
     return render(request, "jobs/dataset_detail.html", context)
+
+
+@login_required
+@require_POST
+def dataset_golden(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark the dataset golden (``golden=1``) or not: promotion gates measure task metrics on it."""
+    membership = current_membership(request)
+    dataset = get_object_or_404(Dataset, pk=pk, team=membership.team)
+    require_launch(membership)
+    golden = request.POST.get("golden") == "1"
+    Dataset.objects.filter(pk=dataset.pk).update(golden=golden)
+    if golden:
+        messages.success(request, f"“{dataset.name}” is a golden evaluation set: jobs can gate on it.")
+    else:
+        messages.info(request, f"“{dataset.name}” is no longer a golden evaluation set.")
+    return redirect("jobs:dataset_detail", pk=dataset.pk)
 
 
 def _cell(value: object) -> str:

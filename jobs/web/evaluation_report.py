@@ -3,13 +3,15 @@
 The forgetting report of a training job: general-text perplexity before and after training (the
 trainer's ``retention/perplexity`` series, trainers/forgetting.py) beside the task metric, and a
 warning when it rose past the team's threshold (``Team.retention_warn_percent``). The harness table
-of an evaluate job: per task and metric, base (step 0) and candidate (step 1)."""
+of an evaluate job: per task and metric, base (step 0) and candidate (step 1). A training job's
+promotion gate (jobs/gates.py): its rules, passed or failed with the numbers."""
 
 from __future__ import annotations
 
 import json
 
 from jobs.data import storage
+from jobs.gates import GATE
 from jobs.models import Artifact, Job
 from trainers.forgetting import RETENTION_TEXTS, SPLIT, assess
 
@@ -75,10 +77,22 @@ def judge_report(job: Job) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
+def gate_report(job: Job) -> dict | None:
+    """A training job's promotion gate: its spec, and once the job succeeded, each rule's numbers."""
+    spec = job.params.get(GATE) if job.kind == Job.Kind.TRAIN else None
+    if spec is None:
+        return None
+    result = job.gate_result
+    if result is None:
+        return {"spec": spec, "status": "pending", "promoted": False, "rules": []}
+    status = "passed" if result["passed"] else "failed"
+    return {"spec": spec, "status": status, "promoted": result["passed"], "rules": result["rules"]}
+
+
 def evaluation_summary(job: Job, series: dict[str, list[tuple[int, float]]]) -> dict:
     """What the API returns: the forgetting report (training jobs), the harness table and the judge's
     verdicts (evaluate jobs)."""
     found = retention_report(job, series)
     retention = None if found is None else {k: v for k, v in found.items() if k != "passages"}
     return {"job": job.pk, "kind": job.kind, "retention": retention, "harness": harness_table(job, series),
-            "judge": judge_report(job)}
+            "gate": gate_report(job), "judge": judge_report(job)}

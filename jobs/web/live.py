@@ -17,7 +17,7 @@ from jobs.models import Attempt, Event, Job
 from jobs.web import metric_series
 from jobs.web.charts import line_chart
 from jobs.web.classifier_report import classifier_report
-from jobs.web.evaluation_report import harness_table, retention_report
+from jobs.web.evaluation_report import gate_report, harness_table, retention_report
 from jobs.web.text import human_duration
 from trainers.evaluation.texts import EVAL_TEXTS
 
@@ -160,6 +160,7 @@ def live_context(job: Job) -> dict:
         "latest_metrics": [] if as_table else latest_metrics(series),
         "classifier": classifier_report(job, series),
         "retention": retention_report(job, series),
+        "gate": gate_report(job),
         "harness": harness_table(job, series),
         "evaluation": evaluation_results(series) if as_table else [],
         "measured_on": measured_on(job) if as_table else None,

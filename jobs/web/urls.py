@@ -40,6 +40,7 @@ urlpatterns = [
     path("datasets/", dataset_views.dataset_list, name="dataset_list"),
     path("datasets/new/", dataset_views.dataset_create, name="dataset_create"),
     path("datasets/<int:pk>/", dataset_views.dataset_detail, name="dataset_detail"),
+    path("datasets/<int:pk>/golden/", dataset_views.dataset_golden, name="dataset_golden"),
     path("models/", views.model_list, name="model_list"),
     path("models/<int:pk>/playground/", playground_views.playground_page, name="playground"),
     path("models/<int:pk>/playground/stream/", playground_views.playground_stream, name="playground_stream"),

@@ -89,6 +89,7 @@ EXPECTED: dict[str, Rule] = {
     "datasets/": TEAM_PAGE,
     "datasets/new/": LAUNCH_FORM,
     "datasets/<int:pk>/": TEAM_OBJECT,
+    "datasets/<int:pk>/golden/": LAUNCH,  # mark golden, or not
     "models/": TEAM_PAGE,
     "models/<int:pk>/playground/": TEAM_OBJECT,
     # Viewers may try a model (it changes nothing); the empty prompt is a 400.
@@ -142,7 +143,9 @@ EXPECTED: dict[str, Rule] = {
     "api/v1/profiles/<int:profile_id>": API_OBJECT,  # a profile only Acme may use
     "api/v1/datasets": {"GET": "401 200 200 200 200 403", "POST": "401 415 403 415 415 403"},  # JSON: 415
     # The dataset is used by the job: deleting it is a conflict.
-    "api/v1/datasets/<int:dataset_id>": API_OBJECT | {"DELETE": "401 404 403 409 409 403"},
+    # PATCH with an empty body: allowed, but golden is required (400).
+    "api/v1/datasets/<int:dataset_id>": API_OBJECT
+    | {"DELETE": "401 404 403 409 409 403", "PATCH": "401 404 403 400 400 403"},
     "api/v1/models": {"GET": "401 200 200 200 200 403", "POST": "401 400 403 400 400 403"},
     # A job's output is kept for lineage: nobody deletes it.
     "api/v1/models/<int:model_id>": API_OBJECT | {"DELETE": "401 404 403 403 403 403"},
