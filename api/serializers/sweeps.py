@@ -44,6 +44,13 @@ class SweepJobCreateSerializer(chain_jobs.ChainJobSerializer):
     pruner = serializers.ChoiceField(
         choices=list(PRUNERS), default="median", help_text="Stops losing trials from their eval metrics."
     )
+    warmup_evals = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=1000,
+        help_text="Evaluations of each trial the median pruner never stops at; omitted: half of "
+        "training.evals_per_run.",
+    )
     metric = serializers.CharField(
         default="eval/loss", max_length=100, help_text="The eval metric to optimise, e.g. eval/accuracy."
     )
