@@ -12,7 +12,17 @@ from trainers.spec_sweep import Budget
 from trainers.sweep_space import space_problems
 
 # What a sweep's params hold besides ``trial`` (the training parameters every trial starts from).
-SEARCH_FIELDS = ("space", "sampler", "pruner", "warmup_evals", "metric", "direction", "budget", "seed", "compare_preset")
+SEARCH_FIELDS = (
+    "space",
+    "sampler",
+    "pruner",
+    "warmup_evals",
+    "metric",
+    "direction",
+    "budget",
+    "seed",
+    "compare_preset",
+)
 
 
 def problems(request: LaunchRequest) -> list[Problem]:
