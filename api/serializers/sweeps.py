@@ -126,3 +126,21 @@ class SweepResultSerializer(serializers.Serializer):
         help_text="Seconds the trials' attempts ran, the preset's excluded."
     )
     trials = TrialSerializer(many=True)
+
+
+class SavePresetSerializer(serializers.Serializer):
+    name = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text='Omitted: "Best of <the sweep\'s name>".'
+    )
+
+
+class TeamPresetSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    method = serializers.CharField()
+    objective = serializers.CharField()
+    params = serializers.DictField(help_text="Training parameters, as a training job's params.")
+    source_job = serializers.IntegerField(source="source_job_id", allow_null=True)
+    metric = serializers.CharField(allow_blank=True)
+    value = serializers.FloatField(allow_null=True, help_text="The metric its source job reached.")
+    created_at = serializers.DateTimeField()
