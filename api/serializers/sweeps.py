@@ -38,7 +38,8 @@ class SweepJobCreateSerializer(chain_jobs.ChainJobSerializer):
     space = serializers.DictField(
         help_text='Place → what to try: {"choices": [...]} or {"low": ..., "high": ..., "log": true}. '
         'Places: "method" or "<group>.<field>" of the method\'s parameter groups, e.g. "lora.r", '
-        '"lora.use_dora", "training.learning_rate", "dpo.beta" (GET /api/v1/methods/{name}).'
+        '"lora.use_dora", "training.learning_rate", "dpo.beta" (GET /api/v1/methods/{name}). A choice may '
+        'be a list: {"lora.target_modules": {"choices": [["q_proj", "v_proj"], "all-linear"]}}.'
     )
     sampler = serializers.ChoiceField(choices=list(SAMPLERS), default="tpe")
     pruner = serializers.ChoiceField(

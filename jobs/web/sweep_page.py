@@ -26,8 +26,13 @@ def sweep_context(job: Job) -> dict:
     return {
         "sweep": found,
         "sweep_places": places,
-        "sweep_rows": [(t, [t.params.get(p) for p in places]) for t in found.trials],
+        "sweep_rows": [(t, [shown(t.params.get(p)) for p in places]) for t in found.trials],
         "sweep_chart": line_chart(series, title=f"{found.metric} by trial number"),
         "sweep_train_best": reverse("jobs:job_create") + f"?from={found.best.job}" if found.best else None,
         "sweep_importance": sorted(found.importance.items(), key=lambda item: -item[1]),
     }
+
+
+def shown(value: object) -> object:
+    """A point's value as the table shows it: a list (LoRA's target modules) as "q_proj, v_proj"."""
+    return ", ".join(map(str, value)) if isinstance(value, list) else value
