@@ -220,7 +220,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_launch": membership.can_launch,
     }
     if job.kind in RESULT_CONTEXTS:
-        context |= RESULT_CONTEXTS[job.kind](job)
+        context |= RESULT_CONTEXTS[job.kind](job, request.GET)
     return render(request, "jobs/job_detail.html", context)
 
 

@@ -126,6 +126,11 @@ def test_the_best_trial_saved_as_a_team_preset_starts_a_new_job_form(
     client.force_login(member)
     page = client.get(f"/jobs/{sweep.pk}/").content.decode()
     assert "Save the best as a team preset" in page
+    assert (
+        page.count('class="chart sweep-scatter"') == 2
+    )  # lora.r and the learning rate, each against the loss
+    sorted_page = client.get(f"/jobs/{sweep.pk}/?trials=by-metric").content.decode()
+    assert 'aria-sort="ascending"><a href="?trials=by-metric#sweep-trials"' in sorted_page
     assert client.post(f"/jobs/{sweep.pk}/save-preset/").status_code == 302  # "Best of s"
     assert TeamPreset.objects.filter(team=team, name=f"Best of {sweep.name}").exists()
     form = client.get("/jobs/new/").content.decode()
