@@ -100,4 +100,15 @@ def test_list_choices_search_lora_target_modules_through_the_one_door(sweep_requ
     assert all(t.differs == t.params for t in found.trials)  # no preset to compare with
     client.force_login(member)
     page = client.get(f"/jobs/{sweep.pk}/").content.decode()
-    assert "<td class=\"num\">q_proj, k_proj, v_proj, o_proj</td>" in page  # read as a list, not JSON
+    assert '<td class="num">q_proj, k_proj, v_proj, o_proj</td>' in page  # read as a list, not JSON
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [({"warmup_evals": -1}, "warmup_evals"), ({"pruner": "bogus"}, "pruner"), ({"metric": "loss"}, "metric")],
+)
+def test_it_refuses_bad_search_settings_naming_them(sweep_request, changes, where):
+    with pytest.raises(LaunchRefused) as refused:
+        launch(sweep_request(**changes))
+    assert where in places(refused.value), places(refused.value)
+    assert not Job.objects.exists()
