@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from jobs.compute import ComputeProfile  # re-exported: the records are imported from here
+from jobs.team_presets import TeamPreset  # noqa: F401 (re-exported, likewise)
 
 
 class Team(models.Model):

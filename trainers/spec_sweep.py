@@ -41,6 +41,13 @@ class SweepSpec(_Strict):
     space: dict[str, Any] = Field(min_length=1, description="Parameter place → choices or range.")
     sampler: Literal["tpe", "random", "grid"] = "tpe"
     pruner: Literal["median", "successive_halving", "hyperband", "none"] = "median"
+    warmup_evals: int | None = Field(
+        None,
+        ge=0,
+        le=1000,
+        description="Evaluations of each trial the median pruner never stops at; none: half the "
+        "evaluations a run makes (an early loser often wins by the end).",
+    )
     metric: str = Field("eval/loss", pattern=r"^eval/[\w.-]+$", description="The eval metric to optimise.")
     direction: Literal["minimize", "maximize"] = "minimize"
     budget: Budget = Budget()

@@ -2,15 +2,19 @@
 
 A space maps a parameter's place to what to try there: ``{"lora.r": {"low": 2, "high": 32, "log": true},
 "method": {"choices": ["lora", "full"]}, "training.learning_rate": {"low": 1e-5, "high": 1e-3, "log":
-true}}``. A place is ``method`` or ``<group>.<field>`` of a training job's parameter groups (``lora``,
-``training``, ``method_params`` and the objective's own group). Every value a dimension can give is
-checked against that field's own pydantic field (bounds, type), so a range outside the schema's bounds
-is refused at ``space.lora.r`` before anything is created. Sampling uses Optuna's ``suggest_*``.
+true}}``. A choice may be a list (``"lora.target_modules": {"choices": [["q_proj", "v_proj"],
+"all-linear"]}``): Optuna's categorical distributions take scalars only, so such a choice is asked of
+Optuna as its JSON text and read back as the list. A place is ``method`` or ``<group>.<field>`` of a
+training job's parameter groups (``lora``, ``training``, ``method_params`` and the objective's own
+group). Every value a dimension can give is checked against that field's own pydantic field (bounds,
+type), so a range outside the schema's bounds is refused at ``space.lora.r`` before anything is
+created. Sampling uses Optuna's ``suggest_*``.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -20,13 +24,29 @@ from trainers.objectives.params import OBJECTIVE_PARAMS
 from trainers.spec import LoraParams, TrainingParams
 
 Scalar = bool | int | float | str
+Choice = Scalar | list[Scalar]  # a list: a value such as lora.target_modules
 Place = tuple[str, ...]
 SpaceProblem = tuple[Place, str]  # (place under "space", message)
 
 
 class Choices(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    choices: list[Scalar] = Field(min_length=1, description='Values to try, e.g. ["lora", "full"].')
+    choices: list[Choice] = Field(
+        min_length=1,
+        description='Values to try, e.g. ["lora", "full"] or [["q_proj", "v_proj"], "all-linear"].',
+    )
+
+    def categorical(self) -> list[Scalar]:
+        """The choices as Optuna's categorical distribution takes them: a list as its JSON text."""
+        return [as_categorical(c) for c in self.choices]
+
+    def value_of(self, asked: Scalar) -> Choice:
+        """The choice Optuna's categorical value stands for."""
+        return dict(zip(self.categorical(), self.choices, strict=True)).get(asked, asked)
+
+
+def as_categorical(choice: Choice) -> Scalar:
+    return json.dumps(choice) if isinstance(choice, list) else choice
 
 
 class Range(BaseModel):
@@ -169,13 +189,13 @@ def integer_places(space: dict, method_params: type[BaseModel] | None) -> set[st
     return found
 
 
-def suggest(trial: Any, space: dict, whole: set[str]) -> dict[str, Scalar]:
+def suggest(trial: Any, space: dict, whole: set[str]) -> dict[str, Choice]:
     """One point of the space, asked of an Optuna trial (``whole``: places sampled as integers)."""
-    point: dict[str, Scalar] = {}
+    point: dict[str, Choice] = {}
     for name, raw in space.items():
         dim = dimension(raw)
         if isinstance(dim, Choices):
-            point[name] = trial.suggest_categorical(name, dim.choices)
+            point[name] = dim.value_of(trial.suggest_categorical(name, dim.categorical()))
         elif name in whole:
             point[name] = trial.suggest_int(
                 name, int(dim.low), int(dim.high), log=dim.log, step=int(dim.step or 1)
@@ -185,7 +205,16 @@ def suggest(trial: Any, space: dict, whole: set[str]) -> dict[str, Scalar]:
     return point
 
 
-def apply_point(method: str, objective: str, params: dict, point: dict[str, Scalar]) -> tuple[str, dict]:
+def point_of(space: dict, asked: dict[str, Any]) -> dict[str, Choice]:
+    """A trial's point from Optuna's parameters: list choices read back from their JSON text."""
+    point = {}
+    for name, value in asked.items():
+        dim = dimension(space[name]) if name in space else None
+        point[name] = dim.value_of(value) if isinstance(dim, Choices) else value
+    return point
+
+
+def apply_point(method: str, objective: str, params: dict, point: dict[str, Choice]) -> tuple[str, dict]:
     """The training job a point of the space makes: the sweep's method and parameters with the point's
     values set in their groups; groups the point's method does not read are left out (a ``lora`` group
     when the point is full fine-tuning)."""
@@ -202,5 +231,5 @@ def apply_point(method: str, objective: str, params: dict, point: dict[str, Scal
 
 
 def grid(space: dict) -> dict[str, list[Scalar]]:
-    """The grid sampler's search space: every dimension must be choices."""
-    return {name: dimension(raw).choices for name, raw in space.items()}  # type: ignore[union-attr]
+    """The grid sampler's search space: every dimension must be choices (lists as their JSON text)."""
+    return {name: dimension(raw).categorical() for name, raw in space.items()}  # type: ignore[union-attr]

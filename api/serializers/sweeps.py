@@ -38,11 +38,19 @@ class SweepJobCreateSerializer(chain_jobs.ChainJobSerializer):
     space = serializers.DictField(
         help_text='Place → what to try: {"choices": [...]} or {"low": ..., "high": ..., "log": true}. '
         'Places: "method" or "<group>.<field>" of the method\'s parameter groups, e.g. "lora.r", '
-        '"lora.use_dora", "training.learning_rate", "dpo.beta" (GET /api/v1/methods/{name}).'
+        '"lora.use_dora", "training.learning_rate", "dpo.beta" (GET /api/v1/methods/{name}). A choice may '
+        'be a list: {"lora.target_modules": {"choices": [["q_proj", "v_proj"], "all-linear"]}}.'
     )
     sampler = serializers.ChoiceField(choices=list(SAMPLERS), default="tpe")
     pruner = serializers.ChoiceField(
         choices=list(PRUNERS), default="median", help_text="Stops losing trials from their eval metrics."
+    )
+    warmup_evals = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=1000,
+        help_text="Evaluations of each trial the median pruner never stops at; omitted: half of "
+        "training.evals_per_run.",
     )
     metric = serializers.CharField(
         default="eval/loss", max_length=100, help_text="The eval metric to optimise, e.g. eval/accuracy."
@@ -119,3 +127,21 @@ class SweepResultSerializer(serializers.Serializer):
         help_text="Seconds the trials' attempts ran, the preset's excluded."
     )
     trials = TrialSerializer(many=True)
+
+
+class SavePresetSerializer(serializers.Serializer):
+    name = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text='Omitted: "Best of <the sweep\'s name>".'
+    )
+
+
+class TeamPresetSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    method = serializers.CharField()
+    objective = serializers.CharField()
+    params = serializers.DictField(help_text="Training parameters, as a training job's params.")
+    source_job = serializers.IntegerField(source="source_job_id", allow_null=True)
+    metric = serializers.CharField(allow_blank=True)
+    value = serializers.FloatField(allow_null=True, help_text="The metric its source job reached.")
+    created_at = serializers.DateTimeField()

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.serializers.sweeps import SweepResultSerializer
+from api.base import ApiView
+from api.idempotency import idempotent
+from api.problems import Conflict
+from api.serializers.sweeps import SavePresetSerializer, SweepResultSerializer, TeamPresetSerializer
 from api.views.jobs import JobScoped
-from jobs.models import Job
-from jobs.sweeps import results
+from api.views.params import IDEMPOTENCY_KEY, created
+from jobs.models import Job, TeamPreset
+from jobs.sweeps import presets, results
 
 NO_TRIALS = {
     "metric": None,
@@ -35,3 +40,37 @@ class SweepTrials(JobScoped):
         if job.kind != Job.Kind.SWEEP:
             return Response(NO_TRIALS)
         return Response(results.summary(job).as_json())
+
+
+class SaveBestAsPreset(JobScoped):
+    serializer_class = TeamPresetSerializer
+    extra_problems = {"POST": [409]}
+
+    @extend_schema(
+        request=SavePresetSerializer,
+        responses={201: TeamPresetSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+        summary="Save a sweep's best trial as a team preset",
+        description="Its training job's method, objective and parameters, to start training jobs "
+        "from (GET /api/v1/presets; the job form's ?preset=<id>). A 409 while no trial is complete, "
+        "or when the team has a preset of that name.",
+    )
+    @idempotent
+    def post(self, request: Request, job_id: int) -> Response:
+        job = self.job(job_id)
+        asked = SavePresetSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
+        try:
+            preset = presets.save_best(job, user=request.user, name=asked.validated_data.get("name", ""))
+        except presets.PresetRefused as exc:
+            raise Conflict(str(exc)) from None
+        return created(TeamPresetSerializer(preset).data, reverse("api:preset-list"))
+
+
+class PresetList(ApiView):
+    serializer_class = TeamPresetSerializer
+    pagination_class = None
+
+    @extend_schema(responses=TeamPresetSerializer(many=True), summary="List the team's saved presets")
+    def get(self, request: Request) -> Response:
+        return Response(TeamPresetSerializer(TeamPreset.objects.filter(team=self.team), many=True).data)

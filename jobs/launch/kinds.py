@@ -36,7 +36,7 @@ class KindTraits:
     keep_params: Callable[[dict], dict] | None = None  # Job.params from the built spec
     first_status: str = Job.Status.QUEUED  # queued (dispatched on commit), or running (no trainer)
     result: str = ""  # the job page's result section: a template included by name
-    result_context: str = ""  # "module.function": (job) -> the result section's context
+    result_context: str = ""  # "module.function": (job, the page's query) -> the result section's context
 
 
 KINDS: Mapping[str, KindTraits] = MappingProxyType(

@@ -3,16 +3,28 @@ its budget against the team's quotas (``jobs.launch.rules`` checks the training 
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import Annotated
+
+from pydantic import TypeAdapter, ValidationError
 
 from jobs.launch.types import LaunchRequest, Problem, pydantic_problems
 from jobs.models import ComputeProfile
 from trainers import catalogue
-from trainers.spec_sweep import Budget
+from trainers.spec_sweep import Budget, SweepSpec
 from trainers.sweep_space import space_problems
 
 # What a sweep's params hold besides ``trial`` (the training parameters every trial starts from).
-SEARCH_FIELDS = ("space", "sampler", "pruner", "metric", "direction", "budget", "seed", "compare_preset")
+SEARCH_FIELDS = (
+    "space",
+    "sampler",
+    "pruner",
+    "warmup_evals",
+    "metric",
+    "direction",
+    "budget",
+    "seed",
+    "compare_preset",
+)
 
 
 def problems(request: LaunchRequest) -> list[Problem]:
@@ -29,7 +41,21 @@ def problems(request: LaunchRequest) -> list[Problem]:
             search.get("space"), method=request.method, methods=fitting, objective=objective
         )
     ]
-    return found + budget_problems(request)
+    return found + setting_problems(search) + budget_problems(request)
+
+
+def setting_problems(search: dict) -> list[Problem]:
+    """The sampler, pruner, warm-up, metric… each through its field of the sweep's spec."""
+    found = []
+    for name in SEARCH_FIELDS:
+        if name in ("space", "budget") or name not in search:
+            continue
+        info = SweepSpec.model_fields[name]
+        try:
+            TypeAdapter(Annotated[info.annotation, info]).validate_python(search[name])
+        except ValidationError as exc:
+            found += pydantic_problems(exc, (name,))
+    return found
 
 
 def budget_problems(request: LaunchRequest) -> list[Problem]:

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from jobs.models import Job, MetricPoint
 from jobs.sweeps import study as studies
 from jobs.sweeps.driver import attempt_seconds
+from trainers.sweep_space import point_of
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def _study(sweep: Job) -> optuna.Study | None:
 
 
 def _trial(frozen: optuna.trial.FrozenTrial, job: Job | None, preset: Job | None, search: dict) -> Trial:
-    point = dict(frozen.params)
+    point = point_of(search.get("space") or {}, frozen.params)
     return Trial(
         number=frozen.number,
         job=job.pk if job else None,

@@ -100,12 +100,23 @@ def pruner(search: dict) -> optuna.pruners.BasePruner:
     kind = search.get("pruner", "median")
     evals = int(search.get("trial", {}).get("training", {}).get("evals_per_run", 5))
     if kind == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        # Steps are evaluations counted from 1; Optuna never prunes at a step below n_warmup_steps.
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup_evals(search) + 1)
     if kind == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     if kind == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(evals, 2), reduction_factor=3)
     return optuna.pruners.NopPruner()
+
+
+def warmup_evals(search: dict) -> int:
+    """The evaluations of each trial the median pruner never stops at: the sweep's ``warmup_evals``,
+    else half of the evaluations a run makes. An early loser often wins by the end: from the first
+    of 4 evaluations the pruner stopped the eventual winner (docs/benchmarks.md, the sweep section)."""
+    asked = search.get("warmup_evals")
+    if asked is not None:
+        return int(asked)
+    return int(search.get("trial", {}).get("training", {}).get("evals_per_run", 5)) // 2
 
 
 def grid_size(search: dict) -> int | None:

@@ -7,7 +7,7 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 
 from jobs.data import storage
@@ -107,7 +107,7 @@ def time_estimate(spec) -> str:
     )
 
 
-def result_context(job: Job) -> dict:
+def result_context(job: Job, query: QueryDict | None = None) -> dict:
     """The job page's result section of a curate job (``jobs/_curate_result.html``)."""
     return {"curated": curate_result(job)}
 

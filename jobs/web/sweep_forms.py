@@ -57,6 +57,13 @@ class SweepForm(forms.Form):
         initial="median",
         help_text="Stops trials that are losing, from their evaluations.",
     )
+    warmup_evals = forms.IntegerField(
+        min_value=0,
+        max_value=1000,
+        required=False,
+        label="Pruning warm-up",
+        help_text="Evaluations of each trial the median pruner never stops at; blank: half of them.",
+    )
 
     def __init__(self, *args, team: Team, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -69,11 +76,13 @@ class SweepForm(forms.Form):
         space: dict = {}
         for key in data["search"]:
             space |= SEARCHES[key][1]
+        warmup = {} if data.get("warmup_evals") is None else {"warmup_evals": data["warmup_evals"]}
         return {
             "trial": {"training": {"epochs": data["epochs"]}},
             "space": space,
             "sampler": "tpe",
             "pruner": data["pruner"],
+            **warmup,
             "metric": data["metric"],
             "direction": default_direction(data["metric"]),
             "budget": {"trials": data["trials"], "parallel": data["parallel"]},

@@ -31,6 +31,7 @@ urlpatterns = [
     path("jobs/<int:pk>/live/", views.job_live, name="job_live"),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
+    path("jobs/<int:pk>/save-preset/", sweep_views.save_best_preset, name="sweep_save_preset"),
     path("jobs/<int:pk>/continue/", continue_views.job_continue, name="job_continue"),
     path(
         "jobs/<int:pk>/artifacts/<int:artifact_id>/download/",

@@ -22,7 +22,7 @@ from jobs.assets import lineage
 from jobs.launch import LaunchRefused, LaunchRequest, ModelInput, errors, rerun
 from jobs.launch.kinds import KINDS
 from jobs.lifecycle import services
-from jobs.models import Artifact, Job, ModelAsset
+from jobs.models import Artifact, Job, ModelAsset, TeamPreset
 from jobs.teams.access import current_membership, require_launch
 from jobs.web import compare, downloads, kind_views, next_steps
 from jobs.web.form_fields import list_text
@@ -102,8 +102,9 @@ def _initial_from(job: Job) -> dict:
     return initial | initial_from_params(job.method, job.objective, job.params)
 
 
-def _kept_settings(source: Job | None, params: dict, method: str) -> dict:
-    """Settings the form has no field for (e.g. LoRA target modules) carry over from the source job."""
+def _kept_settings(source: Job | TeamPreset | None, params: dict, method: str) -> dict:
+    """Settings the form has no field for (e.g. LoRA target modules) carry over from the source job
+    or team preset."""
     if source is None or source.method != method:
         return params
     kept = {}
@@ -129,6 +130,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
     source_id = str(request.POST.get("from") or request.GET.get("from") or "")
     is_id = source_id.isdigit() and len(source_id) < 10
     source = team.jobs.filter(pk=source_id, kind=Job.Kind.TRAIN).first() if is_id else None
+    preset = _team_preset(request, team)
     if request.method == "POST":
         require_launch(membership)
         form = JobForm(request.POST, team=team)
@@ -143,7 +145,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
                     dataset=data["dataset"],
                     method=data["method"],
                     objective=data["objective"],
-                    params=_kept_settings(source, data["params"], data["method"]),
+                    params=_kept_settings(source or preset, data["params"], data["method"]),
                 )
             except LaunchRefused as exc:
                 errors.add_to_form(form, exc, errors.train_form_field(data["method"]))
@@ -152,15 +154,26 @@ def job_create(request: HttpRequest) -> HttpResponse:
                 return redirect("jobs:job_detail", pk=job.pk)
     elif source is not None:
         form = JobForm(team=team, initial=_initial_from(source))
+    elif preset is not None:
+        initial = initial_from_params(preset.method, preset.objective, preset.params)
+        form = JobForm(team=team, initial={"dataset": request.GET.get("dataset"), **initial})
     else:
         form = JobForm(team=team, initial={"dataset": request.GET.get("dataset")})
     context = {
         "form": form,
         "can_launch": membership.can_launch,
         "source": source,
+        "preset": preset,
+        "team_presets": team.presets.all()[:20],
         "advanced_names": ADVANCED_TRAINING_PARAMS,
     }
     return render(request, "jobs/job_form.html", context)
+
+
+def _team_preset(request: HttpRequest, team) -> TeamPreset | None:
+    """The team preset the form starts from (``?preset=<id>``), if it is the team's."""
+    asked = str(request.POST.get("preset") or request.GET.get("preset") or "")
+    return team.presets.filter(pk=asked).first() if asked.isdigit() and len(asked) < 10 else None
 
 
 def _team_job(request: HttpRequest, pk: int):
@@ -204,9 +217,10 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "shape_text": shape_text(job),
         "kind_label": " · ".join(filter(None, [KINDS[job.kind].label, method_label(job.kind, job.method)])),
         "result_template": KINDS[job.kind].result,
+        "can_launch": membership.can_launch,
     }
     if job.kind in RESULT_CONTEXTS:
-        context |= RESULT_CONTEXTS[job.kind](job)
+        context |= RESULT_CONTEXTS[job.kind](job, request.GET)
     return render(request, "jobs/job_detail.html", context)
 
 

@@ -495,6 +495,32 @@ def test_clone_and_edit_prefills_the_form_and_keeps_settings_it_has_no_field_for
     assert clone.params["lora"]["target_modules"] == ["q_proj", "v_proj"]
 
 
+def test_a_team_preset_fills_the_form_and_keeps_settings_it_has_no_field_for(
+    client, member, job, team, django_capture_on_commit_callbacks
+):
+    from jobs.models import TeamPreset
+
+    lora = {**job.params["lora"], "r": 4, "target_modules": ["q_proj", "v_proj"]}
+    preset = TeamPreset.objects.create(
+        team=team, name="tuned", method="lora", objective="sft", params={**job.params, "lora": lora}
+    )
+    client.force_login(member)
+    form = client.get(f"/jobs/new/?preset={preset.pk}").content.decode()
+    assert "your team's preset “tuned”" in form and re.search(r'name="r" value="4"', form)
+    assert f'<input type="hidden" name="preset" value="{preset.pk}">' in form
+    data = {
+        "preset": preset.pk,
+        "name": "from preset",
+        "base_model": job.base_model_id,
+        "dataset": job.dataset_id,
+    }
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/jobs/new/", {**data, "r": 8})
+    made = Job.objects.get(name="from preset")
+    assert made.params["lora"]["r"] == 8
+    assert made.params["lora"]["target_modules"] == ["q_proj", "v_proj"]
+
+
 def test_a_finished_training_job_offers_to_continue_training(client, member, job):
     Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
     client.force_login(member)
@@ -576,7 +602,8 @@ def test_an_evaluation_shows_base_and_candidate_side_by_side(client, member, tea
     body = client.get(f"/jobs/{evaluation.pk}/").content.decode()
     assert re.search(
         r"Perplexity \(held-out\) <code[^>]*>eval/perplexity</code></th>\s*<td class=\"num\">40</td>\s*"
-        r"<td class=\"num\">12\.5</td>", body
+        r"<td class=\"num\">12\.5</td>",
+        body,
     )
     assert '<span class="better">−27.5</span>' in body
     assert "base says" in body and "candidate says" in body

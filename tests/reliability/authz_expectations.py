@@ -80,6 +80,7 @@ EXPECTED: dict[str, Rule] = {
     "jobs/<int:pk>/live/": TEAM_OBJECT,
     "jobs/<int:pk>/cancel/": LAUNCH,
     "jobs/<int:pk>/retry/": LAUNCH,
+    "jobs/<int:pk>/save-preset/": LAUNCH,  # a sweep's best trial; any other job: back with a message
     # Continue training from this job's adapter: a form (POST with no fields: its errors).
     "jobs/<int:pk>/continue/": {"GET": "login 404 200 200 200 404", "POST": "login 404 403 200 200 404"},
     "jobs/<int:pk>/outputs/<int:model_id>/evaluate/": LAUNCH,
@@ -157,6 +158,8 @@ EXPECTED: dict[str, Rule] = {
     "api/v1/jobs/<int:job_id>/continue": API_NEW_JOB_FROM,  # training again from its adapter
     "api/v1/jobs/<int:job_id>/metrics": API_OBJECT,
     "api/v1/jobs/<int:job_id>/trials": API_OBJECT,  # a sweep's; other jobs have none (an empty list)
+    "api/v1/jobs/<int:job_id>/trials/best/preset": API_FINISHED_JOB_ACTION,  # no sweep, no best: 409
+    "api/v1/presets": API_READ,
     "api/v1/jobs/<int:job_id>/logs": API_OBJECT,
     "api/v1/jobs/<int:job_id>/samples": API_OBJECT,
     "api/v1/jobs/<int:job_id>/evaluation": API_OBJECT,

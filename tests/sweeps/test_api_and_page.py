@@ -92,3 +92,65 @@ def test_a_training_job_has_no_trials(as_member, tiny_model, dataset, team, memb
     response = as_member.get(f"/api/v1/jobs/{job.pk}/trials")
     assert response.status_code == 200
     assert (response.json()["trials"], response.json()["best"]) == ([], None)
+
+
+def test_the_best_trial_saved_as_a_team_preset_starts_a_new_job_form(
+    as_member, client, member, tiny_model, dataset, team
+):
+    from jobs.models import TeamPreset
+
+    sweep_id = as_member.post("/api/v1/jobs", body(tiny_model, dataset), format="json").json()["id"]
+    sweep = Job.objects.get(pk=sweep_id)
+    early = as_member.post(f"/api/v1/jobs/{sweep.pk}/trials/best/preset", {}, format="json")
+    assert early.status_code == 409 and "no complete trial" in early.json()["detail"]
+    sweep_to_end(sweep)
+    best = as_member.get(f"/api/v1/jobs/{sweep.pk}/trials").json()["best"]
+    response = as_member.post(
+        f"/api/v1/jobs/{sweep.pk}/trials/best/preset", {"name": "tuned r"}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    saved = TeamPreset.objects.get(pk=response.json()["id"])
+    trial = Job.objects.get(pk=best["job"])
+    assert (saved.team, saved.method, saved.objective, saved.params) == (
+        team,
+        trial.method,
+        trial.objective,
+        trial.params,
+    )
+    assert saved.params["lora"]["r"] == best["params"]["lora.r"]
+    again = as_member.post(f"/api/v1/jobs/{sweep.pk}/trials/best/preset", {"name": "tuned r"}, format="json")
+    assert again.status_code == 409 and "already" in again.json()["detail"]
+    listed = as_member.get("/api/v1/presets").json()
+    assert [p["name"] for p in listed] == ["tuned r"] and listed[0]["source_job"] == trial.pk
+
+    client.force_login(member)
+    page = client.get(f"/jobs/{sweep.pk}/").content.decode()
+    assert "Save the best as a team preset" in page
+    assert (
+        page.count('class="chart sweep-scatter"') == 2
+    )  # lora.r and the learning rate, each against the loss
+    sorted_page = client.get(f"/jobs/{sweep.pk}/?trials=by-metric").content.decode()
+    assert 'aria-sort="ascending"><a href="?trials=by-metric#sweep-trials"' in sorted_page
+    assert client.post(f"/jobs/{sweep.pk}/save-preset/").status_code == 302  # "Best of s"
+    assert TeamPreset.objects.filter(team=team, name=f"Best of {sweep.name}").exists()
+    form = client.get("/jobs/new/").content.decode()
+    assert f"?preset={saved.pk}" in form and "tuned r" in form
+    prefilled = client.get(f"/jobs/new/?preset={saved.pk}")
+    from jobs.web.forms import initial_from_params
+
+    assert (
+        prefilled.context["form"].initial.items() >= initial_from_params("lora", "sft", saved.params).items()
+    )
+    assert prefilled.context["preset"] == saved
+
+
+def test_another_teams_preset_is_not_offered(client, other_team, member):
+    from jobs.models import TeamPreset
+
+    theirs = TeamPreset.objects.create(
+        team=other_team, name="theirs", method="lora", objective="sft", params={}
+    )
+    client.force_login(member)
+    response = client.get(f"/jobs/new/?preset={theirs.pk}")
+    assert response.status_code == 200 and response.context["preset"] is None
+    assert "theirs" not in response.content.decode()

@@ -108,7 +108,7 @@ def test_a_finished_trial_is_told_once_and_the_sweep_moves_on(sweep_request):
 
 
 def test_pruning_stops_a_losing_trial_through_cancel(sweep_request, monkeypatch):
-    sweep = launch(sweep_request(budget={"trials": 4, "parallel": 2}))
+    sweep = launch(sweep_request(budget={"trials": 4, "parallel": 2}, warmup_evals=0))
     driver.drive(sweep.pk)
     for number in (0, 1):  # two finished trials: the median pruner's reference (0.4 at the 1st eval)
         run_to_end(sweep.trials.get(trial_number=number))
@@ -130,6 +130,38 @@ def test_pruning_stops_a_losing_trial_through_cancel(sweep_request, monkeypatch)
     assert states(sweep)[2] == "PRUNED"
     services.cancel(winning)
     services.reconcile()
+
+
+def test_the_warm_up_keeps_a_trial_losing_at_its_first_evaluations_running(sweep_request, monkeypatch):
+    # evals_per_run 4: by default the median pruner may stop a trial from its 3rd evaluation on.
+    sweep = launch(
+        sweep_request(budget={"trials": 3, "parallel": 2}, trial={"training": {"evals_per_run": 4}})
+    )
+    assert study.warmup_evals(sweep.params) == 2
+    driver.drive(sweep.pk)
+    for number in (0, 1):
+        run_to_end(sweep.trials.get(trial_number=number))
+    monkeypatch.setenv("FAKE_TRAINER_SLEEP", "30")
+    driver.drive(sweep.pk)
+    late = sweep.trials.get(trial_number=2)
+    attempt = services.dispatch(late.pk) or late.attempts.get()
+    MetricPoint.objects.create(job=late, attempt=attempt, name="eval/loss", step=2, value=5.0)
+    driver.drive(sweep.pk)  # losing at its 1st evaluation, inside the warm-up: not stopped
+    late.refresh_from_db()
+    assert late.status in Job.ACTIVE
+    assert states(sweep) == ["COMPLETE", "COMPLETE", "RUNNING"]
+    services.cancel(late)
+    services.reconcile()
+
+
+@pytest.mark.parametrize(
+    ("search", "warmup"),
+    [({}, 2), ({"trial": {"training": {"evals_per_run": 8}}}, 4), ({"warmup_evals": 0}, 0)],
+)
+def test_the_median_pruners_warm_up_is_half_the_evaluations_unless_given(search, warmup):
+    assert study.warmup_evals(search) == warmup
+    pruner = study.pruner({"pruner": "median", **search})
+    assert pruner._n_warmup_steps == warmup + 1  # steps are evaluations counted from 1
 
 
 def test_cancelling_a_sweep_cancels_its_running_trials(sweep_request):

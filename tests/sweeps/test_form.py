@@ -31,6 +31,13 @@ def test_it_starts_a_sweep_of_the_chosen_searches(client, member, tiny_model, da
     assert set(sweep.params["space"]) == {"training.learning_rate", "lora.r"}
     assert sweep.params["budget"] == {"trials": 6, "parallel": 2}
     assert sweep.params["trial"] == {"training": {"epochs": 1.0}}
+    assert "warmup_evals" not in sweep.params  # blank: the default, half of the evaluations
+
+
+def test_it_takes_a_pruning_warm_up(client, member, tiny_model, dataset):
+    client.force_login(member)
+    assert post(client, tiny_model, dataset, warmup_evals=3).status_code == 302
+    assert Job.objects.get(kind="sweep").params["warmup_evals"] == 3
 
 
 def test_it_refuses_more_at_once_than_the_quota_next_to_the_field(client, member, team, tiny_model, dataset):

@@ -43,6 +43,8 @@ def test_it_refuses_a_range_outside_the_schemas_bounds(sweep_request):
         ({"lora.r": {"low": 2.5, "high": 8}}, "space.lora.r", "whole number"),
         ({"dpo.beta": {"low": 0.1, "high": 0.5}}, "space.dpo.beta", "dpo objective"),
         ({"lora.use_dora": {"choices": [False, "maybe"]}}, "space.lora.use_dora", "choice 'maybe'"),
+        ({"lora.r": {"choices": [4, [8, 16]]}}, "space.lora.r", "choice [8, 16]"),
+        ({"lora.target_modules": {"choices": [["q_proj", 3]]}}, "space.lora.target_modules", "choice"),
     ],
 )
 def test_it_refuses_a_bad_space_naming_the_place(sweep_request, space, where, words):
@@ -80,3 +82,33 @@ def test_the_grid_sampler_takes_choices_only(sweep_request):
     with pytest.raises(LaunchRefused) as refused:
         launch(sweep_request(sampler="grid"))
     assert "grid sampler takes choices only" in str(refused.value)
+
+
+def test_list_choices_search_lora_target_modules_through_the_one_door(sweep_request, client, member):
+    from jobs.sweeps import driver, results
+
+    attention = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    space = {"lora.target_modules": {"choices": [["q_proj", "v_proj"], attention]}}
+    sweep = launch(sweep_request(space=space, sampler="grid", budget={"trials": 2, "parallel": 2}))
+    driver.drive(sweep.pk)
+    trials = sweep.trials.exclude(trial_number=None)
+    assert sorted(t.params["lora"]["target_modules"] for t in trials) == [attention, ["q_proj", "v_proj"]]
+    found = results.summary(sweep)
+    assert sorted(t.params["lora.target_modules"] for t in found.trials) == sorted(
+        t.params["lora"]["target_modules"] for t in trials
+    )
+    assert all(t.differs == t.params for t in found.trials)  # no preset to compare with
+    client.force_login(member)
+    page = client.get(f"/jobs/{sweep.pk}/").content.decode()
+    assert '<td class="num">q_proj, k_proj, v_proj, o_proj</td>' in page  # read as a list, not JSON
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [({"warmup_evals": -1}, "warmup_evals"), ({"pruner": "bogus"}, "pruner"), ({"metric": "loss"}, "metric")],
+)
+def test_it_refuses_bad_search_settings_naming_them(sweep_request, changes, where):
+    with pytest.raises(LaunchRefused) as refused:
+        launch(sweep_request(**changes))
+    assert where in places(refused.value), places(refused.value)
+    assert not Job.objects.exists()

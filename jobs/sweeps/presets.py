@@ -1,0 +1,39 @@
+"""Saving a sweep's best trial as a team preset: its training job's method, objective and
+parameters under a name, to start new training jobs from (``jobs.team_presets``)."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from jobs.models import Job, TeamPreset
+from jobs.sweeps import results
+
+
+class PresetRefused(Exception):
+    """The sweep has no best trial to save, or the team has a preset of that name already."""
+
+
+def save_best(sweep: Job, *, user: object, name: str = "") -> TeamPreset:
+    """The sweep's best complete trial, saved as a preset of the sweep's team."""
+    if sweep.kind != Job.Kind.SWEEP:
+        raise PresetRefused(f"Job #{sweep.pk} is a {sweep.kind} job, not a sweep: it has no best trial.")
+    found = results.summary(sweep)
+    if found.best is None or found.best.job is None:
+        raise PresetRefused(f"Sweep #{sweep.pk} has no complete trial yet: there is no best to save.")
+    best = sweep.trials.get(pk=found.best.job)
+    name = (name.strip() or f"Best of {sweep.name}")[:200]
+    try:
+        with transaction.atomic():
+            return TeamPreset.objects.create(
+                team=sweep.team,
+                name=name,
+                method=best.method,
+                objective=best.objective,
+                params=best.params,
+                source_job=best,
+                value=found.best.value,
+                metric=found.metric,
+                created_by=user,
+            )
+    except IntegrityError:
+        raise PresetRefused(f"Team {sweep.team.name} has a preset named “{name}” already.") from None
