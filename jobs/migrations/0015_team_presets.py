@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0013_evaluation_inputs_and_retention'),
+        ('jobs', '0014_golden_sets_and_gates'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
