@@ -49,6 +49,11 @@ STRATEGY_WORDS = {
     "zero3": "DeepSpeed ZeRO-3: weights, gradients and optimizer state split across GPUs",
 }
 
+# The choices in plain words, for forms: auto first.
+STRATEGY_CHOICES = [("auto", "Auto: Hone chooses the least communication that fits the model")] + [
+    (name, f"{words[0].upper()}{words[1:]}") for name, words in STRATEGY_WORDS.items()
+]
+
 
 class StrategyChoice(BaseModel):
     """``params.distributed`` of a training job: the strategy the user asks for. The launch path

@@ -251,3 +251,21 @@ def test_a_chosen_strategy_is_kept_on_the_job_and_in_its_spec_and_said_as_chosen
 def test_auto_is_said_as_hones_choice(llama_7b):
     planned = shape.plan(llama_7b, _gpus("h100x8", 1, 8), "full", FULL)
     assert planned.text.endswith("(FSDP full shard), chosen by Hone as the least communication that fits")
+
+
+def test_the_job_form_offers_the_strategy_in_plain_words_and_shows_a_refusal_next_to_it(
+    client, member, tiny_model, dataset, settings
+):
+    from jobs.models import Job
+
+    settings.HONE_DEFAULT_PROFILE = _cpu_2().name
+    client.force_login(member)
+    form = client.get("/jobs/new/").content.decode()
+    assert '<option value="auto" selected>Auto: Hone chooses the least communication that fits' in form
+    assert "Each process holds a full copy of the model and trains on its share of every batch (DDP)" in form
+    data = {"base_model": tiny_model.pk, "dataset": dataset.pk, "strategy": "fsdp_full_shard"}
+    refused = client.post("/jobs/new/", data)
+    assert "on CPU processes (gloo) Hone trains with ddp" in refused.context["form"].errors["strategy"][0]
+    assert not Job.objects.exists()
+    assert client.post("/jobs/new/", data | {"strategy": "ddp"}).status_code == 302
+    assert Job.objects.get().params["distributed"] == {"strategy": "ddp"}
