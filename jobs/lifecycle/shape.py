@@ -64,29 +64,30 @@ def choice_problem(params: dict, profile: ComputeProfile | None) -> str:
     return distributed.choice_problem(asked(params), nodes=nodes, per_node=per_node, gpus=gpus, profile=name)
 
 
+def _fit(facts, profile: ComputeProfile | None, method: str, params: dict):
+    """One copy's memory (``sizing.training_fit``) under the job's LoRA and training settings."""
+    lora = LoraParams(**(params.get("lora") or {})) if isinstance(params.get("lora"), dict) else LoraParams()
+    try:
+        training = TrainingParams(**(params.get("training") or {}))
+    except (TypeError, ValueError):  # reported at its field by the launch rules
+        training = TrainingParams()
+    return sizing.training_fit(
+        facts,
+        profile,
+        rank=lora.r,
+        seq_len=training.max_seq_length,
+        batch_size=training.batch_size,
+        method=method,
+    )
+
+
 def plan(model: ModelAsset | None, profile: ComputeProfile | None, method: str, params: dict) -> Shape:
     """Where ``model`` trained with ``method`` and ``params`` (the job's groups) stands on ``profile``."""
     nodes, per_node = (profile.nodes, profile.per_node) if profile else (1, 1)
     wanted = asked(params) if not choice_problem(params, profile) else "auto"
     gpus = bool(profile and profile.gpu_count)
     facts = sizing.model_facts(model) if model is not None else None
-    lora = LoraParams(**(params.get("lora") or {})) if isinstance(params.get("lora"), dict) else LoraParams()
-    try:
-        training = TrainingParams(**(params.get("training") or {}))
-    except (TypeError, ValueError):  # reported at its field by the launch rules
-        training = TrainingParams()
-    fit = (
-        sizing.training_fit(
-            facts,
-            profile,
-            rank=lora.r,
-            seq_len=training.max_seq_length,
-            batch_size=training.batch_size,
-            method=method,
-        )
-        if facts is not None
-        else None
-    )
+    fit = _fit(facts, profile, method, params) if facts is not None else None
     if fit is None or fit.device is None:
         return Shape(nodes, per_node, "ddp" if wanted == "auto" else wanted, gpus, None, None, None, wanted)
     available = fit.device.memory_bytes
