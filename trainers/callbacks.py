@@ -19,7 +19,9 @@ from typing import Any
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from trainers import throughput
 from trainers.events import EventEmitter
+from trainers.throughput import TokenRate
 
 log = logging.getLogger("trainers")
 
@@ -71,6 +73,7 @@ class EventsCallback(TrainerCallback):
         self._start_time = 0.0
         self._start_step = 0
         self._last_progress = 0.0
+        self.token_rate: TokenRate | None = None  # several processes: tokens/s per rank (train.py)
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any):
         self._start_time = time.monotonic()
@@ -120,6 +123,8 @@ class EventsCallback(TrainerCallback):
                 self.emitter.metric(name, step=state.global_step, value=_finite(logs[name]), split="train")
         if logs and "loss" in logs:
             self.last_train_loss = _finite(logs["loss"])
+            if self.token_rate is not None:  # on every rank: the rates are gathered
+                throughput.report(self.emitter, self.token_rate.rates(), state.global_step)
         self._objective_metrics(state.global_step, logs or {})
 
     def _objective_metrics(self, step: int, logs: dict) -> None:

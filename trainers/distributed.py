@@ -32,6 +32,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Strategy = Literal["ddp", "fsdp_full_shard", "fsdp_hybrid_shard", "zero2", "zero3"]
+# What a user may ask for in ``params.distributed.strategy``; auto: Hone chooses (``choose_strategy``).
+Choice = Literal["auto", "ddp", "fsdp_full_shard", "fsdp_hybrid_shard", "zero2", "zero3"]
 SHARDED: tuple[str, ...] = ("fsdp_full_shard", "fsdp_hybrid_shard")
 ZERO: tuple[str, ...] = ("zero2", "zero3")
 # Plain words for pages and the API.
@@ -47,6 +49,26 @@ STRATEGY_WORDS = {
     "zero3": "DeepSpeed ZeRO-3: weights, gradients and optimizer state split across GPUs",
 }
 
+# The choices in plain words, for forms: auto first.
+STRATEGY_CHOICES = [("auto", "Auto: Hone chooses the least communication that fits the model")] + [
+    (name, f"{words[0].upper()}{words[1:]}") for name, words in STRATEGY_WORDS.items()
+]
+
+
+class StrategyChoice(BaseModel):
+    """``params.distributed`` of a training job: the strategy the user asks for. The launch path
+    checks it against the compute profile (``jobs.lifecycle.shape.choice_problem``) and the estimate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: Choice = Field(
+        "auto",
+        description=(
+            "How the processes share the model: auto (Hone chooses the least communication that fits), "
+            "ddp, fsdp_full_shard, fsdp_hybrid_shard (several nodes); zero2/zero3 need DeepSpeed."
+        ),
+    )
+
 
 class DistributedParams(BaseModel):
     """How many processes train together and how they share the model."""
@@ -60,6 +82,7 @@ class DistributedParams(BaseModel):
     strategy: Strategy = Field(
         "ddp", description="How the processes share the model: ddp, fsdp_full_shard, fsdp_hybrid_shard."
     )
+    asked: Choice = Field("auto", description="What the job's params.distributed.strategy asked for.")
 
     @property
     def world_size(self) -> int:
@@ -98,7 +121,8 @@ def describe(params: DistributedParams, *, gpus: bool) -> str:
         return "one process on 1 GPU" if gpus else "one process on CPU"
     nodes = f"{params.nodes} node{'s' if params.nodes != 1 else ''}"
     shape = f"{nodes} × {count(params.processes_per_node, gpus)} ({params.world_size} processes)"
-    return f"{shape}: {STRATEGY_WORDS[params.strategy]}"
+    why = "as you chose" if params.asked != "auto" else "chosen by Hone as the least communication that fits"
+    return f"{shape}: {STRATEGY_WORDS[params.strategy]}, {why}"
 
 
 def count(processes: int, gpus: bool) -> str:
@@ -143,19 +167,22 @@ def choose_strategy(
     layers: int,
     fits_share: float,
     gpus: bool = True,
+    wanted: str = "auto",
 ) -> tuple[str, Sharded, bool | None]:
     """The least-communicating strategy that fits: DDP, else hybrid (several nodes), else full shard
-    (on GPUs: Accelerate shards only there, see ``strategy_problem``).
+    (on GPUs: Accelerate shards only there, see ``strategy_problem``); or the ``wanted`` one alone.
 
     Returns the strategy, its memory per process, and whether it fits (None: memory unknown)."""
     world = nodes * per_node
     order = ["ddp"] + (["fsdp_hybrid_shard"] if nodes > 1 else []) + ["fsdp_full_shard"]
     if world == 1 or not gpus:
         order = ["ddp"]
+    if wanted != "auto":
+        order = [wanted]
     for strategy in order:
         need = per_gpu_memory(memory, strategy, world_size=world, per_node=per_node, layers=layers)
         if available is None:
-            return "ddp", need, None
+            return strategy, need, None
         if need.total <= available * fits_share:
             return strategy, need, True
     return order[-1], need, False
@@ -171,6 +198,18 @@ def refusal(need_bytes: int, available: int, *, strategy: str, shape_text: str, 
         "model is then split further), or lower training.batch_size or training.max_seq_length, or train "
         "an adapter (lora, qlora) instead of every weight"
     )
+
+
+def choice_problem(wanted: str, *, nodes: int, per_node: int, gpus: bool, profile: str) -> str:
+    """Why the strategy a user asked for cannot run on this compute profile, or ''."""
+    if wanted in ("auto", "ddp"):
+        return ""
+    if nodes * per_node == 1 and wanted not in ZERO:
+        return (
+            f"{wanted} splits the model across processes, and compute profile {profile} runs one; "
+            "choose auto or ddp, or a profile with more GPUs"
+        )
+    return strategy_problem(wanted, nodes, gpus=gpus)
 
 
 def check_runs_here(params: DistributedParams, *, on_gpu: bool) -> str:

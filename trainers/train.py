@@ -39,6 +39,7 @@ from trainers.forgetting import RetentionCheck
 from trainers.objectives import registry as objectives
 from trainers.objectives.base import Built, Recipe
 from trainers.spec import ModelRef, SpecError, TrainSpec
+from trainers.throughput import TokenRate
 from trainers.training_record import read_training_record, write_training_record
 
 log = logging.getLogger("trainers")
@@ -73,6 +74,8 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
     # The forgetting report's "before": general-text perplexity of the model as training starts.
     retention = RetentionCheck.start(prepared.model, built.tokenizer, objective.task_type)
     callback = make_callback(spec, emitter, recipe, built, prepared)
+    if spec.distributed.world_size > 1:  # each rank's tokens/s on the job page (trainers/throughput.py)
+        callback.token_rate = TokenRate(prepared.model)
     args = training_arguments(spec, Path(spec.output_dir).resolve(), steps, prebatched=built.prebatched)
     trainer = recipe.trainer(spec, built, prepared, args, callback)
     if prepared.optimizer:  # e.g. LoRA+'s own learning rate for B; the Trainer still schedules it

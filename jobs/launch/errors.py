@@ -74,6 +74,8 @@ def train_form_field(method: str) -> FieldOf:
         head, name = (str(loc[0]) if loc else ""), (str(loc[1]) if len(loc) > 1 else "")
         if head in ("training", "lora") and name:
             return name
+        if head == "distributed" and name == "strategy":
+            return "strategy"
         if head == "method_params" and name:
             return f"{method}__{name}"
         if head in OBJECTIVE_PARAMS and name:

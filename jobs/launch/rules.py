@@ -23,7 +23,7 @@ from jobs.launch.sweep_checks import problems as search_problems
 from jobs.launch.types import LaunchRequest, Loc, Problem, pydantic_problems
 from jobs.lifecycle import shape
 from jobs.models import ComputeProfile, Dataset, Job, ModelAsset
-from trainers import catalogue
+from trainers import catalogue, distributed
 from trainers.objectives.params import OBJECTIVE_PARAMS, OBJECTIVE_TASKS, either
 
 
@@ -117,6 +117,8 @@ def train_problems(request: LaunchRequest) -> list[Problem]:
                 f"{profile.name} has none; pick a GPU profile, or use lora",
             )
         )
+    if why := shape.choice_problem(request.params, profile):
+        found.append(Problem(("distributed", "strategy"), why))
     if not found and base is not None:
         planned = shape.plan(base, profile, method.name, request.params)
         if why := shape.problem(planned, profile, executor=settings.HONE_EXECUTOR):
@@ -163,11 +165,12 @@ def _param_groups(method: catalogue.Method, objective: str, params: dict) -> lis
         if group == gates.GATE:  # not the trainer's: checked by _gate
             continue
         model = method.params.get(group) or (OBJECTIVE_PARAMS.get(group) if group == objective else None)
+        model = distributed.StrategyChoice if group == "distributed" else model
         if group in OBJECTIVE_PARAMS and group != objective:
             message = f"parameters of the {group} objective, but the objective is {objective!r}; remove it"
             found.append(Problem((group,), message))
         elif model is None:
-            known = ", ".join(method.params)
+            known = ", ".join([*method.params, "distributed"])
             found.append(
                 Problem((group,), f"{method.name} has no parameter group {group!r}; it takes {known}")
             )
@@ -200,6 +203,8 @@ def stored_params(spec: dict) -> dict:
     """A training job's params as the trainer reads them, defaults filled in: the method's groups,
     and the objective's own group where it has one."""
     kept = {group: spec[group] for group in catalogue.get(spec["method"]).params}
+    if (chosen := spec.get("distributed", {}).get("asked", "auto")) != "auto":  # the user's strategy
+        kept["distributed"] = {"strategy": chosen}
     objective = spec["objective"]
     if objective in OBJECTIVE_PARAMS:
         kept[objective] = spec.get(objective) or OBJECTIVE_PARAMS[objective]().model_dump(mode="json")

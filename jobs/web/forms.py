@@ -23,7 +23,7 @@ from jobs.web.form_fields import (
     list_text,
     spec_field,
 )
-from trainers import catalogue
+from trainers import catalogue, distributed
 from trainers.objectives.params import (
     OBJECTIVE_PARAMS,
     OBJECTIVE_TASKS,
@@ -132,6 +132,8 @@ def group_for(key: str, method: str) -> MethodGroup | None:
 
 def group_fields(key: str, method: str) -> tuple[tuple[str, str], ...]:
     """(form field name, spec field name) of ``method``'s (or an objective's) group ``key``."""
+    if key == "distributed":  # params.distributed.strategy: the form's "strategy"
+        return (("strategy", "strategy"),)
     group = group_for(key, method) if key != "training" else None
     return group.fields if group else tuple((n, n) for n in PARAM_GROUPS.get(key, ("", None, ()))[2])
 
@@ -221,6 +223,14 @@ class JobForm(forms.Form):
         help_text="How the model learns. LoRA suits most runs; every method says what it does below.",
     )
 
+    strategy = forms.ChoiceField(
+        choices=distributed.STRATEGY_CHOICES,
+        initial="auto",
+        required=False,
+        label="Parallelism strategy",
+        help_text="How several training processes share the model (a profile with more than one process).",
+    )
+
     def __init__(self, *args, team: Team, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Encoders too: a classifier may start from one (the launch rules name the objective it needs).
@@ -298,6 +308,7 @@ class JobForm(forms.Form):
                 [self[n] for n in training if n in ADVANCED_TRAINING_PARAMS],
             )
         )
+        sets.append(Fieldset("Several processes", "", [], [self["strategy"]]))
         return sets
 
     def clean(self) -> dict:
@@ -314,6 +325,8 @@ class JobForm(forms.Form):
         params = {key: self._group(key, model, method.name) for key, model in method.params.items()}
         if objective in OBJECTIVE_PARAMS:  # only the chosen objective's group is read
             params[objective] = self._group(objective, OBJECTIVE_PARAMS[objective], method.name)
+        if cleaned.get("strategy") not in (None, "", "auto"):  # checked against the profile at launch
+            params["distributed"] = {"strategy": cleaned["strategy"]}
         cleaned["params"] = params
         if not cleaned.get("name") and cleaned.get("base_model") and cleaned.get("dataset"):
             cleaned["name"] = f"{cleaned['base_model'].name} on {cleaned['dataset'].name}"[:200]

@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString
 
 from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES
 from jobs.models import Attempt, Event, Job
-from jobs.web import metric_series
+from jobs.web import metric_series, throughput
 from jobs.web.charts import line_chart
 from jobs.web.classifier_report import classifier_report
 from jobs.web.evaluation_report import gate_report, harness_table, retention_report
@@ -84,11 +84,12 @@ def metric_charts(
     """(title, SVG) per chart: losses together, then the rewards together (``rewards``: their series'
     names, where the job has them), then every other metric with two points or more."""
     charts = []
-    for title, names in (("Loss", LOSS_SERIES), ("Reward", rewards)):
+    rates = throughput.names(series)  # several processes: one line per rank, and all of them
+    for title, names in (("Loss", LOSS_SERIES), ("Reward", rewards), ("Tokens per second", rates)):
         drawn = {name: series[name] for name in names if name in series}
         if drawn:
             charts.append((title, line_chart(drawn, title=title)))
-    grouped = {*LOSS_SERIES, *rewards}
+    grouped = {*LOSS_SERIES, *rewards, *rates}
     others = sorted((name for name in series if name not in grouped), key=lambda n: (n == LEARNING_RATE, n))
     for name in others:
         if len(series[name]) >= 2:
@@ -100,9 +101,10 @@ def metric_charts(
 def latest_metrics(series: dict[str, list[tuple[int, float]]]) -> list[dict]:
     """Per metric: its newest value and step, and its best value so far."""
     rows = []
+    rates = throughput.names(series)  # in their own table (throughput.table)
     for name in sorted(series):
         points = series[name]
-        if not points:
+        if not points or name in rates:
             continue
         pick = min if lower_is_better(name) else max
         rows.append(
@@ -158,6 +160,7 @@ def live_context(job: Job) -> dict:
         "eta_text": human_duration(job.eta_seconds),
         "charts": [] if as_table else metric_charts(series, reward_series(job)),
         "latest_metrics": [] if as_table else latest_metrics(series),
+        "throughput": [] if as_table else throughput.table(series),
         "classifier": classifier_report(job, series),
         "retention": retention_report(job, series),
         "gate": gate_report(job),

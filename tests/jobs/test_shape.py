@@ -64,7 +64,9 @@ def test_a_full_fine_tune_of_7b_is_sharded_across_eight_gpus_and_said_in_plain_w
 def test_across_nodes_hybrid_sharding_is_chosen_when_one_nodes_gpus_hold_the_model(llama_7b):
     planned = shape.plan(llama_7b, _gpus("h100-2x8", 2, 8), "full", FULL)
     assert (planned.strategy, planned.fits) == ("fsdp_hybrid_shard", True)
-    assert planned.spec == {"nodes": 2, "processes_per_node": 8, "strategy": "fsdp_hybrid_shard"}
+    assert planned.spec == {
+        "nodes": 2, "processes_per_node": 8, "strategy": "fsdp_hybrid_shard", "asked": "auto"
+    }  # fmt: skip
 
 
 def test_a_job_that_fits_under_no_strategy_is_refused_naming_what_to_change(llama_7b, team, member, dataset):
@@ -110,7 +112,7 @@ def test_the_spec_carries_the_profiles_shape_and_quotas_count_nodes_times_gpus(
         team=team, user=member, name="ddp", base_model=tiny_model, dataset=dataset, params={}, profile=profile
     )
     spec = specs.build_spec(job, 1, None)
-    assert spec["distributed"] == {"nodes": 1, "processes_per_node": 2, "strategy": "ddp"}
+    assert spec["distributed"] == {"nodes": 1, "processes_per_node": 2, "strategy": "ddp", "asked": "auto"}
     gpu = _gpus("h100-2x4", 2, 4)
     capacities, _default = queue.capacities()
     assert capacities[gpu.pk].gpus == 8 and gpu.shape_text == "2 nodes × 4 GPUs"
@@ -165,3 +167,105 @@ def test_the_job_page_says_how_its_processes_share_the_model(client, tiny_model,
     body = client.get(f"/jobs/{job.pk}/").content.decode()
     assert "Runs on cpu-2: 1 node × 2 CPU processes (2 processes): each process holds a full copy" in body
     assert "rank 0 reports progress and metrics" in body
+
+
+# --- the user's choice of strategy: params.distributed.strategy ------------------------------
+
+
+def _cpu_2() -> ComputeProfile:
+    return ComputeProfile.objects.create(name="cpu-2", cpu="2", memory="8Gi", processes_per_node=2)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "message"),
+    [
+        ("zero3", "zero3 needs DeepSpeed, which Hone's trainer image does not include; use fsdp_full_shard"),
+        ("fsdp_full_shard", "on CPU processes (gloo) Hone trains with ddp"),
+        ("fsdp_hybrid_shard", "fsdp_hybrid_shard shards the model across GPUs; on CPU processes"),
+        ("zero4", "Input should be 'auto', 'ddp', 'fsdp_full_shard'"),
+    ],
+)
+def test_a_strategy_that_cannot_run_is_refused_at_its_api_path_before_anything_is_queued(
+    strategy, message, tiny_model, team, member, dataset
+):
+    from jobs.models import Job
+    from tests.api.helpers import client_for, fields, problem
+
+    body = {
+        "base_model": tiny_model.pk,
+        "dataset": dataset.pk,
+        "compute_profile": _cpu_2().pk,
+        "params": {"distributed": {"strategy": strategy}},
+    }
+    response = client_for(member, team).post("/api/v1/jobs", body, format="json")
+    errors = fields(problem(response, 400))
+    assert message in errors.get("params.distributed.strategy", ""), errors
+    assert not Job.objects.exists()
+
+
+def test_a_sharded_strategy_on_one_process_is_refused_naming_what_to_change(
+    tiny_model, team, member, dataset
+):
+    one = ComputeProfile.objects.create(name="cpu-1", cpu="2", memory="8Gi")
+    with pytest.raises(LaunchRefused) as refused:
+        launch.launch_training(
+            team=team, user=member, name="x", base_model=tiny_model, dataset=dataset,
+            params={"distributed": {"strategy": "fsdp_full_shard"}}, profile=one,
+        )  # fmt: skip
+    problem = refused.value.problems[0]
+    assert problem.loc == ("distributed", "strategy")
+    assert "profile cpu-1 runs one; choose auto or ddp, or a profile with more GPUs" in problem.message
+
+
+def test_a_chosen_strategy_that_cannot_fit_is_refused_naming_the_strategy_that_would(llama_7b):
+    profile = _gpus("h100x8", 1, 8)
+    planned = shape.plan(llama_7b, profile, "full", FULL | {"distributed": {"strategy": "ddp"}})
+    assert (planned.strategy, planned.fits, planned.fits_instead) == ("ddp", False, "fsdp_full_shard")
+    why = shape.problem(planned, profile, executor="kubernetes")
+    assert "per process under ddp on 1 node × 8 GPUs" in why
+    assert "set params.distributed.strategy to fsdp_full_shard (or auto), under which it fits" in why
+
+
+def test_a_chosen_strategy_is_kept_on_the_job_and_in_its_spec_and_said_as_chosen(
+    llama_7b, team, member, dataset, client, settings
+):
+    settings.HONE_EXECUTOR = "kubernetes"
+    params = {"distributed": {"strategy": "fsdp_full_shard"}}
+    job = launch.launch_training(
+        team=team, user=member, name="sharded", base_model=llama_7b, dataset=dataset, method="lora",
+        params=params, profile=_gpus("h100x2", 1, 2),
+    )  # fmt: skip
+    assert job.params["distributed"] == {"strategy": "fsdp_full_shard"}  # a retry plans the same
+    spec = specs.build_spec(job, 2, None)
+    assert spec["distributed"] == {
+        "nodes": 1, "processes_per_node": 2, "strategy": "fsdp_full_shard", "asked": "fsdp_full_shard"
+    }  # fmt: skip
+    assert parse_spec(spec).distributed.strategy == "fsdp_full_shard"
+    job.spec = spec
+    job.save(update_fields=["spec"])
+    client.force_login(member)
+    body = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "split across every GPU (FSDP full shard), as you chose" in body
+
+
+def test_auto_is_said_as_hones_choice(llama_7b):
+    planned = shape.plan(llama_7b, _gpus("h100x8", 1, 8), "full", FULL)
+    assert planned.text.endswith("(FSDP full shard), chosen by Hone as the least communication that fits")
+
+
+def test_the_job_form_offers_the_strategy_in_plain_words_and_shows_a_refusal_next_to_it(
+    client, member, tiny_model, dataset, settings
+):
+    from jobs.models import Job
+
+    settings.HONE_DEFAULT_PROFILE = _cpu_2().name
+    client.force_login(member)
+    form = client.get("/jobs/new/").content.decode()
+    assert '<option value="auto" selected>Auto: Hone chooses the least communication that fits' in form
+    assert "Each process holds a full copy of the model and trains on its share of every batch (DDP)" in form
+    data = {"base_model": tiny_model.pk, "dataset": dataset.pk, "strategy": "fsdp_full_shard"}
+    refused = client.post("/jobs/new/", data)
+    assert "on CPU processes (gloo) Hone trains with ddp" in refused.context["form"].errors["strategy"][0]
+    assert not Job.objects.exists()
+    assert client.post("/jobs/new/", data | {"strategy": "ddp"}).status_code == 302
+    assert Job.objects.get().params["distributed"] == {"strategy": "ddp"}

@@ -105,6 +105,14 @@ def test_two_ddp_processes_give_the_single_process_loss_curve_and_files(tmp_path
     worst = max(abs(together[s] - alone[s]) / abs(alone[s]) for s in alone)
     assert worst < 1e-4, f"largest relative difference {worst:.2e}"
 
+    # Each rank's tokens per second at every train log, and their sum.
+    rates = [e for e in events if e["kind"] == "metric" and e["name"] == "tokens_per_second"]
+    by_split = {split: [e for e in rates if e["split"] == split] for split in ("rank0", "rank1", "all")}
+    assert len(by_split["rank0"]) == len(by_split["rank1"]) == len(by_split["all"]) == STEPS
+    for r0, r1, both in zip(*by_split.values(), strict=True):
+        assert r0["value"] > 0 and r1["value"] > 0
+        assert both["value"] == pytest.approx(r0["value"] + r1["value"])
+
     # The adapter is the same files, with the same weights, as the single process writes.
     a, b = tmp_path / "one" / "adapter", tmp_path / "two" / "adapter"
     assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
