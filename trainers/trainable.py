@@ -42,6 +42,54 @@ def _head_params(shape: ModelShape) -> int:
     return 0 if shape.tied_embeddings else shape.vocab_size * shape.hidden
 
 
+def _oft_block(in_features: int, block: int) -> int:
+    """The block size peft's OFT really uses: the divisor of ``in_features`` nearest ``block``."""
+    if block >= in_features:
+        return in_features
+    higher = block
+    while higher <= in_features and in_features % higher:
+        higher += 1
+    lower = block
+    while lower > 1 and in_features % lower:
+        lower -= 1
+    return lower if block - lower <= higher - block else higher
+
+
+def _oft_count(shape: ModelShape, own: dict) -> int:
+    """OFT: b·(b−1)/2 skew-symmetric weights per block, in/b blocks per layer (one when shared)."""
+    block, shared = own.get("block_size", 32), own.get("block_share", False)
+    total = 0
+    for _n, i, _o in _adapted(shape, own.get("target_modules")):
+        b = _oft_block(i, block)
+        total += b * (b - 1) // 2 * (1 if shared else i // b)
+    return shape.layers * total
+
+
+def _boft_count(shape: ModelShape, own: dict) -> int:
+    """BOFT with one butterfly factor: in/b blocks of b×b weights, and a scale per output feature."""
+    b = own.get("block_size", 4)
+    return shape.layers * sum((i // b) * b * b + o for _n, i, o in _adapted(shape, own.get("target_modules")))
+
+
+def _ln_count(shape: ModelShape, _own: dict) -> int:
+    """LN tuning: every norm (two per block and the final or embedding one); LayerNorms have biases."""
+    per_norm = 2 * shape.hidden if shape.family == "encoder" else shape.hidden
+    return (2 * shape.layers + 1) * per_norm
+
+
+NEWER_PEFT = {
+    "oft": _oft_count,
+    "boft": _boft_count,
+    "fourierft": lambda shape, own: (
+        shape.layers * own.get("n_frequency", 1000) * len(_adapted(shape, own.get("target_modules")))
+    ),
+    "miss": lambda shape, own: (
+        shape.layers * sum(own.get("r", 64) * o for _n, _i, o in _adapted(shape, own.get("target_modules")))
+    ),
+    "ln_tuning": _ln_count,
+}
+
+
 def trainable_parameter_count(shape: ModelShape, method: str, params: dict | None = None) -> int:
     """Weights ``method`` trains on this model, from a job's params groups (``lora``, ``method_params``);
     missing values take the methods' defaults. Matches what peft reports for decoders (LoKr within
@@ -65,6 +113,8 @@ def trainable_parameter_count(shape: ModelShape, method: str, params: dict | Non
     if method == "vera":
         r, linears = own.get("r", 256), _adapted(shape, own.get("target_modules"))
         return layers * sum(r + o for _n, _i, o in linears)  # the d and b scaling vectors
+    if method in NEWER_PEFT:
+        return NEWER_PEFT[method](shape, own)
     if method == "ia3":
         names = (
             ("key", "value", "output.dense")
