@@ -96,7 +96,7 @@ def trainable_parameter_count(shape: ModelShape, method: str, params: dict | Non
     its factorisation); for the LoRA family, as ``lora_parameter_count``."""
     lora, own = (params or {}).get("lora") or {}, (params or {}).get("method_params") or {}
     h, layers = shape.hidden, shape.layers
-    if method == "full":
+    if method in ("full", "mezo"):  # MeZO moves every weight, without gradients
         return parameter_count(shape)
     if method in ("lora", "loraplus", "qlora"):
         targets = lora.get("target_modules", "all-linear")

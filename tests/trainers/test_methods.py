@@ -64,8 +64,7 @@ def train_briefly(spec: TrainSpec, model_dir: Path, tokenizer, examples: list[di
         train_dataset=batches.train,
         callbacks=prepared.callbacks,
     )
-    if prepared.optimizer:
-        trainer.optimizer = prepared.optimizer(prepared.model, trainer.args)
+    prepared.install(trainer)
     result = trainer.train()
     kind = methods.get(spec.method).artifact
     saved = train.save_adapter(prepared.model, tokenizer, out / kind, **prepared.save_kwargs)
@@ -104,6 +103,7 @@ CASES = {
     "fourierft": ("fourierft", {"method_params": {"n_frequency": 100}}),
     "miss": ("miss", {"method_params": {"r": 8}}),
     "ln_tuning": ("ln_tuning", {}),
+    "mezo": ("mezo", {"training": {"learning_rate": 1e-3}}),
     "prompt_tuning": ("prompt_tuning", {"method_params": {"num_virtual_tokens": 4}}),
     "prefix_tuning": ("prefix_tuning", {"method_params": {"num_virtual_tokens": 4}}),
     "full": ("full", {}),
@@ -356,6 +356,55 @@ def test_the_toy_task_is_learnt(
     trainer.train()
     after = trainer.evaluate()["eval_loss"]
     assert after < 0.9 * before, (before, after)
+
+
+def test_mezo_learns_the_toy_task_with_forward_passes_only(
+    tiny_model_dir, tiny_tokenizer, demo_jsonl, tmp_path
+) -> None:
+    """Zeroth-order SGD: the held-out loss falls while no weight ever has a gradient and the
+    Trainer's optimizer holds no state (120 steps of two forward passes each)."""
+    training = {"batch_size": 16, "max_seq_length": 48, "learning_rate": 1e-3, "epochs": 10}
+    spec = spec_for(tiny_model_dir, demo_jsonl, tmp_path / "out", "mezo", training=training)
+    rows, eval_rows = train.load_datasets(spec)
+    train_set, eval_set = sft.tokenize_splits(tiny_tokenizer, rows, eval_rows, "instruction", 48)
+    batches = prepare_batches(train_set, eval_set, spec.training, tiny_tokenizer.pad_token_id)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    steps = train.plan_steps(spec, len(batches.train))
+    prepared = prepare(model, spec, tiny_tokenizer, train_set, steps.total)
+    args = train.training_arguments(spec, tmp_path / "out", steps)
+    args.eval_strategy, args.save_strategy, args.eval_on_start = "no", "no", False
+    trainer = Trainer(
+        model=prepared.model,
+        args=args,
+        data_collator=batches.collator,
+        train_dataset=batches.train,
+        eval_dataset=batches.eval,
+    )
+    prepared.install(trainer)
+    before = trainer.evaluate()["eval_loss"]
+    trainer.train()
+    after = trainer.evaluate()["eval_loss"]
+    assert after < 0.9 * before, (before, after)
+    assert all(p.grad is None for p in model.parameters()) and not trainer.optimizer.state
+
+
+def test_mezo_perturbations_cancel_exactly_when_the_loss_does_not_change() -> None:
+    """+eps·z, −2eps·z, +eps·z regenerate the same z from the seed: the weights come back (to float
+    rounding) and a zero projected gradient leaves them where they were."""
+    from trainers.methods.mezo import _perturb, _update
+
+    torch.manual_seed(0)
+    params = [torch.randn(8, 4), torch.randn(4)]
+    start = [p.clone() for p in params]
+    for scale in (1e-3, -2e-3, 1e-3):
+        _perturb(params, 1234, scale)
+    _update(params, 1234, 0.0, 0.0)
+    for p, q in zip(params, start, strict=True):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=0)
+    _update(params, 1234, 0.5, 0.0)
+    _perturb(params, 1234, 0.5)  # the update moved by −0.5·z: adding +0.5·z undoes it
+    for p, q in zip(params, start, strict=True):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.startswith("lora-")] + ["lora-rslora-dora"])

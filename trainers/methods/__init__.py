@@ -26,6 +26,7 @@ from trainers.methods import (
     lora,
     loraplus,
     lycoris,
+    mezo,
     miss,
     orthogonal,
     prefix_tuning,
@@ -57,6 +58,7 @@ METHODS: dict[str, TrainMethod] = {
         full.METHOD,
         freeze.METHOD,
         lisa.METHOD,
+        mezo.METHOD,
         bitfit.METHOD,
     )
 }
