@@ -123,7 +123,9 @@ def training_fit(
     device = device_of(profile)
     kind = device.kind if device else "gpu"
     if method == "mezo":  # forward passes only: the memory of inference
-        memory = estimate.forward_only_memory(facts.shape, seq_len=seq_len, batch_size=batch_size, device=kind)
+        memory = estimate.forward_only_memory(
+            facts.shape, seq_len=seq_len, batch_size=batch_size, device=kind
+        )
     else:
         memory = estimate.training_memory(
             facts.shape,
