@@ -15,6 +15,7 @@ under ``torch.no_grad``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -37,6 +38,7 @@ CASES: dict[str, dict] = {
     "miss": {"method_params": {"r": 64}},
     "ln_tuning": {},
     "mezo": {},
+    "galore": {"method_params": {"rank": 32, "update_proj_gap": 200}},
 }
 
 
@@ -74,6 +76,9 @@ def estimated(name: str, config: dict) -> int:
     else:
         count = trainable.trainable_parameter_count(shape, name, CASES[name])
         memory = estimate.training_memory(shape, trainable=count, seq_len=SEQ, batch_size=BATCH, device="cpu")
+        if name == "galore":  # as jobs.guided.sizing: no separate adapter, projected AdamW state
+            state = trainable.galore_state_values(shape, CASES[name]["method_params"])
+            memory = dataclasses.replace(memory, adapter=0, optimizer=4 * state)
     return memory.total - memory.framework
 
 

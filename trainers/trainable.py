@@ -90,13 +90,26 @@ NEWER_PEFT = {
 }
 
 
+def galore_state_values(shape: ModelShape, own: dict | None = None) -> int:
+    """fp32 values GaLore-AdamW keeps: for each projected m×n weight two rank-r moments along its long
+    side and the projector along its short side; plain AdamW's two moments for every other weight.
+    transformers' "all-linear" projects the output head too."""
+    own = own or {}
+    rank, targets = own.get("rank", 128), own.get("target_modules", "all-linear")
+    linears = [(i, o) for _n, i, o in _adapted(shape, targets)] * shape.layers
+    if targets == "all-linear":
+        linears.append((shape.hidden, shape.vocab_size))
+    projected = sum(min(rank, i, o) * (2 * max(i, o) + min(i, o)) for i, o in linears)
+    return projected + 2 * (parameter_count(shape) - sum(i * o for i, o in linears))
+
+
 def trainable_parameter_count(shape: ModelShape, method: str, params: dict | None = None) -> int:
     """Weights ``method`` trains on this model, from a job's params groups (``lora``, ``method_params``);
     missing values take the methods' defaults. Matches what peft reports for decoders (LoKr within
     its factorisation); for the LoRA family, as ``lora_parameter_count``."""
     lora, own = (params or {}).get("lora") or {}, (params or {}).get("method_params") or {}
     h, layers = shape.hidden, shape.layers
-    if method in ("full", "mezo"):  # MeZO moves every weight, without gradients
+    if method in ("full", "mezo", "galore"):  # MeZO moves every weight, without gradients
         return parameter_count(shape)
     if method in ("lora", "loraplus", "qlora"):
         targets = lora.get("target_modules", "all-linear")

@@ -104,6 +104,7 @@ CASES = {
     "miss": ("miss", {"method_params": {"r": 8}}),
     "ln_tuning": ("ln_tuning", {}),
     "mezo": ("mezo", {"training": {"learning_rate": 1e-3}}),
+    "galore": ("galore", {"method_params": {"rank": 4, "update_proj_gap": 2}}),
     "prompt_tuning": ("prompt_tuning", {"method_params": {"num_virtual_tokens": 4}}),
     "prefix_tuning": ("prefix_tuning", {"method_params": {"num_virtual_tokens": 4}}),
     "full": ("full", {}),
@@ -326,6 +327,7 @@ def test_old_specs_still_validate_with_lora_defaults(tiny_model_dir, small_data,
         ("fourierft", 3e-2, {"n_frequency": 500}),
         ("miss", 3e-3, {"r": 16}),
         ("ln_tuning", 3e-2, {}),
+        ("galore", 3e-3, {"rank": 8, "update_proj_gap": 10}),
     ],
 )
 def test_the_toy_task_is_learnt(
@@ -352,10 +354,35 @@ def test_the_toy_task_is_learnt(
         train_dataset=batches.train,
         eval_dataset=batches.eval,
     )
+    prepared.install(trainer)
     before = trainer.evaluate()["eval_loss"]
     trainer.train()
     after = trainer.evaluate()["eval_loss"]
     assert after < 0.9 * before, (before, after)
+
+
+def test_galore_keeps_adams_moments_in_the_projected_space(trained) -> None:
+    """GaLore-AdamW through transformers: a linear layer's moments are rank × width, not its shape."""
+    from galore_torch import GaLoreAdamW
+
+    run = trained("galore")  # rank 4
+    optimizer = run.trainer.optimizer
+    inner = getattr(optimizer, "optimizer", optimizer)
+    assert isinstance(inner, GaLoreAdamW)
+    weight = run.prepared.model.model.layers[0].mlp.down_proj.weight  # 64 × 128
+    moment = inner.state[weight]["exp_avg"]
+    assert 4 in moment.shape and moment.numel() < weight.numel()
+    # The estimate's count of the optimizer's values, against what the optimizer holds after training.
+    from trainers import estimate, trainable
+
+    held = 0
+    for state in inner.state.values():
+        held += state["exp_avg"].numel() + state["exp_avg_sq"].numel()
+        if "projector" in state:
+            held += state["projector"].ortho_matrix.numel()
+    config = json.loads((run.saved / "config.json").read_text())
+    shape = estimate.shape_from_config(config)
+    assert trainable.galore_state_values(shape, run.spec.method_params) == held
 
 
 def test_mezo_learns_the_toy_task_with_forward_passes_only(

@@ -20,6 +20,7 @@ from trainers.methods import (
     fourierft,
     freeze,
     full,
+    galore,
     ia3,
     lisa,
     ln_tuning,
@@ -59,6 +60,7 @@ METHODS: dict[str, TrainMethod] = {
         freeze.METHOD,
         lisa.METHOD,
         mezo.METHOD,
+        galore.METHOD,
         bitfit.METHOD,
     )
 }

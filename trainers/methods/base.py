@@ -63,9 +63,13 @@ class Prepared:
     # Replaces the Trainer's ``training_step`` (MeZO: two forward passes, no backward):
     # (trainer, model, inputs, num_items_in_batch) -> the batch's loss, detached. None: backpropagation.
     training_step: Callable[..., Any] | None = None
+    # Adjusts the Trainer before it builds its optimizer (GaLore: transformers' ``optim`` arguments).
+    configure_trainer: Callable[[Any], None] | None = None
 
     def install(self, trainer: Any) -> Any:
         """Give ``trainer`` the method's optimizer and training step, where it has its own."""
+        if self.configure_trainer:
+            self.configure_trainer(trainer)
         if self.optimizer:  # e.g. LoRA+'s own learning rate for B; the Trainer still schedules it
             trainer.optimizer = self.optimizer(self.model, trainer.args)
         if self.training_step:
