@@ -473,3 +473,22 @@ def test_the_artifact_and_its_card_name_the_method(method, trained):
         assert "- trainable_layers: 1" in card and "AutoModelForCausalLM.from_pretrained" in card
     else:
         assert "- lr_ratio: 16.0" in card and "- r: 16" in card and "PeftModel.from_pretrained" in card
+
+
+@pytest.mark.parametrize(("method", "method_params"), [("mezo", {}), ("galore", {"rank": 4})])
+def test_memory_frugal_methods_run_through_the_trainer(
+    method, method_params, tiny_model_dir, small_data, tmp_path
+) -> None:
+    """The trainer's own run (``run_job``) installs the method's training step or optimizer and saves
+    a whole model that plain transformers loads."""
+    training = {"batch_size": 8, "max_seq_length": 32, "learning_rate": 1e-3}
+    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", method, training=training,
+                    method_params=method_params)  # fmt: skip
+    out = io.StringIO()
+    assert run_job(spec, EventEmitter(out)) == 0
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert events[-1]["status"] == "succeeded"
+    saved = tmp_path / "out" / "model"
+    reloaded = AutoModelForCausalLM.from_pretrained(saved)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert any(not torch.equal(p, q) for p, q in zip(reloaded.parameters(), base.parameters(), strict=True))
