@@ -492,3 +492,12 @@ def test_memory_frugal_methods_run_through_the_trainer(
     reloaded = AutoModelForCausalLM.from_pretrained(saved)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     assert any(not torch.equal(p, q) for p, q in zip(reloaded.parameters(), base.parameters(), strict=True))
+
+
+def test_a_boft_block_that_does_not_divide_a_layer_is_refused_with_its_field(
+    tiny_model_dir, small_data, tmp_path
+) -> None:
+    spec = spec_for(tiny_model_dir, small_data, tmp_path / "out", "boft", method_params={"block_size": 48})
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    with pytest.raises(MethodError, match=r"method_params.block_size: in_features \(64\) must be divisible"):
+        methods.apply_method(model, spec, methods.Context())
