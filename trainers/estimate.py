@@ -255,6 +255,28 @@ def training_memory(
     )
 
 
+def forward_only_memory(
+    shape: ModelShape, *, seq_len: int, batch_size: int, device: str = "gpu"
+) -> MemoryEstimate:
+    """Memory of MeZO's forward-only training (Malladi et al. 2023), which is inference memory: the
+    weights, no gradients and no optimizer state; about two blocks' activations alive at once (none
+    kept for a backward pass), the fp32 logits and the loss's log-softmax of them, and one weight-sized
+    random direction ``z`` at a time (the largest matrix, the embeddings)."""
+    value_bytes = 2 if device == "gpu" else 4
+    tokens = seq_len * batch_size
+    blocks = 2 * activations_per_token(shape, seq_len, lora=False) * value_bytes * tokens
+    logits = 2 * 4 * tokens * shape.vocab_size
+    noise = shape.vocab_size * shape.hidden * value_bytes
+    return MemoryEstimate(
+        weights=parameter_count(shape) * value_bytes,
+        adapter=0,
+        gradients=0,
+        optimizer=0,
+        activations=int((blocks + logits + noise) * ALLOCATOR_SLACK),
+        framework=FRAMEWORK_BYTES[device],
+    )
+
+
 @dataclass(frozen=True)
 class Device:
     """Where a job would run: a CPU machine or GPUs, with the memory one copy of the model gets."""

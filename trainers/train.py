@@ -77,9 +77,7 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
     if spec.distributed.world_size > 1:  # each rank's tokens/s on the job page (trainers/throughput.py)
         callback.token_rate = TokenRate(prepared.model)
     args = training_arguments(spec, Path(spec.output_dir).resolve(), steps, prebatched=built.prebatched)
-    trainer = recipe.trainer(spec, built, prepared, args, callback)
-    if prepared.optimizer:  # e.g. LoRA+'s own learning rate for B; the Trainer still schedules it
-        trainer.optimizer = prepared.optimizer(prepared.model, trainer.args)
+    trainer = prepared.install(recipe.trainer(spec, built, prepared, args, callback))
 
     # Train, save (rank 0 writes what a single process would: the same files, once)
     train_until_done(trainer, callback, spec)

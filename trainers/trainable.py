@@ -42,13 +42,74 @@ def _head_params(shape: ModelShape) -> int:
     return 0 if shape.tied_embeddings else shape.vocab_size * shape.hidden
 
 
+def _oft_block(in_features: int, block: int) -> int:
+    """The block size peft's OFT really uses: the divisor of ``in_features`` nearest ``block``."""
+    if block >= in_features:
+        return in_features
+    higher = block
+    while higher <= in_features and in_features % higher:
+        higher += 1
+    lower = block
+    while lower > 1 and in_features % lower:
+        lower -= 1
+    return lower if block - lower <= higher - block else higher
+
+
+def _oft_count(shape: ModelShape, own: dict) -> int:
+    """OFT: b·(b−1)/2 skew-symmetric weights per block, in/b blocks per layer (one when shared)."""
+    block, shared = own.get("block_size", 32), own.get("block_share", False)
+    total = 0
+    for _n, i, _o in _adapted(shape, own.get("target_modules")):
+        b = _oft_block(i, block)
+        total += b * (b - 1) // 2 * (1 if shared else i // b)
+    return shape.layers * total
+
+
+def _boft_count(shape: ModelShape, own: dict) -> int:
+    """BOFT with one butterfly factor: in/b blocks of b×b weights, and a scale per output feature."""
+    b = own.get("block_size", 4)
+    return shape.layers * sum((i // b) * b * b + o for _n, i, o in _adapted(shape, own.get("target_modules")))
+
+
+def _ln_count(shape: ModelShape, _own: dict) -> int:
+    """LN tuning: every norm (two per block and the final or embedding one); LayerNorms have biases."""
+    per_norm = 2 * shape.hidden if shape.family == "encoder" else shape.hidden
+    return (2 * shape.layers + 1) * per_norm
+
+
+NEWER_PEFT = {
+    "oft": _oft_count,
+    "boft": _boft_count,
+    "fourierft": lambda shape, own: (
+        shape.layers * own.get("n_frequency", 1000) * len(_adapted(shape, own.get("target_modules")))
+    ),
+    "miss": lambda shape, own: (
+        shape.layers * sum(own.get("r", 64) * o for _n, _i, o in _adapted(shape, own.get("target_modules")))
+    ),
+    "ln_tuning": _ln_count,
+}
+
+
+def galore_state_values(shape: ModelShape, own: dict | None = None) -> int:
+    """fp32 values GaLore-AdamW keeps: for each projected m×n weight two rank-r moments along its long
+    side and the projector along its short side; plain AdamW's two moments for every other weight.
+    transformers' "all-linear" projects the output head too."""
+    own = own or {}
+    rank, targets = own.get("rank", 128), own.get("target_modules", "all-linear")
+    linears = [(i, o) for _n, i, o in _adapted(shape, targets)] * shape.layers
+    if targets == "all-linear":
+        linears.append((shape.hidden, shape.vocab_size))
+    projected = sum(min(rank, i, o) * (2 * max(i, o) + min(i, o)) for i, o in linears)
+    return projected + 2 * (parameter_count(shape) - sum(i * o for i, o in linears))
+
+
 def trainable_parameter_count(shape: ModelShape, method: str, params: dict | None = None) -> int:
     """Weights ``method`` trains on this model, from a job's params groups (``lora``, ``method_params``);
     missing values take the methods' defaults. Matches what peft reports for decoders (LoKr within
     its factorisation); for the LoRA family, as ``lora_parameter_count``."""
     lora, own = (params or {}).get("lora") or {}, (params or {}).get("method_params") or {}
     h, layers = shape.hidden, shape.layers
-    if method == "full":
+    if method in ("full", "mezo", "galore"):  # MeZO moves every weight, without gradients
         return parameter_count(shape)
     if method in ("lora", "loraplus", "qlora"):
         targets = lora.get("target_modules", "all-linear")
@@ -65,6 +126,8 @@ def trainable_parameter_count(shape: ModelShape, method: str, params: dict | Non
     if method == "vera":
         r, linears = own.get("r", 256), _adapted(shape, own.get("target_modules"))
         return layers * sum(r + o for _n, _i, o in linears)  # the d and b scaling vectors
+    if method in NEWER_PEFT:
+        return NEWER_PEFT[method](shape, own)
     if method == "ia3":
         names = (
             ("key", "value", "output.dense")

@@ -121,13 +121,21 @@ def training_fit(
     if facts.shape is None:
         return None
     device = device_of(profile)
-    memory = estimate.training_memory(
-        facts.shape,
-        trainable=trainable_count(facts, method, rank) or 0,
-        seq_len=seq_len,
-        batch_size=batch_size,
-        device=device.kind if device else "gpu",
-    )
+    kind = device.kind if device else "gpu"
+    if method == "mezo":  # forward passes only: the memory of inference
+        memory = estimate.forward_only_memory(
+            facts.shape, seq_len=seq_len, batch_size=batch_size, device=kind
+        )
+    else:
+        memory = estimate.training_memory(
+            facts.shape,
+            trainable=trainable_count(facts, method, rank) or 0,
+            seq_len=seq_len,
+            batch_size=batch_size,
+            device=kind,
+        )
+    if method == "galore":  # the weights are what trains; AdamW's state is projected (default rank)
+        memory = replace(memory, adapter=0, optimizer=4 * trainable.galore_state_values(facts.shape))
     if method == "qlora":  # the frozen base is stored in 4 bits
         weights = estimate.parameter_count(facts.shape) * QLORA_BITS_PER_WEIGHT / 8
         memory = replace(memory, weights=int(weights))

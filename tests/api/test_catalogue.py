@@ -59,7 +59,11 @@ def test_a_token_sees_its_own_team_and_a_session_sees_all(member, team, other_te
 def test_every_training_method_carries_its_own_schema_paper_and_objectives(as_viewer):
     listed = {m["name"]: m for m in as_viewer.get("/api/v1/methods?kind=train").json()}
     assert {"full", "freeze", "bitfit", "lora", "loraplus", "qlora", "adalora", "ia3", "prompt_tuning",
-            "prefix_tuning", "lokr", "loha", "vera", "lisa"} <= listed.keys()  # fmt: skip
+            "prefix_tuning", "lokr", "loha", "vera", "lisa", "oft", "boft", "fourierft", "miss", "ln_tuning",
+            "mezo", "galore"} <= listed.keys()  # fmt: skip
+    mezo = listed["mezo"]["parameters"]["properties"]["method_params"]["properties"]["eps"]
+    assert (mezo["exclusiveMinimum"], mezo["maximum"]) == (0.0, 1.0)
+    assert listed["galore"]["artifact"] == "model" and listed["oft"]["artifact"] == "adapter"
     for name, entry in listed.items():
         assert entry["paper"].startswith("https://") and entry["objectives"], name
         groups = entry["parameters"]["properties"]

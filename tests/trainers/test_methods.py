@@ -64,8 +64,7 @@ def train_briefly(spec: TrainSpec, model_dir: Path, tokenizer, examples: list[di
         train_dataset=batches.train,
         callbacks=prepared.callbacks,
     )
-    if prepared.optimizer:
-        trainer.optimizer = prepared.optimizer(prepared.model, trainer.args)
+    prepared.install(trainer)
     result = trainer.train()
     kind = methods.get(spec.method).artifact
     saved = train.save_adapter(prepared.model, tokenizer, out / kind, **prepared.save_kwargs)
@@ -98,6 +97,14 @@ CASES = {
     "loha": ("loha", {}),
     "vera": ("vera", {"method_params": {"r": 16}}),
     "ia3": ("ia3", {}),
+    "oft": ("oft", {"method_params": {"block_size": 8}}),
+    "oft-shared-coft": ("oft", {"method_params": {"block_size": 24, "block_share": True, "coft": True}}),
+    "boft": ("boft", {}),
+    "fourierft": ("fourierft", {"method_params": {"n_frequency": 100}}),
+    "miss": ("miss", {"method_params": {"r": 8}}),
+    "ln_tuning": ("ln_tuning", {}),
+    "mezo": ("mezo", {"training": {"learning_rate": 1e-3}}),
+    "galore": ("galore", {"method_params": {"rank": 4, "update_proj_gap": 2}}),
     "prompt_tuning": ("prompt_tuning", {"method_params": {"num_virtual_tokens": 4}}),
     "prefix_tuning": ("prefix_tuning", {"method_params": {"num_virtual_tokens": 4}}),
     "full": ("full", {}),
@@ -311,7 +318,17 @@ def test_old_specs_still_validate_with_lora_defaults(tiny_model_dir, small_data,
 
 @pytest.mark.parametrize(
     ("method", "learning_rate", "method_params"),
-    [("lora", 3e-3, {}), ("full", 1e-3, {}), ("prompt_tuning", 3e-2, {"num_virtual_tokens": 8})],
+    [
+        ("lora", 3e-3, {}),
+        ("full", 1e-3, {}),
+        ("prompt_tuning", 3e-2, {"num_virtual_tokens": 8}),
+        ("oft", 1e-2, {"block_size": 16}),
+        ("boft", 1e-2, {}),
+        ("fourierft", 3e-2, {"n_frequency": 500}),
+        ("miss", 3e-3, {"r": 16}),
+        ("ln_tuning", 3e-2, {}),
+        ("galore", 3e-3, {"rank": 8, "update_proj_gap": 10}),
+    ],
 )
 def test_the_toy_task_is_learnt(
     method, learning_rate, method_params, tiny_model_dir, tiny_tokenizer, demo_jsonl, tmp_path
@@ -337,6 +354,7 @@ def test_the_toy_task_is_learnt(
         train_dataset=batches.train,
         eval_dataset=batches.eval,
     )
+    prepared.install(trainer)
     before = trainer.evaluate()["eval_loss"]
     trainer.train()
     after = trainer.evaluate()["eval_loss"]

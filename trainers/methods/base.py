@@ -60,6 +60,22 @@ class Prepared:
     # Builds the optimizer from the model and TrainingArguments (LoRA+); None: the Trainer's AdamW.
     optimizer: Callable[[Any, Any], Any] | None = None
     save_kwargs: dict = field(default_factory=dict)  # extra arguments to ``save_pretrained``
+    # Replaces the Trainer's ``training_step`` (MeZO: two forward passes, no backward):
+    # (trainer, model, inputs, num_items_in_batch) -> the batch's loss, detached. None: backpropagation.
+    training_step: Callable[..., Any] | None = None
+    # Adjusts the Trainer before it builds its optimizer (GaLore: transformers' ``optim`` arguments).
+    configure_trainer: Callable[[Any], None] | None = None
+
+    def install(self, trainer: Any) -> Any:
+        """Give ``trainer`` the method's optimizer and training step, where it has its own."""
+        if self.configure_trainer:
+            self.configure_trainer(trainer)
+        if self.optimizer:  # e.g. LoRA+'s own learning rate for B; the Trainer still schedules it
+            trainer.optimizer = self.optimizer(self.model, trainer.args)
+        if self.training_step:
+            step = self.training_step
+            trainer.training_step = lambda model, inputs, n=None: step(trainer, model, inputs, n)
+        return trainer
 
 
 ApplyFn = Callable[[Any, Any, Context], Prepared]
