@@ -17,7 +17,8 @@ from tests.conftest import jsonl_bytes
 from tests.integration.test_worker_flow import LONG, status_of
 from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.integration
+# slow: a real worker, torchrun and two ranks of torch start-up (about 76 s); `make test-slow` runs it
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _stat(pid: int) -> list[str] | None:
