@@ -29,44 +29,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-GIB = 1024**3
+# Devices (what a compute profile gives a job) live in trainers.devices; re-exported here.
+from trainers.devices import (  # noqa: F401
+    CPU_FLOPS_PER_CORE,
+    GIB,
+    GPU_MEMORY_GIB,
+    GPU_PEAK_TFLOPS,
+    GPU_UTILISATION,
+    Device,
+    device_for,
+    gpu_memory_bytes,
+    quantity,
+)
+
 # The framework itself: CUDA context and allocator slack on GPUs, the Python/torch runtime on CPUs.
 FRAMEWORK_BYTES = {"gpu": int(1.0 * GIB), "cpu": int(0.5 * GIB)}
-# Dense bf16/fp16 tensor-core peaks from the vendors' data sheets, in TFLOP/s.
-GPU_PEAK_TFLOPS = {
-    "h200": 989,
-    "h100": 989,
-    "a100": 312,
-    "l40s": 362,
-    "l40": 181,
-    "a10g": 70,
-    "a10": 125,
-    "l4": 121,
-    "a6000": 155,
-    "v100": 125,
-    "t4": 65,
-}
-GPU_MEMORY_GIB = {
-    "h200": 141,
-    "h100": 80,
-    "a100": 40,
-    "l40s": 48,
-    "l40": 48,
-    "a10g": 24,
-    "a10": 24,
-    "l4": 24,
-    "a6000": 48,
-    "v100": 16,
-    "t4": 16,
-}
-GPU_UTILISATION = 0.3  # small-batch LoRA rarely keeps tensor cores busier than this
-# Measured with bench/estimate_vs_real.py (docs/benchmarks.md): small-batch training on a CPU core
-# reaches about half of what a matmul benchmark does.
-CPU_FLOPS_PER_CORE = 12e9
 STARTUP_SECONDS = 20.0  # starting Python, importing torch, transformers and peft, reading the data
 WEIGHTS_BYTES_PER_SECOND = 200e6  # reading the fp32 weights, and writing the result
 STEP_OVERHEAD_SECONDS = {"gpu": 0.05, "cpu": 0.1}  # Trainer bookkeeping per step
@@ -274,71 +254,6 @@ def forward_only_memory(
         optimizer=0,
         activations=int((blocks + logits + noise) * ALLOCATOR_SLACK),
         framework=FRAMEWORK_BYTES[device],
-    )
-
-
-@dataclass(frozen=True)
-class Device:
-    """Where a job would run: a CPU machine or GPUs, with the memory one copy of the model gets."""
-
-    kind: str  # "gpu" or "cpu"
-    memory_bytes: int | None  # per GPU, or the machine's memory limit; None when unknown
-    flops: float  # usable FLOP/s for training (all GPUs together, or all cores)
-    label: str  # "1 × nvidia-a100-80gb", "2 CPUs, 8Gi"
-
-
-_QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T|k|m)?\s*$")
-_FACTORS = {
-    None: 1,
-    "Ki": 1024,
-    "Mi": 1024**2,
-    "Gi": 1024**3,
-    "Ti": 1024**4,
-    "k": 1e3,
-    "K": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "T": 1e12,
-    "m": 1e-3,
-}
-
-
-def quantity(text: str) -> float | None:
-    """A Kubernetes quantity ("16Gi", "3500m", "2") as a number; None if unreadable."""
-    found = _QUANTITY.match(text or "")
-    if not found:
-        return None
-    return float(found.group(1)) * _FACTORS[found.group(2)]
-
-
-def _gpu_key(gpu_type: str) -> str | None:
-    name = gpu_type.lower()
-    return next((key for key in sorted(GPU_PEAK_TFLOPS, key=len, reverse=True) if key in name), None)
-
-
-def gpu_memory_bytes(gpu_type: str) -> int | None:
-    """Memory of one GPU: from a size in its name ("nvidia-a100-80gb"), else the usual model's."""
-    sized = re.search(r"(\d+)\s*g(?:i)?b", gpu_type.lower())
-    if sized:
-        return int(sized.group(1)) * GIB
-    key = _gpu_key(gpu_type)
-    return GPU_MEMORY_GIB[key] * GIB if key else None
-
-
-def device_for(*, gpu_type: str, gpu_count: int, cpu: str, memory: str) -> Device:
-    """The device of a compute profile, from its fields as operators write them."""
-    if gpu_count > 0:
-        key = _gpu_key(gpu_type)
-        peak = GPU_PEAK_TFLOPS.get(key, 100) * 1e12  # unknown GPUs: a mid-range card
-        label = f"{gpu_count} × {gpu_type or 'GPU'}"
-        return Device("gpu", gpu_memory_bytes(gpu_type), peak * GPU_UTILISATION * gpu_count, label)
-    cores = quantity(cpu) or 1.0
-    limit = quantity(memory)
-    return Device(
-        "cpu",
-        int(limit) if limit else None,
-        CPU_FLOPS_PER_CORE * max(cores, 1.0),
-        f"{cpu} CPU{'s' if cores != 1 else ''}, {memory} memory",
     )
 
 
