@@ -14,6 +14,7 @@ from jobs.models import (
     MetricPoint,
     ModelAsset,
     Team,
+    TeamPreset,
 )
 
 
@@ -65,6 +66,16 @@ class DatasetAdmin(admin.ModelAdmin):
     search_fields = ["name", "filename", "sha256"]
     # The file is content-addressed: editing these would break the link to it.
     readonly_fields = ["location", "sha256", "bytes", "format", "task", "row_count", "report", "created_by"]
+
+
+@admin.register(TeamPreset)
+class TeamPresetAdmin(admin.ModelAdmin):
+    """A team's saved settings (a sweep's best trial): operators can rename or remove one."""
+
+    list_display = ["name", "team", "method", "objective", "metric", "value", "created_at"]
+    list_filter = ["team", "method"]
+    search_fields = ["name", "team__name"]
+    readonly_fields = ["source_job", "metric", "value", "created_by"]
 
 
 @admin.register(ModelAsset)

@@ -32,6 +32,7 @@ from jobs.models import (
     Membership,
     MetricPoint,
     ModelAsset,
+    TeamPreset,
 )
 from tests.api.helpers import make_job
 from tests.reliability import authz_expectations as expected
@@ -121,6 +122,7 @@ def admin_rows(job, attempt, adapter, owner, team) -> None:
         team=team, principal=f"user:{owner.pk}", key="k", fingerprint="0" * 64, method="POST", path="/x"
     )
     audit.record(owner, "team.member_add", team, details={"user": "viewer", "role": "viewer"})
+    TeamPreset.objects.create(team=team, name="acme preset", method="lora", objective="sft", source_job=job)
 
 
 def test_every_url_has_an_expectation() -> None:

@@ -22,7 +22,7 @@ from api.openai_compat import ids
 from tests.api.helpers import client_for
 from tests.reliability.test_fuzz_inputs import any_text, values
 
-EXAMPLES = {"fine_tuning": 120, "chat": 80, "sweep": 80, "curate": 60}
+EXAMPLES = {"fine_tuning": 80, "chat": 40, "sweep": 60, "curate": 40}
 SEEN: Counter[str] = Counter()
 
 
