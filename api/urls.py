@@ -88,5 +88,5 @@ urlpatterns = [
     ),
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(), name="docs"),
-    re_path(r"^.*$", problems.not_found),
+    re_path(r"^[\s\S]*$", problems.not_found),  # not ".*": a path with a newline (%0A) is unknown too
 ]

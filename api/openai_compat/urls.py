@@ -28,5 +28,5 @@ urlpatterns = [
     path("models/<path:model>", model_views.ModelDetail.as_view(), name="model-detail"),
     path("chat/completions", chat.ChatCompletions.as_view(), name="chat-completions"),
     path("completions", chat.Completions.as_view(), name="completions"),
-    re_path(r"^.*$", errors.not_found),
+    re_path(r"^[\s\S]*$", errors.not_found),  # not ".*": a path with a newline (%0A) is unknown too
 ]

@@ -36,6 +36,17 @@ def test_an_unknown_path_is_a_problem_404(as_member):
     assert "/api/v1/docs/" in body["detail"]
 
 
+@pytest.mark.parametrize("path", ["/api/v1/webhooks/%0A/deliveries", "/api/v1/jobs/1%0A2", "/api/v1/%0D%0A"])
+def test_an_unknown_path_with_a_line_break_is_a_problem_404_too(as_member, path):
+    """Found by schemathesis: the catch-all did not match past a newline, so Django's HTML 404 answered."""
+    problem(as_member.get(path), 404)
+
+
+def test_an_unknown_openai_path_with_a_line_break_is_openai_shaped(as_member):
+    response = as_member.get("/openai/v1/models/%0A/x")
+    assert response.status_code == 404 and "error" in response.json()
+
+
 def test_a_wrong_method_is_a_405(as_member):
     problem(as_member.delete("/api/v1/jobs"), 405)
 

@@ -178,7 +178,7 @@ EXPECTED: dict[str, Rule] = {
     },
     "api/v1/schema/": PUBLIC,  # the OpenAPI document and its page hold no team data
     "api/v1/docs/": PUBLIC,
-    "api/v1/^.*$": NOWHERE,
+    "api/v1/^[\\s\\S]*$": NOWHERE,
     # --- the OpenAI-compatible API: the same team tokens as /api/ (no browser session, so staff, who
     # has only a session, is a 401 like anyone without a key); another team's objects are 404s.
     "openai/v1/files": {"GET": "401 200 200 200 200 401", "POST": "401 415 403 415 415 401"},  # multipart
@@ -198,7 +198,7 @@ EXPECTED: dict[str, Rule] = {
     # Viewers may generate (it changes nothing); the empty body names no model: 400.
     "openai/v1/chat/completions": {"GET": "401 405 405 405 405 401", "POST": "401 400 400 400 400 401"},
     "openai/v1/completions": {"GET": "401 405 405 405 405 401", "POST": "401 400 400 400 400 401"},
-    "openai/v1/^.*$": NOWHERE,
+    "openai/v1/^[\\s\\S]*$": NOWHERE,
     # --- the admin's own pages (its model pages: ADMIN_RULES)
     "admin/": same("admin-login admin-login admin-login admin-login admin-login 200"),
     "admin/login/": {"GET": "200 200 200 200 200 302", "POST": "200 200 200 200 200 200"},
