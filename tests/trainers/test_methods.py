@@ -316,6 +316,30 @@ def test_old_specs_still_validate_with_lora_defaults(tiny_model_dir, small_data,
     }
 
 
+def held_out_loss_before_and_after(spec, model_dir, tokenizer, tmp_path) -> tuple:
+    """Train ``spec``'s method on the toy task with the Trainer, no evaluation or saving in between:
+    (the model, the Trainer, held-out loss before, held-out loss after)."""
+    rows, eval_rows = train.load_datasets(spec)
+    train_set, eval_set = sft.tokenize_splits(tokenizer, rows, eval_rows, "instruction", 48)
+    batches = prepare_batches(train_set, eval_set, spec.training, tokenizer.pad_token_id)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    steps = train.plan_steps(spec, len(batches.train))
+    prepared = prepare(model, spec, tokenizer, train_set, steps.total)
+    args = train.training_arguments(spec, tmp_path / "out", steps)
+    args.eval_strategy, args.save_strategy, args.eval_on_start = "no", "no", False
+    trainer = Trainer(
+        model=prepared.model,
+        args=args,
+        data_collator=batches.collator,
+        train_dataset=batches.train,
+        eval_dataset=batches.eval,
+    )
+    prepared.install(trainer)
+    before = trainer.evaluate()["eval_loss"]
+    trainer.train()
+    return model, trainer, before, trainer.evaluate()["eval_loss"]
+
+
 @pytest.mark.parametrize(
     ("method", "learning_rate", "method_params"),
     [
@@ -339,25 +363,7 @@ def test_the_toy_task_is_learnt(
     spec = spec_for(
         tiny_model_dir, demo_jsonl, tmp_path / "out", method, training=training, method_params=method_params
     )
-    rows, eval_rows = train.load_datasets(spec)
-    train_set, eval_set = sft.tokenize_splits(tiny_tokenizer, rows, eval_rows, "instruction", 48)
-    batches = prepare_batches(train_set, eval_set, spec.training, tiny_tokenizer.pad_token_id)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    steps = train.plan_steps(spec, len(batches.train))
-    prepared = prepare(model, spec, tiny_tokenizer, train_set, steps.total)
-    args = train.training_arguments(spec, tmp_path / "out", steps)
-    args.eval_strategy, args.save_strategy, args.eval_on_start = "no", "no", False
-    trainer = Trainer(
-        model=prepared.model,
-        args=args,
-        data_collator=batches.collator,
-        train_dataset=batches.train,
-        eval_dataset=batches.eval,
-    )
-    prepared.install(trainer)
-    before = trainer.evaluate()["eval_loss"]
-    trainer.train()
-    after = trainer.evaluate()["eval_loss"]
+    _, _, before, after = held_out_loss_before_and_after(spec, tiny_model_dir, tiny_tokenizer, tmp_path)
     assert after < 0.9 * before, (before, after)
 
 

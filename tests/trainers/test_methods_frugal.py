@@ -10,17 +10,15 @@ import json
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, Trainer
+from transformers import AutoModelForCausalLM
 
 from tests.trainers.conftest import write_jsonl
-from tests.trainers.test_methods import prepare, spec_for, train_briefly
-from trainers import methods, train
+from tests.trainers.test_methods import held_out_loss_before_and_after, spec_for, train_briefly
+from trainers import methods
 from trainers.cli import run_job
 from trainers.events import EventEmitter
 from trainers.examples import build_examples
 from trainers.methods.base import MethodError
-from trainers.objectives import sft
-from trainers.packing import prepare_batches
 from trainers.tiny import demo_instruction_rows
 
 
@@ -41,25 +39,9 @@ def test_mezo_learns_the_toy_task_with_forward_passes_only(
     Trainer's optimizer holds no state (120 steps of two forward passes each)."""
     training = {"batch_size": 16, "max_seq_length": 48, "learning_rate": 1e-3, "epochs": 10}
     spec = spec_for(tiny_model_dir, demo_jsonl, tmp_path / "out", "mezo", training=training)
-    rows, eval_rows = train.load_datasets(spec)
-    train_set, eval_set = sft.tokenize_splits(tiny_tokenizer, rows, eval_rows, "instruction", 48)
-    batches = prepare_batches(train_set, eval_set, spec.training, tiny_tokenizer.pad_token_id)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    steps = train.plan_steps(spec, len(batches.train))
-    prepared = prepare(model, spec, tiny_tokenizer, train_set, steps.total)
-    args = train.training_arguments(spec, tmp_path / "out", steps)
-    args.eval_strategy, args.save_strategy, args.eval_on_start = "no", "no", False
-    trainer = Trainer(
-        model=prepared.model,
-        args=args,
-        data_collator=batches.collator,
-        train_dataset=batches.train,
-        eval_dataset=batches.eval,
+    model, trainer, before, after = held_out_loss_before_and_after(
+        spec, tiny_model_dir, tiny_tokenizer, tmp_path
     )
-    prepared.install(trainer)
-    before = trainer.evaluate()["eval_loss"]
-    trainer.train()
-    after = trainer.evaluate()["eval_loss"]
     assert after < 0.9 * before, (before, after)
     assert all(p.grad is None for p in model.parameters()) and not trainer.optimizer.state
 
