@@ -75,10 +75,13 @@ def estimated(name: str, config: dict) -> int:
         memory = estimate.forward_only_memory(shape, seq_len=SEQ, batch_size=BATCH, device="cpu")
     else:
         count = trainable.trainable_parameter_count(shape, name, CASES[name])
-        memory = estimate.training_memory(shape, trainable=count, seq_len=SEQ, batch_size=BATCH, device="cpu")
-        if name == "galore":  # as jobs.guided.sizing: no separate adapter, projected AdamW state
+        memory = estimate.training_memory(
+            shape, trainable=count, seq_len=SEQ, batch_size=BATCH, device="cpu",
+            trains_weights=name in trainable.TRAINS_WEIGHTS,
+        )
+        if name == "galore":  # as jobs.guided.sizing: AdamW's state is projected
             state = trainable.galore_state_values(shape, CASES[name]["method_params"])
-            memory = dataclasses.replace(memory, adapter=0, optimizer=4 * state)
+            memory = dataclasses.replace(memory, optimizer=4 * state)
     return memory.total - memory.framework
 
 

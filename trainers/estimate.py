@@ -215,19 +215,34 @@ def activations_per_token(shape: ModelShape, seq_len: int, *, lora: bool = True)
 
 
 def training_memory(
-    shape: ModelShape, *, trainable: int, seq_len: int, batch_size: int, device: str = "gpu"
+    shape: ModelShape,
+    *,
+    trainable: int,
+    seq_len: int,
+    batch_size: int,
+    device: str = "gpu",
+    trains_weights: bool = False,
 ) -> MemoryEstimate:
-    """Memory to fine-tune with LoRA at this sequence length and per-device batch size."""
+    """Memory to fine-tune at this sequence length and per-device batch size.
+
+    ``trains_weights``: the model's own weights are what trains (full fine-tuning, GaLore), so no
+    adapter keeps a dropout copy of its input, and on a CPU, where the weights are fp32, they are
+    themselves what AdamW updates: no separate trained copy. On a GPU an fp32 master copy is counted
+    as mixed-precision training keeps one (an upper bound for a model loaded in bf16). Otherwise
+    (LoRA and the other adapters) the frozen weights are in the training dtype and the adapter, its
+    gradients and AdamW's two moments in fp32 (16 bytes per trained parameter)."""
     value_bytes = 2 if device == "gpu" else 4  # the trainer uses bf16 on GPUs, fp32 on CPUs
     tokens = seq_len * batch_size
     # Every block's saved values, plus about two blocks' worth alive at once while the backward
     # pass computes their gradients.
-    blocks = (shape.layers + 2) * activations_per_token(shape, seq_len) * value_bytes * tokens
+    per_token = activations_per_token(shape, seq_len, lora=not trains_weights)
+    blocks = (shape.layers + 2) * per_token * value_bytes * tokens
     # The loss upcasts logits to fp32 and keeps them, their log-softmax and their gradient.
     logits = 3 * 4 * tokens * shape.vocab_size
+    own_copy = trains_weights and value_bytes == 4
     return MemoryEstimate(
         weights=parameter_count(shape) * value_bytes,
-        adapter=trainable * 4,
+        adapter=0 if own_copy else trainable * 4,
         gradients=trainable * 4,
         optimizer=trainable * 8,
         activations=int((blocks + logits) * ALLOCATOR_SLACK),

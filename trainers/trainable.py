@@ -103,6 +103,10 @@ def galore_state_values(shape: ModelShape, own: dict | None = None) -> int:
     return projected + 2 * (parameter_count(shape) - sum(i * o for i, o in linears))
 
 
+# Methods whose trained parameters are the model's own weights (no separate adapter to hold).
+TRAINS_WEIGHTS = ("full", "galore")
+
+
 def trainable_parameter_count(shape: ModelShape, method: str, params: dict | None = None) -> int:
     """Weights ``method`` trains on this model, from a job's params groups (``lora``, ``method_params``);
     missing values take the methods' defaults. Matches what peft reports for decoders (LoKr within

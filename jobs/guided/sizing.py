@@ -133,9 +133,10 @@ def training_fit(
             seq_len=seq_len,
             batch_size=batch_size,
             device=kind,
+            trains_weights=method in trainable.TRAINS_WEIGHTS,
         )
-    if method == "galore":  # the weights are what trains; AdamW's state is projected (default rank)
-        memory = replace(memory, adapter=0, optimizer=4 * trainable.galore_state_values(facts.shape))
+    if method == "galore":  # AdamW's state is projected (default rank)
+        memory = replace(memory, optimizer=4 * trainable.galore_state_values(facts.shape))
     if method == "qlora":  # the frozen base is stored in 4 bits
         weights = estimate.parameter_count(facts.shape) * QLORA_BITS_PER_WEIGHT / 8
         memory = replace(memory, weights=int(weights))
