@@ -83,6 +83,7 @@ class DistributedParams(BaseModel):
         "ddp", description="How the processes share the model: ddp, fsdp_full_shard, fsdp_hybrid_shard."
     )
     asked: Choice = Field("auto", description="What the job's params.distributed.strategy asked for.")
+    sized: bool = Field(True, description="Whether the model's memory was known when it was chosen.")
 
     @property
     def world_size(self) -> int:
@@ -121,7 +122,12 @@ def describe(params: DistributedParams, *, gpus: bool) -> str:
         return "one process on 1 GPU" if gpus else "one process on CPU"
     nodes = f"{params.nodes} node{'s' if params.nodes != 1 else ''}"
     shape = f"{nodes} × {count(params.processes_per_node, gpus)} ({params.world_size} processes)"
-    why = "as you chose" if params.asked != "auto" else "chosen by Hone as the least communication that fits"
+    if params.asked != "auto":
+        why = "as you chose"
+    elif params.sized:  # without the model's config.json auto cannot size it
+        why = "chosen by Hone as the least communication that fits"
+    else:
+        why = "Hone's default, as the model's size is unknown (no config.json to read it from)"
     return f"{shape}: {STRATEGY_WORDS[params.strategy]}, {why}"
 
 

@@ -34,6 +34,7 @@ class Shape:
             "processes_per_node": self.per_node,
             "strategy": self.strategy,
             "asked": self.asked,
+            "sized": self.need_bytes is not None,
         }
 
     @property

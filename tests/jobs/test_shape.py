@@ -65,7 +65,8 @@ def test_across_nodes_hybrid_sharding_is_chosen_when_one_nodes_gpus_hold_the_mod
     planned = shape.plan(llama_7b, _gpus("h100-2x8", 2, 8), "full", FULL)
     assert (planned.strategy, planned.fits) == ("fsdp_hybrid_shard", True)
     assert planned.spec == {
-        "nodes": 2, "processes_per_node": 8, "strategy": "fsdp_hybrid_shard", "asked": "auto"
+        "nodes": 2, "processes_per_node": 8, "strategy": "fsdp_hybrid_shard", "asked": "auto",
+        "sized": True,
     }  # fmt: skip
 
 
@@ -112,7 +113,9 @@ def test_the_spec_carries_the_profiles_shape_and_quotas_count_nodes_times_gpus(
         team=team, user=member, name="ddp", base_model=tiny_model, dataset=dataset, params={}, profile=profile
     )
     spec = specs.build_spec(job, 1, None)
-    assert spec["distributed"] == {"nodes": 1, "processes_per_node": 2, "strategy": "ddp", "asked": "auto"}
+    assert spec["distributed"] == {
+        "nodes": 1, "processes_per_node": 2, "strategy": "ddp", "asked": "auto", "sized": True
+    }  # fmt: skip
     gpu = _gpus("h100-2x4", 2, 4)
     capacities, _default = queue.capacities()
     assert capacities[gpu.pk].gpus == 8 and gpu.shape_text == "2 nodes × 4 GPUs"
@@ -238,7 +241,8 @@ def test_a_chosen_strategy_is_kept_on_the_job_and_in_its_spec_and_said_as_chosen
     assert job.params["distributed"] == {"strategy": "fsdp_full_shard"}  # a retry plans the same
     spec = specs.build_spec(job, 2, None)
     assert spec["distributed"] == {
-        "nodes": 1, "processes_per_node": 2, "strategy": "fsdp_full_shard", "asked": "fsdp_full_shard"
+        "nodes": 1, "processes_per_node": 2, "strategy": "fsdp_full_shard", "asked": "fsdp_full_shard",
+        "sized": True,
     }  # fmt: skip
     assert parse_spec(spec).distributed.strategy == "fsdp_full_shard"
     job.spec = spec
@@ -269,3 +273,16 @@ def test_the_job_form_offers_the_strategy_in_plain_words_and_shows_a_refusal_nex
     assert not Job.objects.exists()
     assert client.post("/jobs/new/", data | {"strategy": "ddp"}).status_code == 302
     assert Job.objects.get().params["distributed"] == {"strategy": "ddp"}
+
+
+def test_without_the_models_config_auto_says_it_could_not_size_it(db, tmp_path):
+    folder = tmp_path / "no-config"
+    folder.mkdir()
+    model = ModelAsset.objects.create(name="opaque", source="builtin", path=str(folder), task="causal-lm")
+    planned = shape.plan(model, _gpus("h100x2-opaque", 1, 2), "lora", {})
+    assert (planned.strategy, planned.need_bytes, planned.spec["sized"]) == ("ddp", None, False)
+    assert "least communication that fits" not in planned.text
+    unknown = "Hone's default, as the model's size is unknown (no config.json to read it from)"
+    assert planned.text.endswith(unknown)
+    chosen = shape.plan(model, _gpus("h100x2-opaque-2", 1, 2), "lora", {"distributed": {"strategy": "ddp"}})
+    assert chosen.text.endswith("as you chose")
