@@ -112,6 +112,23 @@ def is_pooled_classifier(directory: str | Path) -> bool:
                                              for m in modules)
 
 
+def saved_head(directory: str | Path | None, labels: list[str]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The head of a pooled classifier saved in ``directory`` when it predicts exactly ``labels`` in
+    that order (continuing a Hone classifier: its trained head, not a new probe); else None."""
+    if directory is None or not is_pooled_classifier(directory):
+        return None
+    try:
+        config = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+        head = load_file(str(Path(directory) / HEAD_DIR / "model.safetensors"))
+    except (OSError, ValueError):
+        return None
+    names = config.get("id2label") or {}
+    saved = [str(names.get(str(i), "")) for i in range(len(names))]
+    if saved != labels or head["linear.weight"].shape[0] != len(labels):
+        return None
+    return head["linear.weight"], head["linear.bias"]
+
+
 def load_pooled_classifier(directory: str | Path, dtype: torch.dtype = torch.float32) -> PooledClassifier:
     """A saved classifier back as a module (evaluation jobs, the playground), predicting as it did."""
     from transformers import AutoModel

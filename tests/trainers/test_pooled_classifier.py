@@ -92,3 +92,38 @@ def test_a_saved_pooled_classifier_loads_back_predicting_the_same(
         expected = model(**batch).logits
         again = load_pooled_classifier(tmp_path / "out").eval()(**batch).logits
     assert torch.allclose(again, expected, atol=1e-6)
+
+
+def test_continuing_a_pooled_classifier_starts_from_its_own_head_when_the_labels_are_the_same(
+    sentence_model_dir: Path, tmp_path: Path
+) -> None:
+    from trainers.objectives import classification
+    from trainers.spec import parse_spec
+
+    rows = sentiment_rows(60, seed=3)
+    for part in ("a", "b", "c"):
+        (tmp_path / part).mkdir()
+    first = parse_spec(objective_spec(sentence_model_dir, tmp_path / "a", rows, "classification",
+                                      "classification", method="full", training={"max_seq_length": 24}))
+    first_built = classification.build(first, rows[:45], rows[45:])
+    trained = first_built.model
+    with torch.no_grad():  # as if training had moved the head away from the probe
+        trained.head.weight.add_(torch.randn_like(trained.head.weight))
+    saved = tmp_path / "saved"
+    trained.save_pretrained(saved, max_seq_length=24)
+    first_built.tokenizer.save_pretrained(saved)
+    built = classification.build(
+        parse_spec(objective_spec(saved, tmp_path / "b", rows, "classification", "classification",
+                                  method="full", training={"max_seq_length": 24})),
+        rows[:45], rows[45:],
+    )
+    assert torch.equal(built.model.head.weight, trained.head.weight)  # its own head, not a new probe
+    assert torch.equal(built.model.head.bias, trained.head.bias)
+
+    fewer = [r for r in rows if r["label"] != rows[0]["label"]]  # other labels: a new probe
+    other = classification.build(
+        parse_spec(objective_spec(saved, tmp_path / "c", fewer, "classification", "classification",
+                                  method="full", training={"max_seq_length": 24})),
+        fewer[:30], fewer[30:],
+    )
+    assert other.model.head.out_features == len(other.extra["labels"]) < trained.head.out_features

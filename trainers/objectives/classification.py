@@ -30,7 +30,7 @@ from trainers.callbacks import EventsCallback, RunInfo
 from trainers.data import DataError
 from trainers.events import EventEmitter
 from trainers.objectives.base import Built, Recipe
-from trainers.pooled_classifier import PROBE_SCALE, PooledClassifier, head_pooling
+from trainers.pooled_classifier import PROBE_SCALE, PooledClassifier, head_pooling, saved_head
 from trainers.pooling import declared_pooling
 from trainers.spec import ModelRef, TrainSpec
 
@@ -54,7 +54,11 @@ def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Bui
     rows = (train_rows, eval_rows)
     frozen = None if spec.resume_from else frozen_baseline(model, tokenizer, rows, labels, spec)
     probe = frozen.pop("head") if frozen else None
-    if probe is not None and isinstance(model, PooledClassifier):
+    trained = saved_head(spec.base_model.path, labels) if isinstance(model, PooledClassifier) else None
+    if trained is not None and not spec.resume_from:  # continuing a Hone classifier of the same labels
+        model.start_from_probe(*trained)
+        log.info("Continuing from the base's own trained head (same labels), not a new probe")
+    elif probe is not None and isinstance(model, PooledClassifier):
         model.start_from_probe(*probe, scale=PROBE_SCALE)  # same pooled embedding: starts as the baseline
     collator = DataCollatorWithPadding(tokenizer)
     return Built(
