@@ -206,11 +206,11 @@ def hone_config(task: preset_tasks.Task, preset: str = "balanced") -> dict:
                                                               if k in r.params}}
 
 
-def run_child(kind: str, task: str, config: dict, scale: float) -> dict:
+def run_child(kind: str, task: str, config: dict, scale: float, seed: int = 0) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--tasks", task, "--scale", str(scale),
-         "--config", json.dumps(config)],
+         "--seed", str(seed), "--config", json.dumps(config)],
         capture_output=True, text=True,
         env=os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
     )
@@ -237,18 +237,21 @@ def main() -> None:
     parser.add_argument("--preset", default="balanced")
     parser.add_argument("--epochs", type=int, help="the same epochs for every run (CPU side by side)")
     parser.add_argument("--hone-set", default="{}", help="JSON of training params to override in Hone's run")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the rows sampled and split, and Hone's training seed (0: the recorded runs)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--config", default="{}", help=argparse.SUPPRESS)
     a = parser.parse_args()
     if a.child:
-        task = preset_tasks.load(a.tasks, scale=a.scale)
+        task = preset_tasks.load(a.tasks, seed=a.seed, scale=a.scale)
         print(json.dumps(CHILDREN[a.child](task, json.loads(a.config))))
         return
     print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}", flush=True)
     for name in a.tasks.split(","):
-        task = preset_tasks.load(name, scale=a.scale)
+        task = preset_tasks.load(name, seed=a.seed, scale=a.scale)
         config = hone_config(task, a.preset)
         config["training"] |= json.loads(a.hone_set) | ({"epochs": a.epochs} if a.epochs else {})
+        config["training"] |= {"seed": 42 + a.seed} if a.seed else {}  # 42: the spec's default
         config["loop"] = {"epochs": a.epochs} if a.epochs else {}
         print(f"\n{task.describe()}; preset {a.preset}: {config['method']}, {json.dumps(config['training'])}",
               flush=True)
@@ -259,7 +262,7 @@ def main() -> None:
             runs = [(kind, kind, {}) for kind in a.runs.split(",")]
         results = {}
         for label, kind, extra in runs:
-            results[label] = run_child(kind, name, config | extra, a.scale)
+            results[label] = run_child(kind, name, config | extra, a.scale, a.seed)
             print(f"| {name} | {label} | {fmt(results[label])} |", flush=True)
         if {"hone", "loop"} <= results.keys():
             h, lp = results["hone"], results["loop"]
