@@ -17,6 +17,11 @@ def save_best(sweep: Job, *, user: object, name: str = "") -> TeamPreset:
     """The sweep's best complete trial, saved as a preset of the sweep's team."""
     if sweep.kind != Job.Kind.SWEEP:
         raise PresetRefused(f"Job #{sweep.pk} is a {sweep.kind} job, not a sweep: it has no best trial.")
+    if sweep.params.get("trial_kind") == Job.Kind.MERGE:
+        raise PresetRefused(
+            f"Sweep #{sweep.pk} is an evolved merge: its best is a merged model (on its best trial's job "
+            "page), not training settings to save as a preset."
+        )
     found = results.summary(sweep)
     if found.best is None or found.best.job is None:
         raise PresetRefused(f"Sweep #{sweep.pk} has no complete trial yet: there is no best to save.")

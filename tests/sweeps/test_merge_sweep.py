@@ -136,3 +136,66 @@ def test_cancelling_an_evolved_merge_stops_the_evaluations_too(merge_sweep_reque
     driver.drive(evaluation.pk)  # a pass asked for by the evaluation's own change drives its sweep
     evaluation.refresh_from_db()
     assert evaluation.status == "cancelled"
+
+
+def merge_body(half_models, data, **changes) -> dict:
+    return {
+        "kind": "sweep",
+        "trial_kind": "merge",
+        "method": "linear",
+        "models": [{"model": m.pk} for m in half_models],
+        "dataset": data.pk,
+        "space": {"models.0.weight": {"low": 0.25, "high": 4, "log": True}},
+        "metric": "eval/perplexity",
+        "budget": {"trials": 1, "parallel": 1},
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "path"),
+    [
+        ({"space": {"models.0.weight": {"low": 0, "high": 11}}}, "space.models.0.weight"),
+        ({"space": {"params.density": {"low": 0.1, "high": 0.9}}}, "space.params.density"),
+        ({"metric": "eval/accuracy"}, "metric"),
+        ({"models": []}, "models"),
+        ({"method": "lora"}, "method"),
+        ({"params": {"normalize": "sometimes"}}, "params.normalize"),
+    ],
+)
+def test_the_api_refuses_a_bad_evolved_merge_naming_the_path(
+    member, team, half_models, skewed_eval_set, changes, path
+):
+    from tests.api.helpers import client_for
+
+    response = client_for(member, team).post(
+        "/api/v1/jobs", merge_body(half_models, skewed_eval_set, **changes), format="json"
+    )
+    assert response.status_code in (400, 422), response.content
+    assert path in str(response.json()), response.json()
+    assert not Job.objects.exists()
+
+
+def test_the_api_and_the_page_show_an_evolved_merges_trials(
+    member, team, client, half_models, skewed_eval_set
+):
+    from tests.api.helpers import client_for
+
+    api = client_for(member, team)
+    response = api.post("/api/v1/jobs", merge_body(half_models, skewed_eval_set), format="json")
+    assert response.status_code == 201, response.content
+    sweep = Job.objects.get(pk=response.json()["id"])
+    assert (sweep.params["trial_kind"], sweep.params["direction"]) == ("merge", "minimize")
+    sweep_to_end(sweep)
+    assert sweep.status == "succeeded", sweep.error
+    result = api.get(f"/api/v1/jobs/{sweep.pk}/trials").json()
+    merge = sweep.trials.get(trial_number=0)
+    first = result["trials"][0]
+    assert (first["job"], first["evaluation"]) == (merge.pk, merge.trials.get().pk)
+    assert result["best"]["value"] == 2.5 and result["preset"]["evaluation"] is not None
+    saved = api.post(f"/api/v1/jobs/{sweep.pk}/trials/best/preset", {}, format="json")
+    assert saved.status_code == 409 and "evolved merge" in saved.json()["detail"]
+    client.force_login(member)
+    page = client.get(f"/jobs/{sweep.pk}/").content.decode()
+    assert "Open the best merge and its model" in page and "Train with the best settings" not in page
+    assert f'href="/jobs/{merge.trials.get().pk}/"' in page and "<code>models.0.weight</code>" in page
