@@ -16,10 +16,10 @@ from django.conf import settings
 from pydantic import ValidationError
 
 from jobs import gates
-from jobs.launch import merge_sweep_checks
 from jobs.launch.curate_checks import check_curate_time
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
 from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES, check_grpo_rows
+from jobs.launch.merge_sweep_checks import problems as merge_search_problems
 from jobs.launch.sweep_checks import budget_problems, setting_problems, unknown_settings
 from jobs.launch.sweep_checks import problems as search_problems
 from jobs.launch.types import LaunchRequest, Loc, Problem, pydantic_problems
@@ -363,7 +363,7 @@ def sweep_problems(request: LaunchRequest) -> list[Problem]:
     kind = request.params.get("trial_kind", "train")
     if kind == "merge":
         search = request.params
-        found = unknown_settings(search) + merge_sweep_checks.problems(request, merge_problems)
+        found = unknown_settings(search) + merge_search_problems(request, merge_problems)
         return found + setting_problems(search) + budget_problems(request)
     if kind != "train":
         return [Problem(("trial_kind",), f"a trial is a train or a merge job, not {kind!r}")]
