@@ -202,6 +202,10 @@ class SavePresetSerializer(serializers.Serializer):
     )
 
 
+class RenamePresetSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, help_text="The preset's new name, unique in the team.")
+
+
 class TeamPresetSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
