@@ -199,3 +199,19 @@ def test_the_api_and_the_page_show_an_evolved_merges_trials(
     page = client.get(f"/jobs/{sweep.pk}/").content.decode()
     assert "Open the best merge and its model" in page and "Train with the best settings" not in page
     assert f'href="/jobs/{merge.trials.get().pk}/"' in page and "<code>models.0.weight</code>" in page
+
+
+def test_a_ties_trial_takes_the_points_density_and_weights(merge_sweep_request, tiny_model):
+    space = {"params.density": {"low": 0.2, "high": 1.0}, "models.1.weight": {"low": -1, "high": 1}}
+    trial = {"method": "ties", "params": {"scaling": 0.5}}
+    sweep = launch(merge_sweep_request(trial=trial, base=tiny_model, space=space, compare_preset=False))
+    driver.drive(sweep.pk)
+    point = {t.number: t.params for t in driver.studies.load(sweep).get_trials(deepcopy=False)}
+    for merge in sweep.trials.all():
+        asked = point[merge.trial_number]
+        assert merge.params["method"] == "ties" and merge.params["params"]["scaling"] == 0.5
+        assert merge.params["params"]["density"] == pytest.approx(asked["params.density"])
+        inputs = list(merge.inputs.order_by("role", "position"))
+        assert [(i.role, i.model_id) for i in inputs][0] == ("base", tiny_model.pk)
+        weights = [i.weight for i in inputs if i.role == "model"]
+        assert weights == [None, pytest.approx(asked["models.1.weight"])]
