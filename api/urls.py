@@ -65,6 +65,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/trials", sweeps.SweepTrials.as_view(), name="job-trials"),
     path("jobs/<int:job_id>/trials/best/preset", sweeps.SaveBestAsPreset.as_view(), name="job-save-preset"),
     path("presets", sweeps.PresetList.as_view(), name="preset-list"),
+    path("presets/<int:preset_id>", sweeps.PresetDetail.as_view(), name="preset-detail"),
     path("jobs/<int:job_id>/logs", job_data.JobLogs.as_view(), name="job-logs"),
     path("jobs/<int:job_id>/samples", job_data.JobSamples.as_view(), name="job-samples"),
     path("jobs/<int:job_id>/evaluation", evaluation.JobEvaluation.as_view(), name="job-evaluation"),

@@ -5,15 +5,20 @@ trials, launches each as an ordinary training job, reports their eval metrics ba
 losing ones through the normal cancel path. This spec is what the launch path validates before the
 sweep is created: ``trial`` is a complete training spec (every trial starts from it), and the space
 is checked against the catalogue's own parameter models (``trainers.sweep_space``).
+
+An evolved merge is the same sweep with ``trial_kind: "merge"``: ``trial`` is a complete merge spec,
+the space varies its models' weights and its method's parameters (``trainers.merge_space``), and each
+trial's metric is read from an evaluate job of the merged model on the user's evaluation data.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from trainers.spec import SPEC_VERSION, EventsSink, SpecError, TrainSpec, _Strict
+from trainers.spec_merge import MergeSpec
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "successive_halving", "hyperband", "none")
@@ -37,7 +42,12 @@ class SweepSpec(_Strict):
     attempt: int = Field(ge=1)
     output_dir: str = Field(min_length=1)
     events: EventsSink = EventsSink()
-    trial: TrainSpec = Field(description="The training job every trial starts from.")
+    trial_kind: Literal["train", "merge"] = Field(
+        "train", description="What a trial is: a training job, or a merge job scored by an evaluate job."
+    )
+    trial: Annotated[TrainSpec | MergeSpec, Field(discriminator="kind")] = Field(
+        description="The job every trial starts from: a training job, or a merge (an evolved merge)."
+    )
     space: dict[str, Any] = Field(min_length=1, description="Parameter place → choices or range.")
     sampler: Literal["tpe", "random", "grid"] = "tpe"
     pruner: Literal["median", "successive_halving", "hyperband", "none"] = "median"
@@ -62,6 +72,12 @@ class SweepSpec(_Strict):
         for raw in space.values():
             dimension(raw)  # the places were checked by the launch path (jobs/launch/rules.py)
         return space
+
+    @model_validator(mode="after")
+    def _trial_of_its_kind(self) -> SweepSpec:
+        if self.trial.kind != self.trial_kind:
+            raise ValueError(f"trial: a {self.trial_kind} sweep's trial is a {self.trial_kind} job")
+        return self
 
     @model_validator(mode="after")
     def _grid_needs_choices(self) -> SweepSpec:

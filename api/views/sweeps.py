@@ -10,7 +10,12 @@ from rest_framework.response import Response
 from api.base import ApiView
 from api.idempotency import idempotent
 from api.problems import Conflict
-from api.serializers.sweeps import SavePresetSerializer, SweepResultSerializer, TeamPresetSerializer
+from api.serializers.sweeps import (
+    RenamePresetSerializer,
+    SavePresetSerializer,
+    SweepResultSerializer,
+    TeamPresetSerializer,
+)
 from api.views.jobs import JobScoped
 from api.views.params import IDEMPOTENCY_KEY, created
 from jobs.models import Job, TeamPreset
@@ -65,6 +70,38 @@ class SaveBestAsPreset(JobScoped):
         except presets.PresetRefused as exc:
             raise Conflict(str(exc)) from None
         return created(TeamPresetSerializer(preset).data, reverse("api:preset-list"))
+
+
+class PresetDetail(ApiView):
+    serializer_class = TeamPresetSerializer
+    extra_problems = {"PATCH": [409]}
+
+    def preset(self, preset_id: int) -> TeamPreset:
+        return self.get_for_team(TeamPreset.objects.filter(team=self.team), preset_id, "preset")
+
+    @extend_schema(summary="One of the team's saved presets")
+    def get(self, request: Request, preset_id: int) -> Response:
+        return Response(TeamPresetSerializer(self.preset(preset_id)).data)
+
+    @extend_schema(
+        request=RenamePresetSerializer,
+        summary="Rename one of the team's presets",
+        description="A 409 when the team has a preset of that name.",
+    )
+    def patch(self, request: Request, preset_id: int) -> Response:
+        preset = self.preset(preset_id)
+        asked = RenamePresetSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
+        try:
+            presets.rename(preset, asked.validated_data["name"])
+        except presets.PresetRefused as exc:
+            raise Conflict(str(exc)) from None
+        return Response(TeamPresetSerializer(preset).data)
+
+    @extend_schema(responses={204: None}, summary="Delete one of the team's presets")
+    def delete(self, request: Request, preset_id: int) -> Response:
+        self.preset(preset_id).delete()  # jobs started from it keep their own parameters
+        return Response(status=204)
 
 
 class PresetList(ApiView):

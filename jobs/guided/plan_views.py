@@ -11,11 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from jobs.data import preview, task_preview
-from jobs.guided import params, presets, reward_preview, sizing, timing, wizard, words
+from jobs.guided import params, presets, reward_preview, sizing, team_options, timing, wizard, words
 from jobs.guided.pages import back_to, chosen_max_length, page, sampled_lengths
 from jobs.launch import LaunchRefused, errors, launch_training
 from jobs.lifecycle import shape
-from jobs.models import Dataset
+from jobs.models import Dataset, Team
 from jobs.teams.access import current_membership, require_launch
 from trainers import catalogue
 from trainers.estimate import human_bytes
@@ -28,8 +28,9 @@ def _objective_methods(objective: str) -> list[catalogue.Method]:
     return [m for m in catalogue.methods("train") if objective in m.objectives]
 
 
-def _inputs(state: wizard.State, chosen: wizard.Choices) -> dict:
-    """Everything the method and review steps compute from the choices: each preset's recipe."""
+def _inputs(state: wizard.State, chosen: wizard.Choices, team: Team) -> dict:
+    """Everything the method and review steps compute from the choices: each preset's recipe, the
+    built-in ones' and the team's saved presets' that fit (``jobs.guided.team_options``)."""
     profile = sizing.default_profile()
     facts = sizing.model_facts(chosen.model)
     lengths = sampled_lengths(chosen.dataset, chosen.model)
@@ -39,18 +40,17 @@ def _inputs(state: wizard.State, chosen: wizard.Choices) -> dict:
     method = state.method if presets.trains(state.method, objective) else ""
     rows = chosen.dataset.row_count
     size = presets.Sizing(facts, rows, max_length, profile)
+    recipes = [presets.recipe(p, objective, size, method=method) for p in presets.PRESETS.values()]
     options = {}
-    for key, preset in presets.PRESETS.items():
-        recipe = presets.recipe(preset, objective, size, method=method)
-        options[key] = {
-            "preset": preset,
-            "recipe": recipe,
-            "params": recipe.params,
-            "method": recipe.method_entry,
-            "plan": presets.plan(
-                recipe.method, recipe.params, facts=facts, rows=rows, mean_tokens=mean_tokens, profile=profile
-            ),
-        }
+    for recipe in recipes + team_options.recipes(team, objective):
+        plan = presets.plan(
+            recipe.method, recipe.params, facts=facts, rows=rows, mean_tokens=mean_tokens, profile=profile
+        )
+        if recipe.preset.key in presets.PRESETS or team_options.fits(plan):
+            option = {"preset": recipe.preset, "recipe": recipe, "params": recipe.params, "plan": plan}
+            options[recipe.preset.key] = option | {"method": recipe.method_entry}
+    if state.preset not in options:  # another team's preset, a deleted one, or one that does not fit
+        state.preset = presets.DEFAULT_PRESET
     return {
         "profile": profile,
         "facts": facts,
@@ -123,7 +123,7 @@ def method_step(request: HttpRequest) -> HttpResponse:
     chosen = wizard.resolve(state, team, need="method")
     if chosen.missing:
         return back_to(chosen.missing, state, chosen.problem, request)
-    inputs = _inputs(state, chosen)
+    inputs = _inputs(state, chosen, team)
     return _method_page(request, state, chosen, inputs, advanced_form(state, inputs))
 
 
@@ -256,7 +256,7 @@ def review_step(request: HttpRequest) -> HttpResponse:
     chosen = wizard.resolve(state, membership.team, need="review")
     if chosen.missing:
         return back_to(chosen.missing, state, chosen.problem, request)
-    inputs = _inputs(state, chosen)
+    inputs = _inputs(state, chosen, membership.team)
     option = inputs["options"][state.preset]
     method = option["recipe"].method
     params, form, customised = _chosen_params(state, inputs)

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from django.db.models import Case, Count, QuerySet, When
 
-from jobs.guided import params
+from jobs.guided import params, team_options
 from jobs.guided.presets import DEFAULT_PRESET, PRESETS
 from jobs.models import Dataset, ModelAsset, Team
 from trainers import catalogue
@@ -152,7 +152,8 @@ class State:
     @classmethod
     def from_query(cls, query: Mapping) -> State:
         values = {key: str(query.get(key, "")).strip()[:40] for key in cls.KEYS}
-        values["preset"] = values["preset"] if values["preset"] in PRESETS else DEFAULT_PRESET
+        known = values["preset"] in PRESETS or team_options.is_team_key(values["preset"])
+        values["preset"] = values["preset"] if known else DEFAULT_PRESET  # a team's: checked by its team
         values["method"] = values["method"] if values["method"] in catalogue.METHODS else ""
         advanced = {
             name: str(query.get(name, "")).strip()[:200] for name in params.names() if query.get(name)

@@ -96,8 +96,9 @@ KINDS: Mapping[str, KindTraits] = MappingProxyType(
         Job.Kind.SWEEP: KindTraits(
             label="Sweep",
             checks=rules.sweep_problems,
-            inputs={"base": "base_model", "dataset": "dataset"},
+            inputs={"base": "base_model", "dataset": "dataset", "model": "models"},
             api_serializer="api.serializers.sweeps.SweepJobCreateSerializer",
+            file_checks=rules.sweep_files,
             objective=True,
             primary_dataset=True,
             first_status=Job.Status.RUNNING,  # it runs no trainer: the reconciler drives its trials

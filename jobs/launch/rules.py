@@ -19,6 +19,8 @@ from jobs import gates
 from jobs.launch.curate_checks import check_curate_time
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
 from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES, check_grpo_rows
+from jobs.launch.merge_sweep_checks import problems as merge_search_problems
+from jobs.launch.sweep_checks import budget_problems, setting_problems, unknown_settings
 from jobs.launch.sweep_checks import problems as search_problems
 from jobs.launch.types import LaunchRequest, Loc, Problem, pydantic_problems
 from jobs.lifecycle import shape
@@ -356,9 +358,23 @@ def curate_problems(request: LaunchRequest) -> list[Problem]:
 
 
 def sweep_problems(request: LaunchRequest) -> list[Problem]:
-    """The training job every trial starts from (``params.trial``), then the search itself."""
+    """The training job every trial starts from (``params.trial``), then the search itself. An evolved
+    merge (``trial_kind: "merge"``): the merge every trial starts from, its space and evaluation."""
+    kind = request.params.get("trial_kind", "train")
+    if kind == "merge":
+        search = request.params
+        found = unknown_settings(search) + merge_search_problems(request, merge_problems)
+        return found + setting_problems(search) + budget_problems(request)
+    if kind != "train":
+        return [Problem(("trial_kind",), f"a trial is a train or a merge job, not {kind!r}")]
     template = dataclasses.replace(request, kind=Job.Kind.TRAIN, params=request.params.get("trial") or {})
     return train_problems(template) + search_problems(request)
+
+
+def sweep_files(job: Job, spec: dict) -> None:
+    """An evolved merge's models fit together, as its first trial's merge would find."""
+    if spec["trial_kind"] == "merge":
+        check_merge_files(spec["trial"])
 
 
 def merge_files(job: Job, spec: dict) -> None:

@@ -24,15 +24,19 @@ SEARCH_FIELDS = (
     "budget",
     "seed",
     "compare_preset",
+    "trial_kind",
 )
+
+
+def unknown_settings(search: dict) -> list[Problem]:
+    known = (*SEARCH_FIELDS, "trial")
+    return [Problem((name,), "not a sweep setting") for name in search if name not in known]
 
 
 def problems(request: LaunchRequest) -> list[Problem]:
     """What is wrong with the sweep's space and budget, each at its place (``space.lora.r``)."""
     search = request.params
-    found = [
-        Problem((name,), "not a sweep setting") for name in search if name not in (*SEARCH_FIELDS, "trial")
-    ]
+    found = unknown_settings(search)
     objective = request.objective or "sft"
     fitting = {m.name: m.method_params for m in catalogue.methods("train") if objective in m.objectives}
     found += [
@@ -48,7 +52,7 @@ def setting_problems(search: dict) -> list[Problem]:
     """The sampler, pruner, warm-up, metric… each through its field of the sweep's spec."""
     found = []
     for name in SEARCH_FIELDS:
-        if name in ("space", "budget") or name not in search:
+        if name in ("space", "budget", "trial_kind") or name not in search:
             continue
         info = SweepSpec.model_fields[name]
         try:

@@ -108,9 +108,18 @@ def _sweep(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
     """A sweep's spec: the training job every trial starts from, as a full training spec, and the search
     (``job.params``: ``trial`` — the training parameters — and the space, sampler, pruner, budget)."""
     search = {k: v for k, v in job.params.items() if k != "trial"}
-    trial = _train(job, inputs, None, job.params.get("trial", {}))
-    trial = spec_common(job, 1) | {"kind": Job.Kind.TRAIN} | trial
+    search["trial_kind"] = kind = search.get("trial_kind", Job.Kind.TRAIN)
+    build = _merge_of_sweep if kind == Job.Kind.MERGE else _train
+    trial = build(job, inputs, None, job.params.get("trial", {}))
+    trial = spec_common(job, 1) | {"kind": kind} | trial
     return {"trial": trial, **search}
+
+
+def _merge_of_sweep(job: Job, inputs: Inputs, _resume: Path | None, params: dict) -> dict:
+    """An evolved merge's trial: its models and base, never its evaluation data (the evaluate jobs'),
+    its outputs in a folder of their own."""
+    merge = _merge(job, {k: v for k, v in inputs.items() if k != "dataset"}, None, params)
+    return merge | {"output_dir": str(output_dir(job) / "trial")}
 
 
 def _quantize(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
@@ -170,8 +179,8 @@ def _harness(job: Job, inputs: Inputs) -> dict | None:
     }
 
 
-def _merge(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
-    p = job.params
+def _merge(job: Job, inputs: Inputs, _resume: Path | None, params: dict | None = None) -> dict:
+    p = job.params if params is None else params
     models = [
         {"name": row.model.name, "path": row.model.path, "weight": row.weight}
         for row in inputs.get("model", [])

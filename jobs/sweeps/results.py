@@ -10,6 +10,7 @@ import optuna
 from optuna.trial import TrialState
 
 from jobs.models import Job, MetricPoint
+from jobs.sweeps import merge_trials
 from jobs.sweeps import study as studies
 from jobs.sweeps.driver import attempt_seconds
 from trainers.sweep_space import point_of
@@ -27,7 +28,8 @@ class Trial:
     params: dict = field(default_factory=dict)  # its point of the space
     differs: dict = field(default_factory=dict)  # the places where it differs from the preset
     reason: str = ""
-    attempt_seconds: float = 0.0
+    attempt_seconds: float = 0.0  # its job's attempts, and its evaluation's (an evolved merge's trial)
+    evaluation: int | None = None  # an evolved merge's trial: the evaluate job that scored its model
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -73,10 +75,11 @@ def summary(sweep: Job) -> Summary:
     study = _study(sweep)
     frozen = study.get_trials(deepcopy=False) if study else []
     trials = [_trial(t, jobs.get(t.number), preset_job, search) for t in frozen]
+    evaluations = [t.evaluation for t in trials if t.evaluation]  # an evolved merge's: its trials' compute
     complete = [t for t in trials if t.state == "complete" and t.value is not None]
     pick = min if direction == "minimize" else max
     best = pick(complete, key=lambda t: t.value) if complete else None
-    compute = attempt_seconds([j.pk for j in jobs.values()])
+    compute = attempt_seconds([j.pk for j in jobs.values()] + evaluations)
     return Summary(trials, preset, best, _importance(study), metric, direction, compute)
 
 
@@ -89,6 +92,7 @@ def _study(sweep: Job) -> optuna.Study | None:
 
 def _trial(frozen: optuna.trial.FrozenTrial, job: Job | None, preset: Job | None, search: dict) -> Trial:
     point = point_of(search.get("space") or {}, frozen.params)
+    evaluation = merge_trials.evaluation_of(job) if job and job.kind == Job.Kind.MERGE else None
     return Trial(
         number=frozen.number,
         job=job.pk if job else None,
@@ -98,7 +102,8 @@ def _trial(frozen: optuna.trial.FrozenTrial, job: Job | None, preset: Job | None
         params=point,
         differs={k: v for k, v in point.items() if preset is None or _value_of(preset, k) != v},
         reason=str(frozen.user_attrs.get("reason", "")),
-        attempt_seconds=attempt_seconds([job.pk]) if job else 0.0,
+        attempt_seconds=attempt_seconds([job.pk] + ([evaluation.pk] if evaluation else [])) if job else 0.0,
+        evaluation=evaluation.pk if evaluation else None,
     )
 
 
@@ -109,6 +114,10 @@ def _last(frozen: optuna.trial.FrozenTrial) -> float | None:
 
 
 def _value_of(job: Job, place: str) -> object:
+    if job.kind == Job.Kind.MERGE:  # models.<i>.weight, params.<field>
+        if place.startswith("models."):
+            return merge_trials.weights_of(job).get(place)
+        return (job.params.get("params") or {}).get(place.partition(".")[2])
     if place == "method":
         return job.method
     group, _, name = place.partition(".")
@@ -116,6 +125,8 @@ def _value_of(job: Job, place: str) -> object:
 
 
 def _preset(job: Job, metric: str) -> Trial:
+    if job.kind == Job.Kind.MERGE:  # an evolved merge's preset: the merge as given, scored by its evaluation
+        return _merge_preset(job, metric)
     last = MetricPoint.objects.filter(job=job, name=metric).order_by("-step").first()
     return Trial(
         number=None,
@@ -125,6 +136,22 @@ def _preset(job: Job, metric: str) -> Trial:
         value=last.value if last and job.status == Job.Status.SUCCEEDED else None,
         reason=job.error,
         attempt_seconds=attempt_seconds([job.pk]),
+    )
+
+
+def _merge_preset(job: Job, metric: str) -> Trial:
+    evaluation = merge_trials.evaluation_of(job)
+    ended = evaluation if evaluation is not None and job.status == Job.Status.SUCCEEDED else job
+    return Trial(
+        number=None,
+        job=job.pk,
+        job_status=job.status,
+        state=ended.status,
+        value=merge_trials.score(evaluation, metric) if evaluation else None,
+        params=merge_trials.weights_of(job),
+        reason=ended.error,
+        attempt_seconds=attempt_seconds([job.pk] + ([evaluation.pk] if evaluation else [])),
+        evaluation=evaluation.pk if evaluation else None,
     )
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs.teams import views
+from jobs.teams import preset_views, views
 
 app_name = "teams"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("members/", views.member_add, name="member_add"),
     path("members/<int:pk>/role/", views.member_role, name="member_role"),
     path("members/<int:pk>/remove/", views.member_remove, name="member_remove"),
+    path("presets/<int:pk>/rename/", preset_views.preset_rename, name="preset_rename"),
+    path("presets/<int:pk>/delete/", preset_views.preset_delete, name="preset_delete"),
     path("evaluation/", views.evaluation_settings, name="evaluation_settings"),
     path("switch/", views.team_switch, name="team_switch"),
 ]

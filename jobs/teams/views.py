@@ -43,6 +43,8 @@ def team_page(request: HttpRequest) -> HttpResponse:
         "is_owner": mine.role == Membership.Role.OWNER,
         "roles": [(role, label, ROLE_HELP[role]) for role, label in Membership.Role.choices],
         "my_teams": memberships(request.user),
+        "presets": mine.team.presets.select_related("source_job"),
+        "can_launch": mine.can_launch,
     }
     return render(request, "teams/team.html", context)
 

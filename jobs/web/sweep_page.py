@@ -1,7 +1,8 @@
 """What a sweep's page shows besides any job's: its trials (in trial order, or best first with
 ``?trials=by-metric``), the metric over trials, each parameter against the metric, the best trial
-(one click from a new training job with its settings, or saved as a team preset), the preset it is
-compared with, and how much each parameter mattered."""
+(one click from a new training job with its settings, or saved as a team preset; an evolved merge's:
+its merge job and model), the preset it is compared with, and how much each parameter mattered. An
+evolved merge's trials show their merge job and the evaluate job that scored it."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def sweep_context(job: Job, query: QueryDict | None = None) -> dict:
         "sweep_places": places,
         "sweep_rows": [(t, [shown(t.params.get(p)) for p in places]) for t in _ordered(found, by_metric)],
         "sweep_by_metric": by_metric,
+        "sweep_merges": job.params.get("trial_kind") == Job.Kind.MERGE,  # an evolved merge's trials
         "sweep_scatters": _scatters(found, job.params.get("space") or {}),
         "sweep_chart": line_chart(series, title=f"{found.metric} by trial number"),
         "sweep_train_best": reverse("jobs:job_create") + f"?from={found.best.job}" if found.best else None,

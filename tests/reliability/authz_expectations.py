@@ -101,6 +101,8 @@ EXPECTED: dict[str, Rule] = {
     "team/members/<int:pk>/role/": OWNER_ACTION,
     "team/evaluation/": post_only("login 302 403 403 302 404"),  # owners set the forgetting threshold
     "team/members/<int:pk>/remove/": OWNER_ACTION,
+    "team/presets/<int:pk>/rename/": LAUNCH,  # the team's saved presets: members and owners
+    "team/presets/<int:pk>/delete/": LAUNCH,
     "team/switch/": post_only("login 404 404 404 404 404"),  # no team named: 404
     # --- settings: everyone manages their own tokens; owners manage webhooks
     "settings/tokens/": TEAM_PAGE,
@@ -160,6 +162,9 @@ EXPECTED: dict[str, Rule] = {
     "api/v1/jobs/<int:job_id>/trials": API_OBJECT,  # a sweep's; other jobs have none (an empty list)
     "api/v1/jobs/<int:job_id>/trials/best/preset": API_FINISHED_JOB_ACTION,  # no sweep, no best: 409
     "api/v1/presets": API_READ,
+    # A team preset: PATCH renames (an empty body: 400), DELETE removes; members and owners.
+    "api/v1/presets/<int:preset_id>": API_OBJECT
+    | {"PATCH": "401 404 403 400 400 403", "DELETE": "401 404 403 204 204 403"},
     "api/v1/jobs/<int:job_id>/logs": API_OBJECT,
     "api/v1/jobs/<int:job_id>/samples": API_OBJECT,
     "api/v1/jobs/<int:job_id>/evaluation": API_OBJECT,

@@ -67,6 +67,7 @@ PK_OWNERS = {
     "console/jobs/": "job",
     "console/profiles/": "profile",
     "team/members/": "membership",
+    "team/presets/": "preset",
 }
 NAMED_PARAMETERS = {
     "job_id": "job",
@@ -76,6 +77,7 @@ NAMED_PARAMETERS = {
     "webhook_id": "webhook",
     "token_id": "token",
     "profile_id": "profile",
+    "preset_id": "preset",
     "team_id": "team",
     "number": "attempt_number",
     "method": "method",

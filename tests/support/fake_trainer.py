@@ -39,6 +39,9 @@ def main() -> int:
     weights = adapter / "adapter_model.safetensors"
     weights.write_bytes(b"fake weights")
     events.metric("loss", step=4, value=0.4, split="eval")
+    if spec.get("kind") == "evaluate":  # as an evaluate job reports: the base at step 0, the candidate at 1
+        events.metric("perplexity", step=0, value=5.0, split="eval")
+        events.metric("perplexity", step=1, value=2.5, split="eval")
     events.artifact(
         name="adapter",
         artifact_kind="adapter",

@@ -47,7 +47,7 @@ def sweep_to_end(sweep: Job, rounds: int = 10, timeout: float = 20) -> None:
         sweep.refresh_from_db()
         if sweep.status != "running":
             return
-        for job in sweep.trials.filter(status__in=Job.ACTIVE):
+        for job in driver.trial_jobs(sweep).filter(status__in=Job.ACTIVE):  # merges' evaluations too
             run_to_end(job, timeout)
     raise AssertionError(f"the sweep did not end in {rounds} rounds")
 
