@@ -46,6 +46,8 @@ class Reward:
     uses_answer: bool = True  # False: scores the completion alone (format, JSON, length)
     batch: BatchScoreFn | None = None  # scores many completions at once; ``score`` is then unused
     passing: float = 1.0  # the score that counts as right (accuracy, verified answers)
+    # Parameters a form's text can carry, in order: "classifier=42/good" is model 42, label good.
+    text_params: tuple[str, ...] = ()
 
     def row_problem(self, answer: str, params: RewardParams) -> str | None:
         return None if self.problem is None else self.problem(answer, params)

@@ -126,4 +126,5 @@ REWARD = Reward(
     uses_answer=False,
     batch=scores,
     passing=0.5,
+    text_params=("model", "label"),
 )
