@@ -16,6 +16,7 @@ from jobs.launch.types import LaunchRequest, Loc, ModelInput, Problem
 from jobs.models import JobInput, ModelAsset
 from trainers.rewards.classifier import REWARD as CLASSIFIER
 from trainers.rewards.classifier import ClassifierError, labels_of
+from trainers.rewards.registry import from_text
 
 ROLE = JobInput.Role.REWARD_MODEL
 
@@ -25,10 +26,14 @@ def named(params: dict, objective: str) -> list[tuple[int, Any, Any]]:
     group = params.get(objective) if isinstance(params.get(objective), dict) else {}
     chosen = group.get("rewards") if isinstance(group.get("rewards"), list) else []
     found = []
-    for index, choice in enumerate(chosen):
+    for index, given_choice in enumerate(chosen):
+        choice = from_text(given_choice)  # a form's "classifier=42/good" too
         if isinstance(choice, dict) and choice.get("name") == CLASSIFIER.name:
             given = choice.get("params") if isinstance(choice.get("params"), dict) else {}
-            found.append((index, given.get("model"), given.get("label")))
+            model_id = given.get("model")
+            if isinstance(model_id, str) and model_id.strip().isdigit():  # as a form's text gives it
+                model_id = int(model_id)
+            found.append((index, model_id, given.get("label")))
     return found
 
 

@@ -55,6 +55,21 @@ def test_the_preview_scores_answers_with_the_classifier(client, member, first_nu
     assert not Job.objects.exists()
 
 
+def test_the_chosen_classifier_check_launches_with_its_reward_model_input(
+    client, member, tiny_model, sums, likes_high  # noqa: F811
+):
+    client.force_login(member)
+    choices = {"goal": "checkable", "grpo__rewards": f"classifier={likes_high.pk}/high", "dataset": sums.pk,
+               "model": tiny_model.pk, "preset": "quick", "max_length": 64}  # fmt: skip
+    response = client.post(url("review"), {**choices, "name": "liked"})
+    job = Job.objects.get(name="liked")
+    assert response.status_code == 302
+    assert job.params["grpo"]["rewards"] == [
+        {"name": "classifier", "weight": 1.0, "params": {"model": likes_high.pk, "label": "high"}}
+    ]
+    assert [i.model for i in job.inputs.filter(role="reward_model")] == [likes_high]
+
+
 def test_the_preview_refuses_a_classifier_the_team_cannot_use(
     client, member, first_number, sums, other_team, likes_high  # noqa: F811
 ):

@@ -153,6 +153,8 @@ def reward_functions(p: GrpoParams, callback: GrpoCallback, models: rewards.Rewa
 def completion_text(completion: Any) -> str:
     """A completion as text: TRL gives conversational prompts' completions as assistant messages."""
     if isinstance(completion, list):
+        if len(completion) == 1 and isinstance(completion[0], dict):  # one assistant turn: the usual
+            return completion[0].get("content") or ""
         return "".join(m.get("content") or "" for m in completion if isinstance(m, dict))
     return str(completion)
 

@@ -71,23 +71,8 @@ class RewardChoice(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _from_text(cls, value: Any) -> Any:
-        """``"math"`` or ``"math:0.5"`` (a name and a weight), as a form's comma-separated list gives
-        them; a reward with ``text_params`` takes them after ``=``, split by ``/``
-        (``"classifier=42/good:0.5"``)."""
-        if not isinstance(value, str):
-            return value
-        head, _, weight = value.rpartition(":")
-        if not head or not _is_number(weight):
-            head, weight = value, ""
-        name, _, given = head.partition("=")
-        found: dict[str, Any] = {"name": name.strip()}
-        if weight.strip():
-            found["weight"] = weight.strip()
-        reward = REWARDS.get(name.strip())
-        if given and reward is not None and reward.text_params:
-            values = [v.strip() for v in given.split("/", len(reward.text_params) - 1)]
-            found["params"] = dict(zip(reward.text_params, values, strict=False))
-        return found
+        """A reward as a form's text gives it (``from_text``)."""
+        return from_text(value)
 
     @field_validator("name")
     @classmethod
@@ -116,6 +101,26 @@ class RewardChoice(BaseModel):
     def label(self) -> str:
         """The name its metrics are reported under (``reward_<label>``)."""
         return self.name
+
+
+def from_text(value: Any) -> Any:
+    """``"math"`` or ``"math:0.5"`` (a name and a weight), as a form's comma-separated list gives
+    them, as the API's object; a reward with ``text_params`` takes them after ``=``, split by ``/``
+    (``"classifier=42/good:0.5"``). Anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    head, _, weight = value.rpartition(":")
+    if not head or not _is_number(weight):
+        head, weight = value, ""
+    name, _, given = head.partition("=")
+    found: dict[str, Any] = {"name": name.strip()}
+    if weight.strip():
+        found["weight"] = weight.strip()
+    reward = REWARDS.get(name.strip())
+    if given and reward is not None and reward.text_params:
+        values = [v.strip() for v in given.split("/", len(reward.text_params) - 1)]
+        found["params"] = dict(zip(reward.text_params, values, strict=False))
+    return found
 
 
 def _is_number(text: str) -> bool:
