@@ -371,6 +371,7 @@ class JobInput(models.Model):
         HARNESS = "harness"  # an evaluate job's multiple-choice rows, run as lm-evaluation-harness tasks
         JUDGE = "judge"  # an evaluate job's judge model, grading the two models' answers
         JUDGE_LABELS = "judge_labels"  # preference pairs the judge's agreement is measured on
+        REWARD_MODEL = "reward_model", "reward model"  # a training job's classifier scoring answers
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="inputs")
     role = models.CharField(max_length=20, choices=Role.choices)

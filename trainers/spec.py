@@ -29,6 +29,7 @@ from trainers.objectives.grpo_params import GrpoParams
 from trainers.objectives.preference_params import DpoParams, KtoParams, OrpoParams, SimpoParams
 from trainers.objectives.refusal_params import RefusalParams
 from trainers.objectives.rejection_params import RejectionParams
+from trainers.rewards.registry import RewardChoice, reward_model_ids
 
 SPEC_VERSION = 1
 EVENTS_TOKEN_ENV = "HONE_EVENTS_TOKEN"
@@ -208,6 +209,11 @@ class TrainSpec(_Strict):
     # Nodes × processes per node and how they share the model (trainers/distributed.py); the
     # platform fills it from the compute profile and the strategy it chose.
     distributed: DistributedParams = DistributedParams()
+    reward_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="The directories of the classifiers the rewards name, by model id; the platform "
+        "fills them in from the job's reward_model inputs.",
+    )
 
     @field_validator("method")
     @classmethod
@@ -229,6 +235,14 @@ class TrainSpec(_Strict):
         problem = objectives.objective_problem(self.objective, self.dataset.task, given)
         if problem:
             raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _reward_models_are_given(self) -> TrainSpec:
+        chosen: list[RewardChoice] = getattr(self.objective_params(), "rewards", None) or []
+        missing = [i for i in reward_model_ids(chosen) if str(i) not in self.reward_models]
+        if missing:
+            raise ValueError(f"reward_models: no directory for model {missing[0]}, which a reward names")
         return self
 
     def objective_params(self) -> ObjectiveParams | None:

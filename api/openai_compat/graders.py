@@ -14,7 +14,8 @@ plain functions from the registry; no user code runs. So a grader maps when it c
 
 Everything else is refused naming the grader's place (``method.reinforcement.grader.operation``):
 ``ne`` (it rewards every wrong answer alike), ``text_similarity`` (no such reward in the registry),
-``score_model`` (no reward model in Hone), ``python`` (no user code runs in Hone), graders of
+``score_model`` (a prompted grader model; Hone's reward model is a classifier, native API only),
+``python`` (no user code runs in Hone), graders of
 different fields (one reference per row), and a ``calculate_output`` that is not a weighted sum.
 """
 
@@ -33,8 +34,9 @@ MAX_GRADERS = 8
 REFUSED = {
     "python": "python graders run user code, and no user code runs in Hone; score with string_check "
     "(exact match) against a field of each row instead",
-    "score_model": "score_model needs a reward model, and Hone has none yet; score with string_check "
-    "(exact match) against a field of each row instead",
+    "score_model": "score_model grades with a prompted language model, which Hone's rewards do not do "
+    "(its reward model is a classifier the team trained: reward 'classifier' in /api/v1/jobs); score "
+    "with string_check (exact match) against a field of each row instead",
     "text_similarity": "Hone's reward registry has no text-similarity reward (fuzzy_match, BLEU, ROUGE, "
     "cosine) yet; use string_check with operation 'eq'",
 }

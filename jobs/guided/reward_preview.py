@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from jobs.data import preview
-from jobs.models import Dataset, ModelAsset
+from jobs.launch import reward_models as reward_model_checks
+from jobs.models import Dataset, ModelAsset, Team
 from jobs.playground import generation
 from trainers.objectives import grpo_data
 from trainers.rewards import registry as rewards
@@ -60,25 +61,50 @@ def too_big(model: ModelAsset) -> str:
 def run(model: ModelAsset, dataset: Dataset, choices: list[dict], completion_tokens: int) -> RewardPreview:
     """The first ``PROMPTS`` rows of ``dataset`` answered by ``model`` and scored with ``choices``."""
     budget = min(MAX_NEW_TOKENS, completion_tokens)
-    refused = too_big(model)
+    chosen = [rewards.RewardChoice.model_validate(c) for c in choices]
+    models, refused = reward_models(dataset.team, chosen)
+    refused = too_big(model) or refused
     if refused:
         return RewardPreview(refused=refused, max_new_tokens=budget)
-    chosen = [rewards.RewardChoice.model_validate(c) for c in choices]
     try:
         tasks = [grpo_data.task_of(row, dataset.task) for row in preview.read_rows(dataset, PROMPTS)]
         loaded = generation.load(model)
-        rows = [_scored(loaded, task, chosen, budget) for task in tasks]
+        answers = [_answer(loaded, task, budget) for task in tasks]
+        scored = rewards.totals(chosen, answers, [t.answer for t in tasks], models)
     except (preview.PreviewUnavailable, generation.PlaygroundError) as exc:
         return RewardPreview(refused=f"The preview could not run: {exc}", max_new_tokens=budget)
+    rows = [
+        Scored(_shown(task), answer, task.answer, round(total, 4), each)
+        for task, answer, (total, each) in zip(tasks, answers, scored, strict=True)
+    ]
     return RewardPreview(rows=rows, max_new_tokens=budget)
 
 
-def _scored(loaded: generation.Loaded, task: grpo_data.Task, chosen: list, budget: int) -> Scored:
-    """One prompt answered greedily, as the job's held-out check answers: its system turn, if any, and
-    its last user turn (the playground's chat form; earlier turns of a longer chat are left out)."""
-    system = next((m["content"] for m in task.prompt if m["role"] == "system"), "")
-    user = next((m["content"] for m in reversed(task.prompt) if m["role"] == "user"), "")
-    settings = generation.Settings(mode="chat", prompt=user, system=system, max_new_tokens=budget)
-    answer, _seconds = generation.run(loaded, settings)
-    total, each = rewards.total(chosen, answer, task.answer)
-    return Scored(user, answer, task.answer, round(total, 4), each)
+def reward_models(team: Team, chosen: list[rewards.RewardChoice]) -> tuple[dict[str, str], str]:
+    """The directories of the classifiers the rewards name, found in the team's scope, and why the
+    preview cannot use one (as the launch would refuse it, or too big for the web server), or ''."""
+    ids = rewards.reward_model_ids(chosen)
+    found = {m.pk: m for m in ModelAsset.objects.visible_to(team).filter(pk__in=ids)}
+    for choice in chosen:
+        if choice.name != "classifier":
+            continue
+        model = found.get(choice.params["model"])
+        if model is None:
+            return {}, f"The check's classifier (model {choice.params['model']}) was not found."
+        if unfit := reward_model_checks.why_unfit(model, choice.params["label"]):
+            return {}, f"The check cannot run: {unfit[1]}."
+        if why := too_big(model):
+            return {}, why
+    return {str(pk): m.path for pk, m in found.items()}, ""
+
+
+def _answer(loaded: generation.Loaded, task: grpo_data.Task, budget: int) -> str:
+    """One prompt answered greedily, as the job's held-out check answers: the whole chat, system and
+    earlier turns included, rendered with the model's chat template."""
+    settings = generation.Settings(mode="chat", prompt="", messages=tuple(task.prompt), max_new_tokens=budget)
+    return generation.run(loaded, settings)[0]
+
+
+def _shown(task: grpo_data.Task) -> str:
+    """The prompt as the table shows it: its last user turn."""
+    return next((m["content"] for m in reversed(task.prompt) if m["role"] == "user"), "")

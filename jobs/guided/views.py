@@ -42,8 +42,9 @@ def goal_step(request: HttpRequest) -> HttpResponse:
         }
         for o in preference.objectives
     ]
-    chosen_reward = wizard.reward_choice(state.advanced.get(wizard.REWARDS_FIELD, ""))
-    checks = [{"value": v, "words": w, "checked": v == chosen_reward} for v, w in wizard.REWARD_CHOICES]
+    offered = wizard.reward_choices(current_membership(request).team)
+    chosen_reward = wizard.reward_choice(state.advanced.get(wizard.REWARDS_FIELD, ""), offered)
+    checks = [{"value": v, "words": w, "checked": v == chosen_reward} for v, w in offered]
     context = {"goals": goals, "objectives": objectives, "checks": checks}
     # The base model is chosen for a goal (an encoder for a classifier, a language model for a chat
     # assistant): a new goal starts its model choice afresh, so a chat model chosen before does not

@@ -110,9 +110,36 @@ REWARD_CHOICES = (
 )
 
 
-def reward_choice(given: str) -> str:
+# A team's classifiers offered as checks (each of their labels), at most these many of each.
+MAX_CLASSIFIERS, MAX_LABELS = 8, 6
+
+
+def reward_choices(team: Team) -> list[tuple[str, str]]:
+    """The checks of ``REWARD_CHOICES``, then one per label of each classifier the team may use as a
+    reward model (``classifier=<id>/<label>``: the reward is its probability of that label)."""
+    from trainers.rewards.classifier import ClassifierError, labels_of
+
+    found = list(REWARD_CHOICES)
+    classifiers = ModelAsset.objects.visible_to(team).filter(
+        task=ModelAsset.Task.CLASSIFICATION, format=ModelAsset.Format.TRANSFORMERS
+    ).exclude(path="")
+    for model in classifiers[:MAX_CLASSIFIERS]:
+        try:
+            labels = labels_of(model.path)
+        except ClassifierError:
+            continue  # files gone or unreadable: the launch would refuse it
+        found += [
+            (f"classifier={model.pk}/{label}",
+             f"Your classifier “{model.name}” says “{label}”: the reward is how sure it is (it reads the "
+             "answer alone, not the expected one).")
+            for label in labels[:MAX_LABELS]
+        ]  # fmt: skip
+    return found
+
+
+def reward_choice(given: str, choices: list[tuple[str, str]] | tuple = REWARD_CHOICES) -> str:
     """The chosen check, as the ``grpo__rewards`` field carries it; the default where none fits."""
-    return given if given in dict(REWARD_CHOICES) else REWARD_CHOICES[0][0]
+    return given if given in dict(choices) else choices[0][0]
 
 
 def trainable_objectives() -> set[str]:

@@ -40,6 +40,7 @@ __all__ = ["DatasetInput", "LaunchRefused", "LaunchRequest", "ModelInput", "Prob
 
 def launch(request: LaunchRequest) -> Job:
     """Create and queue the job ``request`` asks for; LaunchRefused, with nothing kept, if it cannot run."""
+    request = kinds.with_named_inputs(request)
     problems = kinds.problems(request)
     if problems:
         raise LaunchRefused(problems)

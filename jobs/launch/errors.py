@@ -19,7 +19,8 @@ FieldOf = Callable[[Loc], str | None]
 # A training job's places that are request fields of the same name, in the forms and the API.
 TRAIN_FIELDS = ("base_model", "dataset", "validation", "method", "objective", "compute_profile", "name")
 # A training spec's places no request field sets: problems there go on the request as a whole.
-SPEC_ONLY = ("version", "kind", "job_id", "attempt", "output_dir", "resume_from", "init_adapter", "events")
+SPEC_ONLY = ("version", "kind", "job_id", "attempt", "output_dir", "resume_from", "init_adapter", "events",
+            "reward_models")
 
 
 Problems = LaunchRefused | list[Problem]

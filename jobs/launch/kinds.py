@@ -15,6 +15,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+import jobs.launch.reward_models as reward_models
 import jobs.launch.rules as rules
 from jobs.launch.types import LaunchRequest, Loc, Problem
 from jobs.models import Job
@@ -24,6 +25,11 @@ def _no_files(job: Job, spec: dict) -> None:
     """A kind whose spec names no files to read before it is queued."""
 
 
+def _as_given(request: LaunchRequest) -> LaunchRequest:
+    """A kind whose parameters name no inputs of their own."""
+    return request
+
+
 @dataclasses.dataclass(frozen=True)
 class KindTraits:
     label: str  # what the pages call a job of this kind ("Fine-tune", "Merge")
@@ -31,6 +37,8 @@ class KindTraits:
     inputs: Mapping[str, str]  # input role → where it sits in the spec, for problems about it
     api_serializer: str  # "module.Class": the body of POST /api/v1/jobs with this kind
     file_checks: Callable[[Job, dict], None] = _no_files  # reads files (no weights); LaunchRefused
+    # The request with the inputs its parameters name (a reward's classifier), before any check.
+    named_inputs: Callable[[LaunchRequest], LaunchRequest] = _as_given
     objective: bool = False  # learns an objective (sft when the request names none)
     primary_dataset: bool = False  # its "dataset" input is Job.dataset, for lists and filters
     keep_params: Callable[[dict], dict] | None = None  # Job.params from the built spec
@@ -49,9 +57,11 @@ KINDS: Mapping[str, KindTraits] = MappingProxyType(
                 "dataset": "dataset",
                 "model": "init_adapter",
                 "validation": "validation",
+                "reward_model": "reward_models",
             },
             api_serializer="api.serializers.jobs.JobCreateSerializer",
             file_checks=rules.train_files,
+            named_inputs=reward_models.with_inputs,
             objective=True,
             primary_dataset=True,
             keep_params=rules.stored_params,
@@ -99,6 +109,7 @@ KINDS: Mapping[str, KindTraits] = MappingProxyType(
             inputs={"base": "base_model", "dataset": "dataset", "model": "models"},
             api_serializer="api.serializers.sweeps.SweepJobCreateSerializer",
             file_checks=rules.sweep_files,
+            named_inputs=reward_models.sweep_with_inputs,
             objective=True,
             primary_dataset=True,
             first_status=Job.Status.RUNNING,  # it runs no trainer: the reconciler drives its trials
@@ -109,6 +120,11 @@ KINDS: Mapping[str, KindTraits] = MappingProxyType(
 )
 # Inputs given as a list: a problem about one names its place in the list.
 LISTED = ("models", "datasets", "harness_datasets")
+
+
+def with_named_inputs(request: LaunchRequest) -> LaunchRequest:
+    """``request`` with the inputs its parameters name added (its kind's ``named_inputs``)."""
+    return KINDS[request.kind].named_inputs(request) if request.kind in KINDS else request
 
 
 def problems(request: LaunchRequest) -> list[Problem]:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from django.conf import settings
 from pydantic import ValidationError
 
+import jobs.launch.reward_models as reward_models
 from jobs import gates
 from jobs.launch.curate_checks import check_curate_time
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
@@ -109,6 +110,7 @@ def train_problems(request: LaunchRequest) -> list[Problem]:
             )
         )
     found += _param_groups(method, objective, request.params)
+    found += reward_models.problems(request)
     found += _gate(request, base)
     profile = request.profile or ComputeProfile.objects.default()
     if method.needs_cuda and profile is not None and profile.gpu_count == 0:

@@ -93,6 +93,8 @@ def _train(job: Job, inputs: Inputs, resume_from: Path | None, params: dict | No
         **{group: values for group, values in given.items() if group != GATE},  # the gate is read here
         "resume_from": str(resume_from) if resume_from else None,
         "init_adapter": start[0].path if start else None,
+        # The classifiers its rewards name: their directories from the job's inputs, never the request.
+        "reward_models": {str(row.model.pk): row.model.path for row in inputs.get("reward_model", [])},
         # Nodes × processes of the profile, and the strategy that fits the model on them.
         "distributed": shape.plan(
             job.base_model, _profile(job), job.method, job.params if params is None else params

@@ -217,20 +217,27 @@ class Settings:
     system: str = ""
     max_new_tokens: int = 64
     temperature: float = 0.0  # 0: greedy
+    # A whole chat to answer (chat mode), instead of ``system`` and ``prompt``: the reward preview's rows.
+    messages: tuple[dict, ...] = ()
+
+    def chat(self) -> list[dict]:
+        """The turns the chat template renders."""
+        if self.messages:
+            return [dict(m) for m in self.messages]
+        turns = [{"role": "system", "content": self.system}] if self.system else []
+        return [*turns, {"role": "user", "content": self.prompt}]
 
 
 def prompt_ids(loaded: Loaded, settings: Settings) -> list[int]:
     """The ids the model continues from: the chat template's generation prompt, or the raw text."""
     from trainers.examples import render
 
-    if len(settings.prompt) > MAX_PROMPT_CHARS:
-        raise PlaygroundError(
-            f"The prompt is {len(settings.prompt):,} characters; at most {MAX_PROMPT_CHARS:,} fit."
-        )
+    given = sum(len(str(m.get("content") or "")) for m in settings.messages) or len(settings.prompt)
+    if given > MAX_PROMPT_CHARS:
+        raise PlaygroundError(f"The prompt is {given:,} characters; at most {MAX_PROMPT_CHARS:,} fit.")
     tokenizer = loaded.tokenizer
     if settings.mode == "chat":
-        messages = [{"role": "system", "content": settings.system}] if settings.system else []
-        messages.append({"role": "user", "content": settings.prompt})
+        messages = settings.chat()
         ids = tokenizer(render(tokenizer, messages, generation_prompt=True), add_special_tokens=False)[
             "input_ids"
         ]

@@ -75,11 +75,18 @@ def list_text(values: list) -> str:
 
 
 def _item(value: object) -> str:
-    """One entry of a list as its text field takes it: a reward chosen with a weight is ``name:weight``
-    (its own parameters are the API's to set), anything else as it is."""
+    """One entry of a list as its text field takes it: a reward chosen with a weight is ``name:weight``,
+    one whose parameters a text carries ``classifier=42/good`` (other parameters are the API's to
+    set), anything else as it is."""
     if isinstance(value, dict) and "name" in value:
-        weight = value.get("weight", 1.0)
-        return str(value["name"]) if weight == 1.0 else f"{value['name']}:{_number(weight)}"
+        from trainers.rewards.registry import REWARDS
+
+        reward, weight = REWARDS.get(str(value["name"])), value.get("weight", 1.0)
+        params = value.get("params") or {}
+        carried = reward.text_params if reward is not None else ()
+        carried = carried if all(p in params for p in carried) else ()
+        shown = str(value["name"]) + ("=" + "/".join(str(params[p]) for p in carried) if carried else "")
+        return shown if weight == 1.0 else f"{shown}:{_number(weight)}"
     return str(value)
 
 

@@ -119,13 +119,14 @@ def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Bui
         train_set,
         eval_set=None,
         rows=(len(train_rows), len(eval_rows)),
-        extra={"heldout": heldout, "params": params_of(spec)},
+        extra={"heldout": heldout, "params": params_of(spec), "reward_models": spec.reward_models},
     )
 
 
-def reward_functions(p: GrpoParams, callback: GrpoCallback) -> list:
+def reward_functions(p: GrpoParams, callback: GrpoCallback, models: rewards.RewardModels) -> list:
     """One function per chosen reward, as TRL calls them (named after the reward, so TRL logs
-    ``rewards/<name>/mean``); each also keeps the batch's scores for the live samples."""
+    ``rewards/<name>/mean``); each scores the batch at once (a reward model in batches) and keeps the
+    scores for the live samples."""
     funcs = []
     for choice in p.rewards:
         reward, params = rewards.get(choice.name), choice.parsed()
@@ -140,9 +141,7 @@ def reward_functions(p: GrpoParams, callback: GrpoCallback) -> list:
             **_: Any,
         ) -> list[float]:
             texts = [completion_text(c) for c in completions]
-            scores = [
-                _reward.score(text, expected, _params) for text, expected in zip(texts, answer, strict=True)
-            ]
+            scores = _reward.scores(texts, list(answer), _params, models)
             callback.recent.keep(_name, prompts, texts, answer, scores)
             return scores
 
@@ -154,6 +153,8 @@ def reward_functions(p: GrpoParams, callback: GrpoCallback) -> list:
 def completion_text(completion: Any) -> str:
     """A completion as text: TRL gives conversational prompts' completions as assistant messages."""
     if isinstance(completion, list):
+        if len(completion) == 1 and isinstance(completion[0], dict):  # one assistant turn: the usual
+            return completion[0].get("content") or ""
         return "".join(m.get("content") or "" for m in completion if isinstance(m, dict))
     return str(completion)
 
@@ -183,7 +184,7 @@ def grpo_trainer(
     )
     return GRPOTrainer(
         model=prepared.model,
-        reward_funcs=reward_functions(p, callback),
+        reward_funcs=reward_functions(p, callback, spec.reward_models),
         args=config,
         train_dataset=built.train_set,
         processing_class=built.tokenizer,

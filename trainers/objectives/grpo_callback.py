@@ -58,6 +58,7 @@ class GrpoCallback(EventsCallback):
         names |= {f"rewards/{r.name}/std": f"reward_{r.name}_std" for r in p.rewards}
         super().__init__(emitter, built.tokenizer, info, None, metrics=GRPO_METRICS | names)
         self.params = p
+        self.reward_models: dict[str, str] = built.extra.get("reward_models", {})
         self.heldout: list[Task] = built.extra["heldout"]
         self.recent = Recent()
         self.last_accuracy: float | None = None
@@ -83,10 +84,9 @@ class GrpoCallback(EventsCallback):
         outputs = generate(
             model, self.tokenizer, [t.prompt for t in self.heldout], self.params.max_completion_length
         )
-        scored = [
-            rewards.total(self.params.rewards, out, t.answer)
-            for out, t in zip(outputs, self.heldout, strict=True)
-        ]
+        scored = rewards.totals(
+            self.params.rewards, outputs, [t.answer for t in self.heldout], self.reward_models
+        )
         self.last_accuracy = sum(correct(self.params.rewards, each) for _, each in scored) / len(scored)
         self.emitter.metric("accuracy", step=step, value=self.last_accuracy, split="eval")
         self.emitter.metric("reward", step=step, value=sum(t for t, _ in scored) / len(scored), split="eval")
@@ -138,7 +138,7 @@ class GrpoCallback(EventsCallback):
 def correct(choices: list[rewards.RewardChoice], each: dict[str, float]) -> bool:
     checks = [c for c in choices if rewards.get(c.name).uses_answer]
     checks = checks or [c for c in choices if c.name != "length_penalty"]
-    return all(each[c.label()] >= 1.0 for c in checks)
+    return all(each[c.label()] >= rewards.get(c.name).passing for c in checks)
 
 
 @torch.no_grad()

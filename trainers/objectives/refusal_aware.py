@@ -28,6 +28,7 @@ from trainers.objectives.refusal_params import RefusalParams
 from trainers.objectives.rejection_sampling import write_kept
 from trainers.packing import prepare_batches
 from trainers.rewards import registry as rewards
+from trainers.rewards.base import RewardModels
 from trainers.spec import TrainSpec
 
 log = logging.getLogger("trainers")
@@ -54,7 +55,8 @@ def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Bui
     p: RefusalParams = spec.objective_params()  # type: ignore[assignment]
     task = spec.dataset.task
     tasks = [grpo_data.task_of(r, task) for r in train_rows]
-    judged = judge(tasks, generate(model, tokenizer, [t.prompt for t in tasks], p.max_completion_length), p)
+    answers = generate(model, tokenizer, [t.prompt for t in tasks], p.max_completion_length)
+    judged = judge(tasks, answers, p, spec.reward_models)
     log.info(judged.summary())
     if not any(judged.known):
         raise DataError(
@@ -74,15 +76,18 @@ def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Bui
         examples_per_batch=batches.examples_per_batch,
         first_batches=train.first_batches(train_set, PadCollator(tokenizer.pad_token_id),
                                           spec.training.batch_size),
-        extra={"params": p, "heldout": heldout, "rows_path": rows_path, "refusal": p.refusal},
+        extra={"params": p, "heldout": heldout, "rows_path": rows_path, "refusal": p.refusal,
+               "reward_models": spec.reward_models},
     )  # fmt: skip
 
 
-def judge(tasks: list[grpo_data.Task], answers: list[str], p: RefusalParams) -> Judged:
+def judge(
+    tasks: list[grpo_data.Task], answers: list[str], p: RefusalParams, models: RewardModels | None = None
+) -> Judged:
     """Each question with the model's answer where the rewards verify it, with the refusal where not."""
     judged = Judged()
-    for task, answer in zip(tasks, answers, strict=True):
-        _, each = rewards.total(p.rewards, answer, task.answer)
+    scored = rewards.totals(p.rewards, answers, [t.answer for t in tasks], models)
+    for task, answer, (_, each) in zip(tasks, answers, scored, strict=True):
         known = correct(p.rewards, each)
         judged.known.append(known)
         reply = answer.strip() if known else p.refusal

@@ -30,6 +30,7 @@ from trainers.objectives.grpo_callback import correct, make_callback
 from trainers.objectives.rejection_params import RejectionParams
 from trainers.packing import prepare_batches
 from trainers.rewards import registry as rewards
+from trainers.rewards.base import RewardModels
 from trainers.spec import TrainSpec
 
 log = logging.getLogger("trainers")
@@ -58,7 +59,7 @@ def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Bui
     p: RejectionParams = spec.objective_params()  # type: ignore[assignment]
     task = spec.dataset.task
     sampled = sample_verified(model, tokenizer, [grpo_data.task_of(r, task) for r in train_rows], p,
-                              spec.training.seed)  # fmt: skip
+                              spec.training.seed, spec.reward_models)  # fmt: skip
     log.info(sampled.summary())
     if not sampled.kept:
         raise DataError(
@@ -78,11 +79,14 @@ def build(spec: TrainSpec, train_rows: list[dict], eval_rows: list[dict]) -> Bui
         examples_per_batch=batches.examples_per_batch,
         first_batches=train.first_batches(train_set, PadCollator(tokenizer.pad_token_id),
                                           spec.training.batch_size),
-        extra={"params": p, "heldout": heldout, "kept_path": kept_path, "sampled": sampled},
+        extra={"params": p, "heldout": heldout, "kept_path": kept_path, "sampled": sampled,
+               "reward_models": spec.reward_models},
     )  # fmt: skip
 
 
-def sample_verified(model: Any, tokenizer: Any, tasks: list, p: RejectionParams, seed: int) -> Sampled:
+def sample_verified(
+    model: Any, tokenizer: Any, tasks: list, p: RejectionParams, seed: int, models: RewardModels | None = None
+) -> Sampled:
     """Sample in rounds until each prompt has ``keep_per_prompt`` verified answers or ``max_samples``."""
     torch.manual_seed(seed)
     found = Sampled(drawn=[0] * len(tasks), verified=[0] * len(tasks))
@@ -95,19 +99,22 @@ def sample_verified(model: Any, tokenizer: Any, tasks: list, p: RejectionParams,
             outputs = sample(model, tokenizer, [tasks[i].prompt for i in chunk], per_prompt, p)
             for i, answers in zip(chunk, outputs, strict=True):
                 found.drawn[i] += len(answers)
-                _keep(found, seen[i], tasks[i], answers, p, i)
+                _keep(found, seen[i], tasks[i], answers, p, i, models)
         active = [
             i for i in active if found.verified[i] < p.keep_per_prompt and found.drawn[i] < p.max_samples
         ]
     return found
 
 
-def _keep(found: Sampled, seen: set[str], task: Any, answers: list[str], p: RejectionParams, i: int) -> None:
+def _keep(
+    found: Sampled, seen: set[str], task: Any, answers: list[str], p: RejectionParams, i: int,
+    models: RewardModels | None = None,
+) -> None:
     """Every verified answer counts towards the prompt's m; a row is kept once per distinct answer."""
-    for answer in answers:
+    scored = rewards.totals(p.rewards, answers, [task.answer] * len(answers), models)
+    for answer, (_, each) in zip(answers, scored, strict=True):
         if found.verified[i] >= p.keep_per_prompt:
             return
-        _, each = rewards.total(p.rewards, answer, task.answer)
         if not correct(p.rewards, each):
             continue
         found.verified[i] += 1

@@ -9,7 +9,7 @@ row at all (``problem``), so a dataset it cannot score is refused before any com
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -29,19 +29,37 @@ class NoParams(RewardParams):
 ScoreFn = Callable[[str, str, RewardParams], float]
 # (the row's answer, params) -> why this reward cannot score the row, or None
 ProblemFn = Callable[[str, RewardParams], str | None]
+# The models rewards may load (a Hone classifier), by ModelAsset id: their directories. The platform
+# fills them in from the job's inputs (``TrainSpec.reward_models``); a request never names a path.
+RewardModels = Mapping[str, str]
+# (completions, their rows' answers, params, reward models) -> scores, all at once (a model, batched)
+BatchScoreFn = Callable[[list[str], list[str], RewardParams, RewardModels], list[float]]
 
 
 @dataclass(frozen=True)
 class Reward:
     name: str
     title: str  # plain words, for the form and the API
-    score: ScoreFn
+    score: ScoreFn | None  # None: the reward scores in batches (``batch``)
     params: type[RewardParams] = NoParams
     problem: ProblemFn | None = None  # None: every row can be scored
     uses_answer: bool = True  # False: scores the completion alone (format, JSON, length)
+    batch: BatchScoreFn | None = None  # scores many completions at once; ``score`` is then unused
+    passing: float = 1.0  # the score that counts as right (accuracy, verified answers)
+    # Parameters a form's text can carry, in order: "classifier=42/good" is model 42, label good.
+    text_params: tuple[str, ...] = ()
 
     def row_problem(self, answer: str, params: RewardParams) -> str | None:
         return None if self.problem is None else self.problem(answer, params)
+
+    def scores(
+        self, completions: list[str], answers: list[str], params: RewardParams, models: RewardModels
+    ) -> list[float]:
+        """Each completion's score against its row's answer."""
+        if self.batch is not None:
+            return self.batch(completions, answers, params, models)
+        assert self.score is not None
+        return [self.score(c, a, params) for c, a in zip(completions, answers, strict=True)]
 
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)

@@ -1,16 +1,16 @@
 """Exact match after normalisation: case, surrounding punctuation, articles and spaces do not count
-(SQuAD's normalisation), so "The Paris." matches "paris"."""
+(SQuAD's normalisation), so "The Paris." matches "paris". An answer that is all articles keeps its
+last word, so a single-letter answer survives: "A" matches "a" (and "(A)", "The A"), not "B"."""
 
 from __future__ import annotations
 
-import re
 import string
 
 from pydantic import Field
 
 from trainers.rewards.base import Reward, RewardParams, final_answer
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_ARTICLES = frozenset({"a", "an", "the"})
 
 
 class ExactMatchParams(RewardParams):
@@ -19,9 +19,11 @@ class ExactMatchParams(RewardParams):
 
 def normalise(text: str, *, case_sensitive: bool = False) -> str:
     text = text if case_sensitive else text.lower()
-    text = "".join(ch for ch in text if ch not in string.punctuation)
-    text = _ARTICLES.sub(" ", text) if not case_sensitive else text
-    return " ".join(text.split())
+    words = "".join(ch for ch in text if ch not in string.punctuation).split()
+    if case_sensitive:
+        return " ".join(words)
+    kept = [w for w in words if w not in _ARTICLES]
+    return " ".join(kept or words[-1:])  # "A" is an answer (an option letter), not an article
 
 
 def score(completion: str, answer: str, params: ExactMatchParams) -> float:
@@ -37,7 +39,8 @@ def problem(answer: str, params: ExactMatchParams) -> str | None:
 
 REWARD = Reward(
     "exact_match",
-    "The answer matches the expected one (ignoring case, punctuation and spaces)",
+    "The answer matches the expected one (ignoring case, punctuation, articles and spaces; a lone "
+    "letter such as A still counts)",
     score,
     ExactMatchParams,
     problem,

@@ -2,7 +2,8 @@
 
 A job names rewards by name (``{"name": "math", "weight": 1.0, "params": {...}}``); an unknown
 name is an error listing the known ones. The total reward of a completion is the weighted sum
-(TRL's ``reward_weights``). Importing this module does not import torch, math-verify or jsonschema.
+(TRL's ``reward_weights``). Importing this module does not import torch,
+transformers, math-verify or jsonschema.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import (
 
 from trainers.lookup import lookup
 from trainers.rewards import (
+    classifier,
     contains,
     exact_match,
     json_valid,
@@ -29,7 +31,7 @@ from trainers.rewards import (
     multiple_choice,
     required_format,
 )
-from trainers.rewards.base import Reward, RewardParams
+from trainers.rewards.base import Reward, RewardModels, RewardParams
 
 REWARDS: dict[str, Reward] = {
     reward.name: reward
@@ -42,6 +44,7 @@ REWARDS: dict[str, Reward] = {
         json_valid.JSON_SCHEMA,
         length_penalty.REWARD,
         contains.REWARD,
+        classifier.REWARD,
     )
 }
 
@@ -68,11 +71,8 @@ class RewardChoice(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _from_text(cls, value: Any) -> Any:
-        """``"math"`` or ``"math:0.5"`` (a name and a weight), as a form's comma-separated list gives them."""
-        if not isinstance(value, str):
-            return value
-        name, _, weight = value.partition(":")
-        return {"name": name.strip(), **({"weight": weight.strip()} if weight.strip() else {})}
+        """A reward as a form's text gives it (``from_text``)."""
+        return from_text(value)
 
     @field_validator("name")
     @classmethod
@@ -103,10 +103,63 @@ class RewardChoice(BaseModel):
         return self.name
 
 
-def total(choices: list[RewardChoice], completion: str, answer: str) -> tuple[float, dict[str, float]]:
+def from_text(value: Any) -> Any:
+    """``"math"`` or ``"math:0.5"`` (a name and a weight), as a form's comma-separated list gives
+    them, as the API's object; a reward with ``text_params`` takes them after ``=``, split by ``/``
+    (``"classifier=42/good:0.5"``). Anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    head, _, weight = value.rpartition(":")
+    if not head or not _is_number(weight):
+        head, weight = value, ""
+    name, _, given = head.partition("=")
+    found: dict[str, Any] = {"name": name.strip()}
+    if weight.strip():
+        found["weight"] = weight.strip()
+    reward = REWARDS.get(name.strip())
+    if given and reward is not None and reward.text_params:
+        values = [v.strip() for v in given.split("/", len(reward.text_params) - 1)]
+        found["params"] = dict(zip(reward.text_params, values, strict=False))
+    return found
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def total(
+    choices: list[RewardChoice], completion: str, answer: str, models: RewardModels | None = None
+) -> tuple[float, dict[str, float]]:
     """The weighted total of one completion, and each reward's own score."""
-    scores = {c.label(): get(c.name).score(completion, answer, c.parsed()) for c in choices}
-    return sum(c.weight * scores[c.label()] for c in choices), scores
+    return totals(choices, [completion], [answer], models)[0]
+
+
+def totals(
+    choices: list[RewardChoice],
+    completions: list[str],
+    answers: list[str],
+    models: RewardModels | None = None,
+) -> list[tuple[float, dict[str, float]]]:
+    """``total`` of each completion, each reward scoring them all at once (a reward model in batches);
+    ``models``: the reward models' directories by id (``TrainSpec.reward_models``)."""
+    by_reward = {
+        c.label(): get(c.name).scores(completions, answers, c.parsed(), models or {}) for c in choices
+    }
+    found = []
+    for i in range(len(completions)):
+        each = {label: scores[i] for label, scores in by_reward.items()}
+        found.append((sum(c.weight * each[c.label()] for c in choices), each))
+    return found
+
+
+def reward_model_ids(choices: list[RewardChoice]) -> list[int]:
+    """The model ids the chosen rewards load (a classifier's ``params.model``), each once, in order."""
+    ids = [c.params["model"] for c in choices if c.name == classifier.REWARD.name]
+    return list(dict.fromkeys(ids))
 
 
 def row_problems(choices: list[RewardChoice], answer: str) -> list[tuple[int, str]]:

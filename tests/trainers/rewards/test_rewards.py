@@ -31,6 +31,15 @@ def test_exact_match(completion: str, answer: str, expected: float) -> None:
     assert _score("exact_match", completion, answer) == expected
 
 
+def test_exact_match_keeps_a_single_letter_answer_that_looks_like_an_article() -> None:
+    assert _score("exact_match", "A", "A") == 1.0
+    assert _score("exact_match", "Answer: (a)", "A") == 1.0
+    assert _score("exact_match", "B", "A") == 0.0
+    assert _score("exact_match", "A cat", "cat") == 1.0  # an article before a word still does not count
+    reward = registry.get("exact_match")
+    assert reward.row_problem("A", reward.params()) is None  # "A" is an answer, not empty
+
+
 def test_contains_looks_at_the_whole_answer_and_counts_case_unless_told() -> None:
     assert _score("contains", "I think it is Paris, France.", "Paris") == 1.0
     assert _score("contains", "I think it is paris.", "Paris") == 0.0
