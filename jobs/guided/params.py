@@ -4,7 +4,9 @@ Fields come from the catalogue's pydantic models (the method's own ``method_para
 group, the training parameters and the objective's group), so each carries its help text,
 bounds and default from the one source. Every field is blank by default: blank keeps the
 preset's value. Names: training and LoRA fields by their own name (``learning_rate``, ``r``),
-a method's or an objective's as ``<method>__<field>`` / ``<objective>__<field>``.
+a method's or an objective's as ``<method>__<field>`` / ``<objective>__<field>``; the parallelism
+strategy (``params.distributed.strategy``) as ``strategy``, offered only on a profile of several
+processes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from jobs.launch.types import pydantic_problems
 from jobs.web import form_fields
 from jobs.web.form_fields import field_types, help_text, is_list, label, number_field, shown
 from trainers import catalogue
+from trainers.distributed import StrategyChoice
 from trainers.objectives.params import OBJECTIVE_PARAMS, OBJECTIVE_TITLES
 from trainers.spec import LoraParams, TrainingParams
 
@@ -48,17 +51,19 @@ def all_fields() -> tuple[ParamField, ...]:
             found += _group(model, "method_params", method.name, f"{method.name}__")
     for objective, model in OBJECTIVE_PARAMS.items():
         found += _group(model, objective, objective, f"{objective}__")
-    return tuple(found)
+    return tuple(found) + tuple(_group(StrategyChoice, "distributed", "", ""))
 
 
 def names() -> tuple[str, ...]:
     return tuple(f.name for f in all_fields())
 
 
-def fields_for(method: str, objective: str) -> list[ParamField]:
-    """The settings a job of ``method`` training ``objective`` reads."""
+def fields_for(method: str, objective: str, *, several_processes: bool = False) -> list[ParamField]:
+    """The settings a job of ``method`` training ``objective`` reads; ``several_processes``: its
+    profile runs more than one process, so how they share the model is a choice too."""
     entry = catalogue.get(method)
     keep = {"training", objective} | ({"lora"} if "lora" in entry.params else set())
+    keep |= {"distributed"} if several_processes else set()
     return [f for f in all_fields() if f.group in keep or (f.group == "method_params" and f.owner == method)]
 
 
@@ -67,6 +72,8 @@ def group_title(f: ParamField) -> str:
         return "Training"
     if f.group == "lora":
         return "LoRA adapter"
+    if f.group == "distributed":
+        return "Several processes"
     if f.group == "method_params":
         return f"{catalogue.get(f.owner).title} settings"
     return f"{OBJECTIVE_TITLES[f.owner]} settings"
@@ -115,7 +122,7 @@ def with_overrides(params: dict, method: str, overrides: dict[str, object]) -> d
     """``params`` with the user's settings on top, each group validated by its catalogue model;
     ParamsInvalid names the form field of each problem."""
     objective = params.get("objective", "sft")
-    fields = fields_for(method, objective)
+    fields = fields_for(method, objective, several_processes="strategy" in overrides)
     result, errors = dict(params), {}
     for group in dict.fromkeys(f.group for f in fields):
         members = [f for f in fields if f.group == group]

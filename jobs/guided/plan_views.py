@@ -15,7 +15,7 @@ from jobs.guided import params, presets, reward_preview, sizing, team_options, t
 from jobs.guided.pages import back_to, chosen_max_length, page, sampled_lengths
 from jobs.launch import LaunchRefused, errors, launch_training
 from jobs.lifecycle import shape
-from jobs.models import Dataset, Team
+from jobs.models import ComputeProfile, Dataset, Team
 from jobs.teams.access import current_membership, require_launch
 from trainers import catalogue
 from trainers.estimate import human_bytes
@@ -73,12 +73,18 @@ def _placeholders(recipe: presets.Recipe) -> dict[str, str]:
     return found
 
 
+def _several_processes(profile: ComputeProfile | None) -> bool:
+    return bool(profile and profile.nodes * profile.per_node > 1)
+
+
 def _page_fields(inputs: dict) -> list[params.ParamField]:
-    """The settings of every method the presets on the page train with."""
+    """The settings of every method the presets on the page train with (and the parallelism
+    strategy where the profile runs several processes)."""
+    several = _several_processes(inputs["profile"])
     wanted = {
         f
         for o in inputs["options"].values()
-        for f in params.fields_for(o["recipe"].method, inputs["objective"])
+        for f in params.fields_for(o["recipe"].method, inputs["objective"], several_processes=several)
     }
     return [f for f in params.all_fields() if f in wanted]
 
@@ -144,7 +150,8 @@ def _chosen_params(
     """The preset's parameters with the advanced settings on top; None and the form with its
     errors when a setting is invalid."""
     recipe = inputs["options"][state.preset]["recipe"]
-    fields = params.fields_for(recipe.method, recipe.objective)
+    several = _several_processes(inputs["profile"])
+    fields = params.fields_for(recipe.method, recipe.objective, several_processes=several)
     form = advanced_form(state, inputs, fields)
     if form.is_bound and not form.is_valid():
         return None, form, []
