@@ -34,9 +34,13 @@ class GateSerializer(serializers.Serializer):
     spec = serializers.DictField(help_text="params.gate: metric, min_gain (points), max_retention_drop (%).")
     status = serializers.ChoiceField(choices=["pending", "passed", "failed"])
     promoted = serializers.BooleanField(help_text="Whether its model was registered as a team model.")
+    measured_model = serializers.ChoiceField(
+        choices=["Trained", "Merged"], help_text="What `trained` in each rule is: the trained or merged one."
+    )
     rules = serializers.ListField(
         child=serializers.DictField(),
-        help_text="Each rule: rule, passed, base, trained, gain (points) or drop (%), or why unmeasured.",
+        help_text="Each rule: rule, passed, base (a merge: the model it is compared with), trained, "
+        "gain (points) or drop (%), or why unmeasured.",
     )
 
 
@@ -45,7 +49,7 @@ class EvaluationSerializer(serializers.Serializer):
     kind = serializers.CharField()
     retention = RetentionSerializer(allow_null=True, help_text="A training job's forgetting report.")
     harness = HarnessRowSerializer(many=True, help_text="An evaluate job's harness tasks.")
-    gate = GateSerializer(allow_null=True, help_text="A training job's promotion gate (jobs/gates.py).")
+    gate = GateSerializer(allow_null=True, help_text="A training or merge job's promotion gate (jobs/gates).")
     judge = serializers.DictField(
         allow_null=True,
         help_text="An evaluate job's judge: judge, rubric, swap_positions, candidate_win_rate, "

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from jobs import gates
 from jobs.launch.curate_checks import check_curate_time
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
+from jobs.launch.gate_checks import merge_gate_problems, train_gate_problems
 from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES, check_grpo_rows
 from jobs.launch.sweep_checks import problems as search_problems
 from jobs.launch.types import LaunchRequest, Loc, Problem, pydantic_problems
@@ -107,7 +108,7 @@ def train_problems(request: LaunchRequest) -> list[Problem]:
             )
         )
     found += _param_groups(method, objective, request.params)
-    found += _gate(request, base)
+    found += train_gate_problems(request, base)
     profile = request.profile or ComputeProfile.objects.default()
     if method.needs_cuda and profile is not None and profile.gpu_count == 0:
         found.append(
@@ -162,7 +163,7 @@ def _param_groups(method: catalogue.Method, objective: str, params: dict) -> lis
     does not read, and other objectives' groups, named where they stand."""
     found = []
     for group, given in params.items():
-        if group == gates.GATE:  # not the trainer's: checked by _gate
+        if group == gates.GATE:  # not the trainer's: checked by gate_checks
             continue
         model = method.params.get(group) or (OBJECTIVE_PARAMS.get(group) if group == objective else None)
         model = distributed.StrategyChoice if group == "distributed" else model
@@ -182,21 +183,6 @@ def _param_groups(method: catalogue.Method, objective: str, params: dict) -> lis
             except ValidationError as exc:
                 found += pydantic_problems(exc, (group,))
     return found
-
-
-def _gate(request: LaunchRequest, base: ModelAsset | None) -> list[Problem]:
-    """``params.gate``: known metrics, bounded thresholds, and data it can be measured on."""
-    given = request.params.get(gates.GATE)
-    if given is None:
-        return []
-    if not isinstance(given, dict):
-        return [Problem((gates.GATE,), "must be an object: metric, min_gain, max_retention_drop")]
-    try:
-        gate = gates.GateSpec.model_validate(given)
-    except ValidationError as exc:
-        return pydantic_problems(exc, (gates.GATE,))
-    return [Problem((gates.GATE, field), message)
-            for field, message in gates.launch_problems(gate, base, request.dataset("validation"))]
 
 
 def stored_params(spec: dict) -> dict:
@@ -246,7 +232,7 @@ def merge_problems(request: LaunchRequest) -> list[Problem]:
                 else f"{method} reads no dataset; only greedy_soup does (to score soups on)",
             )
         )
-    return found
+    return found + merge_gate_problems(request)
 
 
 def quantize_problems(request: LaunchRequest) -> list[Problem]:

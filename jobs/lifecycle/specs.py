@@ -13,7 +13,7 @@ from pathlib import Path
 from django.conf import settings
 
 from jobs.data import storage
-from jobs.gates import GATE
+from jobs.gates import GATE, GOLDEN_ROLE
 from jobs.lifecycle import shape
 from jobs.models import ComputeProfile, Dataset, Job, JobInput, ModelAsset
 from trainers.spec import parse_spec
@@ -185,7 +185,22 @@ def _merge(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
         "models": models,
         "base_model": model_ref(base[0].model) if base else None,
         "params": params,
-        **{k: v for k, v in p.items() if k not in ("method", "params")},
+        "gate_evaluation": _gate_evaluation(job, inputs),
+        **{k: v for k, v in p.items() if k not in ("method", "params", GATE)},
+    }
+
+
+def _gate_evaluation(job: Job, inputs: Inputs) -> dict | None:
+    """A gated merge's evaluation step: its base (else first) model against the merged one, on the
+    golden set for a task metric and on the retention set for a retention rule (jobs/gates.py)."""
+    gate = job.params.get(GATE)
+    if gate is None:
+        return None
+    reference = (inputs.get("base") or inputs.get("model"))[0].model
+    return {
+        "reference": evaluated(reference),
+        "dataset": _dataset(inputs, GOLDEN_ROLE) if gate.get("metric") else None,
+        "retention": gate.get("max_retention_drop") is not None,
     }
 
 

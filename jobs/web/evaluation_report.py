@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from jobs.data import storage
-from jobs.gates import GATE
+from jobs.gates import GATE, GATED_KINDS
 from jobs.models import Artifact, Job
 from trainers.forgetting import RETENTION_TEXTS, SPLIT, assess
 
@@ -78,15 +78,17 @@ def judge_report(job: Job) -> dict | None:
 
 
 def gate_report(job: Job) -> dict | None:
-    """A training job's promotion gate: its spec, and once the job succeeded, each rule's numbers."""
-    spec = job.params.get(GATE) if job.kind == Job.Kind.TRAIN else None
+    """A training or merge job's promotion gate: its spec, and once the job succeeded, each rule's
+    numbers (``base``: the base, or the model a merge is compared with; ``trained``: the job's model)."""
+    spec = job.params.get(GATE) if job.kind in GATED_KINDS else None
     if spec is None:
         return None
+    shown = {"spec": spec, "measured_model": "Merged" if job.kind == Job.Kind.MERGE else "Trained"}
     result = job.gate_result
     if result is None:
-        return {"spec": spec, "status": "pending", "promoted": False, "rules": []}
+        return shown | {"status": "pending", "promoted": False, "rules": []}
     status = "passed" if result["passed"] else "failed"
-    return {"spec": spec, "status": status, "promoted": result["passed"], "rules": result["rules"]}
+    return shown | {"status": status, "promoted": result["passed"], "rules": result["rules"]}
 
 
 def evaluation_summary(job: Job, series: dict[str, list[tuple[int, float]]]) -> dict:
