@@ -15,7 +15,7 @@ from django.conf import settings
 from jobs.data import storage
 from jobs.gates import GATE, GOLDEN_ROLE
 from jobs.lifecycle import shape
-from jobs.models import ComputeProfile, Dataset, Job, JobInput, ModelAsset
+from jobs.models import ComputeProfile, Dataset, Job, JobInput, ModelAsset, Team
 from trainers.spec import parse_spec
 
 Inputs = dict[str, list[JobInput]]
@@ -93,11 +93,21 @@ def _train(job: Job, inputs: Inputs, resume_from: Path | None, params: dict | No
         **{group: values for group, values in given.items() if group != GATE},  # the gate is read here
         "resume_from": str(resume_from) if resume_from else None,
         "init_adapter": start[0].path if start else None,
+        "retention_task": retention_task(job.team),
         # Nodes × processes of the profile, and the strategy that fits the model on them.
         "distributed": shape.plan(
             job.base_model, _profile(job), job.method, job.params if params is None else params
         ).spec,
     }
+
+
+def retention_task(team: Team) -> dict | None:
+    """The team's multiple-choice task for the forgetting report: built-in, its dataset, or none."""
+    if team.retention_task == Team.RetentionTask.BUILTIN:
+        return {"dataset": None}
+    if team.retention_task == Team.RetentionTask.DATASET and team.retention_dataset is not None:
+        return {"dataset": dataset_ref(team.retention_dataset)}
+    return None
 
 
 def _profile(job: Job) -> ComputeProfile | None:
