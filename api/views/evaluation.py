@@ -20,6 +20,11 @@ class RetentionSerializer(serializers.Serializer):
     threshold_percent = serializers.FloatField(help_text="The team's limit (Team.retention_warn_percent).")
     warned = serializers.BooleanField(help_text="Whether the rise is past the limit.")
     task = serializers.DictField(allow_null=True, help_text="The task metric: name, before, after, change.")
+    choice = serializers.DictField(
+        allow_null=True,
+        help_text="The team's multiple-choice retention task: before, after (accuracy), drop_points, "
+        "threshold_points, warned.",
+    )
 
 
 class HarnessRowSerializer(serializers.Serializer):

@@ -2,7 +2,9 @@
 
 The forgetting report of a training job: general-text perplexity before and after training (the
 trainer's ``retention/perplexity`` series, trainers/forgetting.py) beside the task metric, and a
-warning when it rose past the team's threshold (``Team.retention_warn_percent``). The harness table
+warning when it rose past the team's threshold (``Team.retention_warn_percent``); where the team chose
+one, its multiple-choice task's accuracy before and after (``retention/choice_accuracy``), warned on a
+drop of more points than the same threshold. The harness table
 of an evaluate job: per task and metric, base (step 0) and candidate (step 1). A training job's
 promotion gate (jobs/gates.py): its rules, passed or failed with the numbers."""
 
@@ -13,9 +15,10 @@ import json
 from jobs.data import storage
 from jobs.gates import GATE, GATED_KINDS
 from jobs.models import Artifact, Job
-from trainers.forgetting import RETENTION_TEXTS, SPLIT, assess
+from trainers.forgetting import CHOICE_METRIC, RETENTION_TEXTS, SPLIT, assess
 
 RETENTION_SERIES = f"{SPLIT}/perplexity"
+CHOICE_SERIES = f"{SPLIT}/{CHOICE_METRIC}"
 TASK_SERIES = ("eval/loss", "eval/accuracy")  # the task metric it is read against, the first there is
 
 
@@ -38,7 +41,19 @@ def retention_report(job: Job, series: dict[str, list[tuple[int, float]]]) -> di
         "warned": report.warned,
         "passages": len(RETENTION_TEXTS),
         "task": task_row,
+        "choice": choice_row(series, report.threshold_percent),
     }
+
+
+def choice_row(series: dict[str, list[tuple[int, float]]], threshold_points: float) -> dict | None:
+    """The multiple-choice task's accuracy before and after, and whether it fell past the limit (points)."""
+    points = series.get(CHOICE_SERIES) or []
+    if len(points) < 2 or None in (points[0][1], points[-1][1]):
+        return None
+    before, after = points[0][1], points[-1][1]
+    drop = (before - after) * 100.0
+    return {"before": before, "after": after, "drop_points": drop, "threshold_points": threshold_points,
+            "warned": drop > threshold_points}
 
 
 def _change(first: float | None, last: float | None) -> float | None:

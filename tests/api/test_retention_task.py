@@ -1,0 +1,81 @@
+"""The forgetting report's multiple-choice task: owners choose it (built-in questions or one of the
+team's multiple-choice datasets), training specs carry it, and the job page and the API show its
+accuracy before and after, warned on a drop of more points than the team's limit."""
+
+from __future__ import annotations
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from jobs import launch
+from jobs.data.datasets import create_dataset
+from jobs.lifecycle import specs
+from jobs.models import Job, Team
+from tests.api.test_evaluation_report import record
+from tests.conftest import jsonl_bytes
+
+QUESTIONS = [{"question": f"Which is number {i}?", "choices": ["one", "two", "three"], "answer": i % 3}
+             for i in range(6)]
+
+
+def _choice_set(team, user, name="quiz"):
+    return create_dataset(team=team, user=user, name=name,
+                          upload=SimpleUploadedFile(f"{name}.jsonl", jsonl_bytes(QUESTIONS)))
+
+
+def test_owners_choose_the_retention_task_and_others_cannot(
+    client, owner, member, team, other_team, outsider
+):
+    quiz, theirs = _choice_set(team, owner), _choice_set(other_team, outsider, "theirs")
+    client.force_login(member)
+    response = client.post("/team/evaluation/", {"retention_warn_percent": "5", "retention_task": "builtin"})
+    assert response.status_code == 403
+    client.force_login(owner)
+    page = client.get("/team/").content.decode()
+    assert f'<option value="dataset:{quiz.pk}">Dataset: quiz</option>' in page and "theirs" not in page
+    client.post("/team/evaluation/", {"retention_warn_percent": "5", "retention_task": f"dataset:{quiz.pk}"})
+    team.refresh_from_db()
+    chosen = (team.retention_task, team.retention_dataset_id, team.retention_warn_percent)
+    assert chosen == ("dataset", quiz.pk, 5)
+    refused = client.post("/team/evaluation/", {"retention_warn_percent": "7",
+                                                "retention_task": f"dataset:{theirs.pk}"}, follow=True)
+    assert f"dataset:{theirs.pk} is not a multiple-choice dataset of" in refused.content.decode()
+    team.refresh_from_db()
+    assert (team.retention_dataset_id, team.retention_warn_percent) == (quiz.pk, 5)  # nothing half-saved
+    client.post("/team/evaluation/", {"retention_warn_percent": "5", "retention_task": ""})
+    team.refresh_from_db()
+    assert (team.retention_task, team.retention_dataset_id) == ("", None)
+
+
+def test_a_training_spec_carries_the_teams_retention_task(
+    team, member, owner, tiny_model, dataset, django_capture_on_commit_callbacks
+):
+    def spec_task():
+        with django_capture_on_commit_callbacks(execute=False):
+            job = launch.launch_training(team=team, user=member, name="t", base_model=tiny_model,
+                                         dataset=dataset, params={"training": {"epochs": 1}})
+        return specs.build_spec(job, 1, None)["retention_task"]
+
+    assert spec_task() is None
+    Team.objects.filter(pk=team.pk).update(retention_task="builtin")
+    team.refresh_from_db()
+    assert spec_task() == {"dataset": None}
+    quiz = _choice_set(team, owner)
+    Team.objects.filter(pk=team.pk).update(retention_task="dataset", retention_dataset=quiz)
+    team.refresh_from_db()
+    assert spec_task()["dataset"]["sha256"] == quiz.sha256
+
+
+def test_the_page_and_the_api_warn_on_an_accuracy_drop_past_the_limit(client, as_member, member, team,
+                                                                      tiny_model, dataset):
+    job = Job.objects.create(team=team, created_by=member, name="sums", base_model=tiny_model,
+                             dataset=dataset, status=Job.Status.SUCCEEDED)
+    record(job, {"retention/perplexity": [(0, 4.0), (96, 4.1)],
+                 "retention/choice_accuracy": [(0, 0.875), (96, 0.5)]})
+    choice = as_member.get(f"/api/v1/jobs/{job.pk}/evaluation").json()["retention"]["choice"]
+    assert choice["warned"] is True and abs(choice["drop_points"] - 37.5) < 1e-9
+    client.force_login(member)
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "worse at its retention questions" in page and "fell 37.5 points" in page
+    assert "retention/choice_accuracy" in page and "worse at general text" not in page  # +2.5 % only
+    Team.objects.filter(pk=team.pk).update(retention_warn_percent=40)
+    assert as_member.get(f"/api/v1/jobs/{job.pk}/evaluation").json()["retention"]["choice"]["warned"] is False
