@@ -282,6 +282,8 @@ def _judge_problems(request: LaunchRequest) -> list[Problem]:
     chosen = request.params.get("judge")
     if judge is None and chosen is None and labels is None:
         return []
+    if isinstance(chosen, dict) and chosen.get("use_endpoint"):
+        return _endpoint_judge_problems(judge, labels)
     if judge is None:
         return [Problem(("judge_model",), "required: the model that judges the answers")]
     if chosen is None:
@@ -290,6 +292,21 @@ def _judge_problems(request: LaunchRequest) -> list[Problem]:
     if judge.task != ModelAsset.Task.CAUSAL_LM:
         why = f"{judge.name} is a classifier; a judge must be a language model"
         found.append(Problem(("judge_model",), why))
+    if labels is not None and labels.task != "preference":
+        found.append(Problem(("judge_labels",), f"{labels.name} holds {labels.task} data; labelled pairs are "
+                             "preference rows (prompt, chosen, rejected)"))
+    return found
+
+
+def _endpoint_judge_problems(judge: ModelAsset | None, labels: Dataset | None) -> list[Problem]:
+    """The operator's OpenAI-compatible endpoint judges instead of a Hone model: it must be configured."""
+    found = []
+    if judge is not None:
+        found.append(Problem(("judge_model",), "give a judge model or params.judge.use_endpoint, not both"))
+    if not (settings.HONE_JUDGE_BASE_URL and settings.HONE_JUDGE_MODEL):
+        why = ("this installation has no judge endpoint; an operator sets HONE_JUDGE_BASE_URL and "
+               "HONE_JUDGE_MODEL (and HONE_JUDGE_API_KEY)")
+        found.append(Problem(("judge", "use_endpoint"), why))
     if labels is not None and labels.task != "preference":
         found.append(Problem(("judge_labels",), f"{labels.name} holds {labels.task} data; labelled pairs are "
                              "preference rows (prompt, chosen, rejected)"))

@@ -162,9 +162,13 @@ def _evaluate(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
 def _judge(job: Job, inputs: Inputs) -> dict | None:
     """``params.judge`` (rubric, swap_positions) with the judge model and labelled pairs of the inputs."""
     chosen, judge = job.params.get("judge"), inputs.get("judge")
+    labelled = _dataset(inputs, "judge_labels")
+    if chosen is not None and chosen.get("use_endpoint"):  # the operator's endpoint; its key is not here
+        endpoint = {"base_url": settings.HONE_JUDGE_BASE_URL, "model": settings.HONE_JUDGE_MODEL}
+        return {**chosen, "endpoint": endpoint, "labelled": labelled}
     if chosen is None or not judge:
         return None  # the launch rules refuse one without the other
-    return {**chosen, "model": evaluated(judge[0].model), "labelled": _dataset(inputs, "judge_labels")}
+    return {**chosen, "model": evaluated(judge[0].model), "labelled": labelled}
 
 
 def _harness(job: Job, inputs: Inputs) -> dict | None:
