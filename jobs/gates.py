@@ -157,6 +157,19 @@ def gate_of(job: Job) -> GateSpec | None:
     return None if given is None else GateSpec.model_validate(given)
 
 
+def status_of(kind: str, params: dict, result: dict | None) -> dict | None:
+    """A job's gate as the pages and the API show it: its spec, pending/passed/failed, whether its model
+    was promoted and each rule's numbers (``base``; ``trained``: the trained or merged model)."""
+    spec = params.get(GATE) if kind in GATED_KINDS else None
+    if spec is None:
+        return None
+    shown = {"spec": spec, "measured_model": "Merged" if kind == Job.Kind.MERGE else "Trained"}
+    if result is None:
+        return shown | {"status": "pending", "promoted": False, "rules": []}
+    status = "passed" if result["passed"] else "failed"
+    return shown | {"status": status, "promoted": result["passed"], "rules": result["rules"]}
+
+
 def summary_line(result: dict) -> str:
     """One line for the model card and the log: passed/failed, each rule with its numbers."""
     parts = []

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs import gates
-from jobs.assets import lineage
+from jobs.assets import card_sections, lineage
 from jobs.executors import registry
 from jobs.executors.base import ExecutorUnavailable, Observation, Submission
 from jobs.lifecycle import ingest, queue, specs, transitions
@@ -293,6 +293,7 @@ def finish_attempt(attempt: Attempt, seen: Observation) -> None:
 def _advance_job(job: Job, attempt: Attempt, status: str, code: int | None, reason: str) -> None:
     live = (Job.Status.STARTING, Job.Status.RUNNING)
     if status == Attempt.Status.SUCCEEDED:
+        card_sections.add_forgetting_report(job)  # the model card, before the gate's section
         if gates.settle(job):  # a model that failed its promotion gate is not made a team model
             lineage.register_outputs(job)
         else:

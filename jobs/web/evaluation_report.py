@@ -13,52 +13,12 @@ from __future__ import annotations
 import json
 
 from jobs.data import storage
-from jobs.gates import GATE, GATED_KINDS
+from jobs.gates import status_of
 from jobs.models import Artifact, Job
-from trainers.forgetting import CHOICE_METRIC, RETENTION_TEXTS, SPLIT, assess
+from jobs.retention import change as _change
+from jobs.retention import retention_report
 
-RETENTION_SERIES = f"{SPLIT}/perplexity"
-CHOICE_SERIES = f"{SPLIT}/{CHOICE_METRIC}"
-TASK_SERIES = ("eval/loss", "eval/accuracy")  # the task metric it is read against, the first there is
-
-
-def retention_report(job: Job, series: dict[str, list[tuple[int, float]]]) -> dict | None:
-    """Before, after and the change of both; None until the trainer has measured both ends."""
-    points = series.get(RETENTION_SERIES) or []
-    if job.kind != Job.Kind.TRAIN or len(points) < 2 or None in (points[0][1], points[-1][1]):
-        return None
-    report = assess(points[0][1], points[-1][1], max_increase_percent=job.team.retention_warn_percent)
-    task = next((name for name in TASK_SERIES if len(series.get(name) or []) >= 2), None)
-    task_row = None
-    if task is not None:
-        first, last = series[task][0][1], series[task][-1][1]
-        task_row = {"name": task, "before": first, "after": last, "change": _change(first, last)}
-    return {
-        "before": report.before,
-        "after": report.after,
-        "increase_percent": report.increase_percent,
-        "threshold_percent": report.threshold_percent,
-        "warned": report.warned,
-        "passages": len(RETENTION_TEXTS),
-        "task": task_row,
-        "choice": choice_row(series, report.threshold_percent),
-    }
-
-
-def choice_row(series: dict[str, list[tuple[int, float]]], threshold_points: float) -> dict | None:
-    """The multiple-choice task's accuracy before and after, and whether it fell past the limit (points)."""
-    points = series.get(CHOICE_SERIES) or []
-    if len(points) < 2 or None in (points[0][1], points[-1][1]):
-        return None
-    before, after = points[0][1], points[-1][1]
-    drop = (before - after) * 100.0
-    return {"before": before, "after": after, "drop_points": drop, "threshold_points": threshold_points,
-            "warned": drop > threshold_points}
-
-
-def _change(first: float | None, last: float | None) -> float | None:
-    return None if first is None or last is None else last - first
-
+__all__ = ["evaluation_summary", "gate_report", "harness_table", "judge_report", "retention_report"]
 
 def harness_table(job: Job, series: dict[str, list[tuple[int, float]]]) -> list[dict]:
     """``[{task, metric, base, candidate, change}]`` from an evaluate job's ``eval/<task>.<metric>``."""
@@ -93,17 +53,8 @@ def judge_report(job: Job) -> dict | None:
 
 
 def gate_report(job: Job) -> dict | None:
-    """A training or merge job's promotion gate: its spec, and once the job succeeded, each rule's
-    numbers (``base``: the base, or the model a merge is compared with; ``trained``: the job's model)."""
-    spec = job.params.get(GATE) if job.kind in GATED_KINDS else None
-    if spec is None:
-        return None
-    shown = {"spec": spec, "measured_model": "Merged" if job.kind == Job.Kind.MERGE else "Trained"}
-    result = job.gate_result
-    if result is None:
-        return shown | {"status": "pending", "promoted": False, "rules": []}
-    status = "passed" if result["passed"] else "failed"
-    return shown | {"status": status, "promoted": result["passed"], "rules": result["rules"]}
+    """A training or merge job's promotion gate (jobs/gates.status_of)."""
+    return status_of(job.kind, job.params, job.gate_result)
 
 
 def evaluation_summary(job: Job, series: dict[str, list[tuple[int, float]]]) -> dict:

@@ -132,6 +132,7 @@ def test_a_merge_that_fails_its_gate_is_not_registered_and_one_that_passes_is(
     assert "## Promotion gate" in card and "not registered as a team model" in card
     gate = as_member.get(f"/api/v1/jobs/{failing.pk}/evaluation").json()["gate"]
     assert (gate["status"], gate["measured_model"]) == ("failed", "Merged")
+    assert as_member.get(f"/api/v1/jobs/{failing.pk}").json()["gate"] == gate  # the job detail has it too
     assert gate["rules"][0]["gain"] == pytest.approx(0.1) and gate["rules"][1]["drop"] == pytest.approx(12.5)
     client.force_login(member)
     page = client.get(f"/jobs/{failing.pk}/").content.decode()

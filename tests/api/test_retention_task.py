@@ -79,3 +79,22 @@ def test_the_page_and_the_api_warn_on_an_accuracy_drop_past_the_limit(client, as
     assert "retention/choice_accuracy" in page and "worse at general text" not in page  # +2.5 % only
     Team.objects.filter(pk=team.pk).update(retention_warn_percent=40)
     assert as_member.get(f"/api/v1/jobs/{job.pk}/evaluation").json()["retention"]["choice"]["warned"] is False
+
+
+def test_the_model_card_gets_the_forgetting_report_then_the_gate(
+    team, member, tiny_model, dataset, _storage, django_capture_on_commit_callbacks
+):
+    from jobs.models import Dataset
+    from tests.api.test_gates import GATE, _finish, _launch
+
+    Dataset.objects.filter(pk=dataset.pk).update(golden=True)
+    dataset.refresh_from_db()
+    job = _launch(team, member, tiny_model, dataset, dataset, GATE, django_capture_on_commit_callbacks)
+    points = {"eval/loss": [(0, 2.0), (10, 1.2)], "retention/perplexity": [(0, 4.0), (10, 4.02)],
+              "retention/choice_accuracy": [(0, 0.75), (10, 0.5)]}
+    job = _finish(job, _storage, points)
+    card = (_storage / "runs" / f"job-{job.pk}" / "output" / "adapter" / "README.md").read_text()
+    assert card.index("## Forgetting report") < card.index("## Promotion gate")
+    assert "| General-text perplexity (" in card and "| 4.000 | 4.020 | +0.5 % |" in card
+    assert "| Retention questions, accuracy | 0.750 | 0.500 | -25.0 points |" in card
+    assert "Retention is past the team's limit of 10" in card
