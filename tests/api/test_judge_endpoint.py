@@ -54,3 +54,23 @@ def test_the_key_reaches_the_trainer_by_environment_only(
         other = Job.objects.get(pk=create(as_member, **plain).json()["id"])
     assert services.judge_endpoint_env(specs.build_spec(other, 1, None)) == {}  # other jobs never get it
     assert {"HONE_JUDGE_API_KEY", "HONE_JUDGE_API_KEY_FILE"} <= PLATFORM_SECRETS  # not inherited either
+
+
+def test_the_evaluate_form_offers_the_endpoint_where_one_is_configured(
+    client, member, tiny_model, tune, settings, django_capture_on_commit_callbacks
+):
+    client.force_login(member)
+    settings.HONE_JUDGE_BASE_URL, settings.HONE_JUDGE_MODEL, settings.HONE_JUDGE_API_KEY = "", "", KEY
+    assert 'name="judge_endpoint"' not in client.get("/jobs/new/evaluate/").content.decode()
+    settings.HONE_JUDGE_BASE_URL, settings.HONE_JUDGE_MODEL = "http://judge.internal/v1", "judge-1"
+    page = client.get("/jobs/new/evaluate/").content.decode()
+    assert 'name="judge_endpoint"' in page and KEY not in page
+    form = {"base": tiny_model.pk, "candidate": tune.pk, "max_new_tokens": 8, "judge_endpoint": "on",
+            "rubric": "Correct answers win."}
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post("/jobs/new/evaluate/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = Job.objects.get(kind="evaluate")
+    assert job.params["judge"] == {"rubric": "Correct answers win.", "use_endpoint": True}
+    both = client.post("/jobs/new/evaluate/", form | {"judge_model": tune.pk}).content.decode()
+    assert "not both" in both and Job.objects.filter(kind="evaluate").count() == 1
