@@ -137,3 +137,5 @@ def test_a_merge_that_fails_its_gate_is_not_registered_and_one_that_passes_is(
     client.force_login(member)
     page = client.get(f"/jobs/{failing.pk}/").content.decode()
     assert "Promotion gate: failed" in page and ">Merged</th>" in page and "was not promoted" in page
+    table = page[page.index('class="num">Merged</th><th scope="col" class="num">Change'):]  # base vs merged
+    assert "<code class=\"small muted\">eval/perplexity</code>" in table[:3000]
