@@ -1,15 +1,19 @@
-"""Evaluation sections added to the model card (README.md) of what a finished job produced: the
-forgetting report of a training job (retention perplexity and the team's multiple-choice retention
-task, before and after, with the team's limit). The promotion gate writes its own (jobs/gates.py).
-The record in the database stands; the card is a copy of it for whoever downloads the model."""
+"""Evaluation sections added to model cards (README.md): the forgetting report of a training job
+(retention perplexity and the team's multiple-choice retention task, before and after, with the
+team's limit) on the models it produced; an evaluate job's harness table and judge win rate on its
+candidate's card, where the candidate is a model Hone made. The promotion gate writes its own
+(jobs/gates.py). The record in the database stands; the card is a copy of it for whoever downloads
+the model."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from jobs.data import storage
 from jobs.models import Job
 from jobs.retention import retention_report
+from jobs.web.evaluation_report import harness_table
 
 log = logging.getLogger(__name__)
 
@@ -33,22 +37,58 @@ def forgetting_lines(job: Job, series: dict[str, list[tuple[int, float]]]) -> li
     return lines
 
 
-def add_forgetting_report(job: Job) -> None:
-    """Append the forgetting report to the card of each model a succeeded training job produced."""
-    if job.kind != Job.Kind.TRAIN:
+def evaluation_lines(job: Job, series: dict[str, list[tuple[int, float]]]) -> list[str]:
+    """An evaluate job's harness table and judge win rate as markdown, or [] where it has neither."""
+    rows = harness_table(job, series)
+    wins = [v for _step, v in series.get("eval/judge_win_rate", []) if _step == 1 and v is not None]
+    if not rows and not wins:
+        return []
+    lines = ["", f"## Evaluation (job #{job.pk}: {job.name})", ""]
+    if rows:
+        lines += ["| Harness task | Metric | Base | This model | Change |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {r['task']} | {r['metric']} | {_number(r['base'])} | {_number(r['candidate'])} | "
+                  f"{_number(r['change'], signed=True)} |" for r in rows]
+        lines.append("")
+    if wins:
+        lines += [f"Judge win rate against the base: {wins[0]:.0%} of the prompts.", ""]
+    return lines
+
+
+def _number(value: float | None, *, signed: bool = False) -> str:
+    return "—" if value is None else (f"{value:+.4f}" if signed else f"{value:.4f}")
+
+
+def add_evaluation_sections(job: Job) -> None:
+    """A succeeded job's sections on the cards: a training job's forgetting report on its outputs, an
+    evaluate job's results on its candidate's card (a model Hone made, with its files in storage)."""
+    if job.kind == Job.Kind.TRAIN:
+        lines = forgetting_lines(job, _series(job, "retention/"))
+        cards = [storage.resolve(a.location) for a in job.artifacts.filter(kind__in=("adapter", "model"))]
+    elif job.kind == Job.Kind.EVALUATE:
+        lines = evaluation_lines(job, _series(job, "eval/"))
+        row = job.inputs.filter(role="candidate").select_related("model").first()
+        made = row is not None and row.model is not None and row.model.produced_by_id is not None
+        cards = [Path(row.model.path)] if made and _in_storage(Path(row.model.path)) else []
+    else:
         return
-    series: dict[str, list[tuple[int, float]]] = {}
-    points = job.metrics.filter(name__startswith="retention/").order_by("name", "step")
-    for name, step, value in points.values_list("name", "step", "value"):
-        series.setdefault(name, []).append((step, value))
-    lines = forgetting_lines(job, series)
-    if not lines:
-        return
-    for artifact in job.artifacts.filter(kind__in=("adapter", "model")):
-        card = storage.resolve(artifact.location) / "README.md"
+    for folder in cards if lines else []:
+        card = folder / "README.md"
         try:
             if card.is_file():
                 with card.open("a", encoding="utf-8") as out:
                     out.write("\n".join(lines))
         except OSError as exc:
-            log.warning("job %s: could not add the forgetting report to %s: %s", job.pk, card, exc)
+            log.warning("job %s: could not add its evaluation to %s: %s", job.pk, card, exc)
+
+
+def _in_storage(path: Path) -> bool:
+    """Hone writes only to the cards of models in its own storage (a job's outputs), never elsewhere."""
+    return path.is_dir() and path.resolve().is_relative_to(storage.root().resolve())
+
+
+def _series(job: Job, prefix: str) -> dict[str, list[tuple[int, float]]]:
+    series: dict[str, list[tuple[int, float]]] = {}
+    points = job.metrics.filter(name__startswith=prefix).order_by("name", "step")
+    for name, step, value in points.values_list("name", "step", "value"):
+        series.setdefault(name, []).append((step, value))
+    return series

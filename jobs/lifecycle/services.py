@@ -293,7 +293,7 @@ def finish_attempt(attempt: Attempt, seen: Observation) -> None:
 def _advance_job(job: Job, attempt: Attempt, status: str, code: int | None, reason: str) -> None:
     live = (Job.Status.STARTING, Job.Status.RUNNING)
     if status == Attempt.Status.SUCCEEDED:
-        card_sections.add_forgetting_report(job)  # the model card, before the gate's section
+        card_sections.add_evaluation_sections(job)  # model cards, before the gate's section
         if gates.settle(job):  # a model that failed its promotion gate is not made a team model
             lineage.register_outputs(job)
         else:

@@ -98,3 +98,32 @@ def test_the_model_card_gets_the_forgetting_report_then_the_gate(
     assert "| General-text perplexity (" in card and "| 4.000 | 4.020 | +0.5 % |" in card
     assert "| Retention questions, accuracy | 0.750 | 0.500 | -25.0 points |" in card
     assert "Retention is past the team's limit of 10" in card
+
+
+def test_an_evaluate_job_adds_its_harness_table_and_judge_to_a_hone_made_candidates_card(
+    team, member, tiny_model, dataset, _storage
+):
+    from jobs.executors.base import Observation
+    from jobs.lifecycle import services
+    from jobs.models import Attempt, JobInput, MetricPoint, ModelAsset
+
+    trained = Job.objects.create(team=team, name="run", base_model=tiny_model, dataset=dataset,
+                                 status=Job.Status.SUCCEEDED)
+    folder = _storage / "runs" / f"job-{trained.pk}" / "output" / "adapter"
+    folder.mkdir(parents=True)
+    (folder / "README.md").write_text("# run\n", encoding="utf-8")
+    candidate = ModelAsset.objects.create(team=team, name="run", source="job", path=str(folder),
+                                          task="causal-lm", produced_by=trained)
+    evaluation = Job.objects.create(team=team, created_by=member, name="against base", kind=Job.Kind.EVALUATE,
+                                    status=Job.Status.RUNNING)
+    JobInput.objects.create(job=evaluation, role="base", model=tiny_model)
+    JobInput.objects.create(job=evaluation, role="candidate", model=candidate, position=1)
+    attempt = Attempt.objects.create(job=evaluation, number=1, executor="local", status="running")
+    points = {"eval/hone_mc_0.acc": [(0, 0.25), (1, 0.5)], "eval/judge_win_rate": [(0, 0.25), (1, 0.75)]}
+    MetricPoint.objects.bulk_create(MetricPoint(job=evaluation, attempt=attempt, name=n, step=s, value=v)
+                                    for n, values in points.items() for s, v in values)
+    services.finish_attempt(attempt, Observation("exited", exit_code=0))
+    card = (folder / "README.md").read_text()
+    assert f"## Evaluation (job #{evaluation.pk}: against base)" in card
+    assert "| hone_mc_0 | acc | 0.2500 | 0.5000 | +0.2500 |" in card
+    assert "Judge win rate against the base: 75% of the prompts." in card
