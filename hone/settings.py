@@ -206,6 +206,13 @@ HONE_MODEL_DIRS_REQUIRED = envbool("HONE_MODEL_DIRS_REQUIRED", bool(_database_ur
 # Directories of lm-evaluation-harness task files (YAML, with their data as local files) that evaluate
 # jobs may name in params.harness.tasks; the operator installs them (or points at a package's).
 HONE_HARNESS_TASK_DIRS = envlist("HONE_HARNESS_TASK_DIRS")
+# An OpenAI-compatible chat completions endpoint that evaluate jobs may use as their judge
+# (params.judge.use_endpoint): its base URL (".../v1") and model name. Its API key is a secret: read
+# from HONE_JUDGE_API_KEY or the file HONE_JUDGE_API_KEY_FILE names, handed to that job's trainer in
+# its environment only (jobs/lifecycle/services.py), never in a spec, a log or the database.
+HONE_JUDGE_BASE_URL = envstr("HONE_JUDGE_BASE_URL")
+HONE_JUDGE_MODEL = envstr("HONE_JUDGE_MODEL")
+HONE_JUDGE_API_KEY = envsecret("HONE_JUDGE_API_KEY")
 # Webhooks go to public addresses only, unless this allows private, loopback and link-local ones.
 HONE_WEBHOOK_ALLOW_PRIVATE = envbool("HONE_WEBHOOK_ALLOW_PRIVATE", False)
 HONE_WEBHOOK_MAX_ATTEMPTS = envint("HONE_WEBHOOK_MAX_ATTEMPTS", 10, minimum=1)

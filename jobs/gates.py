@@ -1,4 +1,4 @@
-"""Promotion gates: the rules a training job's model must meet before it becomes a team model.
+"""Promotion gates: the rules a training or merge job's model must meet before it becomes a team model.
 
 A gate is ``params.gate`` of a training job (a sweep's trials carry it in ``params.trial.gate``):
 ``{"metric": "eval/accuracy", "min_gain": 2, "max_retention_drop": 1}`` reads "accuracy at least
@@ -10,7 +10,12 @@ perplexity (trainers/forgetting.py). A gain is in percentage points for a ratio 
 macro-F1: 0.02 is 2 points) and in the metric's own units, as a decrease, for loss and perplexity.
 
 The gate is checked at launch (known metric, bounded thresholds, a golden validation set) and
-evaluated from the recorded metrics when the job succeeds (``jobs.lifecycle.services``). Promoted
+evaluated from the recorded metrics when the job succeeds (``jobs.lifecycle.services``).
+
+A merge job's gate is its ``params.gate`` too. Its task metric is measured on the golden dataset of
+its ``golden`` input, after the merge, by the evaluation code (trainers/merge/gate_eval.py): the
+model it is compared with (its base model, else its first input) is step 0, the merged model step 1;
+the retention rule reads the two models' retention perplexity the same way. Promoted
 means registered as a ModelAsset of the team, the thing every picker and the API offer as a job's
 input: a model whose gate failed is not registered; its files stay on the job page to download.
 """
@@ -27,12 +32,19 @@ from jobs.models import Dataset, Job, ModelAsset
 
 log = logging.getLogger(__name__)
 
-GATE = "gate"  # the parameter group of a training job
+GATE = "gate"  # the parameter group of a training or merge job
+GATED_KINDS = (Job.Kind.TRAIN, Job.Kind.MERGE)
+GOLDEN_ROLE = "golden"  # a merge job's input: the golden dataset its task metric is measured on
 RETENTION_SERIES = "retention/perplexity"
 # Metric → whether higher is better. Ratio metrics' gains are read in percentage points.
 METRICS: dict[str, bool] = {"eval/accuracy": True, "eval/macro_f1": True, "eval/loss": False,
                             "eval/perplexity": False}
 RATIO_METRICS = ("eval/accuracy", "eval/macro_f1")
+# What a merge's evaluation step measures, by the kind of model merged, and the golden data it reads.
+MERGE_METRICS = {ModelAsset.Task.CAUSAL_LM: ("eval/loss", "eval/perplexity"),
+                 ModelAsset.Task.CLASSIFICATION: RATIO_METRICS}
+MERGE_DATA = {ModelAsset.Task.CAUSAL_LM: ("text", "instruction", "chat"),
+              ModelAsset.Task.CLASSIFICATION: ("classification",)}
 Series = dict[str, list[tuple[int, float | None]]]
 
 
@@ -67,6 +79,37 @@ def launch_problems(
         found.append(("max_retention_drop", f"{base.name} is a classifier; the forgetting report "
                       "measures text-generation models only"))
     return found
+
+
+def merge_launch_problems(
+    gate: GateSpec, reference: ModelAsset | None, golden: Dataset | None
+) -> list[tuple[str, str]]:
+    """(field, message) for a merge's gate: a golden set the merged kind of model can be scored on."""
+    if reference is None:
+        return []  # the merge's own checks say what inputs it needs
+    task = reference.adapter_base.task if reference.adapter_base_id else reference.task
+    found = []
+    if gate.metric is not None:
+        found += _merge_metric_problems(gate.metric, task, golden)
+    if gate.max_retention_drop is not None and task != ModelAsset.Task.CAUSAL_LM:
+        found.append(("max_retention_drop", f"{reference.name} is a classifier; the forgetting report "
+                      "measures text-generation models only"))
+    return found
+
+
+def _merge_metric_problems(metric: str, task: str, golden: Dataset | None) -> list[tuple[str, str]]:
+    fits, label = MERGE_METRICS.get(task, ()), ModelAsset.Task(task).label
+    if metric not in fits:
+        scored_by = " or ".join(fits)
+        return [("metric", f"the merged model is a {label} model, scored by {scored_by}, not {metric}")]
+    if golden is None or not golden.golden:
+        named = f"{golden.name} is not marked golden" if golden else "the merge has no golden dataset"
+        return [("metric", f"{named}; a task-metric gate is measured on a golden evaluation set: give one of "
+                 "the team's golden datasets as golden_dataset (mark it on its page)")]
+    if golden.task not in MERGE_DATA[task]:
+        return [("metric", f"{golden.name} holds {golden.task} data; a {label} model is scored on "
+                 f"{' or '.join(MERGE_DATA[task])} data")]
+    return []
 
 
 def _ends(points: list[tuple[int, float | None]] | None) -> tuple[float, float] | None:
@@ -110,8 +153,21 @@ def evaluate(gate: GateSpec, series: Series) -> dict:
 
 def gate_of(job: Job) -> GateSpec | None:
     """The gate a job was launched with (checked then), or None."""
-    given = job.params.get(GATE) if job.kind == Job.Kind.TRAIN else None
+    given = job.params.get(GATE) if job.kind in GATED_KINDS else None
     return None if given is None else GateSpec.model_validate(given)
+
+
+def status_of(kind: str, params: dict, result: dict | None) -> dict | None:
+    """A job's gate as the pages and the API show it: its spec, pending/passed/failed, whether its model
+    was promoted and each rule's numbers (``base``; ``trained``: the trained or merged model)."""
+    spec = params.get(GATE) if kind in GATED_KINDS else None
+    if spec is None:
+        return None
+    shown = {"spec": spec, "measured_model": "Merged" if kind == Job.Kind.MERGE else "Trained"}
+    if result is None:
+        return shown | {"status": "pending", "promoted": False, "rules": []}
+    status = "passed" if result["passed"] else "failed"
+    return shown | {"status": status, "promoted": result["passed"], "rules": result["rules"]}
 
 
 def summary_line(result: dict) -> str:

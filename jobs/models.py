@@ -35,6 +35,18 @@ class Team(models.Model):
         help_text="Warn when training raises general-text perplexity by more than this many percent.",
     )
 
+    class RetentionTask(models.TextChoices):
+        NONE = "", "none"
+        BUILTIN = "builtin", "Hone's built-in general-knowledge questions"
+        DATASET = "dataset", "a multiple-choice dataset of the team"
+
+    # A multiple-choice task the forgetting report also measures before and after training.
+    retention_task = models.CharField(max_length=10, blank=True, default="", choices=RetentionTask.choices)
+    retention_dataset = models.ForeignKey(
+        "Dataset", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The multiple-choice dataset of retention_task 'dataset'.",
+    )
+
     def __str__(self) -> str:
         return self.name
 

@@ -172,6 +172,14 @@ class EventsSink(_Strict):
     url: str | None = Field(None, pattern=r"^https?://")
 
 
+class RetentionTaskSpec(_Strict):
+    """The forgetting report's multiple-choice task (trainers/forgetting_task.py), chosen by the team."""
+
+    dataset: DatasetRef | None = Field(
+        None, description="The team's multiple-choice dataset; none: Hone's built-in questions."
+    )
+
+
 class TrainSpec(_Strict):
     version: Literal[1] = SPEC_VERSION
     kind: Literal["train"] = "train"
@@ -204,6 +212,10 @@ class TrainSpec(_Strict):
     resume_from: str | None = None
     init_adapter: str | None = Field(
         None, description="A trained adapter directory to continue training from instead of a new adapter."
+    )
+    retention_task: RetentionTaskSpec | None = Field(
+        None, description="A multiple-choice task measured before and after training, beside retention "
+        "perplexity; the platform fills it from the team's choice."
     )
     events: EventsSink = EventsSink()
     # Nodes × processes per node and how they share the model (trainers/distributed.py); the

@@ -88,14 +88,39 @@ class JudgeParams(_Strict):
     swap_positions: bool = Field(
         True, description="Judge each pair in both orders and average, so a pull towards answer A cancels."
     )
+    use_endpoint: bool = Field(
+        False, description="Judge with the OpenAI-compatible endpoint the operator configured, instead of a "
+        "Hone model (judge_model)."
+    )
+
+
+JUDGE_KEY_ENV = "HONE_JUDGE_API_KEY"  # the trainer's environment variable with the endpoint's API key
+
+
+class JudgeEndpoint(_Strict):
+    """An OpenAI-compatible chat completions endpoint; its API key comes in the trainer's environment
+    (``HONE_JUDGE_API_KEY``), never in a spec."""
+
+    base_url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://")
+    model: str = Field(min_length=1, max_length=200)
 
 
 class JudgeSpec(JudgeParams):
-    """A Hone model grading the base's and the candidate's answers to the prompts pairwise, and, with
-    ``labelled`` (preference rows: prompt, chosen, rejected), how often it agrees with those labels."""
+    """A Hone model (or an OpenAI-compatible endpoint) grading the base's and the candidate's answers
+    to the prompts pairwise, and, with ``labelled`` (preference rows: prompt, chosen, rejected), how
+    often it agrees with those labels."""
 
-    model: EvaluatedModel
+    model: EvaluatedModel | None = None
+    endpoint: JudgeEndpoint | None = None
     labelled: DatasetRef | None = None
+
+    @model_validator(mode="after")
+    def _one_judge(self) -> JudgeSpec:
+        if (self.model is None) == (self.endpoint is None):
+            raise ValueError("give the judge's model or its endpoint, one of them")
+        if self.use_endpoint != (self.endpoint is not None):
+            raise ValueError("use_endpoint and endpoint go together")
+        return self
 
 
 class EvaluateSpec(_Strict):

@@ -15,7 +15,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from trainers.merge import registry
 from trainers.merge.method import MergeMethod
-from trainers.spec import SPEC_VERSION, EventsSink, ModelRef, _Strict
+from trainers.spec import SPEC_VERSION, DatasetRef, EventsSink, ModelRef, _Strict
+from trainers.spec_evaluate import EvaluatedModel
 
 SUM_TOLERANCE = 1e-3
 Problem = tuple[tuple[str | int, ...], str, Any]  # where, what, the offending value
@@ -35,6 +36,19 @@ class MergeInput(_Strict):
         allow_inf_nan=False,
         description="How much of this model goes in; its meaning depends on the method (default 1).",
     )
+
+
+class GateEvaluation(_Strict):
+    """The evaluation step after a gated merge (the platform's promotion gate reads its metrics): the
+    model the merge is compared with and the merged one, measured the same way by the evaluation code."""
+
+    reference: EvaluatedModel = Field(description="What the merged model is compared with (metric step 0).")
+    dataset: DatasetRef | None = Field(
+        None, description="The golden set the task metric is measured on (step 0: reference, step 1: merged)."
+    )
+    retention: bool = Field(False, description="Measure both on the forgetting report's retention set.")
+    max_rows: int = Field(500, ge=1, le=100_000)
+    max_length: int = Field(512, ge=16, le=32768)
 
 
 class MergeSpec(_Strict):
@@ -57,6 +71,9 @@ class MergeSpec(_Strict):
         None,
         description="Whose tokenizer settings and chat template the output keeps where the inputs' differ: "
         "'base' or a model's index. Unset, they must agree. The vocabulary must match whatever is chosen.",
+    )
+    gate_evaluation: GateEvaluation | None = Field(
+        None, description="Measure the reference and the merged model after the merge, for a promotion gate."
     )
     events: EventsSink = EventsSink()
 

@@ -72,7 +72,9 @@ def run_training(spec: TrainSpec, emitter: EventEmitter) -> None:
     set_seed(spec.training.seed)
     prepared = prepare_method(built.model, spec, objective.task_type, steps.total, built.first_batches)
     # The forgetting report's "before": general-text perplexity of the model as training starts.
-    retention = RetentionCheck.start(prepared.model, built.tokenizer, objective.task_type)
+    retention = RetentionCheck.start(
+        prepared.model, built.tokenizer, objective.task_type, spec.retention_task, Path(spec.output_dir)
+    )
     callback = make_callback(spec, emitter, recipe, built, prepared)
     if spec.distributed.world_size > 1:  # each rank's tokens/s on the job page (trainers/throughput.py)
         callback.token_rate = TokenRate(prepared.model)

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework import serializers
 
+from jobs.gates import GATE, GOLDEN_ROLE
 from jobs.launch import LaunchRefused, LaunchRequest, launch
 from jobs.launch.errors import api_errors, dotted
 from jobs.launch.types import pydantic_problems
@@ -144,7 +145,16 @@ class MergeJobCreateSerializer(ChainJobSerializer):
         min_value=1, required=False, allow_null=True, help_text="greedy_soup only: held-out data to score on."
     )
     params = serializers.DictField(
-        required=False, help_text="The method's parameters; JSON schema: GET /api/v1/methods/{name}."
+        required=False,
+        help_text="The method's parameters; JSON schema: GET /api/v1/methods/{name}. `gate` beside them is a "
+        'promotion gate, as a training job\'s: {"metric": "eval/perplexity", "min_gain": 0.5, '
+        '"max_retention_drop": 1} — measured after the merge, the merged model against the base model (else '
+        "the first model); the merged model is registered only if it passes.",
+    )
+    golden_dataset = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True,
+        help_text="One of the team's datasets marked golden (PATCH /api/v1/datasets/{id}) that a "
+        "task-metric gate (params.gate.metric) is measured on.",
     )
     dtype = serializers.ChoiceField(choices=DTYPES, default="auto", help_text="Weights' type in the output.")
     tokenizer_source = serializers.JSONField(
@@ -155,11 +165,13 @@ class MergeJobCreateSerializer(ChainJobSerializer):
     )
     spec_fields = {"models": "models", "base_model": "base_model", "base": "base_model", "model": "models"}
     spec_fields |= {"method": "method", "dataset": "dataset", "dtype": "dtype"}
-    spec_fields |= {"tokenizer_source": "tokenizer_source"}
+    spec_fields |= {"tokenizer_source": "tokenizer_source", "golden": "golden_dataset"}
 
     def field_of(self, loc: tuple) -> str | None:
         if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
             return f"models[{loc[1]}].{'weight' if loc[2:3] == ('weight',) else 'model'}"
+        if loc and loc[0] == GATE:
+            return dotted(("params", *loc))
         return super().field_of(loc)
 
     def validate_models(self, value: list[dict]) -> list[tuple[ModelAsset, float | None]]:
@@ -179,6 +191,9 @@ class MergeJobCreateSerializer(ChainJobSerializer):
     def validate_dataset(self, value: int | None) -> Dataset | None:
         return dataset_of(self.team, value)
 
+    def validate_golden_dataset(self, value: int | None) -> Dataset | None:
+        return dataset_of(self.team, value)
+
     def validate_tokenizer_source(self, value: object) -> str | int | None:
         index = isinstance(value, int) and not isinstance(value, bool) and value >= 0
         if value is None or value == "base" or index:
@@ -186,10 +201,13 @@ class MergeJobCreateSerializer(ChainJobSerializer):
         raise serializers.ValidationError(f'give "base" or a model\'s index such as 0, not {value!r}')
 
     def validate_params(self, value: dict) -> dict:
+        """The method's parameters checked; a ``gate`` beside them is checked by the launch path."""
         method = self.initial_data.get("method")
         if not isinstance(method, str) or method not in registry.METHODS:
             return value  # the method's own error says what to give
-        return checked_params(chain_methods.params_model(method), value)
+        gate = {GATE: value[GATE]} if GATE in value else {}
+        rest = {k: v for k, v in value.items() if k != GATE}
+        return checked_params(chain_methods.params_model(method), rest) | gate
 
     def validate(self, attrs: dict) -> dict:
         method = attrs["method"]
@@ -203,7 +221,10 @@ class MergeJobCreateSerializer(ChainJobSerializer):
         if data.get("base_model"):
             models.insert(0, ("base", data["base_model"], None))
         names = " + ".join(model.name for model, _ in data["models"])
-        params = {"method": data["method"], "params": data["params"]}
+        method_params = {k: v for k, v in data["params"].items() if k != GATE}
+        params = {"method": data["method"], "params": method_params}
+        if GATE in data["params"]:
+            params[GATE] = data["params"][GATE]
         if data["dtype"] != "auto":
             params["dtype"] = data["dtype"]
         if data.get("tokenizer_source") is not None:
@@ -212,7 +233,11 @@ class MergeJobCreateSerializer(ChainJobSerializer):
             "name": data.get("name") or f"{data['method']}: {names}"[:200],
             "params": params,
             "models": models,
-            "datasets": [("dataset", data["dataset"])] if data.get("dataset") else [],
+            "datasets": [
+                (role, data[field])
+                for role, field in (("dataset", "dataset"), (GOLDEN_ROLE, "golden_dataset"))
+                if data.get(field)
+            ],
         }
 
 
@@ -340,6 +365,9 @@ class EvaluateJobCreateSerializer(ChainJobSerializer):
         return model_of(self.team, value)
 
     def validate_dataset(self, value: int | None) -> Dataset | None:
+        return dataset_of(self.team, value)
+
+    def validate_golden_dataset(self, value: int | None) -> Dataset | None:
         return dataset_of(self.team, value)
 
     def validate_params(self, value: dict) -> dict:

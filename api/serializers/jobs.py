@@ -16,6 +16,7 @@ from rest_framework import serializers
 
 from api.serializers import chain_jobs, objectives
 from api.serializers.common import LinkField, RefSerializer, UsernameField
+from jobs import gates
 from jobs.launch import LaunchRefused, launch, training
 from jobs.launch.errors import api_errors, train_api_field
 from jobs.lifecycle import queue
@@ -187,9 +188,14 @@ class QueuePlaceSerializer(serializers.Serializer):
 class JobDetailSerializer(JobSerializer):
     attempts = AttemptSerializer(many=True, read_only=True)
     queue = QueuePlaceSerializer(read_only=True, allow_null=True, help_text="While queued; null otherwise.")
+    gate = serializers.DictField(
+        read_only=True, allow_null=True,
+        help_text="A training or merge job's promotion gate: spec, status (pending, passed, failed), "
+        "promoted, measured_model, rules; null without one. GET /api/v1/jobs/{id}/evaluation has the same.",
+    )
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "attempts", "queue"]
+        fields = [*JobSerializer.Meta.fields, "attempts", "queue", "gate"]
         read_only_fields = fields
 
     def to_representation(self, job: Job) -> dict:
@@ -197,6 +203,7 @@ class JobDetailSerializer(JobSerializer):
         return super().to_representation(job) | {
             "attempts": [attempt_summary(a) for a in attempts],
             "queue": queue_place(job.pk, job.status),
+            "gate": gates.status_of(job.kind, job.params, job.gate_result),
         }
 
 
@@ -217,11 +224,16 @@ def attempt_summary(row: dict) -> dict:
     return {column: _time(row[column]) if column in times else row[column] for column in ATTEMPT_COLUMNS}
 
 
+DETAIL_COLUMNS = (*SUMMARY_COLUMNS, "gate_result")
+
+
 def detail(row: dict, attempts: list[dict]) -> dict:
-    """A job as JobDetailSerializer declares it, from rows (the detail endpoint reads no models)."""
+    """A job as JobDetailSerializer declares it, from rows of DETAIL_COLUMNS (the detail endpoint reads
+    no models)."""
     return summary(row) | {
         "attempts": [attempt_summary(a) for a in attempts],
         "queue": queue_place(row["id"], row["status"]),
+        "gate": gates.status_of(row["kind"], row["params"], row["gate_result"]),
     }
 
 

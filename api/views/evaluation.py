@@ -20,6 +20,11 @@ class RetentionSerializer(serializers.Serializer):
     threshold_percent = serializers.FloatField(help_text="The team's limit (Team.retention_warn_percent).")
     warned = serializers.BooleanField(help_text="Whether the rise is past the limit.")
     task = serializers.DictField(allow_null=True, help_text="The task metric: name, before, after, change.")
+    choice = serializers.DictField(
+        allow_null=True,
+        help_text="The team's multiple-choice retention task: before, after (accuracy), drop_points, "
+        "threshold_points, warned.",
+    )
 
 
 class HarnessRowSerializer(serializers.Serializer):
@@ -34,9 +39,13 @@ class GateSerializer(serializers.Serializer):
     spec = serializers.DictField(help_text="params.gate: metric, min_gain (points), max_retention_drop (%).")
     status = serializers.ChoiceField(choices=["pending", "passed", "failed"])
     promoted = serializers.BooleanField(help_text="Whether its model was registered as a team model.")
+    measured_model = serializers.ChoiceField(
+        choices=["Trained", "Merged"], help_text="What `trained` in each rule is: the trained or merged one."
+    )
     rules = serializers.ListField(
         child=serializers.DictField(),
-        help_text="Each rule: rule, passed, base, trained, gain (points) or drop (%), or why unmeasured.",
+        help_text="Each rule: rule, passed, base (a merge: the model it is compared with), trained, "
+        "gain (points) or drop (%), or why unmeasured.",
     )
 
 
@@ -45,7 +54,7 @@ class EvaluationSerializer(serializers.Serializer):
     kind = serializers.CharField()
     retention = RetentionSerializer(allow_null=True, help_text="A training job's forgetting report.")
     harness = HarnessRowSerializer(many=True, help_text="An evaluate job's harness tasks.")
-    gate = GateSerializer(allow_null=True, help_text="A training job's promotion gate (jobs/gates.py).")
+    gate = GateSerializer(allow_null=True, help_text="A training or merge job's promotion gate (jobs/gates).")
     judge = serializers.DictField(
         allow_null=True,
         help_text="An evaluate job's judge: judge, rubric, swap_positions, candidate_win_rate, "

@@ -15,6 +15,7 @@ from api.idempotency import idempotent
 from api.problems import Conflict
 from api.serializers.jobs import (
     ATTEMPT_COLUMNS,
+    DETAIL_COLUMNS,
     SUMMARY_COLUMNS,
     JobCloneSerializer,
     JobCreateSerializer,
@@ -152,7 +153,7 @@ class JobDetail(JobScoped):
 
     @extend_schema(summary="Get a job, with its attempts")
     def get(self, request: Request, job_id: int) -> Response:
-        row = Job.objects.filter(team=self.team, pk=job_id).values(*SUMMARY_COLUMNS).first()
+        row = Job.objects.filter(team=self.team, pk=job_id).values(*DETAIL_COLUMNS).first()
         if row is None:
             raise exceptions.NotFound(f"There is no job #{job_id} in {self.team.name}.")
         attempts = Attempt.objects.filter(job_id=job_id).order_by("number").values(*ATTEMPT_COLUMNS)

@@ -29,7 +29,9 @@ START_TIMEOUT_SECONDS = 60
 # (paths, threads, HF_TOKEN for gated models) but none of the platform's own credentials,
 # as a Kubernetes pod gets only its Secret.
 PLATFORM_SECRETS = frozenset(
-    {"SECRET_KEY", "SECRET_KEY_FILE", "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "HONE_K8S_KUBECONFIG"}
+    {"SECRET_KEY", "SECRET_KEY_FILE", "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "HONE_K8S_KUBECONFIG",
+     # The judge endpoint's key goes to the jobs that judge with it only, in their submission's env.
+     "HONE_JUDGE_API_KEY", "HONE_JUDGE_API_KEY_FILE"}
 )
 
 

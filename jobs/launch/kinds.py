@@ -69,7 +69,7 @@ KINDS: Mapping[str, KindTraits] = MappingProxyType(
         Job.Kind.MERGE: KindTraits(
             label="Merge",
             checks=rules.merge_problems,
-            inputs={"base": "base_model", "model": "models", "dataset": "dataset"},
+            inputs={"base": "base_model", "model": "models", "dataset": "dataset", "golden": "golden"},
             api_serializer="api.serializers.chain_jobs.MergeJobCreateSerializer",
             file_checks=rules.merge_files,
         ),

@@ -19,6 +19,7 @@ import jobs.launch.reward_models as reward_models
 from jobs import gates
 from jobs.launch.curate_checks import check_curate_time
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
+from jobs.launch.gate_checks import merge_gate_problems, train_gate_problems
 from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES, check_grpo_rows
 from jobs.launch.merge_sweep_checks import problems as merge_search_problems
 from jobs.launch.sweep_checks import budget_problems, setting_problems, unknown_settings
@@ -111,7 +112,7 @@ def train_problems(request: LaunchRequest) -> list[Problem]:
         )
     found += _param_groups(method, objective, request.params)
     found += reward_models.problems(request)
-    found += _gate(request, base)
+    found += train_gate_problems(request, base)
     profile = request.profile or ComputeProfile.objects.default()
     if method.needs_cuda and profile is not None and profile.gpu_count == 0:
         found.append(
@@ -166,7 +167,7 @@ def _param_groups(method: catalogue.Method, objective: str, params: dict) -> lis
     does not read, and other objectives' groups, named where they stand."""
     found = []
     for group, given in params.items():
-        if group == gates.GATE:  # not the trainer's: checked by _gate
+        if group == gates.GATE:  # not the trainer's: checked by gate_checks
             continue
         model = method.params.get(group) or (OBJECTIVE_PARAMS.get(group) if group == objective else None)
         model = distributed.StrategyChoice if group == "distributed" else model
@@ -186,21 +187,6 @@ def _param_groups(method: catalogue.Method, objective: str, params: dict) -> lis
             except ValidationError as exc:
                 found += pydantic_problems(exc, (group,))
     return found
-
-
-def _gate(request: LaunchRequest, base: ModelAsset | None) -> list[Problem]:
-    """``params.gate``: known metrics, bounded thresholds, and data it can be measured on."""
-    given = request.params.get(gates.GATE)
-    if given is None:
-        return []
-    if not isinstance(given, dict):
-        return [Problem((gates.GATE,), "must be an object: metric, min_gain, max_retention_drop")]
-    try:
-        gate = gates.GateSpec.model_validate(given)
-    except ValidationError as exc:
-        return pydantic_problems(exc, (gates.GATE,))
-    return [Problem((gates.GATE, field), message)
-            for field, message in gates.launch_problems(gate, base, request.dataset("validation"))]
 
 
 def stored_params(spec: dict) -> dict:
@@ -250,7 +236,7 @@ def merge_problems(request: LaunchRequest) -> list[Problem]:
                 else f"{method} reads no dataset; only greedy_soup does (to score soups on)",
             )
         )
-    return found
+    return found + merge_gate_problems(request)
 
 
 def quantize_problems(request: LaunchRequest) -> list[Problem]:
@@ -300,6 +286,8 @@ def _judge_problems(request: LaunchRequest) -> list[Problem]:
     chosen = request.params.get("judge")
     if judge is None and chosen is None and labels is None:
         return []
+    if isinstance(chosen, dict) and chosen.get("use_endpoint"):
+        return _endpoint_judge_problems(judge, labels)
     if judge is None:
         return [Problem(("judge_model",), "required: the model that judges the answers")]
     if chosen is None:
@@ -308,6 +296,21 @@ def _judge_problems(request: LaunchRequest) -> list[Problem]:
     if judge.task != ModelAsset.Task.CAUSAL_LM:
         why = f"{judge.name} is a classifier; a judge must be a language model"
         found.append(Problem(("judge_model",), why))
+    if labels is not None and labels.task != "preference":
+        found.append(Problem(("judge_labels",), f"{labels.name} holds {labels.task} data; labelled pairs are "
+                             "preference rows (prompt, chosen, rejected)"))
+    return found
+
+
+def _endpoint_judge_problems(judge: ModelAsset | None, labels: Dataset | None) -> list[Problem]:
+    """The operator's OpenAI-compatible endpoint judges instead of a Hone model: it must be configured."""
+    found = []
+    if judge is not None:
+        found.append(Problem(("judge_model",), "give a judge model or params.judge.use_endpoint, not both"))
+    if not (settings.HONE_JUDGE_BASE_URL and settings.HONE_JUDGE_MODEL):
+        why = ("this installation has no judge endpoint; an operator sets HONE_JUDGE_BASE_URL and "
+               "HONE_JUDGE_MODEL (and HONE_JUDGE_API_KEY)")
+        found.append(Problem(("judge", "use_endpoint"), why))
     if labels is not None and labels.task != "preference":
         found.append(Problem(("judge_labels",), f"{labels.name} holds {labels.task} data; labelled pairs are "
                              "preference rows (prompt, chosen, rejected)"))

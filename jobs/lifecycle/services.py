@@ -19,12 +19,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs import gates
-from jobs.assets import lineage
+from jobs.assets import card_sections, lineage
 from jobs.executors import registry
 from jobs.executors.base import ExecutorUnavailable, Observation, Submission
 from jobs.lifecycle import ingest, queue, specs, transitions
 from jobs.models import Attempt, ComputeProfile, Job
 from trainers.spec import EVENTS_TOKEN_ENV, SpecError
+from trainers.spec_evaluate import JUDGE_KEY_ENV
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +138,8 @@ def submit(attempt: Attempt) -> None:
     profile = profile_fields(chosen)
     if profile and (limit := queue.time_limit(job, chosen)):  # the team's maximum runtime caps the profile's
         profile["max_runtime_seconds"] = limit
-    submission = Submission(
-        job.pk, attempt.number, job.spec, {EVENTS_TOKEN_ENV: token}, team=job.team.slug, profile=profile
-    )
+    env = {EVENTS_TOKEN_ENV: token, **judge_endpoint_env(job.spec)}
+    submission = Submission(job.pk, attempt.number, job.spec, env, team=job.team.slug, profile=profile)
     try:
         external_id = registry.current().submit(submission)
     except ExecutorUnavailable as exc:
@@ -152,6 +152,15 @@ def submit(attempt: Attempt) -> None:
         finish_attempt(attempt, Observation("exited", 1, f"the executor could not start it: {exc}"))
         return
     Attempt.objects.filter(pk=attempt.pk).update(external_id=external_id)
+
+
+def judge_endpoint_env(spec: dict) -> dict[str, str]:
+    """The judge endpoint's API key, for a job that judges with it: by environment, never in its spec
+    (the Kubernetes executor puts the environment in the attempt's own Secret)."""
+    judge = spec.get("judge") if spec.get("kind") == Job.Kind.EVALUATE else None
+    if not judge or not judge.get("endpoint") or not settings.HONE_JUDGE_API_KEY:
+        return {}
+    return {JUDGE_KEY_ENV: settings.HONE_JUDGE_API_KEY}
 
 
 def cancel(job: Job) -> bool:
@@ -284,6 +293,7 @@ def finish_attempt(attempt: Attempt, seen: Observation) -> None:
 def _advance_job(job: Job, attempt: Attempt, status: str, code: int | None, reason: str) -> None:
     live = (Job.Status.STARTING, Job.Status.RUNNING)
     if status == Attempt.Status.SUCCEEDED:
+        card_sections.add_evaluation_sections(job)  # model cards, before the gate's section
         if gates.settle(job):  # a model that failed its promotion gate is not made a team model
             lineage.register_outputs(job)
         else:

@@ -13,9 +13,9 @@ from pathlib import Path
 from django.conf import settings
 
 from jobs.data import storage
-from jobs.gates import GATE
+from jobs.gates import GATE, GOLDEN_ROLE
 from jobs.lifecycle import shape
-from jobs.models import ComputeProfile, Dataset, Job, JobInput, ModelAsset
+from jobs.models import ComputeProfile, Dataset, Job, JobInput, ModelAsset, Team
 from trainers.spec import parse_spec
 
 Inputs = dict[str, list[JobInput]]
@@ -95,11 +95,21 @@ def _train(job: Job, inputs: Inputs, resume_from: Path | None, params: dict | No
         "init_adapter": start[0].path if start else None,
         # The classifiers its rewards name: their directories from the job's inputs, never the request.
         "reward_models": {str(row.model.pk): row.model.path for row in inputs.get("reward_model", [])},
+        "retention_task": retention_task(job.team),
         # Nodes × processes of the profile, and the strategy that fits the model on them.
         "distributed": shape.plan(
             job.base_model, _profile(job), job.method, job.params if params is None else params
         ).spec,
     }
+
+
+def retention_task(team: Team) -> dict | None:
+    """The team's multiple-choice task for the forgetting report: built-in, its dataset, or none."""
+    if team.retention_task == Team.RetentionTask.BUILTIN:
+        return {"dataset": None}
+    if team.retention_task == Team.RetentionTask.DATASET and team.retention_dataset is not None:
+        return {"dataset": dataset_ref(team.retention_dataset)}
+    return None
 
 
 def _profile(job: Job) -> ComputeProfile | None:
@@ -163,9 +173,13 @@ def _evaluate(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
 def _judge(job: Job, inputs: Inputs) -> dict | None:
     """``params.judge`` (rubric, swap_positions) with the judge model and labelled pairs of the inputs."""
     chosen, judge = job.params.get("judge"), inputs.get("judge")
+    labelled = _dataset(inputs, "judge_labels")
+    if chosen is not None and chosen.get("use_endpoint"):  # the operator's endpoint; its key is not here
+        endpoint = {"base_url": settings.HONE_JUDGE_BASE_URL, "model": settings.HONE_JUDGE_MODEL}
+        return {**chosen, "endpoint": endpoint, "labelled": labelled}
     if chosen is None or not judge:
         return None  # the launch rules refuse one without the other
-    return {**chosen, "model": evaluated(judge[0].model), "labelled": _dataset(inputs, "judge_labels")}
+    return {**chosen, "model": evaluated(judge[0].model), "labelled": labelled}
 
 
 def _harness(job: Job, inputs: Inputs) -> dict | None:
@@ -196,7 +210,22 @@ def _merge(job: Job, inputs: Inputs, _resume: Path | None, params: dict | None =
         "models": models,
         "base_model": model_ref(base[0].model) if base else None,
         "params": params,
-        **{k: v for k, v in p.items() if k not in ("method", "params")},
+        "gate_evaluation": _gate_evaluation(job, inputs),
+        **{k: v for k, v in p.items() if k not in ("method", "params", GATE)},
+    }
+
+
+def _gate_evaluation(job: Job, inputs: Inputs) -> dict | None:
+    """A gated merge's evaluation step: its base (else first) model against the merged one, on the
+    golden set for a task metric and on the retention set for a retention rule (jobs/gates.py)."""
+    gate = job.params.get(GATE)
+    if gate is None:
+        return None
+    reference = (inputs.get("base") or inputs.get("model"))[0].model
+    return {
+        "reference": evaluated(reference),
+        "dataset": _dataset(inputs, GOLDEN_ROLE) if gate.get("metric") else None,
+        "retention": gate.get("max_retention_drop") is not None,
     }
 
 

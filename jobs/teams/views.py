@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from jobs.models import Membership, Team
 from jobs.teams import membership as members
+from jobs.teams import retention_task
 from jobs.teams.access import SESSION_KEY, current_membership, memberships
 
 ROLE_NAMES = {
@@ -45,6 +46,7 @@ def team_page(request: HttpRequest) -> HttpResponse:
         "my_teams": memberships(request.user),
         "presets": mine.team.presets.select_related("source_job"),
         "can_launch": mine.can_launch,
+        "retention_tasks": retention_task.options(mine.team),
     }
     return render(request, "teams/team.html", context)
 
@@ -105,7 +107,7 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def evaluation_settings(request: HttpRequest) -> HttpResponse:
     """Owners set how much general-text perplexity may rise in training before the forgetting report
-    warns (jobs/web/evaluation_report.py)."""
+    warns (jobs/web/evaluation_report.py), and the multiple-choice task it measures too."""
     mine = current_membership(request)
     require_owner(mine)
     raw = request.POST.get("retention_warn_percent", "").strip()
@@ -116,6 +118,10 @@ def evaluation_settings(request: HttpRequest) -> HttpResponse:
     if not 0.0 <= value <= 1000.0:
         shown = raw or "nothing"
         messages.error(request, f"Retention warning: give a percentage from 0 to 1000, not {shown}.")
+        return redirect("teams:team")
+    task = request.POST.get("retention_task")
+    if task is not None and (why := retention_task.choose(mine.team, task)):  # saved unless refused
+        messages.error(request, why)
         return redirect("teams:team")
     Team.objects.filter(pk=mine.team_id).update(retention_warn_percent=value)
     flagged = f"Training that raises general-text perplexity by more than {value:g} % is flagged."

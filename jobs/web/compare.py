@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from django.db.models import Prefetch, QuerySet
 from django.utils.safestring import SafeString
 
+from jobs.gates import status_of
 from jobs.models import Job, JobInput, Team
+from jobs.retention import retention_report
 from jobs.web import metric_series
 from jobs.web.charts import line_chart
 from jobs.web.live import lower_is_better, metric_title
@@ -168,12 +170,35 @@ def overlaid_charts(jobs: list[Job], series: dict) -> list[tuple[str, SafeString
     return charts
 
 
+def evaluation_rows(jobs: list[Job], series: dict) -> list[DiffRow]:
+    """The jobs' evaluation side by side: the forgetting report's changes (the team's limit marks a
+    warning), the promotion gate's outcome and a judge's win rate; rows no job has are left out."""
+    labels = ("Retention perplexity", "Retention questions, accuracy", "Promotion gate",
+              "Judge win rate (candidate)")
+    own = {job.pk: {n: p for (pk, n), p in series.items() if pk == job.pk} for job in jobs}
+    columns = [_evaluation_cells(job, own[job.pk]) for job in jobs]
+    rows = [DiffRow(label, [column[i] for column in columns]) for i, label in enumerate(labels)]
+    return [row for row in rows if set(row.values) != {"—"}]
+
+
+def _evaluation_cells(job: Job, own: dict) -> tuple[str, str, str, str]:
+    found = retention_report(job, own)
+    choice = found["choice"] if found else None
+    warned = " (warned)"
+    perplexity = f"{found['increase_percent']:+.1f} %{warned if found['warned'] else ''}" if found else "—"
+    accuracy = f"{-choice['drop_points']:+.1f} points{warned if choice['warned'] else ''}" if choice else "—"
+    gate = status_of(job.kind, job.params, job.gate_result)
+    wins = [v for _step, v in own.get("eval/judge_win_rate") or [] if v is not None]
+    return perplexity, accuracy, gate["status"] if gate else "—", f"{wins[-1]:.0%}" if wins else "—"
+
+
 def comparison(jobs: list[Job]) -> dict:
     series = metric_series.downsampled([job.pk for job in jobs])
     return {
         "charts": overlaid_charts(jobs, series),
         "diff": config_diff(jobs),
         "finals": final_metrics(jobs, series),
+        "evaluation": evaluation_rows(jobs, series),
     }
 
 

@@ -2,7 +2,9 @@
 
 The forgetting report of a training job: general-text perplexity before and after training (the
 trainer's ``retention/perplexity`` series, trainers/forgetting.py) beside the task metric, and a
-warning when it rose past the team's threshold (``Team.retention_warn_percent``). The harness table
+warning when it rose past the team's threshold (``Team.retention_warn_percent``); where the team chose
+one, its multiple-choice task's accuracy before and after (``retention/choice_accuracy``), warned on a
+drop of more points than the same threshold. The harness table
 of an evaluate job: per task and metric, base (step 0) and candidate (step 1). A training job's
 promotion gate (jobs/gates.py): its rules, passed or failed with the numbers."""
 
@@ -11,39 +13,12 @@ from __future__ import annotations
 import json
 
 from jobs.data import storage
-from jobs.gates import GATE
+from jobs.gates import status_of
 from jobs.models import Artifact, Job
-from trainers.forgetting import RETENTION_TEXTS, SPLIT, assess
+from jobs.retention import change as _change
+from jobs.retention import retention_report
 
-RETENTION_SERIES = f"{SPLIT}/perplexity"
-TASK_SERIES = ("eval/loss", "eval/accuracy")  # the task metric it is read against, the first there is
-
-
-def retention_report(job: Job, series: dict[str, list[tuple[int, float]]]) -> dict | None:
-    """Before, after and the change of both; None until the trainer has measured both ends."""
-    points = series.get(RETENTION_SERIES) or []
-    if job.kind != Job.Kind.TRAIN or len(points) < 2 or None in (points[0][1], points[-1][1]):
-        return None
-    report = assess(points[0][1], points[-1][1], max_increase_percent=job.team.retention_warn_percent)
-    task = next((name for name in TASK_SERIES if len(series.get(name) or []) >= 2), None)
-    task_row = None
-    if task is not None:
-        first, last = series[task][0][1], series[task][-1][1]
-        task_row = {"name": task, "before": first, "after": last, "change": _change(first, last)}
-    return {
-        "before": report.before,
-        "after": report.after,
-        "increase_percent": report.increase_percent,
-        "threshold_percent": report.threshold_percent,
-        "warned": report.warned,
-        "passages": len(RETENTION_TEXTS),
-        "task": task_row,
-    }
-
-
-def _change(first: float | None, last: float | None) -> float | None:
-    return None if first is None or last is None else last - first
-
+__all__ = ["evaluation_summary", "gate_report", "harness_table", "judge_report", "retention_report"]
 
 def harness_table(job: Job, series: dict[str, list[tuple[int, float]]]) -> list[dict]:
     """``[{task, metric, base, candidate, change}]`` from an evaluate job's ``eval/<task>.<metric>``."""
@@ -78,15 +53,8 @@ def judge_report(job: Job) -> dict | None:
 
 
 def gate_report(job: Job) -> dict | None:
-    """A training job's promotion gate: its spec, and once the job succeeded, each rule's numbers."""
-    spec = job.params.get(GATE) if job.kind == Job.Kind.TRAIN else None
-    if spec is None:
-        return None
-    result = job.gate_result
-    if result is None:
-        return {"spec": spec, "status": "pending", "promoted": False, "rules": []}
-    status = "passed" if result["passed"] else "failed"
-    return {"spec": spec, "status": status, "promoted": result["passed"], "rules": result["rules"]}
+    """A training or merge job's promotion gate (jobs/gates.status_of)."""
+    return status_of(job.kind, job.params, job.gate_result)
 
 
 def evaluation_summary(job: Job, series: dict[str, list[tuple[int, float]]]) -> dict:

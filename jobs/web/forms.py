@@ -23,6 +23,7 @@ from jobs.web.form_fields import (
     list_text,
     spec_field,
 )
+from jobs.web.gate_form import GateFieldset, add_gate_fields, cleaned_gate, gate_fieldset
 from trainers import catalogue, distributed
 from trainers.objectives.params import (
     OBJECTIVE_PARAMS,
@@ -242,6 +243,7 @@ class JobForm(forms.Form):
                 self.fields.setdefault(form_name, catalogue_field(group.model, spec_name))
         for name in PARAM_GROUPS["training"][2]:
             self.fields[name] = spec_field(TrainingParams, name)
+        add_gate_fields(self, team)
         if not self.is_bound and "objective" not in self.initial:
             self.initial["objective"] = self._objective_for_dataset(str(self.initial.get("dataset") or ""))
 
@@ -274,6 +276,9 @@ class JobForm(forms.Form):
             {"name": name, "title": OBJECTIVE_TITLES[name], "data": either(tasks)}
             for name, tasks in OBJECTIVE_TASKS.items()
         ]
+
+    def gate_fields(self) -> GateFieldset:
+        return gate_fieldset(self)
 
     def objective_groups(self) -> list[Fieldset]:
         """Each objective's own settings; the page shows the chosen one's (all of them without JavaScript)."""
@@ -328,6 +333,7 @@ class JobForm(forms.Form):
         if cleaned.get("strategy") not in (None, "", "auto"):  # checked against the profile at launch
             params["distributed"] = {"strategy": cleaned["strategy"]}
         cleaned["params"] = params
+        cleaned["gate"] = cleaned_gate(self)  # params.gate, measured on the golden set as validation set
         if not cleaned.get("name") and cleaned.get("base_model") and cleaned.get("dataset"):
             cleaned["name"] = f"{cleaned['base_model'].name} on {cleaned['dataset'].name}"[:200]
         return cleaned

@@ -147,6 +147,11 @@ class EvaluateForm(forms.Form):
         required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What makes one answer better than another; needed with a judge.",
     )
+    judge_endpoint = forms.BooleanField(
+        required=False, label="Judge with the operator's endpoint",
+        help_text="The OpenAI-compatible model your operator configured grades the answers instead of a "
+        "model of the team (leave Judge blank).",
+    )
 
     def __init__(self, *args, team: Team, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -166,8 +171,10 @@ class EvaluateForm(forms.Form):
         tasks = [t.strip() for t in (cleaned.get("harness_tasks") or "").split(",") if t.strip()]
         if tasks:
             cleaned["params"]["harness"] = {"tasks": tasks}
-        if cleaned.get("rubric"):
-            cleaned["params"]["judge"] = {"rubric": cleaned["rubric"]}
+        if cleaned.get("rubric") or cleaned.get("judge_endpoint"):
+            cleaned["params"]["judge"] = {"rubric": cleaned.get("rubric") or ""}
+            if cleaned.get("judge_endpoint"):
+                cleaned["params"]["judge"]["use_endpoint"] = True
         if not cleaned.get("name") and base and candidate:
             cleaned["name"] = f"{candidate.name} vs {base.name}"[:200]
         return cleaned

@@ -3,6 +3,7 @@ one-click next steps on a finished job's page."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -56,13 +57,17 @@ def _create(request: HttpRequest, kind: str) -> HttpResponse:
         form = form_class(
             team=team, initial={field: request.GET.get(key) for key, field in preselect.items()}
         )
-    return render(request, template, {"form": form, "can_launch": membership.can_launch})
+    # The operator's judge endpoint is offered where one is configured (its key is never shown).
+    endpoint = bool(settings.HONE_JUDGE_BASE_URL and settings.HONE_JUDGE_MODEL)
+    context = {"form": form, "can_launch": membership.can_launch, "judge_endpoint": endpoint}
+    return render(request, template, context)
 
 
 def _field(form, loc: tuple) -> str | None:
     """The field a problem is about: its place's last name the form has (``gptq_int4.calibration_samples``
     → calibration_samples, ``outputs``), the spec's ``eval_texts`` being the form's eval_dataset."""
-    names = ["eval_dataset" if str(part) == "eval_texts" else str(part) for part in loc]
+    renamed = {"eval_texts": "eval_dataset", "use_endpoint": "judge_endpoint"}
+    names = [renamed.get(str(part), str(part)) for part in loc]
     return next((name for name in reversed(names) if name in form.fields), None)
 
 

@@ -151,7 +151,9 @@ def live_context(job: Job) -> dict:
     is_evaluation = job.kind == Job.Kind.EVALUATE
     # Evaluate and quantize jobs measure twice (step 0: before or base, step 1: after or candidate):
     # a table of the two, not curves of two points.
-    as_table = is_evaluation or job.kind == Job.Kind.QUANTIZE
+    # A gated merge too: the model it is compared with, then the merged one (trainers/merge/gate_eval.py).
+    gated_merge = job.kind == Job.Kind.MERGE and "gate" in job.params
+    as_table = is_evaluation or job.kind == Job.Kind.QUANTIZE or gated_merge
     return {
         "job": job,
         # A cancelled job keeps updating until its process has really stopped.
@@ -166,7 +168,7 @@ def live_context(job: Job) -> dict:
         "gate": gate_report(job),
         "harness": harness_table(job, series),
         "evaluation": evaluation_results(series) if as_table else [],
-        "measured_on": measured_on(job) if as_table else None,
+        "measured_on": measured_on(job) if as_table and not gated_merge else None,
         "log_lines": log_tail(job),
         "samples": evaluation_samples(job) if is_evaluation else latest_samples(job),
         "attempts": attempts,

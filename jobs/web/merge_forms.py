@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from jobs.launch.errors import add_to_form
 from jobs.launch.types import pydantic_problems
 from jobs.models import Dataset, ModelAsset, Team
+from jobs.web import gate_form
 from jobs.web.forms import DatasetChoice, ModelChoice, spec_field
 from trainers import chain_methods
 from trainers.merge import registry
@@ -116,6 +117,7 @@ class MergeForm(forms.Form):
         self.param_names = list(self.params_model.model_fields)
         for name in self.param_names:
             self.fields[name] = param_field(self.params_model, name)
+        gate_form.add_gate_fields(self, team)
         self.initial.setdefault("method", method.name)
 
     def weight_key(self, model: ModelAsset) -> str:
@@ -135,6 +137,9 @@ class MergeForm(forms.Form):
             for model in self.fields["models"].queryset
         ]
 
+    def gate_fields(self) -> gate_form.GateFieldset:
+        return gate_form.gate_fieldset(self)
+
     def main_params(self) -> list[forms.BoundField]:
         return [self[n] for n in self.param_names if n not in ADVANCED_PARAMS]
 
@@ -152,6 +157,7 @@ class MergeForm(forms.Form):
             cleaned["params"] = self.params_model.model_validate(given).model_dump(mode="json")
         except ValidationError as exc:
             add_to_form(self, pydantic_problems(exc), lambda loc: str(loc[0]) if loc else None)
+        cleaned["gate"] = gate_form.cleaned_gate(self)  # measured after the merge (jobs/gates.py)
         models = cleaned.get("models") or []
         if not cleaned.get("name") and models:
             cleaned["name"] = f"{self.method.title}: {' + '.join(m.name for m in models)}"[:200]
@@ -186,12 +192,17 @@ class MergeForm(forms.Form):
             params["dtype"] = data["dtype"]
         if data.get("tokenizer_source") is not None:
             params["tokenizer_source"] = data["tokenizer_source"]
+        params |= gate_form.gate_part(data)
         datasets = [("dataset", data["dataset"])] if data.get("dataset") else []
+        if data.get("gate_golden"):
+            datasets.append((gate_form.GOLDEN_INPUT["merge"], data["gate_golden"]))
         return {"name": data["name"], "params": params, "models": models, "datasets": datasets}
 
     def field_for(self, loc: tuple) -> str | None:
         """The form field a refused launch's problem (``jobs.launch.types.Problem``) is about."""
         head = str(loc[0]) if loc else ""
+        if found := gate_form.field_of(loc) or ("gate_golden" if head == "golden" else None):
+            return found
         if head == "params" and len(loc) > 1 and str(loc[1]) in self.fields:
             return str(loc[1])
         if head in ("models", "model"):

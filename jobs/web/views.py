@@ -24,7 +24,7 @@ from jobs.launch.kinds import KINDS
 from jobs.lifecycle import services
 from jobs.models import Artifact, Job, ModelAsset, TeamPreset
 from jobs.teams.access import current_membership, require_launch
-from jobs.web import compare, downloads, kind_views, next_steps
+from jobs.web import compare, downloads, gate_form, kind_views, next_steps
 from jobs.web.form_fields import list_text
 from jobs.web.forms import (
     ADVANCED_TRAINING_PARAMS,
@@ -34,6 +34,7 @@ from jobs.web.forms import (
     initial_from_params,
     method_label,
 )
+from jobs.web.gate_form import gate_part, initial_gate
 from jobs.web.htmx import is_htmx
 from jobs.web.live import live_context
 from jobs.web.text import human_count, human_duration
@@ -99,7 +100,10 @@ def job_list(request: HttpRequest) -> HttpResponse:
 def _initial_from(job: Job) -> dict:
     """The job form's fields filled from an earlier job: clone and edit."""
     initial = {"name": f"{job.name} (copy)"[:200], "base_model": job.base_model_id, "dataset": job.dataset_id}
-    return initial | initial_from_params(job.method, job.objective, job.params)
+    validation = job.inputs.filter(role="validation").select_related("dataset").first()
+    golden = validation.dataset if validation else None
+    settings = initial_from_params(job.method, job.objective, job.params)
+    return initial | settings | initial_gate(job.params, golden)
 
 
 def _kept_settings(source: Job | TeamPreset | None, params: dict, method: str) -> dict:
@@ -145,10 +149,11 @@ def job_create(request: HttpRequest) -> HttpResponse:
                     dataset=data["dataset"],
                     method=data["method"],
                     objective=data["objective"],
-                    params=_kept_settings(source or preset, data["params"], data["method"]),
+                    params=_kept_settings(source or preset, data["params"], data["method"]) | gate_part(data),
+                    validation=data.get("gate_golden"),
                 )
             except LaunchRefused as exc:
-                errors.add_to_form(form, exc, errors.train_form_field(data["method"]))
+                errors.add_to_form(form, exc, gate_form.train_field_of(data["method"]))
             else:
                 messages.success(request, f"“{job.name}” is queued; this page follows it as it runs.")
                 return redirect("jobs:job_detail", pk=job.pk)

@@ -138,3 +138,21 @@ def test_learning_rate_and_gradient_norm_have_no_best(two_runs):
         assert [cell["winner"] for cell in cells] == [False, False], name
         assert [cell["best"] for cell in cells] == [cell["value"] for cell in cells], name
     assert [cell["winner"] for cell in finals["train/loss"].cells] == [False, True]
+
+
+def test_the_compare_page_sets_the_jobs_evaluation_side_by_side(client, member, two_runs):
+    slow, fast = two_runs
+    attempt = fast.attempts.get()
+    points = {"retention/perplexity": [(0, 4.0), (4, 5.0)],
+              "retention/choice_accuracy": [(0, 0.75), (4, 0.7)]}
+    MetricPoint.objects.bulk_create(MetricPoint(job=fast, attempt=attempt, name=name, step=step, value=value)
+                                    for name, values in points.items() for step, value in values)
+    Job.objects.filter(pk=fast.pk).update(params={**fast.params, "gate": {"max_retention_drop": 1.0}},
+                                          gate_result={"passed": False, "rules": []})
+    client.force_login(member)
+    body = client.get(f"/jobs/compare/?ids={slow.pk},{fast.pk}").content.decode()
+    section = body[body.index('<h2 id="evaluation-heading">'): body.index('<h2 id="diff-heading">')]
+    assert "<th scope=\"row\">Retention perplexity</th><td>—</td><td>+25.0 % (warned)</td>" in section
+    assert "<td>—</td><td>-5.0 points</td>" in section  # within the team's 10-point limit
+    assert "<th scope=\"row\">Promotion gate</th><td>—</td><td>failed</td>" in section
+    assert "Judge win rate" not in section  # no job has one

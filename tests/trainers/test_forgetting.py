@@ -1,5 +1,6 @@
 """The forgetting report: a model that knows general English, tuned hard on a narrow task, forgets it
-(retention perplexity up past the threshold, warned); a light LoRA run leaves it where it was."""
+(retention perplexity up past the threshold, warned; its multiple-choice task's accuracy down); a
+light LoRA run leaves both where they were."""
 
 from __future__ import annotations
 
@@ -26,10 +27,24 @@ def train(spec: dict) -> list[dict]:
     return events
 
 
-def retention(events: list[dict]) -> tuple[float, float]:
-    points = [(e["step"], e["value"]) for e in events if e["kind"] == "metric" and e["split"] == "retention"]
+def retention(events: list[dict], name: str = "perplexity") -> tuple[float, float]:
+    points = [(e["step"], e["value"]) for e in events
+              if e["kind"] == "metric" and e["split"] == "retention" and e["name"] == name]
     assert len(points) == 2 and points[0][0] == 0 < points[1][0]
     return points[0][1], points[1][1]
+
+
+def continuation_task(path: Path) -> dict:
+    """A multiple-choice dataset from the retention passages: each passage's opening, and its own ending
+    among three other passages' endings. A model that knows the passages picks the right one."""
+    passages = [t.split() for t in RETENTION_TEXTS if len(t.split()) >= 16][:24]
+    rows = []
+    for i, words in enumerate(passages):
+        endings = [" ".join(p[8:16]) for p in (passages[(i + k) % len(passages)] for k in range(4))]
+        answer = i % 4
+        endings[0], endings[answer] = endings[answer], endings[0]
+        rows.append({"question": " ".join(words[:8]), "choices": endings, "answer": answer})
+    return dataset(write_jsonl(path, rows), "multiple_choice")
 
 
 def dataset(path: Path, task: str) -> dict:
@@ -67,18 +82,26 @@ def test_hard_full_fine_tuning_on_a_narrow_task_is_reported_as_forgetting(
 ):
     spec = make_spec(english_model, narrow_rows, tmp_path / "out", method="full",
                      training={"epochs": 8, "batch_size": 8, "learning_rate": 5e-3, "checkpoints_per_run": 0})
-    before, after = retention(train(spec))
+    spec["retention_task"] = {"dataset": continuation_task(tmp_path / "continuations.jsonl")}
+    events = train(spec)
+    before, after = retention(events)
     report = assess(before, after, max_increase_percent=10.0)
     assert report.increase_percent > 10.0 and report.warned, report
+    known, forgot = retention(events, "choice_accuracy")
+    assert known >= 0.75 and known - forgot >= 0.25, (known, forgot)  # it knew the passages, then did not
 
 
 def test_a_light_lora_run_leaves_retention_unchanged(english_model: Path, narrow_rows: Path, tmp_path: Path):
     light = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "checkpoints_per_run": 0}
     spec = make_spec(english_model, narrow_rows, tmp_path / "out", lora={"r": 2, "alpha": 2}, training=light)
-    before, after = retention(train(spec))
+    spec["retention_task"] = {"dataset": None}  # Hone's built-in questions
+    events = train(spec)
+    before, after = retention(events)
     report = assess(before, after, max_increase_percent=10.0)
     assert after != before  # the adapter did train
     assert abs(report.increase_percent) < 1.0 and not report.warned, report
+    task_before, task_after = retention(events, "choice_accuracy")
+    assert 0.0 <= task_before <= 1.0 and abs(task_after - task_before) <= 1 / 24  # at most one answer moved
 
 
 def test_a_trained_model_records_the_chat_template_it_was_taught_with(english_model: Path):

@@ -1,8 +1,9 @@
 """A judge model grading answers pairwise against a rubric, with position swapping.
 
-The judge (any Hone causal LM, through its chat template) reads the rubric, the question and two
-answers labelled A and B, and is asked which is better. Its verdict is read from its next-token
-distribution, not sampled: ``log P("A") - log P("B")``, deterministic and graded. Judges prefer
+The judge (any Hone causal LM, through its chat template, or the operator's OpenAI-compatible
+endpoint: judge_endpoint.py) reads the rubric, the question and two answers labelled A and B, and is
+asked which is better. Its verdict is read from its next-token distribution, not sampled:
+``log P("A") - log P("B")``, deterministic and graded. Judges prefer
 one position whatever the answers (position bias), so with ``swap_positions`` each pair is also
 judged in the other order and the two margins are combined: ``(m(x, y) - m(y, x)) / 2``, in which a
 constant pull towards A cancels. Positive means the first answer given is better.
@@ -35,7 +36,23 @@ class Verdict:
         return self.margin > 0
 
 
-class Judge:
+class PairwiseJudge:
+    """What every judge does with its ``margin(question, first, second)``: compare, swapping positions."""
+
+    def margin(self, question: str, first: str, second: str) -> float:
+        raise NotImplementedError
+
+    def compare(self, question: str, x: str, y: str, *, swap_positions: bool = True) -> Verdict:
+        as_asked = self.margin(question, x, y)
+        if not swap_positions:
+            return Verdict(as_asked, (as_asked,))
+        swapped = -self.margin(question, y, x)  # B is x now: its win is a negative margin
+        return Verdict((as_asked + swapped) / 2, (as_asked, swapped))
+
+
+class Judge(PairwiseJudge):
+    """A Hone model as the judge, in this process."""
+
     def __init__(self, model: Any, tokenizer: Any, rubric: str) -> None:
         ensure_chat_template(tokenizer)
         self.model, self.tokenizer, self.rubric = model, tokenizer, rubric
@@ -59,16 +76,9 @@ class Judge:
         logprobs = torch.log_softmax(logits, dim=-1)
         return float(logprobs[self.letters[0]] - logprobs[self.letters[1]])
 
-    def compare(self, question: str, x: str, y: str, *, swap_positions: bool = True) -> Verdict:
-        as_asked = self.margin(question, x, y)
-        if not swap_positions:
-            return Verdict(as_asked, (as_asked,))
-        swapped = -self.margin(question, y, x)  # B is x now: its win is a negative margin
-        return Verdict((as_asked + swapped) / 2, (as_asked, swapped))
-
 
 def judge_pairs(
-    judge: Judge, rows: Sequence[dict], *, swap_positions: bool = True
+    judge: PairwiseJudge, rows: Sequence[dict], *, swap_positions: bool = True
 ) -> dict[str, Any]:
     """Preference rows (prompt, chosen, rejected) as a human-labelled set: how often the judge agrees
     that the chosen answer is the better one, with and without the second order."""
@@ -99,7 +109,7 @@ def check_judge(spec: Any) -> None:
     from trainers.evaluation.models import check_evaluated
     from trainers.spec import SpecError
 
-    if check_evaluated(spec.judge.model, "judge") != "causal_lm":
+    if spec.judge.model is not None and check_evaluated(spec.judge.model, "judge") != "causal_lm":
         raise SpecError("judge.model: a judge must be a language model (it answers A or B)")
     if spec.judge.labelled is not None:
         check_dataset(spec.judge.labelled, "judge.labelled", ("preference",))
@@ -114,14 +124,20 @@ def run_judge(spec: Any, base_answers: Sequence[str], candidate_answers: Sequenc
     from trainers.evaluation.models import load_evaluated
 
     given = spec.judge
-    loaded = load_evaluated(given.model, "causal_lm")
-    judge = Judge(loaded.model, loaded.tokenizer, given.rubric)
+    if given.endpoint is not None:
+        from trainers.evaluation.judge_endpoint import EndpointJudge
+
+        judge: PairwiseJudge = EndpointJudge(given.endpoint, given.rubric)
+        label = f"{given.endpoint.model} (OpenAI-compatible endpoint)"
+    else:
+        loaded = load_evaluated(given.model, "causal_lm")
+        judge, label = Judge(loaded.model, loaded.tokenizer, given.rubric), loaded.label
     verdicts = [
         judge.compare(prompt, candidate, base, swap_positions=given.swap_positions)
         for prompt, base, candidate in zip(spec.prompts, base_answers, candidate_answers, strict=False)
     ]
     report: dict[str, Any] = {
-        "judge": loaded.label,
+        "judge": label,
         "rubric": given.rubric,
         "swap_positions": given.swap_positions,
         "candidate_win_rate": sum(v.prefers_first for v in verdicts) / len(verdicts) if verdicts else None,

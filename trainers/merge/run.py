@@ -1,7 +1,8 @@
 """Run a merge job: check everything, merge, write config/tokenizer/card, report the artifact.
 
 ``run_merge`` reads top to bottom. Every problem with the inputs is found by ``prepare`` and
-raised as ``SpecError`` (exit 2, never retried) before the first tensor is read.
+raised as ``SpecError`` (exit 2, never retried) before the first tensor is read. A merge with a
+promotion gate then measures the model it is compared with and the merged one (gate_eval.py).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def run_merge(spec: MergeSpec, emitter: EventEmitter) -> None:
     finally:
         close_all([*job.models, job.base])
     emit_artifact(emitter, job.out_dir, method)
+    if spec.gate_evaluation is not None:  # loads whole models: imported only for a gated merge
+        from trainers.merge.gate_eval import evaluate_for_gate
+
+        evaluate_for_gate(spec, job.out_dir, method.output, emitter)
     emitter.finished("succeeded")
 
 
@@ -54,6 +59,10 @@ def prepare(spec: MergeSpec, method: MergeMethod, emitter: EventEmitter) -> Merg
     if spec.base_model is not None:
         base = describe(f"base_model '{spec.base_model.name}'", str(resolve_base(spec.base_model)))
     adapters = check_inputs(spec, method, models, base, out_dir)  # no file is held open yet
+    if spec.gate_evaluation is not None:
+        from trainers.merge.gate_eval import check_gate_evaluation
+
+        check_gate_evaluation(spec)
     assert base is None or isinstance(base, ModelDir)
     job = MergeJob(
         spec=spec,
