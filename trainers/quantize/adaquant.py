@@ -4,8 +4,9 @@ tune a Linear's weights and its groups' scales so that its outputs on the calibr
 The layer's output error on inputs X is ‖X (W - Ŵ)ᵀ‖², which equals n · tr(E H Eᵀ) / 2 with
 E = W - Ŵ and H = (2/n) Σ x xᵀ, the Hessian GPTQ already collects: so no activations are kept. Ŵ is
 the dequantized ``round((W + V·s) / s') + z`` with a learned offset V (in steps) and per-group scale
-s' = s·exp(t); rounding passes gradients straight through. Adam, ``steps`` steps. The result is kept
-only if its error is below round-to-nearest's, so the option never makes a layer worse.
+s' = s·exp(t); rounding passes gradients straight through. Adam, ``steps`` steps, keeping the best
+state seen. The result is kept only if its error is below round-to-nearest's, so the option never
+makes a layer worse.
 """
 
 from __future__ import annotations
@@ -37,20 +38,23 @@ def adaquant(
     zero = start.zero.float().unsqueeze(-1)
     offset = torch.zeros(out, cols // g, g, requires_grad=True)
     log_scale = torch.zeros_like(scale0, requires_grad=True)
-    optimizer = torch.optim.Adam([{"params": [offset], "lr": 1e-2}, {"params": [log_scale], "lr": 1e-3}])
+    optimizer = torch.optim.Adam([{"params": [offset], "lr": 5e-2}, {"params": [log_scale], "lr": 1e-2}])
     groups = w.reshape(out, cols // g, g)
     norm = output_error(w, start.dequantize(), hessian).clamp(min=1e-12)
+    best, kept = float("inf"), (offset.detach().clone(), log_scale.detach().clone())
     with torch.enable_grad():
         for _ in range(steps):
             scale = scale0 * log_scale.exp()
             q = torch.clamp(_round_through((groups + offset * scale0) / scale) + zero, 0, top)
             loss = output_error(w, ((q - zero) * scale).reshape(out, cols), hessian) / norm
+            if float(loss.detach()) < best:  # the state that gave this loss, before the step moves it
+                best, kept = float(loss.detach()), (offset.detach().clone(), log_scale.detach().clone())
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
     with torch.no_grad():
-        scale = (scale0 * log_scale.exp()).half().float()
-        q = torch.clamp(torch.round((groups + offset * scale0) / scale) + zero, 0, top)
+        scale = (scale0 * kept[1].exp()).half().float()
+        q = torch.clamp(torch.round((groups + kept[0] * scale0) / scale) + zero, 0, top)
     tuned = QuantizedWeight(
         q.reshape(out, cols).to(start.q.dtype), scale.squeeze(-1), start.zero, start.bits, g, start.symmetric
     )

@@ -22,15 +22,14 @@ from typing import Any
 import torch
 
 from trainers.quantize.adaquant import output_error, rtn_then_adaquant
-from trainers.quantize.allocate import Allocation, allocate, check_size_budget
+from trainers.quantize.allocate import Allocation, allocate
+from trainers.quantize.budget import GGUF_OUTPUTS, budget_bytes
 from trainers.quantize.checkpoint import decoder_layers
 from trainers.quantize.gptq import GptqResult, InputStats, capture_layer_inputs, collect_input_stats
 from trainers.quantize.params_mixed import MixedParams
 from trainers.quantize.sensitivity import Choice, gguf_menu, measure_sensitivity, width_menu
-from trainers.spec import SpecError
 
 log = logging.getLogger("trainers")
-GGUF_OUTPUTS = ("gguf_q8_0", "gguf_q4_0")
 
 
 @dataclass
@@ -53,29 +52,6 @@ class MixedResult(GptqResult):
                 mapping_type=mapping,
             )
         return TorchAoConfig(FqnToConfig(per_module)).to_dict()
-
-
-def budget_bytes(p: MixedParams, shapes: dict[str, tuple[int, int]]) -> float | None:
-    if p.bits_budget is not None:
-        return p.bits_budget * sum(o * i for o, i in shapes.values()) / 8
-    return float(p.bytes_budget) if p.bytes_budget is not None else None
-
-
-def check_budget(p: MixedParams, shapes: dict[str, tuple[int, int]], outputs: list[str]) -> None:
-    """Refuse, from the layers' shapes alone, a size budget no choice of widths (or GGUF types) meets."""
-    bytes_budget = budget_bytes(p, shapes)
-    if bytes_budget is None:
-        return
-    check_size_budget(bytes_budget, sizes(shapes, width_menu(p.bits, p.group_size, p.symmetric)))
-    if any(o in GGUF_OUTPUTS for o in outputs):
-        smallest = sum(min(sizes(shapes, gguf_menu())[n].values()) for n in shapes)
-        if bytes_budget < smallest:
-            field_name = "bits_budget" if p.bits_budget is not None else "bytes_budget"
-            raise SpecError(
-                f"mixed_precision.{field_name}: a GGUF output holds at least Q4_0 (4.5 bits per weight, "
-                f"{smallest:,.0f} bytes for these layers), more than the budget's {bytes_budget:,.0f}; "
-                "raise the budget, or drop the GGUF output"
-            )
 
 
 def sizes(shapes: dict[str, tuple[int, int]], menu: list[Choice]) -> dict[str, dict[str, float]]:

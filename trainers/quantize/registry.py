@@ -44,7 +44,7 @@ def _mixed(
 
 
 def _check_mixed(p: MixedParams, shapes: dict[str, tuple[int, int]], outputs: list[str]) -> None:
-    from trainers.quantize.mixed import check_budget
+    from trainers.quantize.budget import check_budget
 
     check_budget(p, shapes, outputs)
 

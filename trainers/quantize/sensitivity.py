@@ -19,11 +19,11 @@ import gguf
 import numpy as np
 import torch
 
+from trainers.quantize.budget import GGUF_BITS_PER_WEIGHT
 from trainers.quantize.checkpoint import decoder_layers
 from trainers.quantize.intn import quantize_groupwise
 from trainers.quantize.params_mixed import stored_bits_per_weight
 
-GGUF_BITS_PER_WEIGHT = {"Q4_0": 4.5, "Q5_0": 5.5, "Q8_0": 8.5}  # (2-byte scale + 32 values) / 32
 BATCH_WINDOWS = 8
 
 
