@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import random
 import sys
 import time
 from pathlib import Path
@@ -31,41 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from tests.support.real_text import python_doc_paragraphs  # noqa: E402
+from tests.support.doc_model import doc_model, doc_texts, token_windows  # noqa: E402
 from trainers.evaluation.metrics import score_texts  # noqa: E402
 from trainers.quantize.awq import awq_model  # noqa: E402
 from trainers.quantize.intn import quantize_groupwise  # noqa: E402
 from trainers.quantize.mixed import mixed_model  # noqa: E402
 from trainers.quantize.params_mixed import AwqParams, MixedParams, stored_bits_per_weight  # noqa: E402
 from trainers.quantize.sensitivity import target_linears  # noqa: E402
-
-
-def doc_texts(seed: int = 0) -> tuple[list[str], list[str]]:
-    """(training paragraphs, held-out paragraphs) of the Python library reference."""
-    texts = [row["text"] for row in python_doc_paragraphs()]
-    random.Random(seed).shuffle(texts)
-    return texts[400:], texts[:400]
-
-
-def train_doc_model(out: Path, train: list[str], hidden: int, layers: int, steps: int) -> Path:
-    from tests.trainers.quantize.conftest import train_tiny
-    from trainers.tiny import build_tiny_llama
-
-    if (out / "model.safetensors").is_file():
-        return out
-    build_tiny_llama(
-        out, corpus=train[:3000], vocab_size=2048, hidden_size=hidden, layers=layers, init_range=0.02
-    )
-    return train_tiny(out, train, steps=steps, seq_len=96, batch=16)
-
-
-def windows_from(tokenizer, texts: list[str], count: int, seq_len: int) -> list[torch.Tensor]:
-    stream: list[int] = []
-    for text in texts:
-        stream += tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]
-        if len(stream) >= count * seq_len:
-            break
-    return [torch.tensor([stream[i * seq_len : (i + 1) * seq_len]]) for i in range(count)]
 
 
 def perplexity(model, tokenizer, texts: list[str]) -> float:
@@ -83,7 +54,7 @@ def uniform(model, bits: int, group: int, symmetric: bool) -> float:
     return size
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 (one flat report)
     parser = argparse.ArgumentParser()
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
@@ -96,16 +67,15 @@ def main() -> None:
 
     train, held_out = doc_texts()
     started = time.process_time()
-    model_dir = train_doc_model(
+    model_dir = doc_model(
         ROOT / "var" / "bench" / f"quant_mixed_doc_{args.hidden}x{args.layers}_{args.steps}",
-        train,
         args.hidden,
         args.layers,
         args.steps,
     )
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     trained = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    windows = windows_from(tokenizer, train, args.windows, args.seq_len)
+    windows = token_windows(tokenizer, train, args.windows, args.seq_len)
     print(
         f"model: {model_dir.name}, {sum(p.numel() for p in trained.parameters()):,} parameters, "
         f"trained on python3-doc (CPU s so far {time.process_time() - started:.0f})"
