@@ -78,7 +78,7 @@ def mixed_model(
     model.to(device)
     widths = width_menu(p.bits, p.group_size, p.symmetric)
     menus = [widths] + ([gguf_menu()] if any(o in GGUF_OUTPUTS for o in outputs) else [])
-    base, loss = measure_sensitivity(model, windows, menus, on_layer)
+    base, loss = measure_sensitivity(model, windows, menus, on_layer, p.sensitivity)
     shapes = {name: tuple(m.weight.shape) for name, m in _linears(model).items()}
     chosen = choose(loss, shapes, widths, p)
     result = MixedResult()

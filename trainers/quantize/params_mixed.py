@@ -55,6 +55,11 @@ class MixedParams(Rtn4Params, CalibrationParams):
         description="Accuracy budget instead of a size one: the smallest model whose summed per-layer "
         "increases of calibration loss (nats per token) stay within this.",
     )
+    sensitivity: Literal["kl", "loss"] = Field(
+        "kl",
+        description="What a layer's sensitivity measures: the KL divergence from the full-precision model's "
+        "predictions on the calibration text (steady), or the next-token loss itself (the paper's).",
+    )
     bias_correction: bool = Field(
         True,
         description="Shift the biases of layers that have them by the mean output error on calibration data.",

@@ -1,10 +1,13 @@
 """How much each Linear's quantization costs the model: the menu of choices and the measurement.
 
-A layer's sensitivity to a choice (4 bits, GGUF Q5_0, ...) is the increase of the model's mean
-next-token loss on the calibration windows when only that layer is quantized that way and every
-other layer stays in full precision (Hubara et al., 2021, section 4: the per-layer loss increases
-add up to a good estimate of the whole model's). Measuring costs one forward pass of the calibration
-windows per layer and choice.
+A layer's sensitivity to a choice (4 bits, GGUF Q5_0, ...) is how much the model's loss on the
+calibration windows grows when only that layer is quantized that way and every other layer stays in
+full precision (Hubara et al., 2021, section 4: the per-layer increases add up to a good estimate
+of the whole model's). The loss is the KL divergence from the full-precision model's own next-token
+distribution by default (the distillation loss: never negative, so rounding noise that happens to
+lower the calibration loss cannot make a narrow width look free), or the plain next-token loss.
+Measuring costs one forward pass of the calibration windows per layer and choice; the reference
+log-probabilities are kept in float16 (windows × seq_len × vocabulary × 2 bytes).
 
 Two menus: integer widths in groups (what the transformers-loadable output stores), and the GGUF
 block types llama.cpp reads (measured with ggml's own reference quantizer from ``gguf.quants``).
@@ -79,18 +82,44 @@ def calibration_loss(model: torch.nn.Module, batches: list[torch.Tensor]) -> flo
 
 
 @torch.no_grad()
+def reference_log_probs(model: torch.nn.Module, batches: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The full-precision model's next-token log-probabilities per batch, kept in float16."""
+    return [
+        torch.log_softmax(model(input_ids=ids, use_cache=False).logits.float(), -1).half() for ids in batches
+    ]
+
+
+@torch.no_grad()
+def divergence(model: torch.nn.Module, batches: list[torch.Tensor], reference: list[torch.Tensor]) -> float:
+    """Mean per-token KL(full precision ‖ model): the loss against the original model's own predictions."""
+    total = 0.0
+    for ids, p in zip(batches, reference, strict=True):
+        q = torch.log_softmax(model(input_ids=ids, use_cache=False).logits.float(), -1)
+        p = p.float()
+        total += float((p.exp() * (p - q)).sum(-1).mean())
+    return total / len(batches)
+
+
+@torch.no_grad()
 def measure_sensitivity(
     model: torch.nn.Module,
     windows: list[torch.Tensor],
     menus: list[list[Choice]],
     on_layer: Callable[[int, int], None] | None = None,
+    measure: str = "kl",
 ) -> tuple[float, dict[str, dict[str, float]]]:
-    """The full-precision calibration loss, and ``{layer: {choice: loss increase}}`` over all menus."""
+    """The full-precision calibration loss, and ``{layer: {choice: increase}}`` over all menus: of the
+    KL divergence from the full-precision model (``measure`` "kl", never negative, so a choice cannot
+    look better than full precision by chance) or of the next-token loss ("loss", the paper's)."""
     device = next(model.parameters()).device
-    batches = [
-        torch.cat(windows[i : i + BATCH_WINDOWS]).to(device) for i in range(0, len(windows), BATCH_WINDOWS)
-    ]
+    step = BATCH_WINDOWS
+    batches = [torch.cat(windows[i : i + step]).to(device) for i in range(0, len(windows), step)]
     base = calibration_loss(model, batches)
+    if measure == "kl":
+        reference = reference_log_probs(model, batches)
+        cost, floor = (lambda: divergence(model, batches, reference)), 0.0
+    else:
+        cost, floor = (lambda: calibration_loss(model, batches)), base
     found: dict[str, dict[str, float]] = {}
     targets = target_linears(model)
     for done, (name, module) in enumerate(targets.items(), start=1):
@@ -98,7 +127,7 @@ def measure_sensitivity(
         found[name] = {}
         for choice in (c for menu in menus for c in menu):
             module.weight.data = choice.fake_quantize(original.float()).to(original.dtype)
-            found[name][choice.name] = calibration_loss(model, batches) - base
+            found[name][choice.name] = cost() - floor
         module.weight.data = original
         if on_layer is not None:
             on_layer(done, len(targets))

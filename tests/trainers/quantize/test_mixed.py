@@ -14,7 +14,6 @@ import torch
 from pydantic import ValidationError
 
 from tests.trainers.quantize.conftest import toy_texts
-from trainers.evaluation.metrics import score_texts
 from trainers.quantize.adaquant import adaquant, output_error
 from trainers.quantize.allocate import allocate
 from trainers.quantize.budget import check_budget
@@ -82,7 +81,8 @@ def test_a_size_budget_below_the_narrowest_widths_is_refused_from_the_shapes():
     shapes = {"a": (64, 64), "b": (128, 64)}
     narrowest = (64 * 64 + 128 * 64) * stored_bits_per_weight(2, 64) / 8
     with pytest.raises(
-        SpecError, match=r"mixed_precision.bytes_budget: 3,503 bytes .* \(3,504 bytes, every layer at 2 bits\)"
+        SpecError,
+        match=r"mixed_precision.bytes_budget: 3,503 bytes .* \(3,504 bytes, every layer at 2 bits\)",
     ):
         check_budget(MixedParams(bytes_budget=int(narrowest) - 1), shapes, ["torchao"])
     check_budget(MixedParams(bytes_budget=int(narrowest) + 1), shapes, ["torchao"])
@@ -112,10 +112,6 @@ def test_adaquant_lowers_the_layer_output_error_of_round_to_nearest():
     assert output_error(weight, tuned.dequantize(), stats.hessian) < 0.85 * before
 
 
-def perplexity(model, tokenizer, texts: list[str]) -> float:
-    return score_texts(model, tokenizer, texts, max_length=128, stride=64).perplexity
-
-
 def calibration_windows(tokenizer, count: int = 16, seq_len: int = 64) -> list[torch.Tensor]:
     stream = [
         i for text in toy_texts(200, seed=4) for i in tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]
@@ -123,31 +119,55 @@ def calibration_windows(tokenizer, count: int = 16, seq_len: int = 64) -> list[t
     return [torch.tensor([stream[i * seq_len : (i + 1) * seq_len]]) for i in range(count)]
 
 
+def mean_kl(reference, model, tokenizer, texts: list[str]) -> float:
+    """Mean per-token KL(reference ‖ model): how far quantization moved the next-token distribution."""
+    total = 0.0
+    with torch.no_grad():
+        for text in texts:
+            ids = torch.tensor([tokenizer(text)["input_ids"]])
+            p = torch.log_softmax(reference(input_ids=ids).logits, -1)
+            q = torch.log_softmax(model(input_ids=ids).logits, -1)
+            total += float((p.exp() * (p - q)).sum(-1).mean())
+    return total / len(texts)
+
+
+def uniform_copy(model, bits: int, group_size: int):
+    copied = copy.deepcopy(model)
+    with torch.no_grad():
+        for module in target_linears(copied).values():
+            module.weight.copy_(quantize_groupwise(module.weight, bits, group_size).dequantize())
+    return copied
+
+
 @pytest.fixture(scope="module")
 def mixed_run(trained_model_dir: Path):
-    """The trained model, uniform int4 (one group per 64-wide row) and mixed precision at its size."""
+    """The trained model, uniform int3 (one group per 64-wide row) and mixed precision at its size.
+
+    The toy language sits at its perplexity floor (about 2.0) at 3 and 4 bits alike, so here the
+    measure is the KL divergence from the full model; perplexity on real text is the slow test's
+    (test_quant_real_text_slow.py) and the bench's."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(trained_model_dir)
     original = AutoModelForCausalLM.from_pretrained(trained_model_dir).eval()
-    uniform = copy.deepcopy(original)
-    with torch.no_grad():
-        for module in target_linears(uniform).values():
-            module.weight.copy_(quantize_groupwise(module.weight, 4, 64).dequantize())
+    uniform = uniform_copy(original, 3, 64)
     weights = sum(m.weight.numel() for m in target_linears(original).values())
-    uniform_bytes = weights * stored_bits_per_weight(4, 64) / 8
+    uniform_bytes = weights * stored_bits_per_weight(3, 64) / 8
     mixed = copy.deepcopy(original)
     params = MixedParams(bytes_budget=int(uniform_bytes), group_size=64)
     result = mixed_model(mixed, calibration_windows(tokenizer), params)
     return tokenizer, original, uniform, uniform_bytes, mixed, result
 
 
-def test_mixed_precision_beats_uniform_int4_at_the_same_size(mixed_run, held_out_texts: list[str]):
+def test_mixed_precision_stays_closer_to_the_full_model_than_uniform_widths_of_the_same_size(
+    mixed_run, held_out_texts: list[str]
+):
     tokenizer, original, uniform, uniform_bytes, mixed, result = mixed_run
     assert result.summary["bytes"] <= uniform_bytes
     assert len(set(result.widths.values())) > 1  # it did mix
-    full, at4, chosen = (perplexity(m, tokenizer, held_out_texts) for m in (original, uniform, mixed))
-    assert full < chosen < at4
+    at3 = mean_kl(original, uniform, tokenizer, held_out_texts)
+    chosen = mean_kl(original, mixed, tokenizer, held_out_texts)
+    assert chosen < 0.6 * at3
 
 
 def test_the_torchao_output_holds_each_layer_at_its_width_and_loads_back(
