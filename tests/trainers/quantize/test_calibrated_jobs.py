@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 import gguf
+import pytest
 
+from tests.trainers.conftest import write_jsonl
 from tests.trainers.quantize.conftest import dataset_ref
 from tests.trainers.quantize.test_quantize_job import quantize_spec, refusal
 from trainers.cli import run_job
@@ -18,13 +20,18 @@ from trainers.spec import parse_spec
 SMALL = {"calibration_samples": 8, "calibration_seq_len": 64}
 
 
+@pytest.fixture
+def held_out_jsonl(tmp_path: Path, held_out_texts: list[str]) -> dict:
+    return dataset_ref(write_jsonl(tmp_path / "held_out.jsonl", [{"text": t} for t in held_out_texts]))
+
+
 def run(spec: dict) -> dict:
     assert run_job(parse_spec(spec), EventEmitter(io.StringIO())) == 0
     return json.loads((Path(spec["output_dir"]) / "report.json").read_text())
 
 
 def test_a_mixed_precision_job_writes_its_widths_and_gguf_types(
-    trained_model_dir: Path, tmp_path: Path, toy_text_jsonl: Path
+    trained_model_dir: Path, tmp_path: Path, toy_text_jsonl: Path, held_out_jsonl: dict
 ):
     params = {**SMALL, "bits_budget": 5.0, "bits": [3, 4, 8]}
     spec = quantize_spec(
@@ -33,6 +40,7 @@ def test_a_mixed_precision_job_writes_its_widths_and_gguf_types(
         method="mixed_precision",
         mixed_precision=params,
         calibration=dataset_ref(toy_text_jsonl),
+        eval_texts=held_out_jsonl,
         prompts=[],
     )
     report = run(spec)
@@ -46,7 +54,7 @@ def test_a_mixed_precision_job_writes_its_widths_and_gguf_types(
 
 
 def test_an_awq_job_writes_the_compressed_tensors_model(
-    trained_model_dir: Path, tmp_path: Path, toy_text_jsonl: Path
+    trained_model_dir: Path, tmp_path: Path, toy_text_jsonl: Path, held_out_jsonl: dict
 ):
     spec = quantize_spec(
         trained_model_dir,
@@ -55,6 +63,7 @@ def test_an_awq_job_writes_the_compressed_tensors_model(
         outputs=["compressed_tensors"],
         awq_int4={**SMALL, "group_size": 32, "symmetric": True, "grid": 4, "clip_grid": 4},
         calibration=dataset_ref(toy_text_jsonl),
+        eval_texts=held_out_jsonl,
         prompts=[],
     )
     report = run(spec)
@@ -72,5 +81,5 @@ def test_a_budget_the_layers_cannot_meet_is_refused_before_the_model_loads(
         method="mixed_precision",
         mixed_precision={**SMALL, "bytes_budget": 100},
     )
-    assert refusal(spec).startswith("mixed_precision.bytes_budget: 100 bytes is less than the smallest")
+    assert "mixed_precision.bytes_budget: 100 bytes is less than the smallest choice" in refusal(spec)
     assert not (tmp_path / "out" / "report.json").exists()
