@@ -110,7 +110,11 @@ def _quantize_entries() -> list[dict]:
             title,
             description,
             params or NoParams,
-            {"outputs": list(QUANTIZE_OUTPUTS), "dataset_tasks": ["text", "instruction", "chat"]},
+            {
+                "outputs": list(QUANTIZE_OUTPUTS),
+                "dataset_tasks": ["text", "instruction", "chat"],
+                "paper": quantize_registry.get(name).paper,
+            },
         )
         for name, (title, description, params) in QUANTIZE_METHODS.items()
     ]

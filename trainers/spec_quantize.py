@@ -8,9 +8,14 @@ Methods and their parameters:
 - ``gptq_int4``: GPTQ (Frantar et al., 2022) int4 in groups, layer by layer on calibration text,
   with bias correction for layers that have biases.
 
+- ``awq_int4``: AWQ (Lin et al., 2023) activation-aware scales and clipping, then int4 in groups.
+- ``mixed_precision``: a width per Linear (2/3/4/8 bits) chosen by integer program under a size or
+  loss budget (Hubara et al., 2021); GGUF outputs get per-tensor Q4_0/Q5_0/Q8_0 types.
+
 Outputs: ``torchao`` (a model directory that ``transformers`` loads back quantized, see
 trainers/quantize/torchao_export.py), ``gguf_q8_0`` and ``gguf_q4_0`` (single GGUF files for
-llama.cpp-family runtimes, see trainers/quantize/gguf_export.py).
+llama.cpp-family runtimes, see trainers/quantize/gguf_export.py), ``compressed_tensors`` (a model
+directory vLLM serves, from awq_int4 or gptq_int4, see trainers/quantize/compressed_tensors_export.py).
 """
 
 from __future__ import annotations
@@ -22,15 +27,16 @@ from pydantic import BaseModel, Field, model_validator
 from trainers.quantize import registry
 from trainers.quantize.method import QuantizeMethod
 from trainers.quantize.params import GptqParams, Rtn4Params
+from trainers.quantize.params_mixed import AwqParams, MixedParams
 from trainers.spec import SPEC_VERSION, DatasetRef, EventsSink, ModelRef, _Strict
 from trainers.spec_evaluate import DEFAULT_PROMPTS
 
 # The registry's names (trainers/quantize/registry.py); each method with parameters has a field here.
 QuantizeMethodName = Literal[tuple(registry.METHODS)]  # type: ignore[valid-type]
-QuantizeOutput = Literal["torchao", "gguf_q8_0", "gguf_q4_0"]
+QuantizeOutput = Literal["torchao", "gguf_q8_0", "gguf_q4_0", "compressed_tensors"]
 GGUF_Q4_0_GROUP = 32  # a Q4_0 block: 32 weights sharing one fp16 scale, symmetric
 
-__all__ = ["GptqParams", "QuantizeOutput", "QuantizeSpec", "Rtn4Params"]
+__all__ = ["AwqParams", "GptqParams", "MixedParams", "QuantizeOutput", "QuantizeSpec", "Rtn4Params"]
 
 
 class QuantizeSpec(_Strict):
@@ -42,6 +48,8 @@ class QuantizeSpec(_Strict):
     method: QuantizeMethodName
     rtn_int4: Rtn4Params = Rtn4Params()
     gptq_int4: GptqParams = GptqParams()
+    awq_int4: AwqParams = AwqParams()
+    mixed_precision: MixedParams = MixedParams(bits_budget=4.5)
     calibration: DatasetRef | None = Field(
         None, description="Text to calibrate GPTQ on; without it a built-in English text set is used."
     )
@@ -70,7 +78,15 @@ class QuantizeSpec(_Strict):
         if self.calibration is not None and not method.calibrated:
             calibrated = ", ".join(m.name for m in registry.METHODS.values() if m.calibrated)
             raise ValueError(f"calibration: only {calibrated} uses calibration data, not {self.method}")
-        if method.quantize_model is not None and "gguf_q4_0" in self.outputs:
+        if "compressed_tensors" in self.outputs and not method.compressed_tensors:
+            able = ", ".join(m.name for m in registry.METHODS.values() if m.compressed_tensors)
+            raise ValueError(f"outputs: compressed_tensors is written by {able}, not {self.method}")
+        if "compressed_tensors" in self.outputs and not self.method_params().symmetric:
+            raise ValueError(
+                f"outputs: compressed_tensors is written with symmetric groups (vLLM's W4A16 scheme, which "
+                f"transformers loads back); set {self.method}.symmetric true, or drop compressed_tensors"
+            )
+        if method.quantize_model is not None and not method.wants_outputs and "gguf_q4_0" in self.outputs:
             # Its integers are computed before writing, so they must already be on Q4_0's grid.
             p, name = self.method_params(), self.method
             if p.group_size != GGUF_Q4_0_GROUP or not p.symmetric:

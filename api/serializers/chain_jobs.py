@@ -254,13 +254,17 @@ class QuantizeJobCreateSerializer(ChainJobSerializer):
         child=serializers.ChoiceField(choices=chain_methods.QUANTIZE_OUTPUTS),
         min_length=1,
         default=["torchao"],
-        help_text="torchao: a transformers model that loads back quantized; gguf_q8_0, gguf_q4_0: GGUF.",
+        help_text="torchao: a transformers model that loads back quantized; gguf_q8_0, gguf_q4_0: GGUF; "
+        "compressed_tensors: a model vLLM serves (awq_int4, gptq_int4).",
     )
     params = serializers.DictField(
         required=False, help_text="The method's parameters; JSON schema: GET /api/v1/methods/{name}."
     )
     calibration = serializers.IntegerField(
-        min_value=1, required=False, allow_null=True, help_text="gptq_int4 only: a dataset to calibrate on."
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="gptq_int4, awq_int4, mixed_precision: a dataset to calibrate on.",
     )
     eval_dataset = serializers.IntegerField(
         min_value=1,
@@ -272,7 +276,9 @@ class QuantizeJobCreateSerializer(ChainJobSerializer):
     spec_fields |= {"calibration": "calibration", "eval_texts": "eval_dataset", "dataset": "eval_dataset"}
 
     def param_groups(self) -> tuple[str, ...]:
-        return ("rtn_int4", "gptq_int4")
+        return tuple(
+            name for name, (_title, _help, params) in chain_methods.QUANTIZE_METHODS.items() if params
+        )
 
     def validate_model(self, value: int) -> ModelAsset:
         return model_of(self.team, value)

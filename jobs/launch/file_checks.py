@@ -130,3 +130,29 @@ def _calibration_tokens(job: Job, spec: dict, needed: int) -> int | None:
         if tokens >= needed:
             break
     return tokens
+
+
+def check_quantize_budget(spec: dict) -> None:
+    """A mixed precision size budget no choice of widths meets, from the model's config.json (the
+    layers' shapes; no weights read), refused at the budget's field before the job queues."""
+    if spec["method"] != "mixed_precision":
+        return
+    from trainers.quantize.budget import budget_field, check_budget
+    from trainers.quantize.params_mixed import MixedParams
+
+    path = spec["model"].get("path")
+    config = estimate.read_config(path) if path else None
+    shape = estimate.shape_from_config(config) if config else None
+    if shape is None:
+        return
+    params = MixedParams.model_validate(spec["mixed_precision"])
+    shapes = {
+        f"{layer}.{name}": (rows, columns)
+        for layer in range(shape.layers)
+        for name, columns, rows in shape.block_linears()
+    }
+    try:
+        check_budget(params, shapes, list(spec.get("outputs", [])))
+    except SpecError as exc:
+        message = str(exc).split(": ", 1)[1]
+        raise LaunchRefused.at(("mixed_precision", budget_field(params)), message) from None

@@ -18,7 +18,12 @@ from pydantic import ValidationError
 import jobs.launch.reward_models as reward_models
 from jobs import gates
 from jobs.launch.curate_checks import check_curate_time
-from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
+from jobs.launch.file_checks import (
+    check_calibration_size,
+    check_group_size,
+    check_merge_files,
+    check_quantize_budget,
+)
 from jobs.launch.gate_checks import merge_gate_problems, train_gate_problems
 from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES, check_grpo_rows
 from jobs.launch.merge_sweep_checks import problems as merge_search_problems
@@ -388,8 +393,10 @@ def merge_files(job: Job, spec: dict) -> None:
 
 
 def quantize_files(job: Job, spec: dict) -> None:
-    """The group size divides the layers, and the calibration set holds enough rows."""
+    """The group size divides the layers, a mixed precision budget fits them, and the calibration
+    set holds enough rows."""
     check_group_size(spec)
+    check_quantize_budget(spec)
     check_calibration_size(job, spec)
 
 

@@ -179,6 +179,19 @@ def test_a_quantize_job_is_queued(as_member, tiny_model, dataset):
         ({"method": "rtn_int8", "params": {"group_size": 32}}, "params.group_size", "Extra inputs"),
         ({"method": "rtn_int8", "outputs": []}, "outputs", "at least 1"),
         ({"method": "rtn_int8", "model": "adapter"}, "model", "LoRA adapter"),
+        (
+            {"method": "mixed_precision", "params": {"bits_budget": 1.5}},
+            "params.bits_budget",
+            "below the smallest",
+        ),
+        (
+            {"method": "mixed_precision", "params": {"bytes_budget": 10}},
+            "params.bytes_budget",
+            "every layer at 2 bits",
+        ),
+        ({"method": "mixed_precision", "params": {}}, "params", "give exactly one budget"),
+        ({"method": "awq_int4", "outputs": ["compressed_tensors"]}, "outputs", "symmetric true"),
+        ({"method": "rtn_int4", "outputs": ["compressed_tensors"]}, "outputs", "gptq_int4, awq_int4"),
     ],
 )
 def test_a_bad_quantize_job_is_a_400_naming_the_field(

@@ -48,6 +48,8 @@ def check_model(spec: QuantizeSpec) -> tuple[Checkpoint, dict[str, tuple[int, in
             "save the model again with transformers (save_pretrained) and quantize that"
         )
     check_group_size(spec, targets)
+    if spec.quantize_method.check is not None:
+        spec.quantize_method.check(spec.method_params(), targets, list(spec.outputs))
     if any(output.startswith("gguf") for output in spec.outputs):
         check_gguf_support(config)
         check_tokenizer(path)

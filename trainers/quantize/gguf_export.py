@@ -79,7 +79,11 @@ def rope_parameters(config: dict) -> dict:
     return {"rope_theta": config.get("rope_theta", 10000.0), **(config.get("rope_scaling") or {})}
 
 
-def plan_tensors(checkpoint: Checkpoint, file_type: str) -> list[PlannedTensor]:
+def plan_tensors(
+    checkpoint: Checkpoint, file_type: str, tensor_types: Mapping[str, str] | None = None
+) -> list[PlannedTensor]:
+    """Each tensor's GGUF name and type; ``tensor_types`` (checkpoint name -> type name, e.g. a mixed
+    precision plan's "Q5_0") overrides the file type for the quantized weights it names."""
     config = checkpoint.config
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config["num_hidden_layers"])
     file_qtype = FILE_TYPES[file_type][0]
@@ -103,6 +107,8 @@ def plan_tensors(checkpoint: Checkpoint, file_type: str) -> list[PlannedTensor]:
             qtype = F16
         elif head and file_qtype == Q4_0:
             qtype = Q8_0
+        elif tensor_types and source in tensor_types:
+            qtype = gguf.GGMLQuantizationType[tensor_types[source]]
         planned.append(PlannedTensor(source, name, qtype, info.shape))
     return planned
 
@@ -146,12 +152,14 @@ def write_gguf(
     file_type: str,
     name: str,
     overrides: Mapping[str, Override] | None = None,
+    tensor_types: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write ``checkpoint`` as one GGUF file of ``file_type`` ("Q8_0" or "Q4_0")."""
+    """Write ``checkpoint`` as one GGUF file of ``file_type`` ("Q8_0" or "Q4_0"), with the per-tensor
+    types of ``tensor_types`` where given (see ``plan_tensors``)."""
     overrides = overrides or {}
     config = checkpoint.config
     check_gguf_support(config)
-    plan = plan_tensors(checkpoint, file_type)
+    plan = plan_tensors(checkpoint, file_type, tensor_types)
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA])
     add_hyperparameters(writer, config, file_type, name)

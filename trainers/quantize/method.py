@@ -34,10 +34,17 @@ class QuantizeMethod:
     name: str
     title: str
     description: str  # one or two lines, for the form and the API
-    bits: Literal[4, 8]
+    bits: Literal[4, 8]  # the nominal width (mixed precision: its most common one)
     params: type[BaseModel] | None = None  # the spec's group named after the method; None: takes none
     quantize_tensor: TensorQuantize | None = None
     quantize_model: ModelQuantize | None = None
+    paper: str = ""  # the method's paper, for the catalogue
+    # Plans its GGUF outputs' per-tensor types itself, so quantize_model also takes ``outputs=`` (the
+    # spec's output names) and its integers need not sit on Q4_0's grid.
+    wants_outputs: bool = False
+    compressed_tensors: bool = False  # can write the compressed-tensors output (uniform int4 groups)
+    # (parameters, {weight name: (out, in)}, outputs) -> None or SpecError: checks that need the shapes
+    check: Callable[[Any, dict[str, tuple[int, int]], list[str]], None] | None = None
 
     def __post_init__(self) -> None:
         if (self.quantize_tensor is None) == (self.quantize_model is None):

@@ -170,11 +170,13 @@ def quantize(job: Job, model: Any | None) -> None:
         f"{method.title} on {len(job.calibration.windows)} windows of {p.calibration_seq_len} tokens "
         f"({job.calibration.source})"
     )
+    extra = {"outputs": list(job.spec.outputs)} if method.wants_outputs else {}
     job.gptq = method.quantize_model(
         model,
         job.calibration.windows,
         p,
         lambda done, total: log.info(f"{method.name}: layer {done} of {total} quantized"),
+        **extra,
     )
     job.quantize_seconds = phase.seconds
 
@@ -202,13 +204,24 @@ def write_outputs(job: Job) -> None:
         phase = Phase()
         if output == "torchao":
             path, kind = write_torchao_output(job), "model"
+        elif output == "compressed_tensors":
+            from trainers.quantize.compressed_tensors_export import write_compressed_tensors
+
+            path = write_compressed_tensors(job.checkpoint, job.out_dir / "compressed-tensors", job.gptq)
+            kind = "model"
         else:
             file_type, filename = GGUF_FILES[output]
             overrides: dict = {}
-            if job.gptq is not None and file_type == "Q4_0":
+            tensor_types = getattr(job.gptq, "gguf_types", None)  # mixed precision's own plan
+            if job.gptq is not None and file_type == "Q4_0" and not tensor_types:
                 overrides = {**job.gptq.weights, **job.gptq.biases}
             path = write_gguf(
-                job.checkpoint, job.out_dir / filename, file_type, job.spec.model.name, overrides
+                job.checkpoint,
+                job.out_dir / filename,
+                file_type,
+                job.spec.model.name,
+                overrides,
+                tensor_types,
             )
             kind = "gguf"
         job.outputs[output] = {
@@ -228,7 +241,8 @@ def write_torchao_output(job: Job) -> Path:
     spec = job.spec
     params = spec.method_params()  # None: per-channel int8, which has no groups
     group_size, symmetric = (params.group_size, params.symmetric) if params else (0, True)
-    config = torchao_config(spec.quantize_method.bits, group_size, symmetric)
+    own_config = getattr(job.gptq, "torchao_config", None)  # mixed precision: a width per module
+    config = own_config() if own_config else torchao_config(spec.quantize_method.bits, group_size, symmetric)
     biases = job.gptq.biases if job.gptq is not None else {}
     return write_torchao(
         job.checkpoint, job.out_dir / "torchao", weight_quantizer(job), biases, config, model_card(spec)
@@ -243,7 +257,7 @@ def evaluate_outputs(job: Job) -> dict[str, Measured]:
     for output in job.spec.outputs:
         path = Path(job.outputs[output]["path"])
         model, tokenizer = (
-            load_causal_lm(path) if output == "torchao" else load_causal_lm(path.parent, gguf_file=path.name)
+            load_causal_lm(path) if path.is_dir() else load_causal_lm(path.parent, gguf_file=path.name)
         )
         results[output] = measure(job, model, tokenizer, with_generations=output == primary)
         job.outputs[output]["perplexity"] = results[output].perplexity
@@ -300,6 +314,7 @@ def build_report(job: Job, before: Measured, after: dict[str, Measured], peak: i
             "peak_rss_bytes": peak,
             "peak_rss_scope": "quantize and export" if scoped else "whole job",
             "gptq_loss": job.gptq.losses if job.gptq else None,
+            "plan": getattr(job.gptq, "summary", None),  # mixed precision: widths, sensitivities
         },
         "samples": [
             {"prompt": p, "before": b, "after": a}

@@ -40,14 +40,16 @@ def torchao_tensor(weight: QuantizedWeight, dtype: torch.dtype) -> torch.Tensor:
     """Wrap the quantizer's integers in the torchao tensor subclass transformers loads back."""
     from torchao.quantization import Int8Tensor, IntxUnpackedToInt8Tensor
 
-    if weight.bits == 8:
+    if weight.bits == 8 and weight.zero is None:
         return Int8Tensor(weight.q, weight.scale, [1, weight.q.shape[1]], dtype)
-    # torchao's int4 values are signed: [0, 15] with zero z becomes [-8, 7] with zero z - 8.
+    # torchao's intx values are signed: [0, 2^b - 1] with zero z becomes [-2^(b-1), 2^(b-1) - 1]
+    # with zero z - 2^(b-1) (int4: [0, 15] -> [-8, 7]).
+    offset = 2 ** (weight.bits - 1)
     return IntxUnpackedToInt8Tensor(
-        (weight.q - 8).to(torch.int8),
+        (weight.q.to(torch.int16) - offset).to(torch.int8),
         weight.scale,
-        (weight.zero - 8).to(torch.int8),
-        torch.int4,
+        (weight.zero.to(torch.int16) - offset).to(torch.int8),
+        getattr(torch, f"int{weight.bits}"),
         (1, weight.group_size),
         dtype,
         None,

@@ -178,10 +178,16 @@ def test_it_refuses_a_group_size_that_does_not_divide_a_layer(trained_model_dir:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"method": "rtn_int3"}, "method: Input should be 'rtn_int8', 'rtn_int4' or 'gptq_int4'"),
+        (
+            {"method": "rtn_int3"},
+            "method: Input should be 'rtn_int8', 'rtn_int4', 'gptq_int4', 'awq_int4' or 'mixed_precision'",
+        ),
         ({"gptq_int4": {"damp_percent": 0}}, "gptq_int4.damp_percent: Input should be greater than 0"),
         ({"rtn_int4": {"group_size": 48}}, "group_size must be a power of two"),
-        ({"outputs": ["gguf_q5_k"]}, "outputs.0: Input should be 'torchao', 'gguf_q8_0' or 'gguf_q4_0'"),
+        (
+            {"outputs": ["gguf_q5_k"]},
+            "outputs.0: Input should be 'torchao', 'gguf_q8_0', 'gguf_q4_0' or 'compressed_tensors'",
+        ),
         ({"model": {"name": "hub", "hub_id": "org/model"}}, "quantization reads the weights file by file"),
     ],
 )

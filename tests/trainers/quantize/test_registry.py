@@ -24,13 +24,17 @@ def test_the_catalogue_describes_the_registry():
     assert described["gptq_int4"]["title"] == registry.get("gptq_int4").title
     assert "calibration_samples" in described["gptq_int4"]["parameters"]["properties"]
     assert described["rtn_int8"]["parameters"]["properties"] == {}
+    assert described["mixed_precision"]["details"]["paper"] == "https://arxiv.org/abs/2006.10518"
+    assert "bits_budget" in described["mixed_precision"]["parameters"]["properties"]
+    assert described["awq_int4"]["details"]["paper"] == "https://arxiv.org/abs/2306.00978"
 
 
 def test_an_unknown_method_is_named_with_the_known_ones():
     with pytest.raises(registry.UnknownMethod) as caught:
-        registry.get("awq_int4")
+        registry.get("squeezellm")
     assert str(caught.value) == (
-        "unknown quantize method 'awq_int4'; known methods: rtn_int8, rtn_int4, gptq_int4"
+        "unknown quantize method 'squeezellm'; known methods: rtn_int8, rtn_int4, gptq_int4, awq_int4, "
+        "mixed_precision"
     )
 
 
