@@ -15,6 +15,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+import jobs.launch.evaluate_checks as evaluate_checks
 import jobs.launch.reward_models as reward_models
 import jobs.launch.rules as rules
 from jobs.launch.types import LaunchRequest, Loc, Problem
@@ -82,7 +83,7 @@ KINDS: Mapping[str, KindTraits] = MappingProxyType(
         ),
         Job.Kind.EVALUATE: KindTraits(
             label="Evaluation",
-            checks=rules.evaluate_problems,
+            checks=evaluate_checks.evaluate_problems,
             inputs={
                 "base": "base",
                 "candidate": "candidate",
