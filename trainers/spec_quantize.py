@@ -10,7 +10,9 @@ Methods and their parameters:
 
 Outputs: ``torchao`` (a model directory that ``transformers`` loads back quantized, see
 trainers/quantize/torchao_export.py), ``gguf_q8_0`` and ``gguf_q4_0`` (single GGUF files for
-llama.cpp-family runtimes, see trainers/quantize/gguf_export.py).
+llama.cpp-family runtimes, see trainers/quantize/gguf_export.py), and the GGUF k-quant mixes
+``gguf_q4_k_m``, ``gguf_q5_k_m`` and ``gguf_q6_k``, their rounding weighted by an importance matrix
+measured on the calibration text (``imatrix``; llama.cpp's ``--imatrix``) unless it is turned off.
 """
 
 from __future__ import annotations
@@ -21,16 +23,17 @@ from pydantic import BaseModel, Field, model_validator
 
 from trainers.quantize import registry
 from trainers.quantize.method import QuantizeMethod
-from trainers.quantize.params import GptqParams, Rtn4Params
+from trainers.quantize.params import GptqParams, ImatrixParams, Rtn4Params
 from trainers.spec import SPEC_VERSION, DatasetRef, EventsSink, ModelRef, _Strict
 from trainers.spec_evaluate import DEFAULT_PROMPTS
 
 # The registry's names (trainers/quantize/registry.py); each method with parameters has a field here.
 QuantizeMethodName = Literal[tuple(registry.METHODS)]  # type: ignore[valid-type]
-QuantizeOutput = Literal["torchao", "gguf_q8_0", "gguf_q4_0"]
+QuantizeOutput = Literal["torchao", "gguf_q8_0", "gguf_q4_0", "gguf_q4_k_m", "gguf_q5_k_m", "gguf_q6_k"]
+K_QUANT_OUTPUTS = ("gguf_q4_k_m", "gguf_q5_k_m", "gguf_q6_k")
 GGUF_Q4_0_GROUP = 32  # a Q4_0 block: 32 weights sharing one fp16 scale, symmetric
 
-__all__ = ["GptqParams", "QuantizeOutput", "QuantizeSpec", "Rtn4Params"]
+__all__ = ["GptqParams", "ImatrixParams", "K_QUANT_OUTPUTS", "QuantizeOutput", "QuantizeSpec", "Rtn4Params"]
 
 
 class QuantizeSpec(_Strict):
@@ -42,8 +45,11 @@ class QuantizeSpec(_Strict):
     method: QuantizeMethodName
     rtn_int4: Rtn4Params = Rtn4Params()
     gptq_int4: GptqParams = GptqParams()
+    imatrix: ImatrixParams = ImatrixParams()
     calibration: DatasetRef | None = Field(
-        None, description="Text to calibrate GPTQ on; without it a built-in English text set is used."
+        None,
+        description="Text to calibrate GPTQ and the GGUF k-quants' importance matrix on; without it a "
+        "built-in English text set is used.",
     )
     eval_texts: DatasetRef | None = Field(
         None, description="Held-out text for perplexity before and after; without it built-in passages."
@@ -67,9 +73,12 @@ class QuantizeSpec(_Strict):
         if len(set(self.outputs)) != len(self.outputs):
             raise ValueError("outputs: each output format may appear once")
         method = self.quantize_method
-        if self.calibration is not None and not method.calibrated:
+        if self.calibration is not None and not (method.calibrated or self.uses_imatrix):
             calibrated = ", ".join(m.name for m in registry.METHODS.values() if m.calibrated)
-            raise ValueError(f"calibration: only {calibrated} uses calibration data, not {self.method}")
+            raise ValueError(
+                f"calibration: only {calibrated} and the GGUF k-quant outputs' importance matrix "
+                f"({', '.join(K_QUANT_OUTPUTS)}) use calibration data, not {self.method} alone"
+            )
         if method.quantize_model is not None and "gguf_q4_0" in self.outputs:
             # Its integers are computed before writing, so they must already be on Q4_0's grid.
             p, name = self.method_params(), self.method
@@ -80,6 +89,11 @@ class QuantizeSpec(_Strict):
                     "set both, or drop gguf_q4_0"
                 )
         return self
+
+    @property
+    def uses_imatrix(self) -> bool:
+        """Whether an importance matrix is measured: a k-quant GGUF output with imatrix.enabled."""
+        return self.imatrix.enabled and any(output in K_QUANT_OUTPUTS for output in self.outputs)
 
     @property
     def quantize_method(self) -> QuantizeMethod:

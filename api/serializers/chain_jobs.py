@@ -229,13 +229,17 @@ class QuantizeJobCreateSerializer(ChainJobSerializer):
         child=serializers.ChoiceField(choices=chain_methods.QUANTIZE_OUTPUTS),
         min_length=1,
         default=["torchao"],
-        help_text="torchao: a transformers model that loads back quantized; gguf_q8_0, gguf_q4_0: GGUF.",
+        help_text="torchao: a transformers model that loads back quantized; gguf_q8_0, gguf_q4_0: GGUF; "
+        "gguf_q4_k_m, gguf_q5_k_m, gguf_q6_k: GGUF k-quants weighted by an importance matrix.",
     )
     params = serializers.DictField(
         required=False, help_text="The method's parameters; JSON schema: GET /api/v1/methods/{name}."
     )
     calibration = serializers.IntegerField(
-        min_value=1, required=False, allow_null=True, help_text="gptq_int4 only: a dataset to calibrate on."
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="gptq_int4 and the GGUF k-quants' importance matrix: a dataset to calibrate on.",
     )
     eval_dataset = serializers.IntegerField(
         min_value=1,
