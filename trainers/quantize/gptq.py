@@ -71,6 +71,7 @@ class GptqSettings:
     damp_percent: float = 0.01
     block_size: int = 128
     bias_correction: bool = True
+    hessian_shrinkage: bool = False
 
 
 @dataclass
@@ -95,13 +96,29 @@ def inverse_cholesky(hessian: torch.Tensor, damp_percent: float) -> torch.Tensor
     raise ValueError("the calibration Hessian is not positive definite even with 1000× damping")
 
 
+def shrink_hessian(hessian: torch.Tensor, tokens: int) -> torch.Tensor:
+    """The sample Hessian shrunk toward its diagonal by d / (d + n) for d inputs and n tokens.
+
+    From fewer tokens than inputs, H = 2 X Xᵀ is singular: GPTQ then moves weights freely along
+    directions the calibration text never exercised, which lowers the error it measures and raises
+    it on any other text. Shrinking toward the diagonal (whose GPTQ is round-to-nearest: no error
+    is passed on) keeps the measured correlations in proportion to how well they are known.
+    """
+    features = hessian.shape[0]
+    weight = features / (features + max(tokens, 1))
+    return (1 - weight) * hessian + weight * torch.diag(torch.diag(hessian))
+
+
 def gptq_quantize(
-    weight: torch.Tensor, hessian: torch.Tensor, s: GptqSettings
+    weight: torch.Tensor, hessian: torch.Tensor, s: GptqSettings, tokens: int | None = None
 ) -> tuple[QuantizedWeight, float]:
-    """Quantize one [out, in] weight to int4 groups given its input Hessian [in, in]; returns the loss too
-    (the paper's Σ (w - q)² / [H⁻¹]ᵢᵢ² / 2, a proxy for the layer's added output error)."""
+    """Quantize one [out, in] weight to int4 groups given its input Hessian [in, in] measured on
+    ``tokens`` tokens; returns the loss too (the paper's Σ (w - q)² / [H⁻¹]ᵢᵢ² / 2, a proxy for the
+    layer's added output error)."""
     W = weight.float().clone()
     H = hessian.float().clone()
+    if s.hessian_shrinkage and tokens is not None:
+        H = shrink_hessian(H, tokens)
     out, cols = W.shape
     dead = torch.diag(H) == 0  # inputs that were always zero: their weights cannot matter
     H[dead, dead] = 1
@@ -217,7 +234,7 @@ def quantize_layer(
         if not isinstance(module, torch.nn.Linear):
             continue
         original = module.weight.float()
-        quantized, loss = gptq_quantize(original, stats[name].hessian, s)
+        quantized, loss = gptq_quantize(original, stats[name].hessian, s, stats[name].tokens)
         dequantized = quantized.dequantize().to(original.device)
         key = f"{prefix}.{name}"
         if module.bias is not None and s.bias_correction:

@@ -7,7 +7,9 @@ writes holds the blocks llama.cpp's own ``llama-quantize --imatrix`` would choos
 summation order). The bytes are ggml's block layout, which ``gguf.quants.dequantize`` reads back.
 
 Each weight row of ``n`` columns is cut into super-blocks of 256 (Q4_K/Q5_K: 8 sub-blocks of 32,
-each with a 6-bit scale and 6-bit min; Q6_K: 16 sub-blocks of 16 with int8 scales). The rounding
+each with a 6-bit scale and 6-bit min; Q6_K: 16 sub-blocks of 16 with int8 scales). Against
+ggml's own ``ggml_quantize_chunk`` (tests/trainers/quantize/test_gguf_llamacpp.py) 98-100 % of the
+blocks come out byte for byte; the rest are near-ties tipped by float summation order. The rounding
 error of weight ``x_j`` in column ``j`` is weighted by ``imatrix[j] * sqrt(σ² + x_j²)`` (Q6_K: by
 ``imatrix[j]`` alone, as llama.cpp does), where ``imatrix`` is the mean of the squared activations
 entering that column on the calibration text (see imatrix.py), so columns the data leans on are
@@ -66,23 +68,20 @@ def make_qkx3_quants(
     weighted least-squares scale and min, keeping the lowest weighted squared error."""
     low, high = np.minimum(x.min(axis=1), 0), x.max(axis=1)
     flat = high <= low
-    span = np.where(flat, F32(1), high - low)
     sum_w, sum_x = weights.sum(axis=1), (weights * x).sum(axis=1)
-    shifted = x - low[:, None]
 
-    def levels(iscale: np.ndarray) -> np.ndarray:
-        return np.clip(nearest_int(iscale[:, None] * shifted), 0, nmax).astype(F32)
+    def levels(steps: np.ndarray | float, minimum: np.ndarray) -> np.ndarray:
+        # as ggml's loop, each trial measures from the best min so far (its range max - min too)
+        span = np.where(flat, F32(1), high - minimum)
+        return np.clip(nearest_int((steps / span)[:, None] * (x - minimum[:, None])), 0, nmax).astype(F32)
 
-    chosen = levels(F32(nmax) / span)
-    scale, minimum = span / F32(nmax), low.copy()
+    chosen = levels(F32(nmax), low)
+    scale, minimum = np.where(flat, F32(1), high - low) / F32(nmax), low.copy()
     best = (weights * (scale[:, None] * chosen + low[:, None] - x) ** 2).sum(axis=1)
     for step in range(nstep + 1):
-        trial = levels((F32(rmin) + F32(rdelta) * step + nmax) / span)
-        sl, sl2, sxl = (
-            (weights * trial).sum(1),
-            (weights * trial * trial).sum(1),
-            (weights * trial * x).sum(1),
-        )
+        trial = levels(F32(rmin) + F32(rdelta) * step + nmax, minimum)
+        weighted = weights * trial
+        sl, sl2, sxl = weighted.sum(1), (weighted * trial).sum(1), (weighted * x).sum(1)
         det = sum_w * sl2 - sl * sl
         valid = det > 0
         det = np.where(valid, det, 1)
@@ -94,7 +93,7 @@ def make_qkx3_quants(
         better = valid & (error < best)
         chosen = np.where(better[:, None], trial, chosen)
         best = np.where(better, error, best)
-        scale, minimum = np.where(better, this_scale, scale), np.where(better, this_min, minimum)
+        scale, minimum = np.where(better, this_scale, scale), np.where(better, this_min, minimum).astype(F32)
     scale = np.where(flat, F32(0), scale)
     chosen = np.where(flat[:, None], 0, chosen)
     return scale.astype(F32), (-minimum).astype(F32), chosen.astype(np.int32)

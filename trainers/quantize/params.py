@@ -48,6 +48,12 @@ class GptqParams(Rtn4Params):
         description="Shift the biases of layers that have them by the mean output error on calibration data.",
     )
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Which calibration windows are drawn.")
+    hessian_shrinkage: bool = Field(
+        False,
+        description="Shrink each layer's input correlations toward their diagonal by inputs / (inputs + "
+        "calibration tokens): with less calibration text than a layer has inputs, GPTQ leans less on "
+        "correlations it could not measure (round-to-nearest in the limit).",
+    )
 
     @model_validator(mode="after")
     def _block_holds_groups(self) -> GptqParams:
