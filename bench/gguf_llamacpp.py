@@ -15,7 +15,8 @@ Models:
 
 Rows, each a GGUF file Hone writes (trainers/quantize/gguf_export.py) and llama-cpp-python loads:
 f16 is not a Hone output (all weights F16, the runtime's own floor); Q8_0; RTN → Q4_0 (ggml's
-reference quantizer); GPTQ → Q4_0 on the built-in passages and on the calibration licences; the
+reference quantizer); GPTQ → Q4_0 on the built-in passages (also with ``hessian_shrinkage``) and on
+the calibration licences; the
 k-quants Q6_K / Q5_K_M / Q4_K_M with and without the importance matrix. ``--runtime gguf-py``
 scores the same files through transformers' GGUF reader instead (no llama.cpp needed).
 
@@ -46,6 +47,7 @@ ROWS = (
     "q8_0",
     "rtn_q4_0",
     "gptq_q4_0_builtin",
+    "gptq_q4_0_builtin_shrink",
     "gptq_q4_0",
     "q6_k",
     "q5_k_m",
@@ -124,7 +126,8 @@ def export_row(row: str, model_dir: Path, out: Path, windows: list[torch.Tensor]
     checkpoint, started, path = Checkpoint(model_dir), time.process_time(), out / f"{row}.gguf"
     overrides, imatrix = {}, None
     if row.startswith("gptq"):
-        overrides = gptq_overrides(model_dir, None if row.endswith("builtin") else windows)
+        builtin = row.endswith(("builtin", "builtin_shrink"))
+        overrides = gptq_overrides(model_dir, None if builtin else windows, row.endswith("shrink"))
     if row.endswith("imatrix"):
         imatrix = importance(model_dir, windows)
     file_type = {"f16": "F16", "q8_0": "Q8_0"}.get(row, row.removesuffix("_imatrix").upper())
@@ -133,7 +136,7 @@ def export_row(row: str, model_dir: Path, out: Path, windows: list[torch.Tensor]
     return path, time.process_time() - started
 
 
-def gptq_overrides(model_dir: Path, windows: list[torch.Tensor] | None) -> dict:
+def gptq_overrides(model_dir: Path, windows: list[torch.Tensor] | None, shrink: bool) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from trainers.quantize.calibration import build_calibration
@@ -142,7 +145,8 @@ def gptq_overrides(model_dir: Path, windows: list[torch.Tensor] | None) -> dict:
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     if windows is None:  # the job's default: the built-in passages, as many windows as they fill
         windows = build_calibration(AutoTokenizer.from_pretrained(model_dir), None, 128, 512, 0).windows
-    result = gptq_model(model, windows, GptqSettings(group_size=32, symmetric=True))
+    settings = GptqSettings(group_size=32, symmetric=True, hessian_shrinkage=shrink)
+    result = gptq_model(model, windows, settings)
     return {**result.weights, **result.biases}
 
 
