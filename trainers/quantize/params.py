@@ -49,7 +49,7 @@ class GptqParams(Rtn4Params):
     )
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Which calibration windows are drawn.")
     hessian_shrinkage: bool = Field(
-        False,
+        True,
         description="Shrink each layer's input correlations toward their diagonal by inputs / (inputs + "
         "calibration tokens): with less calibration text than a layer has inputs, GPTQ leans less on "
         "correlations it could not measure (round-to-nearest in the limit).",
