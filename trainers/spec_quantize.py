@@ -14,8 +14,11 @@ Methods and their parameters:
 
 Outputs: ``torchao`` (a model directory that ``transformers`` loads back quantized, see
 trainers/quantize/torchao_export.py), ``gguf_q8_0`` and ``gguf_q4_0`` (single GGUF files for
-llama.cpp-family runtimes, see trainers/quantize/gguf_export.py), ``compressed_tensors`` (a model
-directory vLLM serves, from awq_int4 or gptq_int4, see trainers/quantize/compressed_tensors_export.py).
+llama.cpp-family runtimes, see trainers/quantize/gguf_export.py), the GGUF k-quant mixes
+``gguf_q4_k_m``, ``gguf_q5_k_m`` and ``gguf_q6_k``, their rounding weighted by an importance matrix
+measured on the calibration text (``imatrix``; llama.cpp's ``--imatrix``) unless it is turned off,
+and ``compressed_tensors`` (a model directory vLLM serves, from awq_int4 or gptq_int4, see
+trainers/quantize/compressed_tensors_export.py).
 """
 
 from __future__ import annotations
@@ -26,17 +29,23 @@ from pydantic import BaseModel, Field, model_validator
 
 from trainers.quantize import registry
 from trainers.quantize.method import QuantizeMethod
-from trainers.quantize.params import GptqParams, Rtn4Params
+from trainers.quantize.params import GptqParams, ImatrixParams, Rtn4Params
 from trainers.quantize.params_mixed import AwqParams, MixedParams
 from trainers.spec import SPEC_VERSION, DatasetRef, EventsSink, ModelRef, _Strict
 from trainers.spec_evaluate import DEFAULT_PROMPTS
 
 # The registry's names (trainers/quantize/registry.py); each method with parameters has a field here.
 QuantizeMethodName = Literal[tuple(registry.METHODS)]  # type: ignore[valid-type]
-QuantizeOutput = Literal["torchao", "gguf_q8_0", "gguf_q4_0", "compressed_tensors"]
+QuantizeOutput = Literal[
+    "torchao", "gguf_q8_0", "gguf_q4_0", "gguf_q4_k_m", "gguf_q5_k_m", "gguf_q6_k", "compressed_tensors"
+]
+K_QUANT_OUTPUTS = ("gguf_q4_k_m", "gguf_q5_k_m", "gguf_q6_k")
 GGUF_Q4_0_GROUP = 32  # a Q4_0 block: 32 weights sharing one fp16 scale, symmetric
 
-__all__ = ["AwqParams", "GptqParams", "MixedParams", "QuantizeOutput", "QuantizeSpec", "Rtn4Params"]
+__all__ = [
+    "AwqParams", "GptqParams", "ImatrixParams", "K_QUANT_OUTPUTS", "MixedParams", "QuantizeOutput",
+    "QuantizeSpec", "Rtn4Params",
+]
 
 
 class QuantizeSpec(_Strict):
@@ -50,8 +59,11 @@ class QuantizeSpec(_Strict):
     gptq_int4: GptqParams = GptqParams()
     awq_int4: AwqParams = AwqParams()
     mixed_precision: MixedParams = MixedParams(bits_budget=4.5)
+    imatrix: ImatrixParams = ImatrixParams()
     calibration: DatasetRef | None = Field(
-        None, description="Text to calibrate GPTQ on; without it a built-in English text set is used."
+        None,
+        description="Text to calibrate GPTQ and the GGUF k-quants' importance matrix on; without it a "
+        "built-in English text set is used.",
     )
     eval_texts: DatasetRef | None = Field(
         None, description="Held-out text for perplexity before and after; without it built-in passages."
@@ -75,9 +87,12 @@ class QuantizeSpec(_Strict):
         if len(set(self.outputs)) != len(self.outputs):
             raise ValueError("outputs: each output format may appear once")
         method = self.quantize_method
-        if self.calibration is not None and not method.calibrated:
+        if self.calibration is not None and not (method.calibrated or self.uses_imatrix):
             calibrated = ", ".join(m.name for m in registry.METHODS.values() if m.calibrated)
-            raise ValueError(f"calibration: only {calibrated} uses calibration data, not {self.method}")
+            raise ValueError(
+                f"calibration: only {calibrated} and the GGUF k-quant outputs' importance matrix "
+                f"({', '.join(K_QUANT_OUTPUTS)}) use calibration data, not {self.method} alone"
+            )
         if "compressed_tensors" in self.outputs and not method.compressed_tensors:
             able = ", ".join(m.name for m in registry.METHODS.values() if m.compressed_tensors)
             raise ValueError(f"outputs: compressed_tensors is written by {able}, not {self.method}")
@@ -96,6 +111,11 @@ class QuantizeSpec(_Strict):
                     "set both, or drop gguf_q4_0"
                 )
         return self
+
+    @property
+    def uses_imatrix(self) -> bool:
+        """Whether an importance matrix is measured: a k-quant GGUF output with imatrix.enabled."""
+        return self.imatrix.enabled and any(output in K_QUANT_OUTPUTS for output in self.outputs)
 
     @property
     def quantize_method(self) -> QuantizeMethod:

@@ -255,7 +255,8 @@ class QuantizeJobCreateSerializer(ChainJobSerializer):
         min_length=1,
         default=["torchao"],
         help_text="torchao: a transformers model that loads back quantized; gguf_q8_0, gguf_q4_0: GGUF; "
-        "compressed_tensors: a model vLLM serves (awq_int4, gptq_int4).",
+        "compressed_tensors: a model vLLM serves (awq_int4, gptq_int4). "
+        "gguf_q4_k_m, gguf_q5_k_m, gguf_q6_k: GGUF k-quants weighted by an importance matrix.",
     )
     params = serializers.DictField(
         required=False, help_text="The method's parameters; JSON schema: GET /api/v1/methods/{name}."
@@ -264,7 +265,8 @@ class QuantizeJobCreateSerializer(ChainJobSerializer):
         min_value=1,
         required=False,
         allow_null=True,
-        help_text="gptq_int4, awq_int4, mixed_precision: a dataset to calibrate on.",
+        help_text="gptq_int4, awq_int4, mixed_precision and the GGUF k-quants' importance matrix: "
+        "a dataset to calibrate on.",
     )
     eval_dataset = serializers.IntegerField(
         min_value=1,

@@ -24,6 +24,9 @@ QUANTIZE_OUTPUTS = [
     ("torchao", "transformers model (loads back quantized with from_pretrained)"),
     ("gguf_q8_0", "GGUF Q8_0 (llama.cpp, Ollama, LM Studio)"),
     ("gguf_q4_0", "GGUF Q4_0 (llama.cpp, Ollama, LM Studio)"),
+    ("gguf_q4_k_m", "GGUF Q4_K_M, importance-weighted k-quants: smaller than Q8_0, better than Q4_0"),
+    ("gguf_q5_k_m", "GGUF Q5_K_M, importance-weighted k-quants"),
+    ("gguf_q6_k", "GGUF Q6_K, importance-weighted k-quants: close to Q8_0 at 80 % of its size"),
 ]
 # Which method reads which parameter fields.
 METHOD_PARAMS = {
@@ -56,7 +59,9 @@ class QuantizeForm(forms.Form):
         choices=QUANTIZE_OUTPUTS, initial=["torchao"], widget=forms.CheckboxSelectMultiple
     )
     calibration = DatasetChoice(
-        queryset=None, required=False, help_text="GPTQ only: text to calibrate on; blank uses built-in text."
+        queryset=None,
+        required=False,
+        help_text="GPTQ and the GGUF k-quants: text to calibrate on; blank uses built-in text.",
     )
     eval_dataset = DatasetChoice(
         queryset=None,

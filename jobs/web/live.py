@@ -37,6 +37,7 @@ METRIC_TITLES = {
 EVALUATE_SIDES = {0: "base", 1: "candidate"}
 # A quantize job's measurements, per output format (``size_bytes_gguf_q4_0``).
 OUTPUT_TITLES = {"torchao": "transformers (torchao)", "gguf_q8_0": "GGUF Q8_0", "gguf_q4_0": "GGUF Q4_0"}
+OUTPUT_TITLES |= {"gguf_q4_k_m": "GGUF Q4_K_M", "gguf_q5_k_m": "GGUF Q5_K_M", "gguf_q6_k": "GGUF Q6_K"}
 MEASURE_TITLES = {
     "perplexity": "Perplexity",
     "size_bytes": "Size on disk",

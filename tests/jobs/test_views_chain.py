@@ -60,7 +60,8 @@ def test_a_spec_error_shows_next_to_its_field(client, member, tiny_model, datase
     form = {"model": tiny_model.pk, "method": "rtn_int8", "outputs": ["torchao"], "calibration": dataset.pk}
     response = client.post("/jobs/new/quantize/", form)
     assert response.status_code == 200
-    assert "only gptq_int4 uses calibration data" in response.context["form"].errors["calibration"][0]
+    error = response.context["form"].errors["calibration"][0]
+    assert "only gptq_int4 and the GGUF k-quant outputs' importance matrix" in error
     assert not Job.objects.filter(kind="quantize").exists()
 
 

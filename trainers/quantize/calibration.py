@@ -105,8 +105,9 @@ def calibration_texts(tokenizer: Any, ref: DatasetRef | None, seed: int) -> tupl
 
 
 def build_calibration(
-    tokenizer: Any, ref: DatasetRef | None, samples: int, seq_len: int, seed: int
+    tokenizer: Any, ref: DatasetRef | None, samples: int, seq_len: int, seed: int, group: str = "gptq_int4"
 ) -> Calibration:
+    """``samples`` windows of ``seq_len`` tokens; ``group`` names the spec's parameters in refusals."""
     texts, special, source = calibration_texts(tokenizer, ref, seed)
     needed, stream = samples * seq_len, []
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
@@ -119,17 +120,17 @@ def build_calibration(
         if ref is not None:
             raise SpecError(
                 f"calibration: {source} gives {len(stream):,} tokens, enough for {available} windows of "
-                f"{seq_len}, but gptq_int4.calibration_samples asks for {samples} ({needed:,} tokens). "
+                f"{seq_len}, but {group}.calibration_samples asks for {samples} ({needed:,} tokens). "
                 "Add rows, or lower calibration_samples or calibration_seq_len"
             )
         if available == 0:
             raise SpecError(
                 f"calibration: the built-in passages give {len(stream):,} tokens, fewer than one window of "
-                f"{seq_len}; lower gptq_int4.calibration_seq_len or give a calibration dataset"
+                f"{seq_len}; lower {group}.calibration_seq_len or give a calibration dataset"
             )
         log.warning(
             f"The built-in calibration passages fill {available} of the {samples} windows asked for; "
-            "a calibration dataset from your own domain gives GPTQ more to measure"
+            "a calibration dataset from your own domain gives more to measure"
         )
     windows = [
         torch.tensor([stream[i * seq_len : (i + 1) * seq_len]]) for i in range(min(samples, available))

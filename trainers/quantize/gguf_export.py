@@ -5,17 +5,17 @@ Layout and metadata follow llama.cpp's convert_hf_to_gguf.py for the ``llama`` a
 projection rows permuted from Hugging Face's rotary layout to llama.cpp's, the hyperparameters under
 ``llama.*``, and the tokenizer (see gguf_vocab.py).
 
-Tensor types, per file:
+Tensor types, per file (``F16``, ``Q8_0``, ``Q4_0``, and the k-quant mixes ``Q4_K_M``,
+``Q5_K_M``, ``Q6_K``), are llama.cpp's choice per tensor (gguf_types.py): e.g. ``Q4_0`` keeps the
+output head (or the tied embedding that serves as it) in Q8_0, ``Q4_K_M`` gives the head, and
+``attn_v`` / ``ffn_down`` in some layers, Q6_K. Norms and biases are F32.
 
-- ``Q8_0``: every 2-D weight in Q8_0 (blocks of 32 int8 values with one float16 scale).
-- ``Q4_0``: every 2-D weight in Q4_0 (blocks of 32 4-bit values with one float16 scale), except the
-  output head (or the tied embedding that serves as it), which stays Q8_0 as llama.cpp's own
-  quantizer keeps it at higher precision.
-- Norms and biases F32; a weight whose rows do not split into blocks of 32 F16.
-
-The blocks are ggml's reference quantization (``gguf.quants``) of the full-precision weights,
-except where the caller passes integers: a gptq_int4 job (group_size 32, symmetric) writes its own
-GPTQ integers and float16 scales into the Q4_0 blocks unchanged, and its corrected biases.
+The blocks are ggml's reference quantization (``gguf.quants``) of the full-precision weights, or,
+for the k-quants, llama.cpp's importance-weighted search (kquants.py) with the importance matrix
+the caller passes (imatrix.py, measured on calibration text), except where the caller passes
+integers: a gptq_int4 job (group_size 32, symmetric, on Q4_0's own scale rule) writes its own
+GPTQ integers and float16 scales into the Q4_0 blocks unchanged, and its corrected biases, so the
+file dequantizes to exactly the weights GPTQ chose.
 
 The file is written streaming: the tensor table is planned from the safetensors headers, then each
 tensor is loaded, converted and appended in turn, so memory holds one tensor at a time.
@@ -33,17 +33,14 @@ import numpy as np
 import torch
 
 from trainers.quantize.checkpoint import Checkpoint
+from trainers.quantize.gguf_types import FILE_TYPES, fit_blocks, quantize_blocks, tensor_type
 from trainers.quantize.gguf_vocab import add_tokenizer
 from trainers.quantize.rtn import QuantizedWeight
 from trainers.spec import SpecError
 
 GGUF_ARCHITECTURES = {"LlamaForCausalLM", "MistralForCausalLM"}
-FILE_TYPES = {
-    "Q8_0": (gguf.GGMLQuantizationType.Q8_0, gguf.LlamaFileType.MOSTLY_Q8_0),
-    "Q4_0": (gguf.GGMLQuantizationType.Q4_0, gguf.LlamaFileType.MOSTLY_Q4_0),
-}
 BLOCK = 32
-F32, F16, Q8_0, Q4_0 = (gguf.GGMLQuantizationType[name] for name in ("F32", "F16", "Q8_0", "Q4_0"))
+F32, F16 = gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16
 Override = QuantizedWeight | torch.Tensor
 
 
@@ -86,7 +83,6 @@ def plan_tensors(
     precision plan's "Q5_0") overrides the file type for the quantized weights it names."""
     config = checkpoint.config
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config["num_hidden_layers"])
-    file_qtype = FILE_TYPES[file_type][0]
     has_output = any(gguf_name == "output.weight" for gguf_name in _mapped(names, checkpoint))
     planned = []
     if rope_parameters(config).get("rope_type") == "llama3":
@@ -99,16 +95,11 @@ def plan_tensors(
             raise SpecError(
                 f"outputs: GGUF export does not know where tensor {source} goes; export torchao instead"
             )
-        qtype = file_qtype
         head = name == "output.weight" or (name == "token_embd.weight" and not has_output)
-        if len(info.shape) == 1:
-            qtype = F32
-        elif info.shape[-1] % BLOCK:
-            qtype = F16
-        elif head and file_qtype == Q4_0:
-            qtype = Q8_0
-        elif tensor_types and source in tensor_types:
-            qtype = gguf.GGMLQuantizationType[tensor_types[source]]
+        qtype = tensor_type(file_type, name, info.shape, config["num_hidden_layers"], head)
+        mixed = tensor_types.get(source) if tensor_types and len(info.shape) > 1 else None
+        if mixed and not (head and file_type == "Q4_0"):  # a mixed-precision plan's own type
+            qtype = fit_blocks(gguf.GGMLQuantizationType[mixed], info.shape[-1])
         planned.append(PlannedTensor(source, name, qtype, info.shape))
     return planned
 
@@ -152,11 +143,13 @@ def write_gguf(
     file_type: str,
     name: str,
     overrides: Mapping[str, Override] | None = None,
+    imatrix: Mapping[str, np.ndarray] | None = None,
     tensor_types: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write ``checkpoint`` as one GGUF file of ``file_type`` ("Q8_0" or "Q4_0"), with the per-tensor
-    types of ``tensor_types`` where given (see ``plan_tensors``)."""
-    overrides = overrides or {}
+    """Write ``checkpoint`` as one GGUF file of ``file_type`` (a key of FILE_TYPES); ``imatrix``
+    (importance per input column, by checkpoint weight name) weights the k-quant blocks;
+    ``tensor_types``: per-tensor types where given (a mixed-precision plan, see ``plan_tensors``)."""
+    overrides, imatrix = overrides or {}, imatrix or {}
     config = checkpoint.config
     check_gguf_support(config)
     plan = plan_tensors(checkpoint, file_type, tensor_types)
@@ -170,7 +163,9 @@ def write_gguf(
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
     for item in plan:
-        writer.write_tensor_data(tensor_bytes(item, checkpoint, overrides.get(item.source or ""), config))
+        source = item.source or ""
+        data = tensor_bytes(item, checkpoint, overrides.get(source), config, imatrix.get(source))
+        writer.write_tensor_data(data)
     writer.close()
     return path
 
@@ -185,7 +180,11 @@ def _info_shape(item: PlannedTensor) -> tuple[tuple[int, ...], np.dtype, int]:
 
 
 def tensor_bytes(
-    item: PlannedTensor, checkpoint: Checkpoint, override: Override | None, config: dict
+    item: PlannedTensor,
+    checkpoint: Checkpoint,
+    override: Override | None,
+    config: dict,
+    importance: np.ndarray | None = None,
 ) -> np.ndarray:
     if item.source is None:
         return llama3_rope_factors(config)
@@ -193,11 +192,7 @@ def tensor_bytes(
         return pack_q4_0(permute_for_llama_cpp(override, item.source, config))
     tensor = override if override is not None else checkpoint.load(item.source)
     data = permute_for_llama_cpp(tensor.float(), item.source, config).numpy()
-    if item.qtype == F32:
-        return data.astype(np.float32)
-    if item.qtype == F16:
-        return data.astype(np.float16)
-    return gguf.quants.quantize(data, item.qtype)
+    return quantize_blocks(data, item.qtype, importance)  # permuting rows leaves columns' importance
 
 
 def permute_rows(rows: torch.Tensor, heads: int) -> torch.Tensor:

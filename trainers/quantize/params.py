@@ -48,6 +48,12 @@ class GptqParams(Rtn4Params):
         description="Shift the biases of layers that have them by the mean output error on calibration data.",
     )
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Which calibration windows are drawn.")
+    hessian_shrinkage: bool = Field(
+        True,
+        description="Shrink each layer's input correlations toward their diagonal by inputs / (inputs + "
+        "calibration tokens): with less calibration text than a layer has inputs, GPTQ leans less on "
+        "correlations it could not measure (round-to-nearest in the limit).",
+    )
 
     @model_validator(mode="after")
     def _block_holds_groups(self) -> GptqParams:
@@ -56,3 +62,18 @@ class GptqParams(Rtn4Params):
                 f"block_size ({self.block_size}) must be a multiple of group_size ({self.group_size})"
             )
         return self
+
+
+class ImatrixParams(_Strict):
+    """The importance matrix of the GGUF k-quant outputs (llama.cpp's ``llama-imatrix``)."""
+
+    enabled: bool = Field(
+        True,
+        description="Weight the k-quants' rounding by each input column's mean squared activation on "
+        "the calibration text, so the weights the data leans on are kept more exactly.",
+    )
+    calibration_samples: int = Field(
+        64, ge=1, le=4096, description="Calibration windows the importance matrix is measured on."
+    )
+    calibration_seq_len: int = Field(512, ge=16, le=8192, description="Tokens per calibration window.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Which calibration rows come first.")

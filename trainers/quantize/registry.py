@@ -31,7 +31,9 @@ def _rtn_int4(weight: Any, params: Rtn4Params) -> Any:
 def _gptq_int4(model: Any, windows: list, p: GptqParams, on_layer: Callable[[int, int], None]) -> Any:
     from trainers.quantize.gptq import GptqSettings, gptq_model
 
-    settings = GptqSettings(p.group_size, p.symmetric, p.damp_percent, p.block_size, p.bias_correction)
+    settings = GptqSettings(
+        p.group_size, p.symmetric, p.damp_percent, p.block_size, p.bias_correction, p.hessian_shrinkage
+    )
     return gptq_model(model, windows, settings, on_layer=on_layer)
 
 

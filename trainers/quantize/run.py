@@ -2,7 +2,9 @@
 
 Reads top to bottom in ``run_quantize``. Every refusal (SpecError, DataError) happens before the
 first model is loaded. Outputs go under ``output_dir``: ``torchao/`` (model directory),
-``model-Q8_0.gguf``, ``model-Q4_0.gguf``, and ``report.json``.
+``model-Q8_0.gguf``, ``model-Q4_0.gguf``, ``model-Q4_K_M.gguf`` (and Q5_K_M, Q6_K), and
+``report.json``. For a k-quant output the importance matrix is measured on the full-precision model
+right after the "before" measurement (trainers/quantize/imatrix.py).
 
 Events (split "eval"; step 0 is the original model, step 1 the quantized one): ``perplexity``
 (step 1 on the primary output: torchao when asked for, else the first GGUF) and
@@ -10,7 +12,8 @@ Events (split "eval"; step 0 is the original model, step 1 the quantized one): `
 ``quantize_seconds`` (the method's own computation), ``seconds_<output>`` (writing each output,
 RTN's streaming quantization included); ``peak_rss_bytes`` (quantize and export phase). ``sample``
 events carry greedy generations with model "before" / "after". Artifacts: "torchao"
-(artifact_kind "model"), "gguf_q8_0" / "gguf_q4_0" (artifact_kind "gguf"), "report" ("report").
+(artifact_kind "model"), "gguf_q8_0" / "gguf_q4_0" / "gguf_q4_k_m" / ... (artifact_kind "gguf"),
+"report" ("report").
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from transformers.utils import logging as hf_logging
 
@@ -36,6 +40,7 @@ from trainers.quantize.checkpoint import Checkpoint
 from trainers.quantize.checks import check_model
 from trainers.quantize.gguf_export import write_gguf
 from trainers.quantize.gptq import GptqResult
+from trainers.quantize.imatrix import collect_imatrix
 from trainers.quantize.measure import Phase, peak_rss_bytes
 from trainers.quantize.rtn import QuantizedWeight
 from trainers.quantize.torchao_export import torchao_config, write_torchao
@@ -43,7 +48,10 @@ from trainers.spec_quantize import QuantizeSpec
 
 log = logging.getLogger("trainers")
 
-GGUF_FILES = {"gguf_q8_0": ("Q8_0", "model-Q8_0.gguf"), "gguf_q4_0": ("Q4_0", "model-Q4_0.gguf")}
+GGUF_FILES = {
+    f"gguf_{file_type.lower()}": (file_type, f"model-{file_type}.gguf")
+    for file_type in ("Q8_0", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K")
+}
 
 
 @dataclass
@@ -64,6 +72,8 @@ class Job:
     texts: TextSet
     calibration: Calibration | None
     out_dir: Path
+    imatrix_windows: Calibration | None = None
+    imatrix: dict[str, np.ndarray] | None = None
     gptq: GptqResult | None = None
     quantize_seconds: float = 0.0
     outputs: dict[str, dict] = field(default_factory=dict)
@@ -95,6 +105,8 @@ def run_quantize(spec: QuantizeSpec, emitter: EventEmitter) -> None:
     model, tokenizer = load_causal_lm(job.checkpoint.dir)
     before = measure(job, model, tokenizer)
     emit_before(job, before)
+    if job.imatrix_windows is not None:  # on the full-precision model, before GPTQ changes it
+        job.imatrix = collect_imatrix(model, job.imatrix_windows.windows)
     job.advance()
 
     if spec.quantize_method.quantize_model is None:
@@ -135,7 +147,14 @@ def prepare(spec: QuantizeSpec, emitter: EventEmitter) -> Job:
         calibration = build_calibration(
             tokenizer, spec.calibration, p.calibration_samples, p.calibration_seq_len, p.seed
         )
-    return Job(spec, emitter, checkpoint, targets, texts, calibration, Path(spec.output_dir).resolve())
+    imatrix_windows = None
+    if spec.uses_imatrix:
+        i = spec.imatrix
+        imatrix_windows = build_calibration(
+            tokenizer, spec.calibration, i.calibration_samples, i.calibration_seq_len, i.seed, "imatrix"
+        )
+    out_dir = Path(spec.output_dir).resolve()
+    return Job(spec, emitter, checkpoint, targets, texts, calibration, out_dir, imatrix_windows)
 
 
 def measure(job: Job, model: Any, tokenizer: Any, *, with_generations: bool = True) -> Measured:
@@ -221,7 +240,8 @@ def write_outputs(job: Job) -> None:
                 file_type,
                 job.spec.model.name,
                 overrides,
-                tensor_types,
+                imatrix=job.imatrix,
+                tensor_types=tensor_types,
             )
             kind = "gguf"
         job.outputs[output] = {
@@ -290,6 +310,7 @@ def build_report(job: Job, before: Measured, after: dict[str, Measured], peak: i
         "method": spec.method,
         "params": spec.params,
         "calibration": calibration_summary(job.calibration),
+        "imatrix": calibration_summary(job.imatrix_windows),
         "eval": {
             "source": job.texts.source,
             "texts": len(job.texts.texts),

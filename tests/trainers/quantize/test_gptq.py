@@ -12,7 +12,7 @@ import torch
 from tests.trainers.quantize.conftest import dataset_ref, mean_kl_to
 from trainers.cli import run_job
 from trainers.events import EventEmitter
-from trainers.quantize.gptq import GptqSettings, InputStats, gptq_model, gptq_quantize
+from trainers.quantize.gptq import GptqSettings, InputStats, gptq_model, gptq_quantize, shrink_hessian
 from trainers.quantize.rtn import quantize_int4_groupwise
 from trainers.spec import parse_spec
 
@@ -138,3 +138,19 @@ def test_bias_correction_keeps_each_biased_layers_mean_output(tmp_path: Path, to
         uncorrected = (x @ q_proj.weight.T).mean(dim=0) + bias_before
     assert torch.allclose(corrected, original, atol=1e-5)
     assert (uncorrected - original).abs().max() > 10 * (corrected - original).abs().max()
+
+
+def test_with_little_calibration_text_the_hessian_leans_toward_its_diagonal():
+    x = correlated_inputs(tokens=32, features=96)
+    stats = InputStats.empty(96)
+    stats.add(x)
+    shrunk = shrink_hessian(stats.hessian, stats.tokens)
+    weight = 96 / (96 + 32)
+    torch.testing.assert_close(torch.diag(shrunk), torch.diag(stats.hessian))
+    off = ~torch.eye(96, dtype=torch.bool)
+    torch.testing.assert_close(shrunk[off], (1 - weight) * stats.hessian[off])
+    # its limit, a diagonal Hessian, passes no error on: GPTQ is then round-to-nearest on the same grid
+    w = torch.randn(8, 96, generator=torch.Generator().manual_seed(3))
+    settings = GptqSettings(32, True, block_size=32)
+    diagonal, _ = gptq_quantize(w, torch.diag(torch.diag(stats.hessian)), settings)
+    assert torch.equal(diagonal.q, quantize_int4_groupwise(w, 32, True).q)

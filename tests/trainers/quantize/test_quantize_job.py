@@ -85,6 +85,37 @@ def test_a_quantize_job_reports_before_and_after_with_its_outputs(
     assert result.of_kind("finished")[-1]["status"] == "succeeded"
 
 
+def test_a_k_quant_output_is_weighted_by_an_imatrix_of_the_calibration_text(
+    trained_model_dir: Path, tmp_path: Path, toy_text_jsonl: Path
+):
+    import gguf
+
+    out = tmp_path / "out"
+    spec = quantize_spec(
+        trained_model_dir,
+        out,
+        method="rtn_int8",
+        outputs=["gguf_q4_k_m"],
+        calibration=dataset_ref(toy_text_jsonl),
+        imatrix={"calibration_samples": 8, "calibration_seq_len": 32},
+        prompts=["spell apple:"],
+    )
+    result = run_trainer(write_spec(tmp_path / "spec.json", spec), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["imatrix"] == {
+        "source": "toy.jsonl",
+        "windows": 8,
+        "seq_len": 32,
+        "tokens": report["imatrix"]["tokens"],
+    }
+    before, after = report["before"]["perplexity"], report["outputs"]["gguf_q4_k_m"]["perplexity"]
+    assert abs(after - before) < 0.1 * before
+    types = {t.name: t.tensor_type for t in gguf.GGUFReader(out / "model-Q4_K_M.gguf").tensors}
+    # 64 columns do not split into k-quant blocks of 256: llama.cpp's fallback, importance-weighted Q5_0
+    assert types["blk.0.attn_q.weight"] == gguf.GGMLQuantizationType.Q5_0
+
+
 def test_a_refused_job_exits_2_with_its_message(trained_model_dir: Path, tmp_path: Path):
     spec = quantize_spec(
         trained_model_dir,
@@ -186,7 +217,16 @@ def test_it_refuses_a_group_size_that_does_not_divide_a_layer(trained_model_dir:
         ({"rtn_int4": {"group_size": 48}}, "group_size must be a power of two"),
         (
             {"outputs": ["gguf_q5_k"]},
-            "outputs.0: Input should be 'torchao', 'gguf_q8_0', 'gguf_q4_0' or 'compressed_tensors'",
+            "outputs.0: Input should be 'torchao', 'gguf_q8_0', 'gguf_q4_0', 'gguf_q4_k_m'",
+        ),
+        (
+            {"imatrix": {"calibration_samples": 0}},
+            "imatrix.calibration_samples: Input should be greater than",
+        ),
+        (
+            {"calibration": {"path": "/x.jsonl", "sha256": "0" * 64, "format": "jsonl", "task": "text"}},
+            "calibration: only gptq_int4, awq_int4, mixed_precision and the GGUF k-quant outputs' "
+            "importance matrix",
         ),
         ({"model": {"name": "hub", "hub_id": "org/model"}}, "quantization reads the weights file by file"),
     ],
