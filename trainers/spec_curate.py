@@ -3,8 +3,9 @@
 Each step is optional and they combine; the budget (keep N rows or P % of the input) is required.
 Steps run in this order: quality filters, exact and near duplicates (within and across the inputs,
 and against an evaluation set, reported as contamination), label problems (classification data),
-then the budget: a diversity selection (k-center greedy or cluster-balanced sampling on embeddings)
-when asked, else a seeded random sample. Every row ends with a reason it was kept or dropped
+difficulty (classification: the rows a cross-validated classifier finds hardest to tell), fit, then
+the budget: a diversity selection (k-center greedy or cluster-balanced sampling, on embeddings or
+TF-IDF) when asked, else a seeded random sample. Every row ends with a reason it was kept or dropped
 (``trainers/curate/reasons.py``).
 """
 
@@ -115,9 +116,38 @@ class DiversityStep(_Strict):
         "equal",
         description="cluster_balanced: as many rows from each cluster, or in proportion to its size.",
     )
+    features: Literal["embeddings", "tfidf"] = Field(
+        "embeddings",
+        description=(
+            "The space rows are spread over: the embedder's vectors, or TF-IDF words and word pairs "
+            "(reduced to 128 dimensions), the space a linear text classifier reads."
+        ),
+    )
 
     def clusters_for(self, target: int) -> int:
         return self.clusters or max(2, min(100, round(target**0.5)))
+
+
+class DifficultyStep(_Strict):
+    """Classification: each row's out-of-fold margin under a linear classifier on TF-IDF
+    (``trainers/curate/difficulty.py``); drop the rows hardest to tell, or the most obvious."""
+
+    drop_hardest_percent: float = Field(
+        20.0,
+        ge=0.0,
+        lt=90.0,
+        description="Drop this share of rows whose text looks least like their label (lowest margin).",
+    )
+    drop_easiest_percent: float = Field(
+        0.0, ge=0.0, lt=90.0, description="Drop this share of the most obvious rows (highest margin)."
+    )
+    folds: int = Field(5, ge=2, le=20, description="Cross-validation folds for out-of-sample margins.")
+
+    @model_validator(mode="after")
+    def _leaves_rows(self) -> DifficultyStep:
+        if self.drop_hardest_percent + self.drop_easiest_percent >= 90:
+            raise ValueError("drop_hardest_percent and drop_easiest_percent together must leave 10 % of rows")
+        return self
 
 
 class FitStep(_Strict):
@@ -151,6 +181,7 @@ class CurateSpec(_Strict):
     dedup: DedupStep | None = None
     quality: QualityStep | None = None
     labels: LabelStep | None = None
+    difficulty: DifficultyStep | None = None
     diversity: DiversityStep | None = None
     fit: FitStep | None = None
     tokenizer: ModelRef | None = Field(
@@ -184,6 +215,8 @@ class CurateSpec(_Strict):
             )
         if self.labels is not None and task != "classification":
             raise ValueError(f"labels: label problems are found in classification data; these are {task}")
+        if self.difficulty is not None and task != "classification":
+            raise ValueError(f"difficulty: margins are of classification data's labels; these are {task}")
         return self
 
     @property

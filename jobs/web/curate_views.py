@@ -90,7 +90,7 @@ def preview_of(form: CurateForm) -> dict:
     except (SpecError, DataError) as exc:
         form.add_error(None, str(exc).removeprefix("invalid job spec: "))
         return {}
-    skipped = [s for s in ("labels", "fit", "diversity") if s in form.cleaned_data["params"]]
+    skipped = [s for s in ("labels", "difficulty", "fit", "diversity") if s in form.cleaned_data["params"]]
     return found | {"skipped": skipped, "estimate": took}
 
 

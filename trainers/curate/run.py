@@ -1,11 +1,12 @@
 """The curate job: score every row, drop what the steps say, select within the budget, write.
 
 Phases, each reported as progress (rows × phases, with an ETA): score (duplicates, contamination,
-quality; streamed in chunks of ``chunk_rows``), labels (classification: cleanlab), select (the
-budget: k-center greedy or cluster-balanced sampling on embeddings, or a seeded random sample),
-write. Artifacts: ``curated`` (artifact_kind "dataset": the platform registers it as a new dataset
-with its lineage), ``scores`` (the per-row parquet table) and ``summary`` (JSON: counts and examples
-per reason, the budget).
+quality; streamed in chunks of ``chunk_rows``), labels (classification: cleanlab), difficulty
+(classification: out-of-fold margins), fit (loss under the base model), select (the budget: k-center
+greedy or cluster-balanced sampling on embeddings or TF-IDF, or a seeded random sample), write.
+Artifacts: ``curated`` (artifact_kind "dataset": the platform registers it as a new dataset with its
+lineage), ``scores`` (the per-row parquet table) and ``summary`` (JSON: counts and examples per
+reason, the budget).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from trainers.curate import table, texts
 from trainers.curate.dedup import Deduplicator
+from trainers.curate.difficulty import out_of_fold_margins, tfidf_space
 from trainers.curate.diversity import Embedder, cluster_balanced, k_center_greedy
 from trainers.curate.fit import FitScorer, band, prompt_of
 from trainers.curate.labels import find_label_problems, tfidf_features
@@ -62,6 +64,7 @@ def run_curate(spec: CurateSpec, emitter: EventEmitter) -> None:
     phases = [
         "score",
         *(["labels"] if spec.labels else []),
+        *(["difficulty"] if spec.difficulty else []),
         *(["fit"] if spec.fit else []),
         "select",
         "write",
@@ -82,6 +85,10 @@ def run_curate(spec: CurateSpec, emitter: EventEmitter) -> None:
     if spec.labels:
         progress.next_phase("labels")
         check_labels(spec, rows, embeddings)
+        progress.done(len(rows))
+    if spec.difficulty:
+        progress.next_phase("difficulty")
+        check_difficulty(spec, rows)
         progress.done(len(rows))
     if spec.fit:
         progress.next_phase("fit")
@@ -213,6 +220,22 @@ def check_labels(spec: CurateSpec, rows: list[Row], embeddings: Embeddings) -> N
     log.info("curate: %d suspected label problems among %d rows", int(report.issues.sum()), len(alive))
 
 
+def check_difficulty(spec: CurateSpec, rows: list[Row]) -> None:
+    """Each surviving row's out-of-fold margin; drop the hardest and the easiest shares asked for."""
+    alive = [i for i, row in enumerate(rows) if row.alive]
+    labels = [row["label"] for i, (*_, row) in enumerate(input_rows(spec)) if rows[i].alive]
+    features = tfidf_features(texts_of(spec, alive))
+    margins = out_of_fold_margins(features, labels, spec.difficulty.folds, spec.seed)
+    for i, margin in zip(alive, margins, strict=True):
+        rows[i].margin = round(float(margin), 4)
+    low, high = band(margins, spec.difficulty.drop_hardest_percent, spec.difficulty.drop_easiest_percent)
+    for i, margin in zip(alive, margins, strict=True):
+        if margin < low:
+            rows[i].drop("hard_to_tell", f"margin {margin:.3f}, under {low:.3f}: reads like another label")
+        elif margin > high:
+            rows[i].drop("too_obvious", f"margin {margin:.3f}, over {high:.3f}")
+
+
 def check_fit(spec: CurateSpec, rows: list[Row], progress: Progress) -> None:
     """Each surviving row's response loss under the base model, then the GRAPE rule and the band."""
     scorer = FitScorer(spec.tokenizer, spec.fit.max_tokens)
@@ -262,7 +285,11 @@ def select(
         progress.done(len(rows))
         return
     if spec.diversity:
-        chosen, how = diverse_picks(spec, rows, alive, target, embeddings.of(rows, alive, progress))
+        if spec.diversity.features == "tfidf":
+            vectors = tfidf_space(texts_of(spec, alive), spec.seed)
+        else:
+            vectors = embeddings.of(rows, alive, progress)
+        chosen, how = diverse_picks(spec, rows, alive, target, vectors)
     else:
         rng = np.random.default_rng(spec.seed)
         chosen = {alive[p] for p in rng.choice(len(alive), size=target, replace=False)}
