@@ -24,6 +24,7 @@ from trainers.curate.dedup import Deduplicator
 from trainers.curate.difficulty import out_of_fold_margins, tfidf_space
 from trainers.curate.diversity import Embedder, cluster_balanced, k_center_greedy
 from trainers.curate.fit import FitScorer, band, prompt_of
+from trainers.curate.influence import most_influential, rank_toward_target
 from trainers.curate.labels import find_label_problems, tfidf_features
 from trainers.curate.quality import judge, token_counter
 from trainers.curate.table import Row, input_rows
@@ -66,6 +67,7 @@ def run_curate(spec: CurateSpec, emitter: EventEmitter) -> None:
         *(["labels"] if spec.labels else []),
         *(["difficulty"] if spec.difficulty else []),
         *(["fit"] if spec.fit else []),
+        *(["influence"] if spec.influence else []),
         "select",
         "write",
     ]
@@ -93,6 +95,9 @@ def run_curate(spec: CurateSpec, emitter: EventEmitter) -> None:
     if spec.fit:
         progress.next_phase("fit")
         check_fit(spec, rows, progress)
+    if spec.influence:
+        progress.next_phase("influence")
+        rank_toward_target(spec, rows, progress.done)
     target = spec.budget.rows(len(rows))
     progress.next_phase("select")
     select(spec, rows, target, embeddings, progress)
@@ -284,7 +289,10 @@ def select(
     if len(alive) <= target:
         progress.done(len(rows))
         return
-    if spec.diversity:
+    if spec.influence:
+        chosen = most_influential(rows, alive, target)
+        how = "less influence toward the target set than the rows kept"
+    elif spec.diversity:
         if spec.diversity.features == "tfidf":
             vectors = tfidf_space(texts_of(spec, alive), spec.seed)
         else:
