@@ -47,7 +47,8 @@ EvaluateParams: type[BaseModel] = create_model(
 
 # What a curate job's ``params`` may set: its steps (each optional), the budget (required), the seed.
 CURATE_FIELDS = (
-    "budget", "dedup", "quality", "labels", "difficulty", "fit", "diversity", "seed", "chunk_rows"
+    "budget", "dedup", "quality", "labels", "difficulty", "fit", "diversity", "influence", "seed",
+    "chunk_rows",
 )
 CurateParams: type[BaseModel] = create_model(
     "CurateParams",

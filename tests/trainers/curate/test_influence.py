@@ -42,3 +42,47 @@ def test_the_rows_like_the_target_are_kept(curate, tiny_model_dir, influence):
     assert result.summary["steps"]["influence"]["method"] == influence["method"]
     dropped = [row for row in result.table if row["reason"] == "over_budget"]
     assert "less influence toward the target set" in dropped[0]["detail"]
+
+
+def test_a_target_of_the_other_kind_keeps_the_other_rows(curate, tiny_model_dir):
+    """The ranking follows the target, not a liking for short or long rows."""
+    tokenizer = {"name": "tiny", "path": str(tiny_model_dir)}
+    influence = {"method": "less", "preconditioner": "sgd", "train_steps": 0, "projection_dims": 64}
+    result = curate(
+        [sums(0, 12) + stories(12)],
+        budget={"keep_rows": 12},
+        influence=influence,
+        tokenizer=tokenizer,
+        target_rows=stories(40)[-4:],
+    )
+    kept = [i for i, reason in enumerate(result.reasons()) if reason == "kept"]
+    assert sum(i >= 12 for i in kept) >= 10
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"target_set": None}, "target_set: the influence step needs the rows to get good at"),
+        ({"tokenizer": None}, "tokenizer: the influence step needs the model the data is for"),
+        ({"diversity": {}}, "choose it or diversity, not both"),
+        ({"influence": None}, "target_set: only the influence step reads it"),
+        ({"target_task": "text"}, "target_set: holds text data but the datasets hold instruction"),
+        ({"influence": {"method": "color_filter", "train_steps": 0}}, "give train_steps ≥ 1"),
+    ],
+)
+def test_the_spec_refuses_an_influence_step_that_cannot_run(change, message):
+    ref = {"path": "/tmp/in.jsonl", "sha256": "0" * 64, "format": "jsonl", "task": "instruction"}
+    spec = {
+        "kind": "curate",
+        "job_id": 1,
+        "attempt": 1,
+        "output_dir": "/tmp/out",
+        "datasets": [ref],
+        "target_set": {**ref, "task": change.pop("target_task", "instruction")},
+        "tokenizer": {"name": "tiny", "path": "/tmp/tiny"},
+        "budget": {"keep_percent": 30},
+        "influence": {},
+        **change,
+    }
+    with pytest.raises(SpecError, match=message):
+        parse_spec(spec)
