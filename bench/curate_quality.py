@@ -69,7 +69,7 @@ def accuracy(train: list[dict], test: list[dict], kind: str = "linear SVM") -> f
     return float(np.mean(predicted == np.array([r["label"] for r in test])))
 
 
-def curate(rows: list[dict], **params) -> tuple[list[dict], list[dict], float]:
+def curate(rows: list[dict], task: str = "classification", **params) -> tuple[list[dict], list[dict], float]:
     """(curated rows, per-row table, seconds) from one curate job over ``rows``."""
     import pyarrow.parquet as pq
 
@@ -80,7 +80,7 @@ def curate(rows: list[dict], **params) -> tuple[list[dict], list[dict], float]:
             "path": str(path),
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "format": "jsonl",
-            "task": "classification",
+            "task": task,
         }
         spec = {
             "kind": "curate",
@@ -97,6 +97,24 @@ def curate(rows: list[dict], **params) -> tuple[list[dict], list[dict], float]:
         seconds = time.perf_counter() - started
         kept = [json.loads(line) for line in Path(f"{tmp}/out/curated.jsonl").read_text().splitlines()]
         return kept, pq.read_table(f"{tmp}/out/scores.parquet").to_pylist(), seconds
+
+
+def curate_with_target(
+    rows: list[dict], target: list[dict] | None, keep_percent: float, **params
+) -> tuple[list[dict], float]:
+    """(kept rows, seconds) of one curate job over plain-text ``rows`` with a target set."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if target is not None:
+            path = Path(tmp) / "target.jsonl"
+            path.write_text("".join(json.dumps(r) + "\n" for r in target), encoding="utf-8")
+            params["target_set"] = {
+                "path": str(path),
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "format": "jsonl",
+                "task": "text",
+            }
+        kept, _table, seconds = curate(rows, budget={"keep_percent": keep_percent}, task="text", **params)
+        return kept, seconds
 
 
 def labels(train: list[dict], test: list[dict]) -> None:
@@ -186,7 +204,7 @@ def job_selection(train: list[dict], test: list[dict], seeds: int = 3, percent: 
             seconds[method] += took
         print(f"  seed {seed}: " + ", ".join(f"{m} {scores[m][-1]:.3f}" for m in JOB_METHODS), flush=True)
     full, base = accuracy(train, test), statistics.mean(scores["random (the job's)"])
-    print(f"job selection {percent:g} % ({k} rows; linear SVM, mean ± stdev of {seeds} seeds), full {full:.3f}:")
+    print(f"job selection {percent:g} % ({k} rows; linear SVM, mean ± stdev), full data {full:.3f}:")
     for method in JOB_METHODS:
         mean, spread = statistics.mean(scores[method]), statistics.stdev(scores[method])
         print(

@@ -1,14 +1,15 @@
 """Influence toward a target set: which rows would teach the base model most of what the target shows.
 
 **LESS** (Xia et al. 2024, arXiv:2402.04333): a LoRA on the base model is warmed up for
-``train_steps`` on a random sample of the rows; each row's gradient of its response loss with respect
-to the LoRA weights is then taken, as Adam would step it from the warm-up's optimizer state
-(``preconditioner: adam``, the paper's Γ = m / (√v + ε) with m, v one Adam update on from the warm-up's
-moments) or plain (``sgd``), and randomly projected to ``projection_dims`` (a Gaussian matrix drawn
-in blocks from a seeded generator, never held whole). The target rows' plain gradients are projected
-the same way. A row's score is its mean cosine similarity to the target rows (one target task: the
-paper's max over tasks has one term), which is its unit feature against the mean of the target's
-unit features, so no feature matrix is kept: memory is one batch of gradients.
+``train_steps`` on a random 5 % of the rows; each row's gradient of its response loss with respect to
+the LoRA weights is then taken, as Adam would step it from the warm-up's optimizer state
+(``preconditioner: adam``: the paper's Γ = m / √(v + ε), m and v one Adam update on from the warm-up's
+moments; one warm-up checkpoint, where the paper sums four weighted by their learning rates) or plain
+(``sgd``), and randomly projected to ``projection_dims`` (a seeded Gaussian matrix, drawn in blocks and
+kept only while it is under 1 GiB). The target rows' plain gradients are projected the same way. A
+row's score is its mean cosine similarity to the target rows (one target task: the paper's max over
+tasks has one term), which is its unit feature against the mean of the target's unit features, so no
+feature matrix is kept: memory is one batch of gradients.
 
 **CoLoR-Filter** (Brandfonbrener et al. 2024, arXiv:2406.10670): a LoRA is trained for ``train_steps``
 on the target set; a row's score is its loss under the base model (adapter off) minus its loss under
@@ -94,7 +95,8 @@ class InfluenceScorer:
         return torch.cat([p.grad.reshape(-1) for p in self.params])
 
     def adam_step(self, gradient):
-        """What Adam would step from the warm-up's moments with this gradient: m / (√v + ε)."""
+        """What Adam would step from the warm-up's moments with this gradient: m / √(v + ε), as the
+        LESS code computes it (``obtain_gradients_with_adam``)."""
         import torch
 
         state = [self.optimizer.state[p] for p in self.params]
@@ -103,7 +105,7 @@ class InfluenceScorer:
         beta1, beta2 = ADAM_BETAS
         m = beta1 * m + (1 - beta1) * gradient
         v = beta2 * v + (1 - beta2) * gradient**2
-        return m / (v.sqrt() + ADAM_EPS)
+        return m / (v + ADAM_EPS).sqrt()
 
     def project(self, gradients):
         """(rows, projection_dims): gradients (rows, parameters) times a seeded Gaussian matrix / √dims,
