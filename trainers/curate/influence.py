@@ -37,6 +37,8 @@ from trainers.spec_curate import CurateSpec, InfluenceStep
 
 PROJECTION_BLOCK = 1 << 15  # parameters per block of the projection matrix drawn at a time
 PROJECTION_CACHE_BYTES = 1 << 30  # a projection up to this size is drawn once and kept
+GRADIENT_BATCH_BYTES = 1 << 29  # rows' gradients held at once: a projection drawn anew serves them all
+LOSS_BATCH = 8  # CoLoR-Filter: rows per forward pass
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
 
 
@@ -85,6 +87,11 @@ class InfluenceScorer:
         device = self.fit.device
         ids = torch.tensor([example["input_ids"]], device=device)
         return self.model(input_ids=ids, labels=torch.tensor([example["labels"]], device=device)).loss
+
+    def gradient_rows(self) -> int:
+        """Rows whose gradients are projected together: as many as fit GRADIENT_BATCH_BYTES, ≤ 256."""
+        parameters = sum(p.numel() for p in self.params)
+        return max(1, min(256, GRADIENT_BATCH_BYTES // (4 * parameters)))
 
     def gradient(self, example: dict[str, list[int]]):
         """(parameters,) the LoRA gradient of one row's response loss."""
@@ -150,11 +157,12 @@ def target_direction(scorer: InfluenceScorer, target: list[dict[str, list[int]]]
 
 
 def score_rows(
-    scorer: InfluenceScorer, rows: Sequence[dict], task: str, direction=None, batch: int = 8
+    scorer: InfluenceScorer, rows: Sequence[dict], task: str, direction=None
 ) -> list[float]:
     """Each row's influence score (nan where truncation left it no response): LESS's mean cosine to
     the target, or CoLoR-Filter's loss reduction."""
     out = []
+    batch = LOSS_BATCH if scorer.step.method == "color_filter" else scorer.gradient_rows()
     for start in range(0, len(rows), batch):
         part = [scorer.fit.example(row, task) for row in rows[start : start + batch]]
         usable = [i for i, e in enumerate(part) if any(label != IGNORE_INDEX for label in e["labels"][1:])]
