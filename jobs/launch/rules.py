@@ -16,7 +16,7 @@ from django.conf import settings
 from pydantic import ValidationError
 
 from jobs import gates
-from jobs.launch.curate_checks import check_curate_time
+from jobs.launch.curate_checks import check_curate_time, influence_problems
 from jobs.launch.file_checks import check_calibration_size, check_group_size, check_merge_files
 from jobs.launch.grpo_checks import SAMPLING_OBJECTIVES, check_grpo_rows
 from jobs.launch.sweep_checks import problems as search_problems
@@ -349,40 +349,13 @@ def curate_problems(request: LaunchRequest) -> list[Problem]:
     if request.params.get("difficulty") is not None and task != "classification":
         found.append(Problem(("difficulty",), f"margins are of classification labels; {datasets[0].name} "
                              f"holds {task} data: turn this step off"))
-    found += _influence_problems(request, task)
+    found += influence_problems(request, task)
     if not request.params.get("budget"):
         found.append(Problem(("budget",), "required: keep_rows (a number of rows) or keep_percent"))
     for role, where in (("base", "tokenizer"), ("model", "embedder")):
         model = request.model(role)
         if model is not None and (model.format != ModelAsset.Format.TRANSFORMERS or not model.path):
             found.append(Problem((where,), f"{model.name} has no transformers files on the server to read"))
-    return found
-
-
-def _influence_problems(request: LaunchRequest, task: str) -> list[Problem]:
-    """The influence step ranks rows toward a target set of the same kind, with the model's loss."""
-    target, influence = request.dataset("target"), request.params.get("influence")
-    if target is not None and target.task != task:
-        return [Problem(("target_set",), f"{target.name} holds {target.task} data but the datasets hold "
-                        f"{task}; give a target set of the same kind")]
-    if influence is None:
-        if target is not None:
-            return [Problem(("target_set",), "only the influence step reads a target set: add it or "
-                            "leave the target set out")]
-        return []
-    if task == "classification":
-        return [Problem(("influence",), "ranks rows by a language model's loss; classification rows "
-                        "have none: turn this step off")]
-    found = []
-    if target is None:
-        found.append(Problem(("target_set",), "required: a few rows like those the model should get good at"))
-    base = request.model("base")
-    if base is None:
-        found.append(Problem(("tokenizer",), "required: the language model the data is for"))
-    elif base.task != ModelAsset.Task.CAUSAL_LM:
-        found.append(Problem(("tokenizer",), f"{base.name} is a classifier, not a language model"))
-    if request.params.get("diversity") is not None:
-        found.append(Problem(("influence",), "fills the budget itself: choose it or diversity, not both"))
     return found
 
 
