@@ -2,8 +2,9 @@
 
 Phases, each reported as progress (rows × phases, with an ETA): score (duplicates, contamination,
 quality; streamed in chunks of ``chunk_rows``), labels (classification: cleanlab), difficulty
-(classification: out-of-fold margins), fit (loss under the base model), select (the budget: k-center
-greedy or cluster-balanced sampling on embeddings or TF-IDF, or a seeded random sample), write.
+(classification: out-of-fold margins), fit (loss under the base model), influence (toward the target
+set: LESS or CoLoR-Filter), select (the budget: the most influential rows, k-center greedy or
+cluster-balanced sampling on embeddings or TF-IDF, or a seeded random sample), write.
 Artifacts: ``curated`` (artifact_kind "dataset": the platform registers it as a new dataset with its
 lineage), ``scores`` (the per-row parquet table) and ``summary`` (JSON: counts and examples per
 reason, the budget).
@@ -228,7 +229,11 @@ def check_labels(spec: CurateSpec, rows: list[Row], embeddings: Embeddings) -> N
 def check_difficulty(spec: CurateSpec, rows: list[Row]) -> None:
     """Each surviving row's out-of-fold margin; drop the hardest and the easiest shares asked for."""
     alive = [i for i, row in enumerate(rows) if row.alive]
-    labels = [row["label"] for i, (*_, row) in enumerate(input_rows(spec)) if rows[i].alive]
+    labels = [  # a label the label step corrected counts as corrected
+        row["label"] if rows[i].new_label is None else rows[i].new_label
+        for i, (*_, row) in enumerate(input_rows(spec))
+        if rows[i].alive
+    ]
     features = tfidf_features(texts_of(spec, alive))
     margins = out_of_fold_margins(features, labels, spec.difficulty.folds, spec.seed)
     for i, margin in zip(alive, margins, strict=True):
