@@ -13,8 +13,13 @@ a fixed seed and split into train and a clean held-out test set.
    greedy; cluster-balanced sampling, equal and proportional shares, on k-means clusters) on MiniLM
    embeddings, computed once with the job's embedder, against a random 30 %, each over 3 seeds, and
    the full training set.
+3. Selection in the classifier's own space, each a whole curate job (``budget.keep_rows``, the seed):
+   the job's random sample, k-center and proportional clusters on TF-IDF (``diversity.features:
+   tfidf``), and the difficulty step (drop the 20 % of rows with the lowest out-of-fold margin) before
+   a random sample or k-center on TF-IDF.
 
     python bench/curate_quality.py [--train 3000] [--test 1000] [--skip-labels] [--skip-selection]
+        [--skip-embeddings]
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ def accuracy(train: list[dict], test: list[dict], kind: str = "linear SVM") -> f
     return float(np.mean(predicted == np.array([r["label"] for r in test])))
 
 
-def curate(rows: list[dict], **params) -> tuple[list[dict], list[dict], float]:
+def curate(rows: list[dict], task: str = "classification", **params) -> tuple[list[dict], list[dict], float]:
     """(curated rows, per-row table, seconds) from one curate job over ``rows``."""
     import pyarrow.parquet as pq
 
@@ -75,7 +80,7 @@ def curate(rows: list[dict], **params) -> tuple[list[dict], list[dict], float]:
             "path": str(path),
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "format": "jsonl",
-            "task": "classification",
+            "task": task,
         }
         spec = {
             "kind": "curate",
@@ -92,6 +97,24 @@ def curate(rows: list[dict], **params) -> tuple[list[dict], list[dict], float]:
         seconds = time.perf_counter() - started
         kept = [json.loads(line) for line in Path(f"{tmp}/out/curated.jsonl").read_text().splitlines()]
         return kept, pq.read_table(f"{tmp}/out/scores.parquet").to_pylist(), seconds
+
+
+def curate_with_target(
+    rows: list[dict], target: list[dict] | None, keep_percent: float, **params
+) -> tuple[list[dict], float]:
+    """(kept rows, seconds) of one curate job over plain-text ``rows`` with a target set."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if target is not None:
+            path = Path(tmp) / "target.jsonl"
+            path.write_text("".join(json.dumps(r) + "\n" for r in target), encoding="utf-8")
+            params["target_set"] = {
+                "path": str(path),
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "format": "jsonl",
+                "task": "text",
+            }
+        kept, _table, seconds = curate(rows, budget={"keep_percent": keep_percent}, task="text", **params)
+        return kept, seconds
 
 
 def labels(train: list[dict], test: list[dict]) -> None:
@@ -156,12 +179,47 @@ def selection(train: list[dict], test: list[dict], seeds: int = 3, percent: floa
         )
 
 
+HARDEST = {"difficulty": {"drop_hardest_percent": 20}}
+TFIDF_K_CENTER = {"diversity": {"method": "k_center", "features": "tfidf"}}
+JOB_METHODS: dict[str, dict] = {
+    "random (the job's)": {},
+    "k-center on TF-IDF": TFIDF_K_CENTER,
+    "clusters proportional on TF-IDF": {
+        "diversity": {"method": "cluster_balanced", "share": "proportional", "features": "tfidf"}
+    },
+    "hardest 20 % dropped, random": HARDEST,
+    "hardest 20 % dropped, k-center TF-IDF": HARDEST | TFIDF_K_CENTER,
+}
+
+
+def job_selection(train: list[dict], test: list[dict], seeds: int = 3, percent: float = 30) -> None:
+    """Each method as one curate job per seed, the kept rows scored with the linear SVM."""
+    k = round(len(train) * percent / 100)
+    scores: dict[str, list[float]] = {m: [] for m in JOB_METHODS}
+    seconds: dict[str, float] = dict.fromkeys(JOB_METHODS, 0.0)
+    for seed in range(seeds):
+        for method, steps in JOB_METHODS.items():
+            kept, _table, took = curate(train, budget={"keep_rows": k}, seed=seed, **steps)
+            scores[method].append(accuracy(kept, test))
+            seconds[method] += took
+        print(f"  seed {seed}: " + ", ".join(f"{m} {scores[m][-1]:.3f}" for m in JOB_METHODS), flush=True)
+    full, base = accuracy(train, test), statistics.mean(scores["random (the job's)"])
+    print(f"job selection {percent:g} % ({k} rows; linear SVM, mean ± stdev), full data {full:.3f}:")
+    for method in JOB_METHODS:
+        mean, spread = statistics.mean(scores[method]), statistics.stdev(scores[method])
+        print(
+            f"  {method:40} {' '.join(f'{v:.3f}' for v in scores[method])}  {mean:.3f} ± {spread:.3f}; "
+            f"− random {mean - base:+.3f}; full − it {full - mean:+.3f}; {seconds[method] / seeds:.1f} s/job"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=int, default=6000)
     parser.add_argument("--test", type=int, default=2000)
     parser.add_argument("--skip-selection", action="store_true")
     parser.add_argument("--skip-labels", action="store_true")
+    parser.add_argument("--skip-embeddings", action="store_true", help="only the TF-IDF job selections")
     args = parser.parse_args()
     rows = python_doc_paragraphs()
     random.Random(0).shuffle(rows)
@@ -169,7 +227,9 @@ def main() -> None:
     if not args.skip_labels:
         labels(train, test)
     if not args.skip_selection:
-        selection(train, test)
+        if not args.skip_embeddings:
+            selection(train, test)
+        job_selection(train, test)
 
 
 if __name__ == "__main__":

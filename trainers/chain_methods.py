@@ -46,7 +46,10 @@ EvaluateParams: type[BaseModel] = create_model(
 )
 
 # What a curate job's ``params`` may set: its steps (each optional), the budget (required), the seed.
-CURATE_FIELDS = ("budget", "dedup", "quality", "labels", "fit", "diversity", "seed", "chunk_rows")
+CURATE_FIELDS = (
+    "budget", "dedup", "quality", "labels", "difficulty", "fit", "diversity", "influence", "seed",
+    "chunk_rows",
+)
 CurateParams: type[BaseModel] = create_model(
     "CurateParams",
     __config__=ConfigDict(extra="forbid"),

@@ -3,8 +3,9 @@
 Each step is optional and they combine; the budget (keep N rows or P % of the input) is required.
 Steps run in this order: quality filters, exact and near duplicates (within and across the inputs,
 and against an evaluation set, reported as contamination), label problems (classification data),
-then the budget: a diversity selection (k-center greedy or cluster-balanced sampling on embeddings)
-when asked, else a seeded random sample. Every row ends with a reason it was kept or dropped
+difficulty (classification: the rows a cross-validated classifier finds hardest to tell), fit, then
+the budget: a diversity selection (k-center greedy or cluster-balanced sampling, on embeddings or
+TF-IDF) when asked, else a seeded random sample. Every row ends with a reason it was kept or dropped
 (``trainers/curate/reasons.py``).
 """
 
@@ -115,9 +116,38 @@ class DiversityStep(_Strict):
         "equal",
         description="cluster_balanced: as many rows from each cluster, or in proportion to its size.",
     )
+    features: Literal["embeddings", "tfidf"] = Field(
+        "embeddings",
+        description=(
+            "The space rows are spread over: the embedder's vectors, or TF-IDF words and word pairs "
+            "(reduced to 128 dimensions), the space a linear text classifier reads."
+        ),
+    )
 
     def clusters_for(self, target: int) -> int:
         return self.clusters or max(2, min(100, round(target**0.5)))
+
+
+class DifficultyStep(_Strict):
+    """Classification: each row's out-of-fold margin under a linear classifier on TF-IDF
+    (``trainers/curate/difficulty.py``); drop the rows hardest to tell, or the most obvious."""
+
+    drop_hardest_percent: float = Field(
+        20.0,
+        ge=0.0,
+        lt=90.0,
+        description="Drop this share of rows whose text looks least like their label (lowest margin).",
+    )
+    drop_easiest_percent: float = Field(
+        0.0, ge=0.0, lt=90.0, description="Drop this share of the most obvious rows (highest margin)."
+    )
+    folds: int = Field(5, ge=2, le=20, description="Cross-validation folds for out-of-sample margins.")
+
+    @model_validator(mode="after")
+    def _leaves_rows(self) -> DifficultyStep:
+        if self.drop_hardest_percent + self.drop_easiest_percent >= 90:
+            raise ValueError("drop_hardest_percent and drop_easiest_percent together must leave 10 % of rows")
+        return self
 
 
 class FitStep(_Strict):
@@ -138,6 +168,52 @@ class FitStep(_Strict):
     )
 
 
+class InfluenceStep(_Strict):
+    """Rank rows by how much they would teach the base model (``tokenizer``) toward the target set,
+    and fill the budget with the best: see trainers/curate/influence.py."""
+
+    method: Literal["less", "color_filter"] = Field(
+        "less",
+        description=(
+            "less: each row's LoRA gradient, randomly projected, against the target rows' (cosine); "
+            "color_filter: how much a row's loss drops once the model has trained briefly on the target."
+        ),
+    )
+    train_steps: int = Field(
+        20,
+        ge=0,
+        le=10_000,
+        description=(
+            "LoRA steps before scoring: less, on a random sample of the rows (the warm-up); "
+            "color_filter, on the target set."
+        ),
+    )
+    learning_rate: float = Field(1e-4, gt=0.0, le=1.0, description="Learning rate of those LoRA steps.")
+    lora_r: int = Field(8, ge=1, le=256, description="Rank of the LoRA whose gradients are compared.")
+    preconditioner: Literal["adam", "sgd"] = Field(
+        "adam",
+        description=(
+            "less: rows' gradients as Adam would step them after the warm-up (the paper's), "
+            "or plain gradients."
+        ),
+    )
+    projection_dims: int = Field(
+        1024, ge=16, le=8192, description="less: dimensions of the random projection of the gradients."
+    )
+    max_tokens: int = Field(
+        256, ge=16, le=8192, description="Score at most this many tokens of each row (bounds the cost)."
+    )
+
+    @model_validator(mode="after")
+    def _adam_needs_steps(self) -> InfluenceStep:
+        if self.method == "less" and self.preconditioner == "adam" and self.train_steps == 0:
+            raise ValueError("the adam preconditioner reads the warm-up's optimizer: give train_steps ≥ 1")
+        if self.method == "color_filter" and self.train_steps == 0:
+            raise ValueError("color_filter compares the model before and after training on the target: "
+                             "give train_steps ≥ 1")
+        return self
+
+
 class CurateSpec(_Strict):
     version: Literal[1] = SPEC_VERSION
     kind: Literal["curate"] = "curate"
@@ -147,11 +223,16 @@ class CurateSpec(_Strict):
     dataset_names: list[str] = Field(default_factory=list, description="For the report, one per dataset.")
     dataset_rows: list[int] = Field(default_factory=list, description="Rows per dataset, for progress.")
     eval_set: DatasetRef | None = Field(None, description="Rows found in here are dropped as contamination.")
+    target_set: DatasetRef | None = Field(
+        None, description="A few rows like those the model should get good at: the influence step's target."
+    )
     budget: Budget
     dedup: DedupStep | None = None
     quality: QualityStep | None = None
     labels: LabelStep | None = None
+    difficulty: DifficultyStep | None = None
     diversity: DiversityStep | None = None
+    influence: InfluenceStep | None = None
     fit: FitStep | None = None
     tokenizer: ModelRef | None = Field(
         None,
@@ -182,9 +263,31 @@ class CurateSpec(_Strict):
                 if self.tokenizer is None
                 else "fit: classification rows have no response to score"
             )
+        self._influence_fits(task)
         if self.labels is not None and task != "classification":
             raise ValueError(f"labels: label problems are found in classification data; these are {task}")
+        if self.difficulty is not None and task != "classification":
+            raise ValueError(f"difficulty: margins are of classification data's labels; these are {task}")
         return self
+
+    def _influence_fits(self, task: str) -> None:
+        if self.target_set is not None and self.target_set.task != task:
+            raise ValueError(
+                f"target_set: holds {self.target_set.task} data but the datasets hold {task}; "
+                "give a target set of the same kind"
+            )
+        if self.influence is None:
+            if self.target_set is not None:
+                raise ValueError("target_set: only the influence step reads it; add one or leave it out")
+            return
+        if self.diversity is not None:
+            raise ValueError("influence: fills the budget itself; choose it or diversity, not both")
+        if task == "classification":
+            raise ValueError("influence: ranks rows by a language model's loss; classification has none")
+        needs = (("target_set", "the rows to get good at"), ("tokenizer", "the model the data is for"))
+        for field, what in needs:
+            if getattr(self, field) is None:
+                raise ValueError(f"{field}: the influence step needs {what}")
 
     @property
     def task(self) -> str:

@@ -29,6 +29,12 @@ class CurateJobCreateSerializer(ChainJobSerializer):
         allow_null=True,
         help_text="A dataset you evaluate on: rows that (nearly) repeat it are dropped as contamination.",
     )
+    target_set = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="A few rows like those the model should get good at: the influence step ranks toward them.",
+    )
     tokenizer_model = serializers.IntegerField(
         min_value=1,
         required=False,
@@ -45,6 +51,7 @@ class CurateJobCreateSerializer(ChainJobSerializer):
         help_text="The steps and the budget; JSON schema: GET /api/v1/methods/curate."
     )
     spec_fields = {"datasets": "datasets", "dataset": "datasets", "eval_set": "eval_set", "eval": "eval_set"}
+    spec_fields |= {"target_set": "target_set", "target": "target_set"}
     spec_fields |= {"tokenizer": "tokenizer_model", "base": "tokenizer_model"}
     spec_fields |= {"embedder": "embedding_model", "model": "embedding_model"}
 
@@ -72,6 +79,9 @@ class CurateJobCreateSerializer(ChainJobSerializer):
     def validate_eval_set(self, value: int | None) -> Dataset | None:
         return dataset_of(self.team, value)
 
+    def validate_target_set(self, value: int | None) -> Dataset | None:
+        return dataset_of(self.team, value)
+
     def validate_tokenizer_model(self, value: int | None) -> ModelAsset | None:
         return None if value is None else model_of(self.team, value)
 
@@ -84,8 +94,9 @@ class CurateJobCreateSerializer(ChainJobSerializer):
     def request(self) -> dict:
         data = self.validated_data
         datasets = [("dataset", d) for d in data["datasets"]]
-        if data.get("eval_set"):
-            datasets.append(("eval", data["eval_set"]))
+        for role, key in (("eval", "eval_set"), ("target", "target_set")):
+            if data.get(key):
+                datasets.append((role, data[key]))
         models = [
             (role, data[key], None)
             for role, key in (("base", "tokenizer_model"), ("model", "embedding_model"))

@@ -97,7 +97,13 @@ KINDS: Mapping[str, KindTraits] = MappingProxyType(
         Job.Kind.CURATE: KindTraits(
             label="Curation",
             checks=rules.curate_problems,
-            inputs={"dataset": "datasets", "eval": "eval_set", "base": "tokenizer", "model": "embedder"},
+            inputs={
+                "dataset": "datasets",
+                "eval": "eval_set",
+                "target": "target_set",
+                "base": "tokenizer",
+                "model": "embedder",
+            },
             api_serializer="api.serializers.curate_jobs.CurateJobCreateSerializer",
             file_checks=rules.curate_files,
             primary_dataset=True,

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 import jobs.launch.reward_models as reward_models
 from jobs import gates
-from jobs.launch.curate_checks import check_curate_time
+from jobs.launch.curate_checks import check_curate_time, influence_problems
 from jobs.launch.file_checks import (
     check_calibration_size,
     check_group_size,
@@ -286,6 +286,10 @@ def curate_problems(request: LaunchRequest) -> list[Problem]:
     if request.params.get("labels") is not None and task != "classification":
         found.append(Problem(("labels",), f"label problems are found in classification data; "
                              f"{datasets[0].name} holds {task} data: turn this step off"))
+    if request.params.get("difficulty") is not None and task != "classification":
+        found.append(Problem(("difficulty",), f"margins are of classification labels; {datasets[0].name} "
+                             f"holds {task} data: turn this step off"))
+    found += influence_problems(request, task)
     if not request.params.get("budget"):
         found.append(Problem(("budget",), "required: keep_rows (a number of rows) or keep_percent"))
     for role, where in (("base", "tokenizer"), ("model", "embedder")):

@@ -240,6 +240,7 @@ def _curate(job: Job, inputs: Inputs, _resume: Path | None) -> dict:
         "dataset_names": [d.name for d in datasets],
         "dataset_rows": [d.row_count for d in datasets],
         "eval_set": _dataset(inputs, "eval"),
+        "target_set": _dataset(inputs, "target"),
         "tokenizer": model_ref(tokenizer[0].model) if tokenizer else None,
         "embedder": model_ref(embedder[0].model) if embedder else None,
     }

@@ -22,8 +22,26 @@ LABEL_CHOICES = [
 ]
 DIVERSITY_CHOICES = [
     ("", "A random sample"),
-    ("k_center", "Rows unlike those already picked (k-center greedy)"),
+    ("k_center", "Rows unlike those already picked (k-center greedy on embeddings)"),
+    (
+        "k_center_tfidf",
+        "Rows unlike those already picked, by their words (TF-IDF: fast; for text classifiers)",
+    ),
     ("cluster_balanced", "As many rows from each topic (clusters of the embeddings)"),
+    ("less", "Rows that train the model toward the target set (LESS: gradients; needs the model)"),
+    ("color_filter", "Rows the model learns most from once it has seen the target set (CoLoR-Filter)"),
+]
+# A choice of how to fill the budget → the step it becomes in params.
+SELECTIONS: dict[str, tuple[str, dict]] = {
+    "k_center": ("diversity", {"method": "k_center"}),
+    "k_center_tfidf": ("diversity", {"method": "k_center", "features": "tfidf"}),
+    "cluster_balanced": ("diversity", {"method": "cluster_balanced"}),
+    "less": ("influence", {"method": "less"}),
+    "color_filter": ("influence", {"method": "color_filter"}),
+}
+FIT_RULES = [
+    ("best", "Keep the likeliest answer to each prompt, and drop the band's ends"),
+    ("band", "Only drop the band's ends (every prompt keeps all its answers)"),
 ]
 # A problem's place in params → the form field that shows it.
 PARAM_FIELDS = {
@@ -40,8 +58,19 @@ PARAM_FIELDS = {
     "eval_set": "eval_set",
     "tokenizer": "tokenizer",
     "diversity": "diversity",
+    "influence": "diversity",
+    "target_set": "target_set",
+    "difficulty": "difficulty",
     "languages": "languages",
     "fit": "fit",
+}
+# Fields a step's own settings show in, by (step, setting): names the steps share (max_tokens,
+# drop_hardest_percent) would otherwise land on another step's field.
+STEP_FIELDS = {
+    ("fit", "drop_easiest_percent"): "fit_drop_easiest",
+    ("fit", "drop_hardest_percent"): "fit_drop_hardest",
+    ("fit", "max_tokens"): "fit_max_tokens",
+    ("difficulty", "drop_hardest_percent"): "difficulty",
 }
 
 
@@ -108,20 +137,61 @@ class CurateForm(forms.Form):
         label="Drop rows the model finds trivial or alien",
         help_text=(
             "Scores each answer by its loss under the model chosen above: keeps the likeliest answer to "
-            "each prompt, drops the easiest and the hardest 10 %."
+            "each prompt (or not: the rule below) and drops the easiest and the hardest shares below."
+        ),
+    )
+    fit_rule = forms.ChoiceField(choices=FIT_RULES, required=False, initial="best", label="Fit: which rule")
+    fit_drop_easiest = forms.FloatField(
+        required=False,
+        initial=10,
+        min_value=0,
+        label="Fit: drop the easiest (%)",
+        help_text="Rows the model already writes (lowest loss): little to learn.",
+    )
+    fit_drop_hardest = forms.FloatField(
+        required=False,
+        initial=10,
+        min_value=0,
+        label="Fit: drop the hardest (%)",
+        help_text="Rows farthest from what the model knows (highest loss): noise, garbled text.",
+    )
+    fit_max_tokens = forms.IntegerField(
+        required=False,
+        initial=512,
+        min_value=1,
+        label="Fit: tokens scored per row",
+        help_text="Fewer is faster; the rest of a long row is not scored.",
+    )
+    difficulty = forms.FloatField(
+        required=False,
+        min_value=0,
+        label="Drop the rows hardest to tell (%, classification)",
+        help_text=(
+            "Rows whose text reads least like their label to a cross-validated classifier; 20 helps a "
+            "small budget. Blank: off."
         ),
     )
     diversity = forms.ChoiceField(
         choices=DIVERSITY_CHOICES,
         required=False,
         label="How to fill the budget",
-        help_text="Varied selections read MiniLM embeddings of every row (slower).",
+        help_text=(
+            "Embedding selections read MiniLM vectors of every row (slower); LESS and CoLoR-Filter run the "
+            "model chosen above over every row and need a target set."
+        ),
+    )
+    target_set = DatasetChoice(
+        queryset=None,
+        required=False,
+        label="Target set",
+        help_text="A few rows like those the model should get good at, of the same kind as the data.",
     )
 
     def __init__(self, *args, team: Team, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["datasets"].queryset = team.datasets.all()
         self.fields["eval_set"].queryset = team.datasets.all()
+        self.fields["target_set"].queryset = team.datasets.all()
         self.fields["tokenizer"].queryset = (
             ModelAsset.objects.visible_to(team).filter(format=ModelAsset.Format.TRANSFORMERS).exclude(path="")
         )
@@ -155,19 +225,37 @@ class CurateForm(forms.Form):
         if cleaned.get("labels"):
             params["labels"] = {"action": cleaned["labels"]}
         if cleaned.get("fit"):
-            params["fit"] = {}
-        if cleaned.get("diversity"):
-            params["diversity"] = {"method": cleaned["diversity"]}
+            params["fit"] = CurateForm.fit_params(cleaned)
+        if cleaned.get("difficulty") is not None:
+            params["difficulty"] = {"drop_hardest_percent": cleaned["difficulty"]}
+        if cleaned.get("diversity") in SELECTIONS:
+            step, settings = SELECTIONS[cleaned["diversity"]]
+            params[step] = dict(settings)
         return params
+
+    @staticmethod
+    def fit_params(cleaned: dict) -> dict:
+        fit = {"best_response_per_prompt": cleaned.get("fit_rule") != "band"}
+        for key, field in (
+            ("drop_easiest_percent", "fit_drop_easiest"),
+            ("drop_hardest_percent", "fit_drop_hardest"),
+            ("max_tokens", "fit_max_tokens"),
+        ):
+            if cleaned.get(field) is not None:
+                fit[key] = cleaned[field]
+        return fit
 
     def field_for(self, loc: tuple) -> str | None:
         """The field a problem is about: the last name in its place that the form shows."""
+        if len(loc) >= 2 and (str(loc[0]), str(loc[1])) in STEP_FIELDS:
+            return STEP_FIELDS[(str(loc[0]), str(loc[1]))]
         return next((PARAM_FIELDS[str(p)] for p in reversed(loc) if str(p) in PARAM_FIELDS), None)
 
     def inputs(self) -> tuple[list, list]:
         data = self.cleaned_data
         datasets = [("dataset", d) for d in data["datasets"]]
-        if data.get("eval_set"):
-            datasets.append(("eval", data["eval_set"]))
+        for role, key in (("eval", "eval_set"), ("target", "target_set")):
+            if data.get(key):
+                datasets.append((role, data[key]))
         models = [("base", data["tokenizer"], None)] if data.get("tokenizer") else []
         return models, datasets

@@ -17,7 +17,7 @@ from jobs.lifecycle import specs
 from jobs.models import Artifact, Dataset, Job
 from jobs.teams.access import current_membership, require_launch
 from jobs.web.curate_forms import CurateForm
-from jobs.web.histogram import length_histogram, score_histogram
+from jobs.web.histogram import length_histogram, score_histogram, value_histogram
 from trainers.curate import run as curate_run
 from trainers.curate.estimate import curate_time, human_seconds
 from trainers.formats import DataError
@@ -71,6 +71,7 @@ def preview_of(form: CurateForm) -> dict:
     models, datasets = form.inputs()
     chosen = [d for role, d in datasets if role == "dataset"]
     evaluation = next((d for role, d in datasets if role == "eval"), None)
+    target = next((d for role, d in datasets if role == "target"), None)
     body = {
         "kind": "curate",
         "job_id": 1,
@@ -81,6 +82,7 @@ def preview_of(form: CurateForm) -> dict:
         "dataset_names": [d.name for d in chosen],
         "dataset_rows": [d.row_count for d in chosen],
         "eval_set": specs.dataset_ref(evaluation) if evaluation else None,
+        "target_set": specs.dataset_ref(target) if target else None,
         "tokenizer": specs.model_ref(models[0][1]) if models else None,
     }
     try:
@@ -90,7 +92,8 @@ def preview_of(form: CurateForm) -> dict:
     except (SpecError, DataError) as exc:
         form.add_error(None, str(exc).removeprefix("invalid job spec: "))
         return {}
-    skipped = [s for s in ("labels", "fit", "diversity") if s in form.cleaned_data["params"]]
+    steps = ("labels", "difficulty", "fit", "diversity", "influence")
+    skipped = [s for s in steps if s in form.cleaned_data["params"]]
     return found | {"skipped": skipped, "estimate": took}
 
 
@@ -134,13 +137,12 @@ def charts(job: Job, body: dict) -> list[tuple[str, str]]:
     if scores is None:
         return []
     try:
-        columns = pq.read_table(
-            storage.resolve(scores.location), columns=["tokens", "similarity", "label_quality"]
-        ).to_pydict()
+        table = pq.read_table(storage.resolve(scores.location))
+        columns = {name: table.column(name).to_pylist() for name in SCORES if name in table.column_names}
     except (OSError, ValueError):
         return []
     found = []
-    tokens = [v for v in columns["tokens"] if v is not None]
+    tokens = [v for v in columns.get("tokens", []) if v is not None]
     if tokens:
         cut = (body.get("steps", {}).get("quality") or {}).get("max_tokens") or max(tokens) * 4
         found.append(("Length of every row", length_histogram(tokens, cut)))
@@ -148,7 +150,31 @@ def charts(job: Job, body: dict) -> list[tuple[str, str]]:
         ("similarity", "Similarity of each duplicate to what it repeats", "% alike"),
         ("label_quality", "How sure the check is of each label", "% label quality"),
     ):
-        values = [v for v in columns[name] if v is not None]
+        values = [v for v in columns.get(name, []) if v is not None]
         if values:
             found.append((title, score_histogram(values, unit=unit)))
+    return found + real_valued_charts(columns)
+
+
+SCORES = ("tokens", "similarity", "label_quality", "fit_loss", "margin", "influence", "reason")
+
+
+def real_valued_charts(columns: dict[str, list]) -> list[tuple[str, str]]:
+    """Loss under the model, margin of the label, influence toward the target: each where computed.
+    The fit chart marks the band the job kept (between the easiest and hardest rows it dropped)."""
+    found = []
+    for name, title, unit in (
+        ("fit_loss", "Loss of each answer under the model (the fit step)", "loss per token"),
+        ("margin", "How clearly each row reads as its label (the difficulty step)", "margin"),
+        ("influence", "Influence of each row toward the target set", "score"),
+    ):
+        values = [v for v in columns.get(name, []) if v is not None]
+        if not values:
+            continue
+        marks: tuple[float, ...] = ()
+        if name == "fit_loss":
+            kept = [v for v, reason in zip(columns["fit_loss"], columns["reason"], strict=True)
+                    if v is not None and reason not in ("too_easy", "too_far")]
+            marks = (min(kept), max(kept)) if kept and len(kept) < len(values) else ()
+        found.append((title, value_histogram(values, unit=unit, marks=marks)))
     return found

@@ -82,9 +82,10 @@ def _axes(frame: _Frame, unit: str = "tokens") -> list[str]:
                 f'stroke="currentColor" stroke-opacity="0.15"/>'
                 f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{int(tick):,}</text>'
             )
-    for tick in nice_ticks(0, frame.edges[-1], 6):
+    for tick in nice_ticks(frame.edges[0], frame.edges[-1], 6):
+        shown = f"{int(tick):,}" if float(tick).is_integer() else f"{tick:.3g}"
         parts.append(
-            f'<text x="{frame.x(tick):.1f}" y="{frame.bottom + 16}" text-anchor="middle">{int(tick):,}</text>'
+            f'<text x="{frame.x(tick):.1f}" y="{frame.bottom + 16}" text-anchor="middle">{shown}</text>'
         )
     parts.append(
         f'<text x="{frame.width - RIGHT}" y="{frame.bottom + 32}" text-anchor="end" fill-opacity="0.7">'
@@ -169,3 +170,40 @@ def score_histogram(values: list[float], *, unit: str, width: int = 640, height:
             )
     parts = [head, '<g font-size="11" fill="currentColor">', *_axes(frame, unit), *bars, "</g></svg>"]
     return mark_safe("".join(parts))
+
+
+def value_histogram(
+    values: list[float], *, unit: str, marks: tuple[float, ...] = (), width: int = 640, height: int = 200
+) -> SafeString:
+    """Any real-valued score (a loss, a margin) in 20 equal bins from its lowest to its highest value;
+    ``marks``: values drawn as dashed lines (a band's bounds), those outside the range left out."""
+    low, high = min(values, default=0.0), max(values, default=1.0)
+    high = high if high > low else low + 1.0
+    step = (high - low) / 20
+    edges = [low + i * step for i in range(21)]
+    edges[-1] = high + step * 1e-6  # the last bin holds the highest value
+    found = counts(values, edges)
+    label = f"{len(values):,} rows by {unit}, from {low:.3g} to {high:.3g}."
+    frame = _Frame(width, height, edges, max(max(found), 1))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart histogram" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="{escape(label)}">'
+        f"<title>{escape(label)}</title>",
+        '<g font-size="11" fill="currentColor">',
+        *_axes(frame, unit),
+    ]
+    for i, count in enumerate(found):
+        if count:
+            left, right = frame.x(edges[i]), frame.x(edges[i + 1])
+            parts.append(
+                f'<rect x="{left + 0.5:.1f}" y="{frame.y(count):.1f}" width="{max(right - left - 1, 1):.1f}" '
+                f'height="{frame.bottom - frame.y(count):.1f}" fill="{COLOURS[0]}"><title>'
+                f"{edges[i]:.3g}–{edges[i + 1]:.3g} {escape(unit)}: {count:,} rows</title></rect>"
+            )
+    for mark in (m for m in marks if low <= m <= high):
+        at = frame.x(mark)
+        parts.append(
+            f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{TOP - 6}" y2="{frame.bottom}" stroke="{COLOURS[1]}" '
+            f'stroke-width="2" stroke-dasharray="5 3"><title>{mark:.3g} {escape(unit)}</title></line>'
+        )
+    return mark_safe("".join([*parts, "</g></svg>"]))

@@ -158,3 +158,66 @@ def test_a_curation_longer_than_its_profile_allows_is_refused_at_the_slow_step(a
     errors = fields(problem(create(as_member, **body), 400))
     assert "longer than the 60 s an attempt may run on the one-minute profile" in errors["params.diversity"]
     assert not Job.objects.exists()
+
+
+@pytest.fixture
+def target(team, member):
+    rows = [{"instruction": f"What is {i} plus 2?", "output": f"{i + 2}."} for i in range(4)]
+    upload = SimpleUploadedFile("target.jsonl", jsonl_bytes(rows))
+    return create_dataset(team=team, user=member, name="sums", upload=upload)
+
+
+def test_an_influence_curation_is_queued_with_its_target_set(
+    as_member, dataset, target, tiny_model, django_capture_on_commit_callbacks
+):
+    body = {
+        "datasets": [dataset.pk],
+        "target_set": target.pk,
+        "tokenizer_model": tiny_model.pk,
+        "params": {"budget": {"keep_percent": 30}, "influence": {"method": "less", "projection_dims": 256}},
+    }
+    with django_capture_on_commit_callbacks(execute=False):
+        response = create(as_member, **body)
+    assert response.status_code == 201, response.json()
+    job = Job.objects.get(pk=response.json()["id"])
+    roles = sorted((i.role, i.dataset_id or i.model_id) for i in job.inputs.all())
+    assert roles == [("base", tiny_model.pk), ("dataset", dataset.pk), ("target", target.pk)]
+    spec = parse_spec(specs.build_spec(job, 1, None))
+    assert spec.target_set.task == "instruction" and spec.influence.projection_dims == 256
+    assert spec.influence.preconditioner == "adam" and spec.tokenizer.path == tiny_model.path
+
+
+def test_an_influence_step_without_what_it_needs_is_refused_at_the_field(
+    as_member, dataset, labelled, target, tiny_model
+):
+    less = {"budget": {"keep_rows": 5}, "influence": {}}
+    cases = [
+        ({"target_set": labelled.pk, "tokenizer_model": tiny_model.pk}, less, "target_set",
+         "labelled holds classification data but the datasets hold instruction"),
+        ({"tokenizer_model": tiny_model.pk}, less, "target_set", "required: a few rows like those"),
+        ({"target_set": target.pk}, less, "tokenizer_model", "required: the language model"),
+        ({"target_set": target.pk, "tokenizer_model": tiny_model.pk}, less | {"diversity": {}},
+         "params.influence", "choose it or diversity"),
+        ({"target_set": target.pk}, {"budget": {"keep_rows": 5}}, "target_set", "only the influence step"),
+        ({}, {"budget": {"keep_rows": 5}, "influence": {"preconditioner": "adam", "train_steps": 0}},
+         "params.influence", "give train_steps ≥ 1"),
+    ]
+    for inputs, params, field, words in cases:
+        errors = fields(problem(create(as_member, datasets=[dataset.pk], params=params, **inputs), 400))
+        assert words in errors[field], (field, errors)
+    assert not Job.objects.exists()
+
+
+def test_another_teams_target_set_is_refused(as_member, dataset, other_dataset, tiny_model):
+    body = {"datasets": [dataset.pk], "target_set": other_dataset.pk, "tokenizer_model": tiny_model.pk}
+    params = {"budget": {"keep_rows": 5}, "influence": {}}
+    errors = fields(problem(create(as_member, params=params, **body), 400))
+    assert errors == {"target_set": f"there is no dataset #{other_dataset.pk} in {dataset.team.name}"}
+    assert not Job.objects.exists()
+
+
+def test_the_catalogue_types_the_selection_steps(as_viewer):
+    schema = as_viewer.get("/api/v1/methods/curate").json()["parameters"]
+    assert {"difficulty", "influence"} <= schema["properties"].keys()
+    text = str(schema)
+    assert "less" in text and "color_filter" in text and "tfidf" in text

@@ -93,3 +93,33 @@ def test_the_estimate_counts_each_step_from_rows_tokens_and_the_models_shape(tmp
     )
     assert parts["fit"] == pytest.approx(1000 * 64 * 2 * weights / device.flops)
     assert found.seconds == pytest.approx(20 + sum(parts.values()))
+
+
+def test_the_estimate_counts_influence_as_passes_over_every_row_and_the_lora_steps(tmp_path, tiny_model_dir):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(f'{{"instruction": "q{i}", "output": "{"word " * 100}"}}\n' for i in range(1000)))
+    ref = {"path": str(path), "sha256": "0" * 64, "format": "jsonl", "task": "instruction"}
+    body = {
+        "kind": "curate",
+        "job_id": 1,
+        "attempt": 1,
+        "output_dir": "/o",
+        "datasets": [ref],
+        "target_set": ref,
+        "dataset_rows": [1000],
+        "budget": {"keep_rows": 10},
+        "tokenizer": {"name": "tiny", "path": str(tiny_model_dir)},
+    }
+    device = estimate.device_for(gpu_type="", gpu_count=0, cpu="2", memory="8Gi")
+    config = estimate.shape_from_config(estimate.read_config(tiny_model_dir))
+    per_token = 2 * (
+        config.layers * sum(i * o for _n, i, o in config.block_linears()) + config.vocab_size * config.hidden
+    )
+    for method, passes in (("less", 3), ("color_filter", 2)):
+        influence = {"method": method, "max_tokens": 64, "train_steps": 10}
+        parts = dict(curate_time(parse_spec(body | {"influence": influence}), device).parts)
+        assert set(parts) == {"datasets", "influence"}
+        assert parts["influence"] == pytest.approx((1000 * passes + 10 * 3) * 64 * per_token / device.flops)
+    spec = parse_spec(body | {"target_set": None, "difficulty": None, "diversity": {"features": "tfidf"}})
+    parts = dict(curate_time(spec, device).parts)
+    assert parts["diversity"] == pytest.approx(1000 / 400)  # no model: TF-IDF, SVD and k-center

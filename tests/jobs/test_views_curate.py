@@ -135,3 +135,95 @@ def test_viewers_can_neither_preview_nor_start_a_curation(client, viewer, repeti
     assert client.post("/jobs/new/curate/", form(repetitive, preview="1")).status_code == 403
     assert client.post("/jobs/new/curate/", form(repetitive)).status_code == 403
     assert not Job.objects.exists()
+
+
+@pytest.fixture
+def sums(team, member):
+    rows = [{"text": f"{i} plus 2 is {i + 2}, and that is the sum of the two."} for i in range(6)]
+    return create_dataset(
+        team=team, user=member, name="sums", upload=SimpleUploadedFile("s.jsonl", jsonl_bytes(rows))
+    )
+
+
+def test_an_influence_selection_takes_its_target_set_and_the_model(
+    client, member, repetitive, sums, tiny_model, django_capture_on_commit_callbacks
+):
+    client.force_login(member)
+    chosen = form(repetitive, keep_percent=30, diversity="less", target_set=sums.pk, tokenizer=tiny_model.pk)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert client.post("/jobs/new/curate/", chosen).status_code == 302
+    job = Job.objects.get()
+    assert job.params["influence"]["method"] == "less" and "diversity" not in job.params
+    assert {(i.role, i.dataset_id) for i in job.inputs.all() if i.dataset_id} == {
+        ("dataset", repetitive.pk),
+        ("target", sums.pk),
+    }
+
+
+def test_a_target_set_of_another_kind_is_refused_next_to_it(client, member, repetitive, tiny_model, team):
+    rows = [{"instruction": "What is 2 plus 2?", "output": "4."}]
+    other = create_dataset(
+        team=team, user=member, name="qa", upload=SimpleUploadedFile("q.jsonl", jsonl_bytes(rows))
+    )
+    client.force_login(member)
+    chosen = form(repetitive, diversity="color_filter", target_set=other.pk, tokenizer=tiny_model.pk)
+    page = client.post("/jobs/new/curate/", chosen).content.decode()
+    assert "qa holds instruction data but the datasets hold text; give a target set of the same kind" in page
+    assert 'id="id_target_set"' in page and not Job.objects.exists()
+
+
+def test_the_fit_settings_and_a_tfidf_selection_become_the_jobs_params(
+    client, member, repetitive, tiny_model, django_capture_on_commit_callbacks
+):
+    client.force_login(member)
+    chosen = form(
+        repetitive,
+        fit="on",
+        tokenizer=tiny_model.pk,
+        fit_rule="band",
+        fit_drop_easiest=5,
+        fit_drop_hardest=15,
+        fit_max_tokens=128,
+        diversity="k_center_tfidf",
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/jobs/new/curate/", chosen)
+    params = Job.objects.get().params
+    assert params["fit"] == {
+        "best_response_per_prompt": False,
+        "drop_easiest_percent": 5.0,
+        "drop_hardest_percent": 15.0,
+        "max_tokens": 128,
+    }
+    assert params["diversity"]["features"] == "tfidf"
+
+
+def test_a_fit_share_out_of_bounds_is_refused_at_its_own_field(client, member, repetitive, tiny_model):
+    client.force_login(member)
+    chosen = form(repetitive, fit="on", tokenizer=tiny_model.pk, fit_drop_hardest=70)
+    response = client.post("/jobs/new/curate/", chosen)
+    assert response.context["form"].errors["fit_drop_hardest"] == ["Input should be less than 50"]
+    assert not Job.objects.exists()
+
+
+def test_a_finished_curation_with_fit_shows_the_loss_histogram_with_its_band(
+    client, member, repetitive, tiny_model, django_capture_on_commit_callbacks
+):
+    client.force_login(member)
+    chosen = form(
+        repetitive, dedup="", fit="on", tokenizer=tiny_model.pk, fit_drop_easiest=10, fit_drop_hardest=10
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/jobs/new/curate/", chosen)
+    job = Job.objects.get()
+    run_curate(parse_spec(specs.build_spec(job, 1, None)), EventEmitter(io.StringIO()))
+    for name, kind, path in (("scores", "report", "scores.parquet"), ("summary", "report", "summary.json")):
+        location = specs.output_dir(job) / path
+        Artifact.objects.create(
+            job=job, name=name, kind=kind, location=storage.relative(location), bytes=1, sha256="0" * 64
+        )
+    Job.objects.filter(pk=job.pk).update(status="succeeded")
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Loss of each answer under the model (the fit step)" in page
+    chart = page.split("Loss of each answer under the model")[1].split("</svg>")[0]
+    assert "loss per token" in chart and chart.count("stroke-dasharray") == 2  # the kept band's two ends

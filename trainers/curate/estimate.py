@@ -23,6 +23,7 @@ SCORE_ROWS_PER_SECOND = 200.0  # reading, normalising, quality checks, MinHash L
 LANGUAGE_ROWS_PER_SECOND = 3000.0  # py3langid on a paragraph
 LABEL_ROW_FOLDS_PER_SECOND = 600.0  # TF-IDF + logistic regression, per row and fold, then cleanlab
 MINILM_FLOPS_PER_TOKEN = 2 * 6 * (4 * 384 * 384 + 2 * 384 * 1536)  # the default embedder's blocks
+TFIDF_ROWS_PER_SECOND = 400.0  # TF-IDF, truncated SVD to 128 dimensions, k-center (bench/curate_quality.py)
 STARTUP_SECONDS = 20.0
 
 
@@ -74,13 +75,34 @@ def curate_time(spec: CurateSpec, device: estimate.Device) -> CurateEstimate:
         per_token = forward_flops_per_token(spec.tokenizer.path) if spec.tokenizer else None
         if per_token:
             parts.append(("fit", rows * min(tokens, spec.fit.max_tokens) * per_token / device.flops))
+    if spec.influence:
+        parts.append(("influence", influence_seconds(spec, rows, tokens, device)))
+    if spec.difficulty:
+        parts.append(("difficulty", rows * spec.difficulty.folds / LABEL_ROW_FOLDS_PER_SECOND))
+    if spec.diversity and spec.diversity.features == "tfidf":
+        parts = [part for part in parts if part[0] != "diversity"]  # no model: TF-IDF and an SVD
+        parts.append(("diversity", rows / TFIDF_ROWS_PER_SECOND))
     return CurateEstimate(rows, tokens, tuple(sorted(parts, key=lambda part: -part[1])))
+
+
+def influence_seconds(spec: CurateSpec, rows: int, tokens: float, device: estimate.Device) -> float:
+    """LESS: a forward and backward pass per row (3 forwards' worth) plus the projection; CoLoR-Filter:
+    two forward passes per row (adapter off and on); both, the LoRA steps before (3 forwards each)."""
+    step = spec.influence
+    per_token = forward_flops_per_token(spec.tokenizer.path) if spec.tokenizer else None
+    if not per_token:
+        return 0.0
+    per_row = min(tokens, step.max_tokens) * per_token
+    passes = 2.0 if step.method == "color_filter" else 3.0
+    return (rows * passes + step.train_steps * 3.0) * per_row / device.flops
 
 
 # What to change when a step makes the job too long, in the form's and the API's words.
 REMEDIES = {
     "diversity": "turn off the varied selection (diversity), or run on a GPU profile",
     "fit": "lower fit.max_tokens, turn off fit, or run on a GPU profile",
+    "influence": "lower influence.max_tokens, curate fewer rows at a time, or run on a GPU profile",
+    "difficulty": "use fewer folds (difficulty.folds) or turn off the difficulty step",
     "labels": "use fewer folds (labels.folds) or turn off the label check",
     "datasets": "curate fewer rows at a time (split the dataset)",
     "quality": "leave out the language filter, or curate fewer rows at a time",

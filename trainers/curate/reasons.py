@@ -17,6 +17,8 @@ REASONS: dict[str, tuple[bool, str]] = {
     "truncated_answer": (False, "answer cut off"),
     "wrong_language": (False, "not in the chosen languages"),
     "label_issue": (False, "label looks wrong"),
+    "hard_to_tell": (False, "its text looks more like another label (lowest cross-validated margin)"),
+    "too_obvious": (False, "the most obvious of its label (highest margin): little to learn"),
     "worse_fit": (False, "another answer to the same prompt fits the model better"),
     "too_easy": (False, "the model already writes this (lowest loss)"),
     "too_far": (False, "too far from what the model knows (highest loss)"),

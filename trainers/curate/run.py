@@ -1,11 +1,13 @@
 """The curate job: score every row, drop what the steps say, select within the budget, write.
 
 Phases, each reported as progress (rows × phases, with an ETA): score (duplicates, contamination,
-quality; streamed in chunks of ``chunk_rows``), labels (classification: cleanlab), select (the
-budget: k-center greedy or cluster-balanced sampling on embeddings, or a seeded random sample),
-write. Artifacts: ``curated`` (artifact_kind "dataset": the platform registers it as a new dataset
-with its lineage), ``scores`` (the per-row parquet table) and ``summary`` (JSON: counts and examples
-per reason, the budget).
+quality; streamed in chunks of ``chunk_rows``), labels (classification: cleanlab), difficulty
+(classification: out-of-fold margins), fit (loss under the base model), influence (toward the target
+set: LESS or CoLoR-Filter), select (the budget: the most influential rows, k-center greedy or
+cluster-balanced sampling on embeddings or TF-IDF, or a seeded random sample), write.
+Artifacts: ``curated`` (artifact_kind "dataset": the platform registers it as a new dataset with its
+lineage), ``scores`` (the per-row parquet table) and ``summary`` (JSON: counts and examples per
+reason, the budget).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import numpy as np
 
 from trainers.curate import table, texts
 from trainers.curate.dedup import Deduplicator
+from trainers.curate.difficulty import out_of_fold_margins, tfidf_space
 from trainers.curate.diversity import Embedder, cluster_balanced, k_center_greedy
 from trainers.curate.fit import FitScorer, band, prompt_of
+from trainers.curate.influence import most_influential, rank_toward_target
 from trainers.curate.labels import find_label_problems, tfidf_features
 from trainers.curate.quality import judge, token_counter
 from trainers.curate.table import Row, input_rows
@@ -62,7 +66,9 @@ def run_curate(spec: CurateSpec, emitter: EventEmitter) -> None:
     phases = [
         "score",
         *(["labels"] if spec.labels else []),
+        *(["difficulty"] if spec.difficulty else []),
         *(["fit"] if spec.fit else []),
+        *(["influence"] if spec.influence else []),
         "select",
         "write",
     ]
@@ -83,9 +89,16 @@ def run_curate(spec: CurateSpec, emitter: EventEmitter) -> None:
         progress.next_phase("labels")
         check_labels(spec, rows, embeddings)
         progress.done(len(rows))
+    if spec.difficulty:
+        progress.next_phase("difficulty")
+        check_difficulty(spec, rows)
+        progress.done(len(rows))
     if spec.fit:
         progress.next_phase("fit")
         check_fit(spec, rows, progress)
+    if spec.influence:
+        progress.next_phase("influence")
+        rank_toward_target(spec, rows, progress.done)
     target = spec.budget.rows(len(rows))
     progress.next_phase("select")
     select(spec, rows, target, embeddings, progress)
@@ -213,6 +226,26 @@ def check_labels(spec: CurateSpec, rows: list[Row], embeddings: Embeddings) -> N
     log.info("curate: %d suspected label problems among %d rows", int(report.issues.sum()), len(alive))
 
 
+def check_difficulty(spec: CurateSpec, rows: list[Row]) -> None:
+    """Each surviving row's out-of-fold margin; drop the hardest and the easiest shares asked for."""
+    alive = [i for i, row in enumerate(rows) if row.alive]
+    labels = [  # a label the label step corrected counts as corrected
+        row["label"] if rows[i].new_label is None else rows[i].new_label
+        for i, (*_, row) in enumerate(input_rows(spec))
+        if rows[i].alive
+    ]
+    features = tfidf_features(texts_of(spec, alive))
+    margins = out_of_fold_margins(features, labels, spec.difficulty.folds, spec.seed)
+    for i, margin in zip(alive, margins, strict=True):
+        rows[i].margin = round(float(margin), 4)
+    low, high = band(margins, spec.difficulty.drop_hardest_percent, spec.difficulty.drop_easiest_percent)
+    for i, margin in zip(alive, margins, strict=True):
+        if margin < low:
+            rows[i].drop("hard_to_tell", f"margin {margin:.3f}, under {low:.3f}: reads like another label")
+        elif margin > high:
+            rows[i].drop("too_obvious", f"margin {margin:.3f}, over {high:.3f}")
+
+
 def check_fit(spec: CurateSpec, rows: list[Row], progress: Progress) -> None:
     """Each surviving row's response loss under the base model, then the GRAPE rule and the band."""
     scorer = FitScorer(spec.tokenizer, spec.fit.max_tokens)
@@ -261,8 +294,15 @@ def select(
     if len(alive) <= target:
         progress.done(len(rows))
         return
-    if spec.diversity:
-        chosen, how = diverse_picks(spec, rows, alive, target, embeddings.of(rows, alive, progress))
+    if spec.influence:
+        chosen = most_influential(rows, alive, target)
+        how = "less influence toward the target set than the rows kept"
+    elif spec.diversity:
+        if spec.diversity.features == "tfidf":
+            vectors = tfidf_space(texts_of(spec, alive), spec.seed)
+        else:
+            vectors = embeddings.of(rows, alive, progress)
+        chosen, how = diverse_picks(spec, rows, alive, target, vectors)
     else:
         rng = np.random.default_rng(spec.seed)
         chosen = {alive[p] for p in rng.choice(len(alive), size=target, replace=False)}

@@ -36,6 +36,8 @@ SCHEMA = pa.schema(
         ("label_quality", pa.float64()),
         ("pick_distance", pa.float64()),
         ("fit_loss", pa.float64()),
+        ("margin", pa.float64()),
+        ("influence", pa.float64()),
         ("cluster", pa.int32()),
         ("preview", pa.string()),
     ]
@@ -58,6 +60,8 @@ class Row:
     label_quality: float | None = None
     pick_distance: float | None = None
     fit_loss: float | None = None
+    margin: float | None = None
+    influence: float | None = None
     cluster: int | None = None
     new_label: str | int | None = None  # set when the row is relabelled
 
@@ -121,7 +125,7 @@ def summary(spec: CurateSpec, rows: list[Row], target: int) -> dict:
         "datasets": spec.dataset_names or [f"datasets[{i}]" for i in range(len(spec.datasets))],
         "steps": {
             name: getattr(spec, name).model_dump()
-            for name in ("dedup", "quality", "labels", "fit", "diversity")
+            for name in ("dedup", "quality", "labels", "difficulty", "fit", "diversity", "influence")
             if getattr(spec, name) is not None
         },
         "reasons": reasons,

@@ -39,7 +39,12 @@ class Curated:
 
 @pytest.fixture
 def curate(tmp_path: Path):
-    def run(datasets: list[list[dict]], eval_rows: list[dict] | None = None, **params) -> Curated:
+    def run(
+        datasets: list[list[dict]],
+        eval_rows: list[dict] | None = None,
+        target_rows: list[dict] | None = None,
+        **params,
+    ) -> Curated:
         refs = [write_rows(tmp_path / f"in{i}.jsonl", rows) for i, rows in enumerate(datasets)]
         spec = {
             "kind": "curate",
@@ -53,6 +58,8 @@ def curate(tmp_path: Path):
         }
         if eval_rows:
             spec["eval_set"] = write_rows(tmp_path / "eval.jsonl", eval_rows)
+        if target_rows:
+            spec["target_set"] = write_rows(tmp_path / "target.jsonl", target_rows)
         out = io.StringIO()
         run_curate(parse_spec(spec), EventEmitter(out))
         return Curated(tmp_path / "out", [json.loads(line) for line in out.getvalue().splitlines()])
