@@ -13,12 +13,19 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pydantic import ValidationError
-
 from trainers.merge import registry
 from trainers.merge.method import MergeMethod
 from trainers.spec_merge import MergeInput
-from trainers.sweep_space import Choice, Choices, Dimension, Range, SpaceProblem, _values_fit, dimension
+from trainers.sweep_space import (
+    Choice,
+    Choices,
+    Dimension,
+    Range,
+    SpaceProblem,
+    _values_fit,
+    dimension,
+    parsed_dimensions,
+)
 
 EXAMPLE = '{"models.0.weight": {"low": 0, "high": 1}, "params.density": {"low": 0.2, "high": 1}}'
 
@@ -30,16 +37,7 @@ def merge_space_problems(space: Any, *, method: str, models: int) -> list[SpaceP
     if method not in registry.METHODS:
         return []  # the merge spec itself names the unknown method, at trial.method
     found: list[SpaceProblem] = []
-    for name, raw in space.items():
-        place = tuple(str(name).split("."))
-        try:
-            dim = dimension(raw)
-        except ValidationError as exc:
-            found += [
-                (place + tuple(map(str, e["loc"])), e["msg"].removeprefix("Value error, "))
-                for e in exc.errors()
-            ]
-            continue
+    for place, dim in parsed_dimensions(space, found):
         where = _place_problems(place, dim, registry.get(method), models)
         found += [(place + sub, msg) for sub, msg in where]
     return found

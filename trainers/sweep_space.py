@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -84,6 +85,20 @@ def groups(method_params: type[BaseModel] | None) -> dict[str, type[BaseModel]]:
     return found
 
 
+def parsed_dimensions(space: dict, found: list[SpaceProblem]) -> Iterator[tuple[tuple[str, ...], Dimension]]:
+    """Each place of ``space`` (``"lora.r"`` → ``("lora", "r")``) with its parsed dimension; one that
+    does not parse adds its problems to ``found``, at the place, and is skipped."""
+    for name, raw in space.items():
+        place = tuple(str(name).split("."))
+        try:
+            yield place, dimension(raw)
+        except ValidationError as exc:
+            found += [
+                (place + tuple(map(str, e["loc"])), e["msg"].removeprefix("Value error, "))
+                for e in exc.errors()
+            ]
+
+
 def space_problems(
     space: Any, *, method: str, methods: dict[str, type[BaseModel] | None], objective: str
 ) -> list[SpaceProblem]:
@@ -92,16 +107,7 @@ def space_problems(
     if not isinstance(space, dict) or not space:
         return [((), 'give at least one parameter to search, e.g. {"lora.r": {"choices": [4, 8, 16]}}')]
     found: list[SpaceProblem] = []
-    for name, raw in space.items():
-        place = tuple(str(name).split("."))
-        try:
-            dim = dimension(raw)
-        except ValidationError as exc:
-            found += [
-                (place + tuple(map(str, e["loc"])), e["msg"].removeprefix("Value error, "))
-                for e in exc.errors()
-            ]
-            continue
+    for place, dim in parsed_dimensions(space, found):
         where = _dimension_problems(place, dim, space, methods, objective, methods.get(method))
         found += [(place + sub, msg) for sub, msg in where]
     return found
