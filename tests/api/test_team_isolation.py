@@ -13,7 +13,7 @@ from django.urls import URLPattern
 from api import tokens, urls, webhooks
 from api.models import ApiToken
 from jobs.data import storage
-from jobs.models import Artifact, ComputeProfile, ModelAsset
+from jobs.models import Artifact, ComputeProfile, ModelAsset, TeamPreset
 from tests.api.helpers import client_for, problem
 
 # Path parameters that name something shared by every team (not team data).
@@ -55,6 +55,9 @@ def theirs(settings, other_team, outsider, other_job, other_dataset):
         "token_id": ApiToken.objects.get(name="theirs").pk,
         "profile_id": profile.pk,
         "team_id": other_team.pk,
+        "preset_id": TeamPreset.objects.create(
+            team=other_team, name="theirs", method="lora", objective="sft", params={}
+        ).pk,
     }
 
 
