@@ -61,7 +61,8 @@ def test_a_spec_error_shows_next_to_its_field(client, member, tiny_model, datase
     response = client.post("/jobs/new/quantize/", form)
     assert response.status_code == 200
     error = response.context["form"].errors["calibration"][0]
-    assert "only gptq_int4 and the GGUF k-quant outputs' importance matrix" in error
+    calibrated = "only gptq_int4, awq_int4, mixed_precision and the GGUF k-quant outputs' importance matrix"
+    assert calibrated in error
     assert not Job.objects.filter(kind="quantize").exists()
 
 
