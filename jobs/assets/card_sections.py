@@ -12,14 +12,16 @@ from pathlib import Path
 
 from jobs.data import storage
 from jobs.models import Job
-from jobs.retention import retention_report
-from jobs.web.evaluation_report import harness_table
 
 log = logging.getLogger(__name__)
 
 
 def forgetting_lines(job: Job, series: dict[str, list[tuple[int, float]]]) -> list[str]:
     """The forgetting report as markdown, or [] where the trainer did not measure it."""
+    # Imported here: jobs.retention reads trainers.forgetting, which imports torch, and this module is
+    # loaded by every worker and web process through jobs.lifecycle.services.
+    from jobs.retention import retention_report
+
     found = retention_report(job, series)
     if found is None:
         return []
@@ -39,6 +41,8 @@ def forgetting_lines(job: Job, series: dict[str, list[tuple[int, float]]]) -> li
 
 def evaluation_lines(job: Job, series: dict[str, list[tuple[int, float]]]) -> list[str]:
     """An evaluate job's harness table and judge win rate as markdown, or [] where it has neither."""
+    from jobs.web.evaluation_report import harness_table  # the page's table (see forgetting_lines)
+
     rows = harness_table(job, series)
     wins = [v for _step, v in series.get("eval/judge_win_rate", []) if _step == 1 and v is not None]
     if not rows and not wins:
