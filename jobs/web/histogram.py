@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Callable
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -131,11 +132,7 @@ def length_histogram(lengths: list[int], cut: int, *, width: int = 640, height: 
         f"Tokens per row for {len(lengths):,} rows: longest {max(lengths, default=0):,}; "
         f"{over:,} longer than {cut:,} tokens would be cut."
     )
-    head = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart histogram" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-label="{escape(label)}">'
-        f"<title>{escape(label)}</title>{HATCH}"
-    )
+    head = _svg_head(label, width, height) + HATCH
     if not lengths:
         empty = f'<text x="{width / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" fill="currentColor">'
         return mark_safe(f"{head}{empty}No rows</text></svg>")
@@ -151,14 +148,25 @@ def score_histogram(values: list[float], *, unit: str, width: int = 640, height:
     """The same chart for scores between 0 and 1, shown as percent in 20 bins (no cut)."""
     percents = [min(100, max(0, round(v * 100))) for v in values]
     label = f"{len(values):,} rows by {unit}, from {min(percents, default=0)} to {max(percents, default=0)}."
-    head = (
+    edges = list(range(0, 106, 5))  # the last bin holds 100
+    found = counts(percents, edges)
+    frame = _Frame(width, height, edges, max(max(found), 1))
+    bars = _bin_bars(frame, edges, found, lambda i: f"{edges[i]}–{edges[i + 1] - 1} {escape(unit)}")
+    parts = [_svg_head(label, width, height), '<g font-size="11" fill="currentColor">', *_axes(frame, unit),
+             *bars, "</g></svg>"]
+    return mark_safe("".join(parts))
+
+
+def _svg_head(label: str, width: int, height: int) -> str:
+    return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart histogram" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" role="img" aria-label="{escape(label)}">'
         f"<title>{escape(label)}</title>"
     )
-    edges = list(range(0, 106, 5))  # the last bin holds 100
-    found = counts(percents, edges)
-    frame = _Frame(width, height, edges, max(max(found), 1))
+
+
+def _bin_bars(frame: _Frame, edges: list, found: list[int], span: Callable[[int], str]) -> list[str]:
+    """One bar per non-empty bin; ``span(i)``: bin i's range as its tooltip says it (unit included)."""
     bars = []
     for i, count in enumerate(found):
         if count:
@@ -166,10 +174,9 @@ def score_histogram(values: list[float], *, unit: str, width: int = 640, height:
             bars.append(
                 f'<rect x="{left + 0.5:.1f}" y="{frame.y(count):.1f}" width="{max(right - left - 1, 1):.1f}" '
                 f'height="{frame.bottom - frame.y(count):.1f}" fill="{COLOURS[0]}"><title>'
-                f"{edges[i]}–{edges[i + 1] - 1} {escape(unit)}: {count:,} rows</title></rect>"
+                f"{span(i)}: {count:,} rows</title></rect>"
             )
-    parts = [head, '<g font-size="11" fill="currentColor">', *_axes(frame, unit), *bars, "</g></svg>"]
-    return mark_safe("".join(parts))
+    return bars
 
 
 def value_histogram(
@@ -186,20 +193,11 @@ def value_histogram(
     label = f"{len(values):,} rows by {unit}, from {low:.3g} to {high:.3g}."
     frame = _Frame(width, height, edges, max(max(found), 1))
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart histogram" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-label="{escape(label)}">'
-        f"<title>{escape(label)}</title>",
+        _svg_head(label, width, height),
         '<g font-size="11" fill="currentColor">',
         *_axes(frame, unit),
+        *_bin_bars(frame, edges, found, lambda i: f"{edges[i]:.3g}–{edges[i + 1]:.3g} {escape(unit)}"),
     ]
-    for i, count in enumerate(found):
-        if count:
-            left, right = frame.x(edges[i]), frame.x(edges[i + 1])
-            parts.append(
-                f'<rect x="{left + 0.5:.1f}" y="{frame.y(count):.1f}" width="{max(right - left - 1, 1):.1f}" '
-                f'height="{frame.bottom - frame.y(count):.1f}" fill="{COLOURS[0]}"><title>'
-                f"{edges[i]:.3g}–{edges[i + 1]:.3g} {escape(unit)}: {count:,} rows</title></rect>"
-            )
     for mark in (m for m in marks if low <= m <= high):
         at = frame.x(mark)
         parts.append(
