@@ -70,7 +70,7 @@ def run(model: ModelAsset, dataset: Dataset, choices: list[dict], completion_tok
         tasks = [grpo_data.task_of(row, dataset.task) for row in preview.read_rows(dataset, PROMPTS)]
         loaded = generation.load(model)
         answers = [_answer(loaded, task, budget) for task in tasks]
-        scored = rewards.totals(chosen, answers, [t.answer for t in tasks], models)
+        scored = rewards.totals(chosen, answers, [t.answer for t in tasks], models, [t.prompt for t in tasks])
     except (preview.PreviewUnavailable, generation.PlaygroundError) as exc:
         return RewardPreview(refused=f"The preview could not run: {exc}", max_new_tokens=budget)
     rows = [

@@ -54,7 +54,11 @@ def test_a_classifier_reward_is_the_jobs_reward_model_input_and_its_directory_in
     job = Job.objects.get(pk=response.json()["id"])
     assert [i.model for i in job.inputs.filter(role=JobInput.Role.REWARD_MODEL)] == [judge]
     assert job.params["grpo"]["rewards"] == [
-        {"name": "classifier", "weight": 1.0, "params": {"model": judge.pk, "label": "high"}}
+        {
+            "name": "classifier",
+            "weight": 1.0,
+            "params": {"model": judge.pk, "label": "high", "reads": "completion"},
+        }
     ]
     spec = specs.build_spec(job, 1, None)
     assert spec["reward_models"] == {str(judge.pk): judge.path}

@@ -65,7 +65,8 @@ def test_the_chosen_classifier_check_launches_with_its_reward_model_input(
     job = Job.objects.get(name="liked")
     assert response.status_code == 302
     assert job.params["grpo"]["rewards"] == [
-        {"name": "classifier", "weight": 1.0, "params": {"model": likes_high.pk, "label": "high"}}
+        {"name": "classifier", "weight": 1.0,
+         "params": {"model": likes_high.pk, "label": "high", "reads": "completion"}}  # fmt: skip
     ]
     assert [i.model for i in job.inputs.filter(role="reward_model")] == [likes_high]
 

@@ -99,3 +99,49 @@ def test_grpo_moves_the_policy_towards_what_the_classifier_likes(
     assert sum(train_reward[-third:]) / third > sum(train_reward[:third]) / third
     samples = [e for e in events if e["kind"] == "sample"]
     assert samples and all(set(s["rewards"]) == {"classifier"} for s in samples)
+
+
+def test_a_classifier_that_reads_the_question_gets_the_last_user_turn_then_the_answer(
+    high_digit_classifier: Path,
+) -> None:
+    from trainers.rewards.classifier import probabilities
+
+    reads_both = {"name": "classifier", "params": LIKES_HIGH["params"] | {"reads": "prompt_and_completion"}}
+    choice = RewardChoice.model_validate(reads_both)
+    models = {str(MODEL_ID): str(high_digit_classifier)}
+    chat = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Which is larger: 2 or 7?"},
+    ]
+    ((_, each),) = registry.totals([choice], [" 7 "], [""], models, [chat])
+    expected = probabilities(load(str(high_digit_classifier)), ["Which is larger: 2 or 7?\n\n7"], "high")
+    assert each["classifier"] == pytest.approx(expected[0])
+    alone = registry.totals([RewardChoice.model_validate(LIKES_HIGH)], [" 7 "], [""], models, [chat])
+    assert alone[0][1]["classifier"] == pytest.approx(
+        probabilities(load(str(high_digit_classifier)), ["7"], "high")[0]
+    )
+    with pytest.raises(ClassifierError, match="reads the question too"):
+        registry.totals([choice], ["7"], [""], models)
+
+
+def test_grpo_gives_its_reward_functions_the_questions(high_digit_classifier: Path) -> None:
+    from trainers.objectives.grpo import reward_functions
+    from trainers.objectives.grpo_params import GrpoParams
+    from trainers.rewards.classifier import probabilities
+
+    class Keeps:
+        def keep(self, *_: object) -> None:
+            pass
+
+    class Callback:
+        recent = Keeps()
+
+    reads_both = {"name": "classifier", "params": LIKES_HIGH["params"] | {"reads": "prompt_and_completion"}}
+    params = GrpoParams.model_validate({"rewards": [reads_both]})
+    (score,) = reward_functions(params, Callback(), {str(MODEL_ID): str(high_digit_classifier)})
+    prompts = [[{"role": "user", "content": "Pick one: 1 or 9"}]]
+    completions = [[{"role": "assistant", "content": "9"}]]
+    found = score(prompts=prompts, completions=completions, answer=[""])
+    assert found == pytest.approx(
+        probabilities(load(str(high_digit_classifier)), ["Pick one: 1 or 9\n\n9"], "high")
+    )

@@ -65,7 +65,13 @@ def check_rows(spec: TrainSpec, tokenizer: Any) -> None:
         if path is None:
             continue
         found = grpo_data.problems(
-            Path(path), ds.format, ds.task, p.rewards, tokenizer=tokenizer, budget=budget, max_problems=1,
+            Path(path),
+            ds.format,
+            ds.task,
+            p.rewards,
+            tokenizer=tokenizer,
+            budget=budget,
+            max_problems=1,
             group=spec.objective,
         )
         if found:
@@ -141,7 +147,8 @@ def reward_functions(p: GrpoParams, callback: GrpoCallback, models: rewards.Rewa
             **_: Any,
         ) -> list[float]:
             texts = [completion_text(c) for c in completions]
-            scores = _reward.scores(texts, list(answer), _params, models)
+            asked = [rewards.prompt_text(p) for p in prompts]
+            scores = _reward.scores(texts, list(answer), _params, models, asked)
             callback.recent.keep(_name, prompts, texts, answer, scores)
             return scores
 

@@ -85,7 +85,11 @@ class GrpoCallback(EventsCallback):
             model, self.tokenizer, [t.prompt for t in self.heldout], self.params.max_completion_length
         )
         scored = rewards.totals(
-            self.params.rewards, outputs, [t.answer for t in self.heldout], self.reward_models
+            self.params.rewards,
+            outputs,
+            [t.answer for t in self.heldout],
+            self.reward_models,
+            [t.prompt for t in self.heldout],
         )
         self.last_accuracy = sum(correct(self.params.rewards, each) for _, each in scored) / len(scored)
         self.emitter.metric("accuracy", step=step, value=self.last_accuracy, split="eval")

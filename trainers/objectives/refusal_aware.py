@@ -86,7 +86,7 @@ def judge(
 ) -> Judged:
     """Each question with the model's answer where the rewards verify it, with the refusal where not."""
     judged = Judged()
-    scored = rewards.totals(p.rewards, answers, [t.answer for t in tasks], models)
+    scored = rewards.totals(p.rewards, answers, [t.answer for t in tasks], models, [t.prompt for t in tasks])
     for task, answer, (_, each) in zip(tasks, answers, scored, strict=True):
         known = correct(p.rewards, each)
         judged.known.append(known)

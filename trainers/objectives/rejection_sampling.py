@@ -107,11 +107,18 @@ def sample_verified(
 
 
 def _keep(
-    found: Sampled, seen: set[str], task: Any, answers: list[str], p: RejectionParams, i: int,
+    found: Sampled,
+    seen: set[str],
+    task: Any,
+    answers: list[str],
+    p: RejectionParams,
+    i: int,
     models: RewardModels | None = None,
 ) -> None:
     """Every verified answer counts towards the prompt's m; a row is kept once per distinct answer."""
-    scored = rewards.totals(p.rewards, answers, [task.answer] * len(answers), models)
+    scored = rewards.totals(
+        p.rewards, answers, [task.answer] * len(answers), models, [task.prompt] * len(answers)
+    )
     for answer, (_, each) in zip(answers, scored, strict=True):
         if found.verified[i] >= p.keep_per_prompt:
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,8 +33,9 @@ ProblemFn = Callable[[str, RewardParams], str | None]
 # The models rewards may load (a Hone classifier), by ModelAsset id: their directories. The platform
 # fills them in from the job's inputs (``TrainSpec.reward_models``); a request never names a path.
 RewardModels = Mapping[str, str]
-# (completions, their rows' answers, params, reward models) -> scores, all at once (a model, batched)
-BatchScoreFn = Callable[[list[str], list[str], RewardParams, RewardModels], list[float]]
+# (completions, their rows' answers, params, reward models, their prompts or None) -> scores, all at
+# once (a model, batched); the prompts are each row's last user turn as text (``prompt_text``)
+BatchScoreFn = Callable[[list[str], list[str], RewardParams, RewardModels, list[str] | None], list[float]]
 
 
 @dataclass(frozen=True)
@@ -53,13 +55,27 @@ class Reward:
         return None if self.problem is None else self.problem(answer, params)
 
     def scores(
-        self, completions: list[str], answers: list[str], params: RewardParams, models: RewardModels
+        self,
+        completions: list[str],
+        answers: list[str],
+        params: RewardParams,
+        models: RewardModels,
+        prompts: list[str] | None = None,
     ) -> list[float]:
-        """Each completion's score against its row's answer."""
+        """Each completion's score against its row's answer (a batched reward may read the prompts)."""
         if self.batch is not None:
-            return self.batch(completions, answers, params, models)
+            return self.batch(completions, answers, params, models, prompts)
         assert self.score is not None
         return [self.score(c, a, params) for c, a in zip(completions, answers, strict=True)]
+
+
+def prompt_text(prompt: Any) -> str:
+    """A row's prompt as a reward reads it: a chat's last user turn (TRL and Hone's tasks give chats
+    as lists of messages), or the text itself."""
+    if isinstance(prompt, list):
+        turns = [m for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+        return str((turns[-1] if turns else {}).get("content") or "")
+    return str(prompt)
 
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)

@@ -6,7 +6,9 @@ The reward names the classifier by its model id (``params.model``) and the good 
 classifier with files on the server, a label it knows), records the model as the job's
 ``reward_model`` input (lineage), and gives the trainer its directory in ``TrainSpec.reward_models``;
 a request never names a path. The classifier is loaded once per process and scores completions in
-batches; it reads the completion alone, as it was trained on answers (not the prompt).
+batches. By default it reads the completion alone (a classifier trained on answers); with
+``reads: "prompt_and_completion"`` it reads the row's question (the chat's last user turn), a blank
+line, then the completion — train such a classifier on texts written the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -31,6 +33,16 @@ class ClassifierParams(RewardParams):
     label: str = Field(
         min_length=1, max_length=200, description="The classifier's label that counts as a good answer."
     )
+    reads: Literal["completion", "prompt_and_completion"] = Field(
+        "completion",
+        description=(
+            "What the classifier reads: the answer alone, or the question (the last user turn), a blank "
+            "line, then the answer — as the texts it was trained on were written."
+        ),
+    )
+
+
+SEPARATOR = "\n\n"  # between the question and the answer when the classifier reads both
 
 
 class ClassifierError(ValueError):
@@ -106,8 +118,22 @@ def directory_of(params: ClassifierParams, models: RewardModels) -> str:
     return directory
 
 
+def texts_read(completions: list[str], params: ClassifierParams, prompts: list[str] | None) -> list[str]:
+    """What the classifier reads for each completion (never empty: a tokenizer needs a token)."""
+    answers = [c.strip() or " " for c in completions]
+    if params.reads == "completion":
+        return answers
+    if prompts is None or len(prompts) != len(completions):
+        raise ClassifierError("this classifier reads the question too, and the caller gave no questions")
+    return [f"{p.strip()}{SEPARATOR}{a}" for p, a in zip(prompts, answers, strict=True)]
+
+
 def scores(
-    completions: list[str], answers: list[str], params: ClassifierParams, models: RewardModels
+    completions: list[str],
+    answers: list[str],
+    params: ClassifierParams,
+    models: RewardModels,
+    prompts: list[str] | None = None,
 ) -> list[float]:
     if not completions:
         return []
@@ -115,7 +141,7 @@ def scores(
     if params.label not in loaded.labels:
         known = ", ".join(loaded.labels)
         raise ClassifierError(f"label {params.label!r} is not one of the classifier's: {known}")
-    return probabilities(loaded, [c.strip() or " " for c in completions], params.label)
+    return probabilities(loaded, texts_read(completions, params, prompts), params.label)
 
 
 REWARD = Reward(

@@ -31,7 +31,7 @@ from trainers.rewards import (
     multiple_choice,
     required_format,
 )
-from trainers.rewards.base import Reward, RewardModels, RewardParams
+from trainers.rewards.base import Reward, RewardModels, RewardParams, prompt_text
 
 REWARDS: dict[str, Reward] = {
     reward.name: reward
@@ -132,10 +132,14 @@ def _is_number(text: str) -> bool:
 
 
 def total(
-    choices: list[RewardChoice], completion: str, answer: str, models: RewardModels | None = None
+    choices: list[RewardChoice],
+    completion: str,
+    answer: str,
+    models: RewardModels | None = None,
+    prompt: Any = None,
 ) -> tuple[float, dict[str, float]]:
     """The weighted total of one completion, and each reward's own score."""
-    return totals(choices, [completion], [answer], models)[0]
+    return totals(choices, [completion], [answer], models, None if prompt is None else [prompt])[0]
 
 
 def totals(
@@ -143,11 +147,14 @@ def totals(
     completions: list[str],
     answers: list[str],
     models: RewardModels | None = None,
+    prompts: list[Any] | None = None,
 ) -> list[tuple[float, dict[str, float]]]:
     """``total`` of each completion, each reward scoring them all at once (a reward model in batches);
-    ``models``: the reward models' directories by id (``TrainSpec.reward_models``)."""
+    ``models``: the reward models' directories by id (``TrainSpec.reward_models``); ``prompts``: each
+    completion's prompt (a chat or text), for a reward that reads it too (a classifier may)."""
+    texts = None if prompts is None else [prompt_text(p) for p in prompts]
     by_reward = {
-        c.label(): get(c.name).scores(completions, answers, c.parsed(), models or {}) for c in choices
+        c.label(): get(c.name).scores(completions, answers, c.parsed(), models or {}, texts) for c in choices
     }
     found = []
     for i in range(len(completions)):
