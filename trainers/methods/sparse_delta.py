@@ -147,7 +147,13 @@ class DropAndGrow(TrainerCallback):
     training the deltas are merged into the weights; ``delta_dir`` gets the delta itself if set."""
 
     def __init__(
-        self, model: nn.Module, *, interval: int, drop_fraction: float, total_steps: int, seed: int,
+        self,
+        model: nn.Module,
+        *,
+        interval: int,
+        drop_fraction: float,
+        total_steps: int,
+        seed: int,
         delta_dir: Path | None,
     ) -> None:
         self.model, self.interval, self.drop_fraction = model, interval, drop_fraction

@@ -59,7 +59,8 @@ def targets(model: Any, wanted: list[str] | str) -> list[tuple[str, Any]]:
     found = [
         (name, module)
         for name, module in model.named_modules()
-        if type(module) is torch.nn.Linear and name.startswith(f"{prefix}.")
+        if type(module) is torch.nn.Linear
+        and name.startswith(f"{prefix}.")
         and (wanted == "all-linear" or any(name == t or name.endswith(f".{t}") for t in wanted))
     ]
     if not found:
