@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -233,3 +234,48 @@ def test_the_trained_logits_survive_the_merge(tiny_model_dir, tiny_tokenizer, sm
     sparse_delta.merge(model)
     assert not sparse_delta.sparse_layers(model)
     torch.testing.assert_close(logits(model, batch), sparse)
+
+
+@pytest.mark.parametrize("method", ["spiel", "hft"])
+@pytest.mark.parametrize("objective", ["classification", "pretrain", "dpo"])
+def test_both_train_the_other_objectives_into_a_plain_model(method, objective, tiny_model_dir, tmp_path):
+    """A classifier (whose new head trains whole), continued pre-training and DPO (TRL's trainer, with
+    its frozen reference copy), end to end."""
+    from tests.trainers.objectives_data import (
+        objective_spec,
+        of_kind,
+        preference_rows,
+        run_in_process,
+        sentiment_rows,
+        text_rows,
+    )
+
+    rows, task = {
+        "classification": (sentiment_rows(40), "classification"),
+        "pretrain": (text_rows(40), "text"),
+        "dpo": (preference_rows(40), "preference"),
+    }[objective]
+    own = {"update_interval": 2, "density": 0.05} if method == "spiel" else {"period": 2}
+    spec = objective_spec(tiny_model_dir, tmp_path, rows, task, objective, method=method, method_params=own)
+    events = run_in_process(spec)
+    (artifact,) = [e for e in of_kind(events, "artifact") if e["artifact_kind"] == "model"]
+    config = json.loads((Path(artifact["location"]) / "config.json").read_text())
+    kind = "LlamaForSequenceClassification" if objective == "classification" else "LlamaForCausalLM"
+    assert config["architectures"] == [kind]
+    from safetensors import safe_open
+
+    with safe_open(Path(artifact["location"]) / "model.safetensors", "pt") as saved:
+        assert not [k for k in saved.keys() if "sparse" in k]  # noqa: SIM118 (a safetensors handle)
+
+
+def test_a_sparse_layer_runs_on_a_bf16_weight_under_autocast() -> None:
+    """As on a GPU: the frozen weight in bf16, the deltas and their gradient in fp32."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(16, 8).to(torch.bfloat16)
+    sparse_delta.make_sparse(layer, 0.25, "sm3", torch.Generator().manual_seed(0))
+    x = torch.randn(2, 3, 16, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = layer(x)
+    y.float().sum().backward()
+    assert y.dtype == torch.bfloat16 and x.grad.dtype == torch.float32
+    assert layer.sparse_values.grad.dtype == torch.float32 and layer.sparse_values.grad.abs().sum() > 0

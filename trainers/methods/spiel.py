@@ -102,6 +102,8 @@ METHOD = TrainMethod(
     paper="https://arxiv.org/abs/2401.16405",
     apply=apply_spiel,
     method_params=SpielParams,
-    objectives=("sft", "pretrain", "classification"),
+    # Those tested end to end (tests/trainers/test_methods_sparse_half.py); the preference ones share
+    # one recipe. Not yet: grpo, rejection_sampling, refusal_aware.
+    objectives=("sft", "pretrain", "classification", "dpo", "orpo", "simpo", "kto"),
     artifact="model",
 )
