@@ -279,3 +279,33 @@ def test_a_sparse_layer_runs_on_a_bf16_weight_under_autocast() -> None:
     y.float().sum().backward()
     assert y.dtype == torch.bfloat16 and x.grad.dtype == torch.float32
     assert layer.sparse_values.grad.dtype == torch.float32 and layer.sparse_values.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("method", "own"),
+    [("spiel", {"density": 0.05, "update_interval": 3}), ("hft", {"period": 3})],
+)
+def test_a_resumed_run_continues_exactly_where_it_stopped(
+    method, own, tmp_path, tiny_model_dir, demo_jsonl, monkeypatch
+) -> None:
+    """The checkpoint holds SpIEL's indices, deltas and statistics (HFT's draw is seeded by its round):
+    every loss after the resume is the uninterrupted run's."""
+    from tests.trainers.conftest import make_spec
+    from tests.trainers.test_checkpoints import FAST, Stopped, _metrics, _stop_at, _train
+
+    training = FAST | {"epochs": 1, "save_every_steps": 100, "learning_rate": 1e-2}
+    groups = {"method": method, "method_params": own, "training": training}
+    whole = _train(make_spec(tiny_model_dir, demo_jsonl, tmp_path / "whole", **groups))
+    planned = next(e for e in whole if e["kind"] == "started")["total_steps"]
+    stop = planned // 2 + 1  # between two updates / draws
+    _stop_at(monkeypatch, stop)
+    spec = make_spec(tiny_model_dir, demo_jsonl, tmp_path / "split", **groups)
+    with pytest.raises(Stopped):
+        _train(spec)
+    monkeypatch.undo()
+    checkpoint = tmp_path / "split" / "checkpoints" / f"checkpoint-{stop}"
+    resumed = _train(spec | {"attempt": 2, "resume_from": str(checkpoint)})
+    whole_loss, resumed_loss = _metrics(whole, "train"), _metrics(resumed, "train")
+    assert sorted(resumed_loss) == list(range(stop + 1, planned + 1))
+    for step, value in resumed_loss.items():
+        assert value == pytest.approx(whole_loss[step], rel=1e-4), step
