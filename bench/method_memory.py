@@ -41,10 +41,11 @@ CASES: dict[str, dict] = {
     "galore": {"method_params": {"rank": 32, "update_proj_gap": 200}},
     "spiel": {"method_params": {"density": 0.01, "update_interval": 1}},
     "spiel_sm3": {"method_params": {"density": 0.01, "update_interval": 1, "regrow": "sm3"}},
+    "spiel_d20": {"method_params": {"density": 0.2, "update_interval": 1}},
     "hft": {"method_params": {"period": 1}},
 }
 # A case's method, where the case is one of its variants.
-METHOD_OF = {"spiel_sm3": "spiel", "inference": "mezo"}
+METHOD_OF = {"spiel_sm3": "spiel", "spiel_d20": "spiel", "inference": "mezo"}
 
 
 def rss_bytes() -> int:
@@ -158,6 +159,10 @@ def main() -> None:
             f"{name:<10} {row['estimated'] / mib:>14.0f} {row['measured'] / mib:>13.0f} {ratio:>9.2f}",
             flush=True,
         )
+    for name in ("spiel", "spiel_sm3", "spiel_d20", "hft"):
+        if name in rows and "full" in rows:
+            share = rows[name]["measured"] / rows["full"]["measured"]
+            print(f"{name} peak ÷ full fine-tuning peak: {share:.2f}")
     if "mezo" in rows and "inference" in rows:
         print(f"MeZO peak ÷ inference peak: {rows['mezo']['measured'] / rows['inference']['measured']:.2f}")
 
