@@ -121,6 +121,19 @@ def sparse_layers(model: nn.Module) -> list[tuple[str, SparseLinear]]:
 STAT_BUFFERS = ("sparse_candidates", "sparse_scores", "sparse_rows", "sparse_cols")
 
 
+def keep_statistics_per_process(model: nn.Module) -> None:
+    """DDP copies rank 0's buffers to every rank before each forward; the growth statistics are each
+    process's own until an update sums them (``_reduce_across_ranks``), so DDP must leave them alone.
+    (The indices are the same on every rank: each update draws from the same seed.)"""
+    from torch.nn.parallel import DistributedDataParallel
+
+    names = [
+        f"{name}.{buffer}" for name, layer in sparse_layers(model) for buffer in STAT_BUFFERS
+        if hasattr(layer, buffer)
+    ]  # fmt: skip
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, names)
+
+
 def merge(model: nn.Module) -> dict[str, torch.Tensor]:
     """Fold every delta into its weight and turn the layers back into plain ``nn.Linear`` (what
     ``save_pretrained`` then writes is a plain model); returns the delta (indices and values)."""

@@ -81,6 +81,7 @@ def apply_spiel(model: Any, params: SpielParams, ctx: Context) -> Prepared:
     generator = torch.Generator().manual_seed(ctx.seed)
     for _name, module in chosen:
         sparse_delta.make_sparse(module, params.density, params.regrow, generator)
+    sparse_delta.keep_statistics_per_process(model)
     if ctx.task_type == "SEQ_CLS":  # a classifier's new head trains whole
         layers.set_trainable(layers.head_modules(model, ctx))
     callback = sparse_delta.DropAndGrow(
