@@ -5,17 +5,17 @@ three steps of 4 × 128 tokens in its own process, through the transformers Trai
 ``Prepared`` installed, as the trainer runs it. Measured: peak RSS (``ru_maxrss``) minus the RSS once
 torch, transformers and peft are imported and before the model exists (the "runtime", which the
 estimate's fixed framework allowance stands for). Estimated: ``trainers.estimate.training_memory`` with
-``trainers.trainable``'s count for the method (``forward_only_memory`` for MeZO and for the inference
-row), less that allowance. MeZO is compared with inference too: the same batches, forward with labels
-under ``torch.no_grad``.
+``trainers.trainable``'s count for the method, through ``trainers.estimate_methods.method_memory``
+(``forward_only_memory`` for MeZO and for the inference row), less that allowance. SpIEL and HFT
+update every step here (their drop-and-grow, their draw), so what those updates hold is measured.
+MeZO is compared with inference too: the same batches, forward with labels under ``torch.no_grad``.
 
-    OMP_NUM_THREADS=1 nice -n 10 python bench/method_memory.py [--methods lora,full,mezo]
+    OMP_NUM_THREADS=1 nice -n 10 python bench/method_memory.py [--methods lora,full,mezo,spiel,hft]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import resource
@@ -39,7 +39,13 @@ CASES: dict[str, dict] = {
     "ln_tuning": {},
     "mezo": {},
     "galore": {"method_params": {"rank": 32, "update_proj_gap": 200}},
+    "spiel": {"method_params": {"density": 0.01, "update_interval": 1}},
+    "spiel_sm3": {"method_params": {"density": 0.01, "update_interval": 1, "regrow": "sm3"}},
+    "spiel_d20": {"method_params": {"density": 0.2, "update_interval": 1}},
+    "hft": {"method_params": {"period": 1}},
 }
+# A case's method, where the case is one of its variants.
+METHOD_OF = {"spiel_sm3": "spiel", "spiel_d20": "spiel", "inference": "mezo"}
 
 
 def rss_bytes() -> int:
@@ -68,20 +74,12 @@ def build_model():
 
 
 def estimated(name: str, config: dict) -> int:
-    from trainers import estimate, trainable
+    from trainers import estimate, estimate_methods
 
     shape = estimate.shape_from_config(config)
-    if name in ("mezo", "inference"):
-        memory = estimate.forward_only_memory(shape, seq_len=SEQ, batch_size=BATCH, device="cpu")
-    else:
-        count = trainable.trainable_parameter_count(shape, name, CASES[name])
-        memory = estimate.training_memory(
-            shape, trainable=count, seq_len=SEQ, batch_size=BATCH, device="cpu",
-            trains_weights=name in trainable.TRAINS_WEIGHTS,
-        )
-        if name == "galore":  # as jobs.guided.sizing: AdamW's state is projected
-            state = trainable.galore_state_values(shape, CASES[name]["method_params"])
-            memory = dataclasses.replace(memory, optimizer=4 * state)
+    memory = estimate_methods.method_memory(
+        shape, METHOD_OF.get(name, name), CASES[name], seq_len=SEQ, batch_size=BATCH, device="cpu"
+    )
     return memory.total - memory.framework
 
 
@@ -111,8 +109,8 @@ def measure(name: str) -> dict:
                 rows = data[i * BATCH : (i + 1) * BATCH]
                 model(**{k: torch.stack([r[k] for r in rows]) for k in rows[0]})
     else:
-        method = methods.get(name)
-        ctx = methods.Context(lora=LoraParams(**CASES[name].get("lora", {})))
+        method = methods.get(METHOD_OF.get(name, name))
+        ctx = methods.Context(lora=LoraParams(**CASES[name].get("lora", {})), total_steps=STEPS)
         prepared = method.apply(model, method.validate_params(CASES[name].get("method_params")), ctx)
         args = TrainingArguments(
             output_dir=tempfile.mkdtemp(),
@@ -125,7 +123,8 @@ def measure(name: str) -> dict:
             disable_tqdm=True,
             learning_rate=1e-4,
         )
-        trainer = prepared.install(Trainer(model=prepared.model, args=args, train_dataset=data))
+        trainer = Trainer(model=prepared.model, args=args, train_dataset=data, callbacks=prepared.callbacks)
+        trainer = prepared.install(trainer)
         trainer.train()
     return {
         "method": name,
@@ -160,6 +159,10 @@ def main() -> None:
             f"{name:<10} {row['estimated'] / mib:>14.0f} {row['measured'] / mib:>13.0f} {ratio:>9.2f}",
             flush=True,
         )
+    for name in ("spiel", "spiel_sm3", "spiel_d20", "hft"):
+        if name in rows and "full" in rows:
+            share = rows[name]["measured"] / rows["full"]["measured"]
+            print(f"{name} peak ÷ full fine-tuning peak: {share:.2f}")
     if "mezo" in rows and "inference" in rows:
         print(f"MeZO peak ÷ inference peak: {rows['mezo']['measured'] / rows['inference']['measured']:.2f}")
 

@@ -179,7 +179,7 @@ def out_of_memory_advice(spec: JobSpec) -> str:
     tips = [f"lower {size}", f"lower training.max_seq_length (now {t.max_seq_length})"]
     if not t.gradient_checkpointing:
         tips.append("turn on training.gradient_checkpointing")
-    if getattr(spec, "method", "") in ("full", "freeze", "bitfit", "lisa"):
+    if getattr(spec, "method", "") in ("full", "freeze", "bitfit", "lisa", "hft"):
         tips.append("train a LoRA adapter (method lora) instead of the model's own weights")
     elif getattr(spec, "method", "") != "qlora":
         tips.append("on a CUDA GPU, use QLoRA (method qlora) for a 4-bit base")

@@ -222,6 +222,7 @@ def training_memory(
     batch_size: int,
     device: str = "gpu",
     trains_weights: bool = False,
+    adapter_inputs: bool | None = None,
 ) -> MemoryEstimate:
     """Memory to fine-tune at this sequence length and per-device batch size.
 
@@ -230,12 +231,14 @@ def training_memory(
     themselves what AdamW updates: no separate trained copy. On a GPU an fp32 master copy is counted
     as mixed-precision training keeps one (an upper bound for a model loaded in bf16). Otherwise
     (LoRA and the other adapters) the frozen weights are in the training dtype and the adapter, its
-    gradients and AdamW's two moments in fp32 (16 bytes per trained parameter)."""
+    gradients and AdamW's two moments in fp32 (16 bytes per trained parameter). ``adapter_inputs``:
+    whether adapters keep a dropout copy of their input (LoRA's; default: unless ``trains_weights``)."""
     value_bytes = 2 if device == "gpu" else 4  # the trainer uses bf16 on GPUs, fp32 on CPUs
     tokens = seq_len * batch_size
     # Every block's saved values, plus about two blocks' worth alive at once while the backward
     # pass computes their gradients.
-    per_token = activations_per_token(shape, seq_len, lora=not trains_weights)
+    lora = not trains_weights if adapter_inputs is None else adapter_inputs
+    per_token = activations_per_token(shape, seq_len, lora=lora)
     blocks = (shape.layers + 2) * per_token * value_bytes * tokens
     # The loss upcasts logits to fp32 and keeps them, their log-softmax and their gradient.
     logits = 3 * 4 * tokens * shape.vocab_size

@@ -103,8 +103,55 @@ def galore_state_values(shape: ModelShape, own: dict | None = None) -> int:
     return projected + 2 * (parameter_count(shape) - sum(i * o for i, o in linears))
 
 
+def sparse_budget(numel: int, density: float) -> int:
+    """SpIEL's trained entries in a matrix of ``numel`` weights (``methods/sparse_delta.py`` uses it)."""
+    return max(1, min(numel, round(density * numel)))
+
+
+def _spiel_count(shape: ModelShape, own: dict) -> int:
+    density = own.get("density", 0.01)
+    linears = _adapted(shape, own.get("target_modules"))
+    return shape.layers * sum(sparse_budget(i * o, density) for _n, i, o in linears)
+
+
+def _hft_categories(shape: ModelShape) -> list[list[int]]:
+    """Sizes of a block's parts in HFT's categories (``methods/hft.py: categories``): the attention
+    matrices, the MLP's, and the single ones (the norms) together."""
+    h = shape.hidden
+    sizes = {name: i * o for name, i, o in shape.block_linears()}
+    if shape.family == "encoder":
+        bias = {name: o for name, _i, o in shape.block_linears()}
+        full = {name: sizes[name] + bias[name] for name in sizes}
+        attention = [full[n] for n in ("query", "key", "value", "attention.output.dense")] + [2 * h]
+        return [attention, [full["output.dense"], 2 * h], [full["intermediate.dense"]]]
+    return [
+        [sizes[n] for n in ("q_proj", "k_proj", "v_proj", "o_proj")],
+        [sizes[n] for n in ("gate_proj", "up_proj", "down_proj")],
+        [h, h],
+    ]
+
+
+def _hft_count(shape: ModelShape, own: dict) -> int:
+    """HFT: per block and category half the parts (an odd category's larger half in half the blocks).
+    Where the parts differ in size (grouped-query attention) the draw decides; this is the most one
+    can train, the largest parts drawn, which is what memory must allow for."""
+    total = 0
+    for sizes in _hft_categories(shape):
+        largest = sorted(sizes, reverse=True)
+        half = len(sizes) // 2
+        total += shape.layers * sum(largest[:half])
+        if len(sizes) % 2:
+            total += (shape.layers // 2) * largest[half]
+    embeddings = shape.vocab_size * shape.hidden if own.get("train_embeddings") else 0
+    head = _head_params(shape) if own.get("train_head") else 0
+    return total + embeddings + head
+
+
+NEWER_PEFT["spiel"] = _spiel_count
+NEWER_PEFT["hft"] = _hft_count
+
 # Methods whose trained parameters are the model's own weights (no separate adapter to hold).
-TRAINS_WEIGHTS = ("full", "galore")
+TRAINS_WEIGHTS = ("full", "galore", "hft")
 
 
 def trainable_parameter_count(shape: ModelShape, method: str, params: dict | None = None) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from django.conf import settings
 
 from jobs.models import ComputeProfile, ModelAsset
-from trainers import estimate, trainable
+from trainers import estimate, estimate_methods, trainable
 from trainers.estimate import Device, MemoryEstimate, ModelShape
 
 LICENCE_LINE = re.compile(r"^license:\s*(.+?)\s*$", re.MULTILINE)
@@ -122,21 +122,10 @@ def training_fit(
         return None
     device = device_of(profile)
     kind = device.kind if device else "gpu"
-    if method == "mezo":  # forward passes only: the memory of inference
-        memory = estimate.forward_only_memory(
-            facts.shape, seq_len=seq_len, batch_size=batch_size, device=kind
-        )
-    else:
-        memory = estimate.training_memory(
-            facts.shape,
-            trainable=trainable_count(facts, method, rank) or 0,
-            seq_len=seq_len,
-            batch_size=batch_size,
-            device=kind,
-            trains_weights=method in trainable.TRAINS_WEIGHTS,
-        )
-    if method == "galore":  # AdamW's state is projected (default rank)
-        memory = replace(memory, optimizer=4 * trainable.galore_state_values(facts.shape))
+    # Each method's own parts (MeZO's forward-only passes, GaLore's projected state, SpIEL's indices).
+    memory = estimate_methods.method_memory(
+        facts.shape, method, {"lora": {"r": rank}}, seq_len=seq_len, batch_size=batch_size, device=kind
+    )
     if method == "qlora":  # the frozen base is stored in 4 bits
         weights = estimate.parameter_count(facts.shape) * QLORA_BITS_PER_WEIGHT / 8
         memory = replace(memory, weights=int(weights))

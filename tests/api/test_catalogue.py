@@ -60,7 +60,11 @@ def test_every_training_method_carries_its_own_schema_paper_and_objectives(as_vi
     listed = {m["name"]: m for m in as_viewer.get("/api/v1/methods?kind=train").json()}
     assert {"full", "freeze", "bitfit", "lora", "loraplus", "qlora", "adalora", "ia3", "prompt_tuning",
             "prefix_tuning", "lokr", "loha", "vera", "lisa", "oft", "boft", "fourierft", "miss", "ln_tuning",
-            "mezo", "galore"} <= listed.keys()  # fmt: skip
+            "mezo", "galore", "spiel", "hft"} <= listed.keys()  # fmt: skip
+    regrow = listed["spiel"]["parameters"]["properties"]["method_params"]["properties"]["regrow"]
+    assert regrow["enum"] == ["gradient", "sm3"] and regrow["default"] == "gradient"
+    assert listed["spiel"]["paper"] == "https://arxiv.org/abs/2401.16405"
+    assert listed["hft"]["artifact"] == listed["spiel"]["artifact"] == "model"
     mezo = listed["mezo"]["parameters"]["properties"]["method_params"]["properties"]["eps"]
     assert (mezo["exclusiveMinimum"], mezo["maximum"]) == (0.0, 1.0)
     assert listed["galore"]["artifact"] == "model" and listed["oft"]["artifact"] == "adapter"
@@ -107,3 +111,27 @@ def test_qlora_is_refused_for_a_profile_without_a_gpu(as_member, tiny_model, dat
     body = _create(as_member, base_model=tiny_model.pk, dataset=dataset.pk, method="qlora",
                    compute_profile=cpu.pk)  # fmt: skip
     assert "needs a CUDA GPU and compute profile cpu-only has none" in fields(problem(body, 400))["method"]
+
+
+def test_sparse_and_half_fine_tuning_jobs_take_their_parameters(as_member, tiny_model, dataset):
+    from jobs.lifecycle import specs
+
+    params = {"method_params": {"density": 0.05, "regrow": "sm3", "save_delta": True}}
+    body = _create(as_member, base_model=tiny_model.pk, dataset=dataset.pk, method="spiel", params=params)
+    assert body.status_code == 201, body.content
+    spec = specs.build_spec(Job.objects.get(pk=body.json()["id"]), 1, None)
+    assert spec["method"] == "spiel" and spec["method_params"]["update_interval"] == 50
+    assert (spec["method_params"]["density"], spec["method_params"]["regrow"]) == (0.05, "sm3")
+    refused = _create(
+        as_member, base_model=tiny_model.pk, dataset=dataset.pk, method="spiel",
+        params={"method_params": {"density": 0.9}},
+    )  # fmt: skip
+    assert "less than or equal to 0.5" in fields(problem(refused, 400))["params.method_params.density"]
+    body = _create(
+        as_member, base_model=tiny_model.pk, dataset=dataset.pk, method="hft",
+        params={"method_params": {"period": 0, "train_embeddings": True}},
+    )  # fmt: skip
+    assert body.status_code == 201, body.content
+    assert Job.objects.get(pk=body.json()["id"]).params["method_params"] == {
+        "period": 0, "train_embeddings": True, "train_head": False
+    }  # fmt: skip

@@ -270,3 +270,18 @@ def test_a_grpo_plan_counts_its_groups_in_memory_and_their_generation_in_time(db
 def test_a_grpo_preset_leaves_room_for_the_answers_in_max_seq_length(db):
     r = recipe("quick", "grpo", SMALL_LM, max_length=128)
     assert r.params["training"]["max_seq_length"] == 128 + r.params["grpo"]["max_completion_length"]
+
+
+def test_sparse_and_half_fine_tuning_fall_between_lora_and_full(db):
+    """SpIEL trains 1% of each matrix (plus its indices); HFT half of each block, AdamW's state for that
+    half only: both below full fine-tuning, SpIEL near LoRA."""
+    model = facts(LLAMA_7B)
+    fit = {
+        method: sizing.training_fit(model, None, rank=16, seq_len=512, batch_size=1, method=method)
+        for method in ("lora", "spiel", "hft", "full")
+    }
+    assert fit["spiel"].memory.total < fit["hft"].memory.total < fit["full"].memory.total
+    assert fit["spiel"].memory.total < 1.2 * fit["lora"].memory.total
+    half = sizing.trainable_count(model, "hft", 16)
+    assert 0.4 * model.parameters < half < 0.5 * model.parameters
+    assert fit["hft"].memory.optimizer == 8 * half

@@ -547,3 +547,20 @@ def test_a_reward_that_cannot_score_the_data_is_an_error_next_to_the_rewards(
         "mathematical expression"
     )
     assert len(errors) == 3  # each row named
+
+
+def test_the_form_creates_sparse_and_half_fine_tuning_jobs(
+    client, member, tiny_model, dataset, django_capture_on_commit_callbacks
+):
+    client.force_login(member)
+    body = client.get("/jobs/new/").content.decode()
+    assert 'data-methods="spiel"' in body and 'name="spiel__density"' in body and 'name="hft__period"' in body
+    data = form_data(tiny_model.pk, dataset.pk, method="spiel", spiel__density=0.02, spiel__regrow="sm3")
+    with django_capture_on_commit_callbacks(execute=False):
+        assert client.post("/jobs/new/", data).status_code == 302
+    job = Job.objects.get()
+    assert job.method == "spiel" and set(job.params) == {"method_params", "training"}
+    assert (job.params["method_params"]["density"], job.params["method_params"]["regrow"]) == (0.02, "sm3")
+    bad = form_data(tiny_model.pk, dataset.pk, method="spiel", spiel__density=0)
+    refused = client.post("/jobs/new/", bad)
+    assert list(refused.context["form"].errors) == ["spiel__density"]

@@ -565,3 +565,28 @@ def test_the_demo_seed_gives_the_classifier_goal_minilm_and_labelled_data(
     query = {"goal": "classifier", "dataset": reviews.pk, "model": encoder.pk, "preset": "quick"}
     review = _text(client.get(url("review", **query)))
     assert "on all-MiniLM-L6-v2 to predict 3 labels: negative, neutral, positive." in review
+
+
+@pytest.mark.parametrize(
+    ("method", "chosen", "expected"),
+    [
+        ("spiel", {"spiel__density": 0.02, "spiel__regrow": "sm3"}, {"density": 0.02, "regrow": "sm3"}),
+        ("hft", {"hft__period": 10}, {"period": 10, "train_head": False}),
+    ],
+)
+def test_the_memory_frugal_methods_are_offered_sized_and_launched(
+    client, member, tiny_model, dataset, method, chosen, expected
+):
+    """SpIEL and HFT in the guided set-up: their settings on the method step, their memory on the
+    review, and a job whose spec carries their parameters."""
+    client.force_login(member)
+    from trainers import catalogue
+
+    title = catalogue.get(method).title
+    body = client.get(url("method", goal="chat", dataset=dataset.pk, model=tiny_model.pk, method=method))
+    assert f"{title} settings" in body.content.decode()
+    review = url("review", goal="chat", dataset=dataset.pk, model=tiny_model.pk, method=method)
+    review = _text(client.get(review))
+    assert "Memory by what it holds" in review and "Optimizer state (AdamW)" in review
+    spec = walk(client, "chat", dataset, tiny_model, method=method, **chosen)
+    assert spec["method"] == method and expected.items() <= spec["method_params"].items()

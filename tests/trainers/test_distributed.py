@@ -228,3 +228,32 @@ def test_on_several_nodes_torchrun_meets_rank_0_by_the_environment_the_pod_gets(
     assert args[args.index("--rdzv-backend") + 1] == "static"
     assert args[args.index("--master-addr") + 1] == "hone-3-a1-0.hone-3-a1"
     assert args[-4:] == ["-m", "trainers", "run", "spec.json"] and "--standalone" not in args
+
+
+def test_spiel_under_two_ddp_processes_trains_as_one_and_keeps_its_budget(tmp_path, tiny_model_dir, data):
+    """SpIEL under DDP: each process accumulates its own growth statistics (DDP leaves those buffers
+    alone) and every update sums them, so the ranks move the same entries. Up to the first update the
+    losses are the single process's; after it they drift apart slowly (AdamW makes many deltas about
+    equally large, so which ones are smallest turns on rounding that differs between one process and
+    two), and the saved model still changes at most k entries per matrix."""
+    from trainers.trainable import sparse_budget
+
+    own = {"method": "spiel", "method_params": {"density": 0.05, "update_interval": 10}}
+    one = _spec(tiny_model_dir, data, tmp_path / "one", 1, learning_rate=1e-2) | own
+    two = _spec(tiny_model_dir, data, tmp_path / "two", 2, learning_rate=1e-2) | own
+    executor = _submit_local(tmp_path, two)
+    single = io.StringIO()
+    assert run_job(parse_spec(one), EventEmitter(single)) == 0, single.getvalue()[-2000:]
+    record, events = _wait_local(executor)
+    assert record["exit_code"] == 0, executor.read_logs(1, 1)[-3000:]
+    alone = _train_losses([json.loads(line) for line in single.getvalue().splitlines()])
+    together = _train_losses(events)
+    assert sorted(together) == sorted(alone) == list(range(1, STEPS + 1))
+    assert max(abs(together[s] - alone[s]) / abs(alone[s]) for s in range(1, 11)) < 1e-4
+    assert max(abs(together[s] - alone[s]) / abs(alone[s]) for s in alone) < 0.05
+    base = load_file(tiny_model_dir / "model.safetensors")
+    saved = load_file(tmp_path / "two" / "model" / "model.safetensors")
+    assert base.keys() == saved.keys()
+    for name, weight in saved.items():
+        changed = int((weight != base[name]).sum())
+        assert changed <= (sparse_budget(weight.numel(), 0.05) if "_proj" in name else 0), name

@@ -21,6 +21,7 @@ from trainers.methods import (
     freeze,
     full,
     galore,
+    hft,
     ia3,
     lisa,
     ln_tuning,
@@ -33,6 +34,7 @@ from trainers.methods import (
     prefix_tuning,
     prompt_tuning,
     qlora,
+    spiel,
     vera,
 )
 from trainers.methods.base import Context, MethodError, Prepared, TrainMethod
@@ -61,6 +63,8 @@ METHODS: dict[str, TrainMethod] = {
         lisa.METHOD,
         mezo.METHOD,
         galore.METHOD,
+        spiel.METHOD,
+        hft.METHOD,
         bitfit.METHOD,
     )
 }
